@@ -1,0 +1,34 @@
+# memstrata — `make run` sets up and runs the demo, `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench bench-longmemeval clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/memstrata demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src/memstrata
+
+bench: setup
+	$(BIN)/python bench/perf.py --write
+
+bench-longmemeval: setup
+	$(BIN)/memstrata bench longmemeval ../shared/data/longmemeval_s_dev100.jsonl --write
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

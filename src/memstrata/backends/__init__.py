@@ -1,0 +1,1 @@
+"""Storage backends, chosen by URL: ``sqlite:///path`` (embedded default) and more by extra."""

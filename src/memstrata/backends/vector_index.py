@@ -1,0 +1,154 @@
+"""An in-process exact kNN index per scope, kept as a cache of the database.
+
+The database is the truth: each scope's matrix is loaded from it on first use and reloaded when the
+scope's version in the database moved without us (another process wrote, or a crash left us stale).
+Writes made through this process patch the cached matrix in place, so ingest-then-search stays cheap.
+
+Exact search was chosen over HNSW with numbers (bench/RESULTS.md): one matrix-vector product over a
+scope of 100k rows costs a few milliseconds on 2 cores, is always right, and needs no per-scope index
+files to keep consistent after a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class _ScopeMatrix:
+    version: int
+    matrix: np.ndarray  # (n, dim) float32, rows L2-normalised
+    owners: np.ndarray  # (n,) int64 memory rid that owns the row (a long memory has several rows)
+    active: np.ndarray  # (n,) bool: the owning memory is current (not superseded / expired)
+
+    @property
+    def nbytes(self) -> int:
+        return self.matrix.nbytes + self.owners.nbytes + self.active.nbytes
+
+
+Loader = Callable[[], tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+
+
+class VectorIndex:
+    """Scope key → matrix cache with an LRU bound on memory."""
+
+    def __init__(self, dim: int, max_bytes: int = 2 * 1024**3) -> None:
+        self.dim = dim
+        self.max_bytes = max_bytes
+        self._scopes: OrderedDict[str, _ScopeMatrix] = OrderedDict()
+        self._lock = threading.RLock()
+        self._bytes = 0
+
+    def _get(self, key: str, version: int, load: Loader) -> _ScopeMatrix:
+        with self._lock:
+            entry = self._scopes.get(key)
+            if entry is not None and entry.version == version:
+                self._scopes.move_to_end(key)
+                return entry
+        loaded_version, matrix, owners, active = load()
+        entry = _ScopeMatrix(loaded_version, matrix, owners, active)
+        with self._lock:
+            old = self._scopes.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._scopes[key] = entry
+            self._bytes += entry.nbytes
+            while self._bytes > self.max_bytes and len(self._scopes) > 1:
+                _, evicted = self._scopes.popitem(last=False)
+                self._bytes -= evicted.nbytes
+        return entry
+
+    def search(
+        self,
+        key: str,
+        version: int,
+        load: Loader,
+        query: np.ndarray,
+        k: int,
+        *,
+        include_inactive: bool = False,
+        only: set[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Top-k memory rids by cosine; a memory with several rows scores by its best row."""
+        entry = self._get(key, version, load)
+        n = entry.matrix.shape[0]
+        if n == 0 or k <= 0:
+            return []
+        scores = entry.matrix @ query.astype(np.float32, copy=False)
+        mask = None if include_inactive else entry.active
+        if only is not None:
+            allowed = np.isin(entry.owners, np.fromiter(only, dtype=np.int64, count=len(only)))
+            mask = allowed if mask is None else (mask & allowed)
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        # Fetch extra rows so that several rows of one memory don't crowd out others.
+        want = min(n, k * 3 + 8)
+        top = np.argpartition(-scores, want - 1)[:want] if want < n else np.arange(n)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        best: dict[int, float] = {}
+        for row in top:
+            s = float(scores[row])
+            if s == -np.inf:
+                break
+            rid = int(entry.owners[row])
+            if rid not in best:
+                best[rid] = s
+                if len(best) >= k:
+                    break
+        return list(best.items())
+
+    def patch(
+        self,
+        key: str,
+        old_version: int,
+        new_version: int,
+        *,
+        add: Iterable[tuple[int, np.ndarray]] = (),
+        remove: Iterable[int] = (),
+        deactivate: Iterable[int] = (),
+        activate: Iterable[int] = (),
+    ) -> None:
+        """Apply this process's own committed write; drop the cache if someone else wrote in between."""
+        with self._lock:
+            entry = self._scopes.get(key)
+            if entry is None:
+                return
+            if entry.version != old_version:
+                self._bytes -= entry.nbytes
+                del self._scopes[key]
+                return
+            self._bytes -= entry.nbytes
+            remove_set = set(remove)
+            if remove_set:
+                keep = ~np.isin(entry.owners, np.fromiter(remove_set, dtype=np.int64, count=len(remove_set)))
+                entry.matrix, entry.owners, entry.active = entry.matrix[keep], entry.owners[keep], entry.active[keep]
+            for rid in deactivate:
+                entry.active[entry.owners == rid] = False
+            for rid in activate:
+                entry.active[entry.owners == rid] = True
+            added = list(add)
+            if added:
+                rows = [np.atleast_2d(v).astype(np.float32) for _, v in added]
+                owners = np.concatenate([np.full(r.shape[0], rid, dtype=np.int64) for (rid, _), r in zip(added, rows, strict=True)])
+                entry.matrix = np.vstack([entry.matrix, *rows])
+                entry.owners = np.concatenate([entry.owners, owners])
+                entry.active = np.concatenate([entry.active, np.ones(len(owners), dtype=bool)])
+            entry.version = new_version
+            self._bytes += entry.nbytes
+
+    def drop(self, key: str | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._scopes.clear()
+                self._bytes = 0
+            elif key in self._scopes:
+                self._bytes -= self._scopes.pop(key).nbytes
+
+    @property
+    def resident_bytes(self) -> int:
+        return self._bytes

@@ -1,0 +1,1 @@
+"""Ingestion steps: extraction, importance, dedup, relations and conflicts. All I/O-free."""

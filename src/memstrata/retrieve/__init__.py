@@ -1,0 +1,1 @@
+"""Retrieval: the five stages, fusion, ranking and token budgets."""

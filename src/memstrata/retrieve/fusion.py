@@ -1,0 +1,67 @@
+"""Score fusion, near-duplicate collapse, MMR and token-budget trimming. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def rrf(ranked: Sequence[str], k: float, weight: float = 1.0) -> dict[str, float]:
+    """Weighted reciprocal rank fusion contribution of one ranked list."""
+    return {item: weight / (k + rank) for rank, item in enumerate(ranked, start=1)}
+
+
+def collapse_duplicates(ids: Sequence[str], vectors: dict[str, np.ndarray], threshold: float) -> tuple[list[str], dict[str, str]]:
+    """Keep the first of any group whose vectors are closer than ``threshold``; map dropped → kept."""
+    kept: list[str] = []
+    kept_vecs: list[np.ndarray] = []
+    dropped: dict[str, str] = {}
+    for item in ids:
+        vec = vectors.get(item)
+        if vec is not None and kept_vecs:
+            sims = np.stack(kept_vecs) @ vec
+            j = int(np.argmax(sims))
+            if sims[j] >= threshold:
+                dropped[item] = kept[j]
+                continue
+        kept.append(item)
+        if vec is not None:
+            kept_vecs.append(vec)
+    return kept, dropped
+
+
+def mmr(ids: Sequence[str], relevance: dict[str, float], vectors: dict[str, np.ndarray], lam: float,
+        limit: int) -> list[str]:
+    """Maximal marginal relevance over the candidates, relevance rescaled to [0, 1]."""
+    if not ids:
+        return []
+    rel = np.array([relevance[i] for i in ids])
+    span = float(rel.max() - rel.min()) or 1.0
+    rel = (rel - rel.min()) / span
+    chosen: list[int] = []
+    rest = list(range(len(ids)))
+    dim = next((v.shape[0] for v in vectors.values()), 1)
+    mat = np.stack([vectors.get(i, np.zeros(dim, dtype=np.float32)) for i in ids])
+    while rest and len(chosen) < limit:
+        if chosen:
+            sim = (mat[rest] @ mat[chosen].T).max(axis=1)
+        else:
+            sim = np.zeros(len(rest))
+        scores = lam * rel[rest] - (1 - lam) * sim
+        pick = rest[int(np.argmax(scores))]
+        chosen.append(pick)
+        rest.remove(pick)
+    return [ids[i] for i in chosen]
+
+
+def fit_budget(texts: Sequence[str], budget: int, count: Callable[[str], int], overhead: int = 0) -> tuple[list[int], int]:
+    """Indexes of the texts that fit, in order, skipping any that would overflow; and tokens used."""
+    used = overhead
+    keep: list[int] = []
+    for i, text in enumerate(texts):
+        n = count(text)
+        if used + n <= budget:
+            keep.append(i)
+            used += n
+    return keep, used

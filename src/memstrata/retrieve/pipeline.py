@@ -1,0 +1,197 @@
+"""The five retrieval stages over the tier contracts.
+
+1. short-term context   recent turns of the conversation (also feed entity detection)
+2. semantic search      kNN and BM25, fused by weighted reciprocal rank
+3. entity expansion     entities named in the query or recent turns → their memories and graph neighbours
+4. temporal relevance   time expressions in the query, ``as_of``, recency of creation and use
+5. dedup and rank       one score, near-duplicates collapsed, optional MMR, then the caller trims
+
+Each result carries the contribution of every stage, so ``explain=True`` can say why it came back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from memstrata.models import MemoryRecord, Scope
+from memstrata.providers.embedders import Embedder
+from memstrata.retrieve.fusion import collapse_duplicates, mmr, rrf
+from memstrata.retrieve.presets import Preset
+from memstrata.tiers.base import Store, Turn
+
+_WORDS = re.compile(r"[\w'-]+", re.UNICODE)
+MAX_ENTITY_NGRAM = 4
+
+
+@dataclass
+class Hit:
+    record: MemoryRecord
+    score: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SearchRequest:
+    scope: Scope
+    query: str
+    limit: int
+    now: datetime
+    preset: Preset
+    filters: Sequence[tuple[str, str, object]] = ()
+    as_of: datetime | None = None
+    conversation_id: str | None = None
+    recent_turns: Sequence[Turn] = ()
+    include_superseded: bool = False
+    query_vector: np.ndarray | None = None
+
+
+def entities_in_text(text: str, names: dict[str, str]) -> list[str]:
+    """Entity ids whose name or alias appears in ``text`` as whole words (n-gram lookup, not a regex per entity)."""
+    words = [w.lower() for w in _WORDS.findall(text)]
+    found: list[str] = []
+    for n in range(MAX_ENTITY_NGRAM, 0, -1):
+        for i in range(len(words) - n + 1):
+            eid = names.get(" ".join(words[i : i + n]))
+            if eid is not None and eid not in found:
+                found.append(eid)
+    return found
+
+
+_STOP_ENTITY = {"i", "me", "my", "you", "we", "it", "user", "the", "a"}
+
+
+class Retriever:
+    def __init__(self, store: Store, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def _entity_names(self, scope: Scope) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for ent in self.store.entities(scope, limit=5000):
+            for name in [ent.name, *ent.aliases]:
+                key = name.strip().lower()
+                if key and key not in _STOP_ENTITY:
+                    names.setdefault(key, ent.id)
+        return names
+
+    def search(self, req: SearchRequest) -> list[Hit]:
+        p = req.preset
+        scope = req.scope
+        want_all = req.include_superseded or req.as_of is not None
+        only: list[str] | None = None
+        if req.filters:
+            only = [m.id for m in self.store.list_memories(scope, include_superseded=want_all, limit=10**7,
+                                                           where=req.filters)]
+            if not only:
+                return []
+        qvec = req.query_vector if req.query_vector is not None else self.embedder.embed([req.query])[0]
+        pool = max(req.limit * 3, 10)
+
+        dense = self.store.vector_search(scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only)
+        keyword = (self.store.keyword_search(scope, req.query, max(p.keyword_k, pool), include_superseded=want_all,
+                                             only=only) if p.keyword_k > 0 else [])
+        fused: dict[str, float] = {}
+        stages: dict[str, dict[str, float]] = {}
+        for name, ranked, weight in (("dense", dense, p.dense_weight), ("keyword", keyword, p.keyword_weight)):
+            for (mid, raw), (_, contrib) in zip(ranked, rrf([m for m, _ in ranked], p.rrf_k, weight).items(),
+                                                strict=True):
+                fused[mid] = fused.get(mid, 0.0) + contrib
+                st = stages.setdefault(mid, {})
+                st[name] = round(raw, 4)
+                st[f"{name}_rrf"] = round(contrib, 5)
+
+        if p.expand_entities and p.entity_weight > 0:
+            names = self._entity_names(scope)
+            if names:
+                ents = entities_in_text(req.query, names)
+                recent_ents = [e for t in req.recent_turns for e in entities_in_text(t.content, names)]
+                seeds = list(dict.fromkeys([*ents, *recent_ents]))
+                for eid in list(seeds[:8]):
+                    seeds.extend(n.id for n, _, _ in self.store.neighbours(scope, eid, depth=1)[:5])
+                seeds = list(dict.fromkeys(seeds))
+                if seeds:
+                    linked = self.store.memories_of_entities(scope, seeds, limit=p.entity_k)
+                    if only is not None:
+                        allowed = set(only)
+                        linked = [m for m in linked if m in allowed]
+                    for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight).items():
+                        fused[mid] = fused.get(mid, 0.0) + contrib
+                        stages.setdefault(mid, {})["entity_rrf"] = round(contrib, 5)
+
+        if not fused:
+            return []
+        records = {r.id: r for r in self.store.get_memories(scope, list(fused))}
+        window = _time_window(req.query, req.now)
+        hits: list[Hit] = []
+        now_ts = req.now.timestamp()
+        as_of = req.as_of.timestamp() if req.as_of else None
+        for mid, base in fused.items():
+            rec = records.get(mid)
+            if rec is None:
+                continue
+            if as_of is not None and not _held_at(rec, as_of):
+                continue
+            if as_of is None and not req.include_superseded and not rec.current:
+                continue
+            st = stages[mid]
+            boost = 1.0
+            if window is not None and p.temporal_weight > 0:
+                t_score = _temporal_score(rec.valid_from, window)
+                st["temporal"] = round(t_score, 4)
+                boost *= 1.0 + p.temporal_weight * t_score
+            if p.recency_weight > 0:
+                last = max(rec.created_at, rec.last_accessed_at or 0.0, rec.valid_from)
+                r_score = _recency(last, now_ts, p.recency_half_life_days)
+                st["recency"] = round(r_score, 4)
+                boost *= 1.0 + p.recency_weight * r_score
+            hits.append(Hit(rec, base * boost, st))
+        hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
+
+        head = hits[: max(req.limit * 4, 40)]
+        vectors = self.store.vectors(scope, [h.record.id for h in head])
+        if p.dedup_threshold <= 1.0:
+            kept, dropped = collapse_duplicates([h.record.id for h in head], vectors, p.dedup_threshold)
+            by_id = {h.record.id: h for h in head}
+            for gone, keeper in dropped.items():
+                by_id[keeper].stages.setdefault("merged", 0)
+                by_id[keeper].stages["merged"] += 1
+                by_id[keeper].record.episode_ids = list(dict.fromkeys(
+                    [*by_id[keeper].record.episode_ids, *by_id[gone].record.episode_ids]))
+            head = [by_id[i] for i in kept]
+        if p.mmr_lambda is not None and len(head) > 1:
+            order = mmr([h.record.id for h in head], {h.record.id: h.score for h in head}, vectors, p.mmr_lambda,
+                        req.limit)
+            by_id = {h.record.id: h for h in head}
+            head = [by_id[i] for i in order]
+        return head[: req.limit]
+
+
+def _held_at(rec: MemoryRecord, t: float) -> bool:
+    """What was believed at ``t``: recorded by then, valid from before it, not yet ended."""
+    return rec.created_at <= t and rec.valid_from <= t and (rec.valid_to is None or rec.valid_to > t)
+
+
+def _time_window(query: str, now: datetime):  # type: ignore[no-untyped-def]
+    try:
+        from memstrata.retrieve.temporal import parse_time_window
+    except ImportError:  # pragma: no cover - the module ships with the package
+        return None
+    return parse_time_window(query, now if now.tzinfo else now.replace(tzinfo=UTC))
+
+
+def _temporal_score(event_ts: float, window) -> float:  # type: ignore[no-untyped-def]
+    from memstrata.retrieve.temporal import temporal_score
+
+    if getattr(window, "kind", "range") == "order":
+        return 0.0
+    return float(temporal_score(datetime.fromtimestamp(event_ts, UTC), window))
+
+
+def _recency(ts: float, now: float, half_life_days: float) -> float:
+    age_days = max(0.0, (now - ts) / 86400.0)
+    return float(0.5 ** (age_days / half_life_days))

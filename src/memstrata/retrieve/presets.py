@@ -1,0 +1,44 @@
+"""Named retrieval presets. Each is a measured trade-off; ``balanced`` is the default (bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from memstrata.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    dense_k: int = 100  # candidates from kNN
+    keyword_k: int = 100  # candidates from BM25
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    entity_weight: float = 0.5
+    entity_k: int = 30
+    temporal_weight: float = 0.5  # boost for event time inside the query's time window
+    recency_weight: float = 0.05  # boost for recently created or used memories
+    recency_half_life_days: float = 30.0
+    dedup_threshold: float = 0.97  # cosine above which two results are one
+    mmr_lambda: float | None = None  # None: no MMR; else relevance/diversity balance
+    expand_entities: bool = True
+
+
+PRESETS: dict[str, Preset] = {
+    "fast": Preset("fast", dense_k=40, keyword_k=0, entity_weight=0.0, expand_entities=False, dedup_threshold=1.01),
+    "balanced": Preset("balanced"),
+    "thorough": Preset("thorough", dense_k=200, keyword_k=200, entity_k=60, mmr_lambda=0.85),
+}
+DEFAULT_PRESET = "balanced"
+
+
+def get_preset(name: str | Preset | None, **overrides: object) -> Preset:
+    if isinstance(name, Preset):
+        preset = name
+    else:
+        key = name or DEFAULT_PRESET
+        if key not in PRESETS:
+            raise InvalidInputError("preset", f"unknown preset {key!r}; choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[key]
+    return replace(preset, **overrides) if overrides else preset  # type: ignore[arg-type]

@@ -1,0 +1,215 @@
+"""Narrow contracts for each tier. Every method takes the Scope first: there is no unscoped read.
+
+Logic that is not storage (fusion, ranking, dedup decisions, conflict policy) lives above these
+contracts and is written once; a backend only stores, fetches and indexes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from memstrata.models import (
+    ConflictRecord,
+    EntityRecord,
+    EpisodeRecord,
+    HistoryEvent,
+    MemoryRecord,
+    Scope,
+)
+
+
+@dataclass
+class WriteBatch:
+    """Everything one ingestion or edit changes, applied atomically by ``Store.apply``."""
+
+    new_memories: list[tuple[MemoryRecord, np.ndarray]] = field(default_factory=list)
+    updated_memories: list[tuple[MemoryRecord, np.ndarray | None]] = field(default_factory=list)
+    deleted_memory_ids: list[str] = field(default_factory=list)
+    history: list[HistoryEvent] = field(default_factory=list)
+    # (memory_id, canonical name, label, alias as written)
+    entity_links: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (subject name, relation, object name, memory_id, episode_id)
+    edges: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
+    conflicts: list[ConflictRecord] = field(default_factory=list)
+    episode_status: list[tuple[str, str, str | None]] = field(default_factory=list)  # (episode_id, status, error)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.new_memories,
+                self.updated_memories,
+                self.deleted_memory_ids,
+                self.history,
+                self.entity_links,
+                self.edges,
+                self.conflicts,
+                self.episode_status,
+            )
+        )
+
+
+class EpisodicTier(ABC):
+    """Every message verbatim; the source of truth, written first and durably."""
+
+    @abstractmethod
+    def add_episodes(self, episodes: Sequence[EpisodeRecord]) -> None: ...
+
+    @abstractmethod
+    def get_episodes(self, scope: Scope, ids: Sequence[str]) -> list[EpisodeRecord]: ...
+
+    @abstractmethod
+    def list_episodes(
+        self,
+        scope: Scope,
+        *,
+        conversation_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+    ) -> list[EpisodeRecord]: ...
+
+    @abstractmethod
+    def search_episodes(self, scope: Scope, query: str, limit: int = 20) -> list[tuple[EpisodeRecord, float]]: ...
+
+
+class LongTermTier(ABC):
+    """Facts with embeddings: exact and keyword lookup, kNN, listing and history."""
+
+    @abstractmethod
+    def get_memories(self, scope: Scope, ids: Sequence[str]) -> list[MemoryRecord]: ...
+
+    @abstractmethod
+    def list_memories(
+        self,
+        scope: Scope,
+        *,
+        include_superseded: bool = False,
+        conversation_id: str | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+        where: Sequence[tuple[str, str, Any]] = (),
+    ) -> list[MemoryRecord]: ...
+
+    @abstractmethod
+    def find_by_hash(self, scope: Scope, content_hash: str) -> list[MemoryRecord]: ...
+
+    @abstractmethod
+    def find_by_slot(self, scope: Scope, subject: str, attribute: str) -> list[MemoryRecord]: ...
+
+    @abstractmethod
+    def vector_search(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False
+    ) -> list[tuple[str, float]]: ...
+
+    @abstractmethod
+    def keyword_search(
+        self, scope: Scope, query: str, k: int, *, include_superseded: bool = False
+    ) -> list[tuple[str, float]]: ...
+
+    @abstractmethod
+    def history(self, scope: Scope, memory_id: str) -> list[HistoryEvent]: ...
+
+    @abstractmethod
+    def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def count(self, scope: Scope) -> int:
+        return len(self.list_memories(scope, include_superseded=True, limit=10**9))
+
+
+class GraphTier(ABC):
+    """Entities and relations of a scope, for entity expansion."""
+
+    @abstractmethod
+    def entities(self, scope: Scope, limit: int = 1000) -> list[EntityRecord]: ...
+
+    @abstractmethod
+    def memories_of_entities(self, scope: Scope, entity_ids: Sequence[str], limit: int = 50) -> list[str]: ...
+
+    @abstractmethod
+    def neighbours(self, scope: Scope, entity_id: str, depth: int = 1) -> list[tuple[EntityRecord, str, int]]: ...
+
+
+class Store(EpisodicTier, LongTermTier, GraphTier):
+    """A backend that holds the durable tiers and applies a WriteBatch atomically."""
+
+    @abstractmethod
+    def apply(self, scope: Scope, batch: WriteBatch) -> None: ...
+
+    @abstractmethod
+    def conflicts(self, scope: Scope, status: str | None = "open") -> list[ConflictRecord]: ...
+
+    @abstractmethod
+    def resolve_conflict(self, scope: Scope, conflict_id: str, resolution: str, at: float) -> ConflictRecord: ...
+
+    @abstractmethod
+    def touch(self, scope: Scope, ids: Sequence[str], at: float) -> None:
+        """Record that memories were returned to a caller (feeds the recency-of-use boost)."""
+
+    @abstractmethod
+    def delete_scope(self, scope: Scope) -> dict[str, int]:
+        """Delete every row of a scope in every durable tier; return counts per table."""
+
+    @abstractmethod
+    def stats(self, scope: Scope | None = None) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Drop everything in every scope (tests and ``Memory.reset``)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+@dataclass
+class Turn:
+    role: str
+    content: str
+    at: float
+    episode_id: str | None = None
+
+
+@dataclass
+class WorkingState:
+    """What the agent focuses on in one conversation; small, typed, rebuildable from recent turns."""
+
+    goals: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    topic: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+
+class ShortTermTier(ABC):
+    """Recent turns per conversation, expiring after a TTL; O(1) by conversation id."""
+
+    @abstractmethod
+    def push(self, scope: Scope, conversation_id: str, turns: Sequence[Turn]) -> None: ...
+
+    @abstractmethod
+    def recent(self, scope: Scope, conversation_id: str, limit: int = 10) -> list[Turn]: ...
+
+    @abstractmethod
+    def clear(self, scope: Scope, conversation_id: str | None = None) -> int: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for in-process tiers
+        pass
+
+
+class WorkingTier(ABC):
+    """Per-conversation working state."""
+
+    @abstractmethod
+    def get(self, scope: Scope, conversation_id: str) -> WorkingState | None: ...
+
+    @abstractmethod
+    def put(self, scope: Scope, conversation_id: str, state: WorkingState) -> None: ...
+
+    @abstractmethod
+    def clear(self, scope: Scope, conversation_id: str | None = None) -> int: ...
