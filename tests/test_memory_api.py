@@ -23,8 +23,15 @@ def test_add_returns_mem0_shape_and_uuid_ids(mem: Memory, uid: str) -> None:
 
 
 def test_infer_false_stores_each_message_verbatim_including_assistant(mem: Memory, uid: str) -> None:
-    r = mem.add([{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "Hello! How can I help?"},
-                 {"role": "system", "content": "you are a bot"}], user_id=uid, infer=False)
+    r = mem.add(
+        [
+            {"role": "user", "content": "hi there"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "system", "content": "you are a bot"},
+        ],
+        user_id=uid,
+        infer=False,
+    )
     assert [x["memory"] for x in r["results"]] == ["hi there", "Hello! How can I help?"]
     assert mem.get(r["results"][1]["id"], user_id=uid)["source"]["role"] == "assistant"
 
@@ -121,8 +128,14 @@ def test_delete_all_and_reset(mem: Memory, uid: str) -> None:
 def test_scope_ids_are_validated(mem: Memory) -> None:
     with pytest.raises(ScopeError, match="at least one"):
         mem.add("hello", infer=False)
-    for bad, msg in (("", "empty"), ("  ", "blank"), (" a", "whitespace"), ("x" * 129, "limit"), (5, "string"),
-                     ("a\nb", "control")):
+    for bad, msg in (
+        ("", "empty"),
+        ("  ", "blank"),
+        (" a", "whitespace"),
+        ("x" * 129, "limit"),
+        (5, "string"),
+        ("a\nb", "control"),
+    ):
         with pytest.raises(ScopeError, match=msg):
             mem.search("hello", user_id=bad)  # type: ignore[arg-type]
     with pytest.raises(ScopeError, match="conversation_id"):
@@ -154,7 +167,10 @@ def test_store_url_forms(tmp_path, monkeypatch) -> None:  # type: ignore[no-unty
     assert parse_store_url("sqlite:///tmp/a.db").path == "/tmp/a.db"
     assert parse_store_url("sqlite:////tmp/a.db").path == "/tmp/a.db"
     assert parse_store_url("sqlite://:memory:").path == ":memory:"
-    assert parse_store_url("sqlite:///~/x.db").path.endswith("/x.db") and "~" not in parse_store_url("sqlite:///~/x.db").path
+    assert (
+        parse_store_url("sqlite:///~/x.db").path.endswith("/x.db")
+        and "~" not in parse_store_url("sqlite:///~/x.db").path
+    )
     with pytest.raises(ConfigurationError, match="unknown scheme"):
         parse_store_url("mysql://x")
     monkeypatch.setenv("MEMSTRATA_STORE", f"sqlite:///{tmp_path / 'env.db'}")

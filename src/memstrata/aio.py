@@ -14,8 +14,23 @@ from typing import Any
 from memstrata.memory import Memory
 
 ASYNC_METHODS = (
-    "add", "search", "context", "get", "get_all", "update", "delete", "delete_all", "history", "reset",
-    "conflicts", "resolve_conflict", "episodes", "entities", "neighbours", "retry_failed", "stats",
+    "add",
+    "search",
+    "context",
+    "get",
+    "get_all",
+    "update",
+    "delete",
+    "delete_all",
+    "history",
+    "reset",
+    "conflicts",
+    "resolve_conflict",
+    "episodes",
+    "entities",
+    "neighbours",
+    "retry_failed",
+    "stats",
     "working_state",
 )
 

@@ -36,12 +36,14 @@ def _emit(ctx: click.Context, data: Any, human: str | None = None) -> None:
 
 
 def scope_options(f):  # type: ignore[no-untyped-def]
-    for opt in reversed([
-        click.option("--user", "user_id", help="user id of the scope"),
-        click.option("--agent", "agent_id", help="agent id of the scope"),
-        click.option("--run", "run_id", help="run id of the scope"),
-        click.option("--org", "org_id", help="organisation id (default: 'default')"),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--user", "user_id", help="user id of the scope"),
+            click.option("--agent", "agent_id", help="agent id of the scope"),
+            click.option("--run", "run_id", help="run id of the scope"),
+            click.option("--org", "org_id", help="organisation id (default: 'default')"),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -67,8 +69,12 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.option("--store", envvar="MEMSTRATA_STORE", default=None,
-              help="store URL, e.g. sqlite:///path/memory.db (default ~/.memstrata/memory.db)")
+@click.option(
+    "--store",
+    envvar="MEMSTRATA_STORE",
+    default=None,
+    help="store URL, e.g. sqlite:///path/memory.db (default ~/.memstrata/memory.db)",
+)
 @click.option("--embedder", envvar="MEMSTRATA_EMBEDDER", default=None, help="'minilm' (default) or 'hash'")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 @click.version_option(package_name="memstrata")
@@ -87,13 +93,29 @@ def main(ctx: click.Context, store: str | None, embedder: str | None, as_json: b
 @click.option("--metadata", help="JSON object stored on each memory")
 @click.option("--raw", is_flag=True, help="store verbatim (infer=False)")
 @click.pass_context
-def add(ctx: click.Context, text: str, role: str, conversation_id: str | None, timestamp: str | None,
-        metadata: str | None, raw: bool, **kw: Any) -> None:
+def add(
+    ctx: click.Context,
+    text: str,
+    role: str,
+    conversation_id: str | None,
+    timestamp: str | None,
+    metadata: str | None,
+    raw: bool,
+    **kw: Any,
+) -> None:
     """Remember TEXT."""
     meta = _json_arg("--metadata", metadata)
-    r = _open(ctx).add([{"role": role, "content": text}], conversation_id=conversation_id, timestamp=timestamp,
-                       metadata=meta, infer=not raw, **_scope(kw))
-    lines = [f"{x['event']:9} {x['id']}  {x['memory']}" for x in r["results"]] or ["(nothing worth remembering)"]
+    r = _open(ctx).add(
+        [{"role": role, "content": text}],
+        conversation_id=conversation_id,
+        timestamp=timestamp,
+        metadata=meta,
+        infer=not raw,
+        **_scope(kw),
+    )
+    lines = [f"{x['event']:9} {x['id']}  {x['memory']}" for x in r["results"]] or [
+        "(nothing worth remembering)"
+    ]
     _emit(ctx, r, "\n".join(lines))
 
 
@@ -105,12 +127,15 @@ def add(ctx: click.Context, text: str, role: str, conversation_id: str | None, t
 @click.option("--explain", is_flag=True, help="show each stage's score")
 @click.option("--now", help="reference time for 'last week' etc. (ISO 8601)")
 @click.pass_context
-def search(ctx: click.Context, query: str, limit: int, preset: str | None, explain: bool, now: str | None,
-           **kw: Any) -> None:
+def search(
+    ctx: click.Context, query: str, limit: int, preset: str | None, explain: bool, now: str | None, **kw: Any
+) -> None:
     """Find memories relevant to QUERY."""
     r = _open(ctx).search(query, limit=limit, preset=preset, explain=explain, now=now, **_scope(kw))
-    lines = [f"{x['score']:.4f}  {x['id']}  {x['memory']}" + (f"\n        {x['stages']}" if explain else "")
-             for x in r["results"]] or ["(no memories)"]
+    lines = [
+        f"{x['score']:.4f}  {x['id']}  {x['memory']}" + (f"\n        {x['stages']}" if explain else "")
+        for x in r["results"]
+    ] or ["(no memories)"]
     _emit(ctx, r, "\n".join(lines))
 
 
@@ -120,7 +145,9 @@ def search(ctx: click.Context, query: str, limit: int, preset: str | None, expla
 @click.option("--budget", "token_budget", default=2000, show_default=True, help="token budget")
 @click.option("--conversation", "conversation_id")
 @click.pass_context
-def context(ctx: click.Context, query: str, token_budget: int, conversation_id: str | None, **kw: Any) -> None:
+def context(
+    ctx: click.Context, query: str, token_budget: int, conversation_id: str | None, **kw: Any
+) -> None:
     """Print a prompt-ready context block for QUERY."""
     r = _open(ctx).context(query, token_budget=token_budget, conversation_id=conversation_id, **_scope(kw))
     _emit(ctx, r, r["text"] + f"\n({r['tokens']} of {r['token_budget']} tokens)")
@@ -167,13 +194,17 @@ def delete(ctx: click.Context, memory_id: str, **kw: Any) -> None:
 def history(ctx: click.Context, memory_id: str, **kw: Any) -> None:
     """Show every version of a memory."""
     r = _open(ctx).history(memory_id, **_scope(kw))
-    lines = [f"{e['created_at']}  {e['event']:9} {e['new_memory'] or e['old_memory']}  ({e['reason']})" for e in r]
+    lines = [
+        f"{e['created_at']}  {e['event']:9} {e['new_memory'] or e['old_memory']}  ({e['reason']})" for e in r
+    ]
     _emit(ctx, r, "\n".join(lines))
 
 
 @main.command()
 @scope_options
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default="-", show_default=True)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, writable=True), default="-", show_default=True
+)
 @click.option("--all-versions", is_flag=True, help="include superseded memories")
 @click.pass_context
 def export(ctx: click.Context, output: str, all_versions: bool, **kw: Any) -> None:
@@ -224,7 +255,9 @@ def import_(ctx: click.Context, path: str, batch: int, **kw: Any) -> None:
     added = 0
     with tqdm(total=len(items), unit="memory", disable=None, file=sys.stderr) as bar:
         for text, when, meta in items:
-            r = mem.add([{"role": "user", "content": text}], timestamp=when, metadata=meta, infer=False, **scope)
+            r = mem.add(
+                [{"role": "user", "content": text}], timestamp=when, metadata=meta, infer=False, **scope
+            )
             added += sum(1 for x in r["results"] if x["event"] == "ADD")
             bar.update(1)
     _emit(ctx, {"imported": added, "read": len(items)}, f"imported {added} of {len(items)} memories")

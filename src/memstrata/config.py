@@ -62,6 +62,8 @@ class IngestConfig:
         if self.mode not in EXTRACTION_MODES:
             raise ConfigurationError(f"extraction mode: {self.mode!r} is not one of {EXTRACTION_MODES}")
         if self.conflict_policy not in CONFLICT_POLICIES:
-            raise ConfigurationError(f"conflict_policy: {self.conflict_policy!r} is not one of {CONFLICT_POLICIES}")
+            raise ConfigurationError(
+                f"conflict_policy: {self.conflict_policy!r} is not one of {CONFLICT_POLICIES}"
+            )
         if not 0.0 <= self.importance_threshold <= 1.0:
             raise ConfigurationError("importance_threshold: must be between 0 and 1")

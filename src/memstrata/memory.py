@@ -96,8 +96,11 @@ class Memory:
         **store_options: Any,
     ) -> None:
         self.embedder = resolve_embedder(embedder)
-        self.store: Store = store if isinstance(store, Store) else open_store(
-            store or default_store_url(), self.embedder.dim, **store_options)
+        self.store: Store = (
+            store
+            if isinstance(store, Store)
+            else open_store(store or default_store_url(), self.embedder.dim, **store_options)
+        )
         self.ingest_config = ingest or IngestConfig()
         self._extractor = extractor
         self.short_term = short_term or InProcessShortTerm(short_term_ttl)
@@ -114,12 +117,17 @@ class Memory:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _scope(self, user_id: str | None, agent_id: str | None, run_id: str | None, org_id: str | None) -> Scope:
+    def _scope(
+        self, user_id: str | None, agent_id: str | None, run_id: str | None, org_id: str | None
+    ) -> Scope:
         if user_id is None and agent_id is None and run_id is None:
             d = self._default_scope
-            return Scope.of(user_id=d["user_id"], agent_id=d["agent_id"], run_id=d["run_id"],
-                            org_id=org_id or d["org_id"])
-        return Scope.of(user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id or self._default_scope["org_id"])
+            return Scope.of(
+                user_id=d["user_id"], agent_id=d["agent_id"], run_id=d["run_id"], org_id=org_id or d["org_id"]
+            )
+        return Scope.of(
+            user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id or self._default_scope["org_id"]
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -181,16 +189,25 @@ class Memory:
         now = now_dt.timestamp()
         episodes = [
             EpisodeRecord(
-                id=str(uuid.uuid4()), scope=scope, conversation_id=conversation_id, role=m.role, name=m.name,
-                content=m.content, occurred_at=(m.timestamp or now_dt).timestamp(), created_at=now, metadata=meta,
-                position=m.index, extraction_status="pending",
+                id=str(uuid.uuid4()),
+                scope=scope,
+                conversation_id=conversation_id,
+                role=m.role,
+                name=m.name,
+                content=m.content,
+                occurred_at=(m.timestamp or now_dt).timestamp(),
+                created_at=now,
+                metadata=meta,
+                position=m.index,
+                extraction_status="pending",
             )
             for m in msgs
         ]
         self.store.add_episodes(episodes)  # durable before any later step can fail
         if conversation_id is not None:
-            self.short_term.push(scope, conversation_id,
-                                 [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes])
+            self.short_term.push(
+                scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
+            )
         episode_ids = [e.id for e in episodes]
         try:
             plan = self._plan(scope, msgs, episodes, meta, conversation_id, infer, now)
@@ -204,18 +221,42 @@ class Memory:
             self._update_working(scope, conversation_id, plan.batch, now)
         return {"results": plan.results, "episodes": episode_ids}
 
-    def _plan(self, scope: Scope, msgs: list[Message], episodes: list[EpisodeRecord], meta: dict[str, Any],
-              conversation_id: str | None, infer: bool, now: float):  # type: ignore[no-untyped-def]
+    def _plan(
+        self,
+        scope: Scope,
+        msgs: list[Message],
+        episodes: list[EpisodeRecord],
+        meta: dict[str, Any],
+        conversation_id: str | None,
+        infer: bool,
+        now: float,
+    ):  # type: ignore[no-untyped-def]
         ref_time = max((m.timestamp for m in msgs if m.timestamp), default=None) or utcnow()
         candidates = self._extract(msgs, ref_time) if infer else verbatim_candidates(msgs)
         plan = plan_add(
-            self.store, scope, candidates=candidates, messages=msgs, episodes=episodes, embed=self.embedder.embed,
-            metadata=meta, conversation_id=conversation_id, config=self.ingest_config, infer=infer, now=now,
+            self.store,
+            scope,
+            candidates=candidates,
+            messages=msgs,
+            episodes=episodes,
+            embed=self.embedder.embed,
+            metadata=meta,
+            conversation_id=conversation_id,
+            config=self.ingest_config,
+            infer=infer,
+            now=now,
             actor=self.actor,
         )
-        cited = {e for c in candidates for i in c.source_indexes if 0 <= i < len(episodes) for e in [episodes[i].id]}
+        cited = {
+            e
+            for c in candidates
+            for i in c.source_indexes
+            if 0 <= i < len(episodes)
+            for e in [episodes[i].id]
+        }
         plan.batch.episode_status.extend(
-            (e.id, "done" if e.id in cited else "skipped", None) for e in episodes)
+            (e.id, "done" if e.id in cited else "skipped", None) for e in episodes
+        )
         self.store.apply(scope, plan.batch)
         return plan
 
@@ -232,20 +273,29 @@ class Memory:
         state.updated_at = now
         self.working.put(scope, conversation_id, state)
 
-    def retry_failed(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                     org_id: str | None = None) -> dict[str, Any]:
+    def retry_failed(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """Run extraction again for episodes whose extraction failed or never finished."""
         scope = self._scope(user_id, agent_id, run_id, org_id)
-        todo = (self.store.list_episodes(scope, status="failed", limit=10_000)
-                + self.store.list_episodes(scope, status="pending", limit=10_000))
+        todo = self.store.list_episodes(scope, status="failed", limit=10_000) + self.store.list_episodes(
+            scope, status="pending", limit=10_000
+        )
         groups: dict[str | None, list[EpisodeRecord]] = {}
         for ep in sorted(todo, key=lambda e: (e.occurred_at, e.position)):
             groups.setdefault(ep.conversation_id, []).append(ep)
         results: list[dict[str, Any]] = []
         failed = 0
         for conv, eps in groups.items():
-            msgs = [Message(e.role, e.content, i, e.name, datetime.fromtimestamp(e.occurred_at, UTC))
-                    for i, e in enumerate(eps)]
+            msgs = [
+                Message(e.role, e.content, i, e.name, datetime.fromtimestamp(e.occurred_at, UTC))
+                for i, e in enumerate(eps)
+            ]
             try:
                 plan = self._plan(scope, msgs, eps, eps[0].metadata, conv, True, time.time())
                 results.extend(plan.results)
@@ -254,9 +304,17 @@ class Memory:
                 self._mark(scope, [e.id for e in eps], "failed", f"{type(exc).__name__}: {exc}")
         return {"results": results, "retried": len(todo), "still_failed": failed}
 
-    def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None, *,
-               user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-               org_id: str | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """Change a memory's text and/or metadata; the old text stays in its history."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
@@ -274,24 +332,47 @@ class Memory:
         if metadata is not None:
             rec.metadata = check_metadata(metadata)
         rec.updated_at = time.time()
-        event = HistoryEvent(str(uuid.uuid4()), rec.id, "UPDATE", old, rec.text, self.actor, "update() called",
-                             rec.updated_at, {"metadata_changed": metadata is not None})
+        event = HistoryEvent(
+            str(uuid.uuid4()),
+            rec.id,
+            "UPDATE",
+            old,
+            rec.text,
+            self.actor,
+            "update() called",
+            rec.updated_at,
+            {"metadata_changed": metadata is not None},
+        )
         self.store.apply(scope, WriteBatch(updated_memories=[(rec, vecs)], history=[event]))
         return {"id": rec.id, "memory": rec.text, "event": "UPDATE", "previous_memory": old}
 
-    def delete(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, org_id: str | None = None) -> dict[str, Any]:
+    def delete(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """Delete one memory; a DELETE event with its last text stays in history."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
         rec = self._get_record(scope, memory_id)
-        event = HistoryEvent(str(uuid.uuid4()), rec.id, "DELETE", rec.text, None, self.actor, "delete() called",
-                             time.time())
+        event = HistoryEvent(
+            str(uuid.uuid4()), rec.id, "DELETE", rec.text, None, self.actor, "delete() called", time.time()
+        )
         self.store.apply(scope, WriteBatch(deleted_memory_ids=[rec.id], history=[event]))
         return {"id": rec.id, "memory": rec.text, "event": "DELETE"}
 
-    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                   org_id: str | None = None) -> dict[str, Any]:
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """Delete everything of one scope in every tier (memories, episodes, graph, history, short-term)."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
@@ -309,9 +390,16 @@ class Memory:
         with self._qlock:
             self._qcache.clear()
 
-    def resolve_conflict(self, conflict_id: str, keep: str = "new", *, user_id: str | None = None,
-                         agent_id: str | None = None, run_id: str | None = None,
-                         org_id: str | None = None) -> dict[str, Any]:
+    def resolve_conflict(
+        self,
+        conflict_id: str,
+        keep: str = "new",
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """Close a conflict: ``keep="new"`` (the newer value holds), ``"old"`` or ``"both"``."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
@@ -322,7 +410,9 @@ class Memory:
             raise NotFoundError("conflict", conflict_id)
         if conflict.status != "open":
             raise InvalidInputError("conflict_id", f"conflict {conflict_id} is already resolved")
-        recs = {r.id: r for r in self.store.get_memories(scope, [conflict.new_memory_id, conflict.old_memory_id])}
+        recs = {
+            r.id: r for r in self.store.get_memories(scope, [conflict.new_memory_id, conflict.old_memory_id])
+        }
         new, old = recs.get(conflict.new_memory_id), recs.get(conflict.old_memory_id)
         now = time.time()
         batch = WriteBatch()
@@ -330,19 +420,49 @@ class Memory:
             if keep == "new" and old.current:
                 old.valid_to, old.superseded_by = new.valid_from, new.id
                 batch.updated_memories.append((old, None))
-                batch.history.append(HistoryEvent(str(uuid.uuid4()), old.id, "SUPERSEDE", old.text, old.text,
-                                                  self.actor, "conflict resolved: keep new", now))
+                batch.history.append(
+                    HistoryEvent(
+                        str(uuid.uuid4()),
+                        old.id,
+                        "SUPERSEDE",
+                        old.text,
+                        old.text,
+                        self.actor,
+                        "conflict resolved: keep new",
+                        now,
+                    )
+                )
             elif keep == "old":
                 old.valid_to, old.superseded_by = None, None
                 new.valid_to, new.superseded_by = now, old.id
                 batch.updated_memories += [(old, None), (new, None)]
-                batch.history.append(HistoryEvent(str(uuid.uuid4()), new.id, "SUPERSEDE", new.text, new.text,
-                                                  self.actor, "conflict resolved: keep old", now))
+                batch.history.append(
+                    HistoryEvent(
+                        str(uuid.uuid4()),
+                        new.id,
+                        "SUPERSEDE",
+                        new.text,
+                        new.text,
+                        self.actor,
+                        "conflict resolved: keep old",
+                        now,
+                    )
+                )
             elif keep == "both":
                 old.valid_to, old.superseded_by = None, None
                 batch.updated_memories.append((old, None))
-                batch.history.append(HistoryEvent(str(uuid.uuid4()), old.id, "UPDATE", old.text, old.text,
-                                                  self.actor, "conflict resolved: keep both", now))
+                batch.history.append(
+                    HistoryEvent(
+                        str(uuid.uuid4()),
+                        old.id,
+                        "UPDATE",
+                        old.text,
+                        old.text,
+                        self.actor,
+                        "conflict resolved: keep both",
+                        now,
+                    )
+                )
         for rec in (old, new):
             if rec is not None:
                 rec.updated_at = now
@@ -359,31 +479,62 @@ class Memory:
             raise NotFoundError("memory", memory_id)
         return found[0]
 
-    def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-            run_id: str | None = None, org_id: str | None = None) -> dict[str, Any]:
+    def get(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """One memory of the scope by id; NotFoundError (a KeyError) when the scope holds no such id."""
         self._check_open()
         return self._get_record(self._scope(user_id, agent_id, run_id, org_id), memory_id).to_dict()
 
-    def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                org_id: str | None = None, limit: int = 100, cursor: str | None = None,
-                filters: dict[str, Any] | None = None, include_superseded: bool = False,
-                conversation_id: str | None = None) -> dict[str, Any]:
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        filters: dict[str, Any] | None = None,
+        include_superseded: bool = False,
+        conversation_id: str | None = None,
+    ) -> dict[str, Any]:
         """Memories of a scope in creation order, a page at a time: pass back ``next_cursor``."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
         limit = _check_limit(limit)
         where = parse_filters(filters)
         after = _decode_cursor(cursor) if cursor else None
-        rows = self.store.list_memories(scope, include_superseded=include_superseded, limit=limit + 1, after=after,
-                                        where=where, conversation_id=conversation_id)
+        rows = self.store.list_memories(
+            scope,
+            include_superseded=include_superseded,
+            limit=limit + 1,
+            after=after,
+            where=where,
+            conversation_id=conversation_id,
+        )
         more = len(rows) > limit
         rows = rows[:limit]
-        return {"results": [r.to_dict() for r in rows],
-                "next_cursor": _encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None}
+        return {
+            "results": [r.to_dict() for r in rows],
+            "next_cursor": _encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None,
+        }
 
-    def history(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-                run_id: str | None = None, org_id: str | None = None) -> list[dict[str, Any]]:
+    def history(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Every event of a memory, oldest first (kept after deletion)."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
@@ -392,15 +543,29 @@ class Memory:
             raise NotFoundError("memory", memory_id)
         return [e.to_dict() for e in events]
 
-    def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, org_id: str | None = None, limit: int = 10,
-               filters: dict[str, Any] | None = None, now: Any = None, as_of: Any = None,
-               conversation_id: str | None = None, preset: str | None = None, explain: bool = False,
-               include_superseded: bool = False) -> dict[str, Any]:
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        now: Any = None,
+        as_of: Any = None,
+        conversation_id: str | None = None,
+        preset: str | None = None,
+        explain: bool = False,
+        include_superseded: bool = False,
+    ) -> dict[str, Any]:
         """Ranked memories for a query: ``{"results": [{"id", "memory", "score", ...}]}``."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
-        hits = self._search(scope, query, limit, filters, now, as_of, conversation_id, preset, include_superseded)
+        hits = self._search(
+            scope, query, limit, filters, now, as_of, conversation_id, preset, include_superseded
+        )
         out = []
         for h in hits:
             item = h.record.to_dict()
@@ -410,26 +575,56 @@ class Memory:
             out.append(item)
         return {"results": out}
 
-    def _search(self, scope: Scope, query: Any, limit: int, filters: Any, now: Any, as_of: Any,
-                conversation_id: str | None, preset: str | None, include_superseded: bool):  # type: ignore[no-untyped-def]
+    def _search(
+        self,
+        scope: Scope,
+        query: Any,
+        limit: int,
+        filters: Any,
+        now: Any,
+        as_of: Any,
+        conversation_id: str | None,
+        preset: str | None,
+        include_superseded: bool,
+    ):  # type: ignore[no-untyped-def]
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query", "must be a non-empty string")
         if len(query) > MAX_QUERY_CHARS:
-            raise InvalidInputError("query", f"is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,}")
+            raise InvalidInputError(
+                "query", f"is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
+            )
         check_id("conversation_id", conversation_id)
         recent = self.short_term.recent(scope, conversation_id, 6) if conversation_id else []
         req = SearchRequest(
-            scope=scope, query=query, limit=_check_limit(limit), now=self._now(now),
-            preset=get_preset(preset) if preset else self.preset, filters=parse_filters(filters),
-            as_of=parse_time("as_of", as_of) if as_of is not None else None, conversation_id=conversation_id,
-            recent_turns=recent, include_superseded=bool(include_superseded), query_vector=self._query_vector(query),
+            scope=scope,
+            query=query,
+            limit=_check_limit(limit),
+            now=self._now(now),
+            preset=get_preset(preset) if preset else self.preset,
+            filters=parse_filters(filters),
+            as_of=parse_time("as_of", as_of) if as_of is not None else None,
+            conversation_id=conversation_id,
+            recent_turns=recent,
+            include_superseded=bool(include_superseded),
+            query_vector=self._query_vector(query),
         )
         return self.retriever.search(req)
 
-    def context(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-                run_id: str | None = None, org_id: str | None = None, conversation_id: str | None = None,
-                token_budget: int = 2000, now: Any = None, preset: str | None = None, limit: int = 50,
-                recent_turns: int = 6) -> dict[str, Any]:
+    def context(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        conversation_id: str | None = None,
+        token_budget: int = 2000,
+        now: Any = None,
+        preset: str | None = None,
+        limit: int = 50,
+        recent_turns: int = 6,
+    ) -> dict[str, Any]:
         """A prompt-ready block: recent turns, then the best memories, within ``token_budget`` tokens."""
         self._check_open()
         if not isinstance(token_budget, int) or isinstance(token_budget, bool) or token_budget < 1:
@@ -445,13 +640,16 @@ class Memory:
         recent_keep: list[int] = []
         if lines_recent:
             # The conversation gets at most a quarter of the budget: memories are what this call is for.
-            recent_keep, used = fit_budget(list(reversed(lines_recent)), token_budget // 4, count,
-                                           overhead=count(header_recent))
+            recent_keep, used = fit_budget(
+                list(reversed(lines_recent)), token_budget // 4, count, overhead=count(header_recent)
+            )
             recent_keep = sorted(len(lines_recent) - 1 - i for i in recent_keep)
             if not recent_keep:
                 used = 0
-        lines = [f"- [{iso(h.record.valid_from)[:10] if iso(h.record.valid_from) else ''}] {h.record.text}\n"
-                 for h in hits]
+        lines = [
+            f"- [{iso(h.record.valid_from)[:10] if iso(h.record.valid_from) else ''}] {h.record.text}\n"
+            for h in hits
+        ]
         keep, used = fit_budget(lines, token_budget, count, overhead=used + count(header_mem))
         text = ""
         if recent_keep:
@@ -460,18 +658,42 @@ class Memory:
             text += header_mem + "".join(lines[i] for i in keep)
         else:
             used -= count(header_mem)
-        items = [{
-            "id": hits[i].record.id, "memory": hits[i].record.text, "score": round(hits[i].score, 6),
-            "episode_ids": hits[i].record.episode_ids, "valid_from": iso(hits[i].record.valid_from),
-            "created_at": iso(hits[i].record.created_at), "tokens": count(lines[i]),
-        } for i in keep]
-        return {"text": text, "items": items, "tokens": used, "token_budget": token_budget,
-                "short_term": [{"role": recent[i].role, "content": recent[i].content,
-                                "episode_id": recent[i].episode_id} for i in recent_keep]}
+        items = [
+            {
+                "id": hits[i].record.id,
+                "memory": hits[i].record.text,
+                "score": round(hits[i].score, 6),
+                "episode_ids": hits[i].record.episode_ids,
+                "valid_from": iso(hits[i].record.valid_from),
+                "created_at": iso(hits[i].record.created_at),
+                "tokens": count(lines[i]),
+            }
+            for i in keep
+        ]
+        return {
+            "text": text,
+            "items": items,
+            "tokens": used,
+            "token_budget": token_budget,
+            "short_term": [
+                {"role": recent[i].role, "content": recent[i].content, "episode_id": recent[i].episode_id}
+                for i in recent_keep
+            ],
+        }
 
-    def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                 org_id: str | None = None, query: str | None = None, conversation_id: str | None = None,
-                 start: Any = None, end: Any = None, limit: int = 100) -> dict[str, Any]:
+    def episodes(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        query: str | None = None,
+        conversation_id: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
         """Raw messages of a scope: full-text search with ``query``, else a time range in time order."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
@@ -479,16 +701,30 @@ class Memory:
         if query is not None:
             if not isinstance(query, str) or not query.strip():
                 raise InvalidInputError("query", "must be a non-empty string")
-            return {"results": [{**e.to_dict(), "score": round(s, 6)}
-                                for e, s in self.store.search_episodes(scope, query, limit)]}
+            return {
+                "results": [
+                    {**e.to_dict(), "score": round(s, 6)}
+                    for e, s in self.store.search_episodes(scope, query, limit)
+                ]
+            }
         rows = self.store.list_episodes(
-            scope, conversation_id=conversation_id, limit=limit,
+            scope,
+            conversation_id=conversation_id,
+            limit=limit,
             start=parse_time("start", start).timestamp() if start is not None else None,
-            end=parse_time("end", end).timestamp() if end is not None else None)
+            end=parse_time("end", end).timestamp() if end is not None else None,
+        )
         return {"results": [e.to_dict() for e in rows]}
 
-    def conflicts(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                  org_id: str | None = None, status: str | None = "open") -> dict[str, Any]:
+    def conflicts(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        status: str | None = "open",
+    ) -> dict[str, Any]:
         """Conflicts raised when a new value met an old one; open ones until resolved."""
         self._check_open()
         if status not in (None, "open", "resolved"):
@@ -496,15 +732,30 @@ class Memory:
         scope = self._scope(user_id, agent_id, run_id, org_id)
         return {"results": [c.to_dict() for c in self.store.conflicts(scope, status)]}
 
-    def entities(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                 org_id: str | None = None, limit: int = 100) -> dict[str, Any]:
+    def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
         """The scope's entity graph nodes, most mentioned first."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
         return {"results": [e.to_dict() for e in self.store.entities(scope, _check_limit(limit))]}
 
-    def neighbours(self, entity: str, *, user_id: str | None = None, agent_id: str | None = None,
-                   run_id: str | None = None, org_id: str | None = None, depth: int = 1) -> dict[str, Any]:
+    def neighbours(
+        self,
+        entity: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        depth: int = 1,
+    ) -> dict[str, Any]:
         """An entity (by id, name or alias) and what it is connected to, with the memories about it."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
@@ -513,19 +764,34 @@ class Memory:
         key = entity.strip().lower() if isinstance(entity, str) else ""
         if not key:
             raise InvalidInputError("entity", "must be a non-empty string")
-        node = next((e for e in self.store.entities(scope, 100_000)
-                     if e.id == entity or e.name.lower() == key or key in (a.lower() for a in e.aliases)), None)
+        node = next(
+            (
+                e
+                for e in self.store.entities(scope, 100_000)
+                if e.id == entity or e.name.lower() == key or key in (a.lower() for a in e.aliases)
+            ),
+            None,
+        )
         if node is None:
             raise NotFoundError("entity", entity)
         return {
             "entity": node.to_dict(),
-            "neighbours": [{**n.to_dict(), "relation": rel, "hops": hops}
-                           for n, rel, hops in self.store.neighbours(scope, node.id, depth)],
+            "neighbours": [
+                {**n.to_dict(), "relation": rel, "hops": hops}
+                for n, rel, hops in self.store.neighbours(scope, node.id, depth)
+            ],
             "memories": self.store.memories_of_entities(scope, [node.id], 100),
         }
 
-    def working_state(self, conversation_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-                      run_id: str | None = None, org_id: str | None = None) -> WorkingState:
+    def working_state(
+        self,
+        conversation_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> WorkingState:
         """The working state of a conversation, rebuilt from recent episodes if this process has none."""
         scope = self._scope(user_id, agent_id, run_id, org_id)
         check_id("conversation_id", conversation_id, required=True)
@@ -534,14 +800,21 @@ class Memory:
             state = WorkingState()
             eps = self.store.list_episodes(scope, conversation_id=conversation_id, limit=10_000)[-20:]
             if eps:
-                self.short_term.push(scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id)
-                                                              for e in eps])
+                self.short_term.push(
+                    scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in eps]
+                )
                 state.updated_at = eps[-1].occurred_at
             self.working.put(scope, conversation_id, state)
         return state
 
-    def stats(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-              org_id: str | None = None) -> dict[str, Any]:
+    def stats(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """Row counts for one scope, or for the whole store when no scope is given."""
         self._check_open()
         if user_id is None and agent_id is None and run_id is None:

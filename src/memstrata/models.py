@@ -93,7 +93,12 @@ class Scope:
         return "s" + hashlib.blake2b(self.key.encode(), digest_size=12).hexdigest()
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"org_id": self.org_id, "user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
+        return {
+            "org_id": self.org_id,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
+        }
 
 
 @dataclass

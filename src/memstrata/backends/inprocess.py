@@ -17,8 +17,12 @@ DEFAULT_TTL_SECONDS = 24 * 3600
 
 
 class InProcessShortTerm(ShortTermTier):
-    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, max_turns: int = 50,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        max_turns: int = 50,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.ttl = ttl_seconds
         self.max_turns = max_turns
         self._clock = clock
@@ -49,7 +53,11 @@ class InProcessShortTerm(ShortTermTier):
 
     def clear(self, scope: Scope, conversation_id: str | None = None) -> int:
         with self._lock:
-            keys = [k for k in self._data if k[0] == scope.key and (conversation_id is None or k[1] == conversation_id)]
+            keys = [
+                k
+                for k in self._data
+                if k[0] == scope.key and (conversation_id is None or k[1] == conversation_id)
+            ]
             for k in keys:
                 del self._data[k]
             return len(keys)
@@ -70,7 +78,11 @@ class InProcessWorking(WorkingTier):
 
     def clear(self, scope: Scope, conversation_id: str | None = None) -> int:
         with self._lock:
-            keys = [k for k in self._data if k[0] == scope.key and (conversation_id is None or k[1] == conversation_id)]
+            keys = [
+                k
+                for k in self._data
+                if k[0] == scope.key and (conversation_id is None or k[1] == conversation_id)
+            ]
             for k in keys:
                 del self._data[k]
             return len(keys)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from memstrata.backends.sqlite_keys import SQLiteKeysMixin
+from memstrata.backends.sqlite_privacy import SQLitePrivacyMixin
 from memstrata.backends.sqlite_schema import migrate
 from memstrata.backends.vector_index import VectorIndex
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError, NotFoundError
@@ -30,7 +32,7 @@ from memstrata.models import (
     MemoryRecord,
     Scope,
 )
-from memstrata.tiers.base import Store, WriteBatch
+from memstrata.tiers.base import Codec, Store, WriteBatch
 
 _FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _MEMORY_COLUMNS = (
@@ -44,7 +46,15 @@ _EPISODE_COLUMNS = (
     "occurred_at, created_at, extraction_status, extraction_error"
 )
 # Columns a filter may name directly; anything else is a metadata key.
-FILTER_COLUMNS = {"created_at", "updated_at", "valid_from", "valid_to", "conversation_id", "kind", "importance"}
+FILTER_COLUMNS = {
+    "created_at",
+    "updated_at",
+    "valid_from",
+    "valid_to",
+    "conversation_id",
+    "kind",
+    "importance",
+}
 _OPS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "IN", "nin": "NOT IN"}
 
 
@@ -67,12 +77,21 @@ def _wrap(exc: sqlite3.Error, what: str) -> BackendError:
     return BackendError(f"sqlite store: {what}: {text}")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     """The durable tiers on one SQLite file (or ``:memory:`` for throwaway use)."""
 
-    def __init__(self, path: str | Path, *, dim: int, synchronous: str = "NORMAL", busy_timeout_ms: int = 30000,
-                 vector_cache_bytes: int = 2 * 1024**3) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        dim: int,
+        synchronous: str = "NORMAL",
+        busy_timeout_ms: int = 30000,
+        vector_cache_bytes: int = 2 * 1024**3,
+        codec: Codec | None = None,
+    ) -> None:
         self.path = str(path)
+        self.codec = codec or Codec()
         if self.path != ":memory:":
             try:
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -98,8 +117,9 @@ class SQLiteStore(Store):
         try:
             uri = self.path == ":memory:"
             target = "file:memstrata?mode=memory&cache=shared" if uri else self.path
-            conn = sqlite3.connect(target, timeout=self._busy / 1000, isolation_level=None,
-                                   check_same_thread=False, uri=uri)
+            conn = sqlite3.connect(
+                target, timeout=self._busy / 1000, isolation_level=None, check_same_thread=False, uri=uri
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy)}")
             if not uri:
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -174,25 +194,53 @@ class SQLiteStore(Store):
     def add_episodes(self, episodes: Sequence[EpisodeRecord]) -> None:
         if not episodes:
             return
+        c = self.codec
         rows = [
-            (e.id, e.scope.key, e.scope.token, e.scope.org_id, e.scope.user_id, e.scope.agent_id, e.scope.run_id,
-             e.conversation_id, e.role, e.name, e.content, json.dumps(e.metadata), e.position, e.occurred_at,
-             e.created_at, e.extraction_status, e.extraction_error)
+            (
+                e.id,
+                e.scope.key,
+                e.scope.token,
+                e.scope.org_id,
+                e.scope.user_id,
+                e.scope.agent_id,
+                e.scope.run_id,
+                e.conversation_id,
+                e.role,
+                e.name,
+                c.seal(e.scope, e.content),
+                c.seal(e.scope, json.dumps(e.metadata)),
+                e.position,
+                e.occurred_at,
+                e.created_at,
+                e.extraction_status,
+                e.extraction_error,
+                c.index_text(e.scope, e.content),
+            )
             for e in episodes
         ]
         with self._tx() as conn:
             conn.executemany(
                 "INSERT INTO episodes (id, scope_key, scope_tok, org_id, user_id, agent_id, run_id, conversation_id,"
                 " role, name, content, metadata, position, occurred_at, created_at, extraction_status,"
-                " extraction_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " extraction_error, fts_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
 
     def _episode(self, row: Sequence[Any]) -> EpisodeRecord:
+        scope = Scope(row[1], row[2], row[3], row[4])
         return EpisodeRecord(
-            id=row[0], scope=Scope(row[1], row[2], row[3], row[4]), conversation_id=row[5], role=row[6],
-            name=row[7], content=row[8], metadata=json.loads(row[9]), position=row[10], occurred_at=row[11],
-            created_at=row[12], extraction_status=row[13], extraction_error=row[14],
+            id=row[0],
+            scope=scope,
+            conversation_id=row[5],
+            role=row[6],
+            name=row[7],
+            content=self.codec.open(scope, row[8]),
+            metadata=json.loads(self.codec.open(scope, row[9])),
+            position=row[10],
+            occurred_at=row[11],
+            created_at=row[12],
+            extraction_status=row[13],
+            extraction_error=row[14],
         )
 
     def get_episodes(self, scope: Scope, ids: Sequence[str]) -> list[EpisodeRecord]:
@@ -207,9 +255,17 @@ class SQLiteStore(Store):
         by_id = {r[0]: self._episode(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
-    def list_episodes(self, scope: Scope, *, conversation_id: str | None = None, start: float | None = None,
-                      end: float | None = None, status: str | None = None, limit: int = 100,
-                      after: tuple[float, str] | None = None) -> list[EpisodeRecord]:
+    def list_episodes(
+        self,
+        scope: Scope,
+        *,
+        conversation_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+    ) -> list[EpisodeRecord]:
         sql = f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE scope_key = ?"
         args: list[Any] = [scope.key]
         if conversation_id is not None:
@@ -233,7 +289,7 @@ class SQLiteStore(Store):
             return [self._episode(r) for r in conn.execute(sql, args).fetchall()]
 
     def search_episodes(self, scope: Scope, query: str, limit: int = 20) -> list[tuple[EpisodeRecord, float]]:
-        expr = fts_query(scope, query)
+        expr = fts_query(scope, self.codec.query_text(scope, query))
         if expr is None:
             return []
         with self._read() as conn:
@@ -256,13 +312,33 @@ class SQLiteStore(Store):
 
     def _memory(self, row: Sequence[Any]) -> MemoryRecord:
         slot = (row[27], row[28], row[29]) if row[27] is not None else None
+        scope = Scope(row[2], row[3], row[4], row[5])
         return MemoryRecord(
-            rid=row[0], id=row[1], scope=Scope(row[2], row[3], row[4], row[5]), conversation_id=row[6], text=row[7],
-            content_hash=row[8], metadata=json.loads(row[9]), episode_ids=json.loads(row[10]),
-            entities=json.loads(row[11]), kind=row[12], importance=row[13], confidence=row[14],
-            confidence_reason=row[15], source_role=row[16], created_at=row[17], updated_at=row[18],
-            valid_from=row[19], valid_to=row[20], expired_at=row[21], superseded_by=row[22],
-            mention_count=row[23], last_seen_at=row[24], last_accessed_at=row[25], access_count=row[26], slot=slot,
+            rid=row[0],
+            id=row[1],
+            scope=scope,
+            conversation_id=row[6],
+            text=self.codec.open(scope, row[7]),
+            content_hash=row[8],
+            metadata=json.loads(self.codec.open(scope, row[9])),
+            episode_ids=json.loads(row[10]),
+            entities=json.loads(row[11]),
+            kind=row[12],
+            importance=row[13],
+            confidence=row[14],
+            confidence_reason=row[15],
+            source_role=row[16],
+            created_at=row[17],
+            updated_at=row[18],
+            valid_from=row[19],
+            valid_to=row[20],
+            expired_at=row[21],
+            superseded_by=row[22],
+            mention_count=row[23],
+            last_seen_at=row[24],
+            last_accessed_at=row[25],
+            access_count=row[26],
+            slot=slot,
         )
 
     def get_memories(self, scope: Scope, ids: Sequence[str]) -> list[MemoryRecord]:
@@ -284,13 +360,22 @@ class SQLiteStore(Store):
         if not rids:
             return {}
         marks = ",".join("?" * len(rids))
-        return dict(conn.execute(
-            f"SELECT rid, id FROM memories WHERE scope_key = ? AND rid IN ({marks})", [scope.key, *rids]
-        ).fetchall())
+        return dict(
+            conn.execute(
+                f"SELECT rid, id FROM memories WHERE scope_key = ? AND rid IN ({marks})", [scope.key, *rids]
+            ).fetchall()
+        )
 
-    def list_memories(self, scope: Scope, *, include_superseded: bool = False, conversation_id: str | None = None,
-                      limit: int = 100, after: tuple[float, str] | None = None,
-                      where: Sequence[tuple[str, str, Any]] = ()) -> list[MemoryRecord]:
+    def list_memories(
+        self,
+        scope: Scope,
+        *,
+        include_superseded: bool = False,
+        conversation_id: str | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+        where: Sequence[tuple[str, str, Any]] = (),
+    ) -> list[MemoryRecord]:
         sql = f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = ?"
         args: list[Any] = [scope.key]
         if not include_superseded:
@@ -298,21 +383,34 @@ class SQLiteStore(Store):
         if conversation_id is not None:
             sql += " AND conversation_id = ?"
             args.append(conversation_id)
+        # Sealed metadata cannot be read by SQL: those filters run here, after decryption.
+        in_python = [w for w in where if self.codec.encrypts and w[0] not in FILTER_COLUMNS]
         for field, op, value in where:
+            if (field, op, value) in in_python:
+                continue
             clause, more = _filter_sql(field, op, value)
             sql += f" AND {clause}"
             args.extend(more)
         if after is not None:
             sql += " AND (created_at, id) > (?, ?)"
             args.extend(after)
-        sql += " ORDER BY created_at, id LIMIT ?"
-        args.append(limit)
+        sql += " ORDER BY created_at, id"
+        if not in_python:
+            sql += " LIMIT ?"
+            args.append(limit)
         with self._read() as conn:
-            return [self._memory(r) for r in conn.execute(sql, args).fetchall()]
+            rows = [self._memory(r) for r in conn.execute(sql, args).fetchall()]
+        if in_python:
+            rows = [r for r in rows if all(match_filter(r.metadata.get(f), op, v) for f, op, v in in_python)][
+                :limit
+            ]
+        return rows
 
     def count(self, scope: Scope) -> int:
         with self._read() as conn:
-            return conn.execute("SELECT count(*) FROM memories WHERE scope_key = ?", (scope.key,)).fetchone()[0]
+            return conn.execute("SELECT count(*) FROM memories WHERE scope_key = ?", (scope.key,)).fetchone()[
+                0
+            ]
 
     def find_by_hash(self, scope: Scope, content_hash: str) -> list[MemoryRecord]:
         with self._read() as conn:
@@ -352,15 +450,24 @@ class SQLiteStore(Store):
             if not rows:
                 empty = np.zeros((0, self.dim), dtype=np.float32)
                 return version, empty, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+                len(rows), self.dim
+            )
             owners = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             active = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
             return version, matrix.copy(), owners, active
 
         return load
 
-    def vector_search(self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
-                      only: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    def vector_search(
+        self,
+        scope: Scope,
+        vector: np.ndarray,
+        k: int,
+        *,
+        include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
         with self._read() as conn:
             version = self._scope_version(conn, scope)
             only_rids: set[int] | None = None
@@ -370,17 +477,36 @@ class SQLiteStore(Store):
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    only_rids.update(r[0] for r in conn.execute(
-                        f"SELECT rid FROM memories WHERE scope_key = ? AND id IN ({marks})", [scope.key, *chunk]))
-        hits = self.index.search(scope.key, version, self._loader(scope), vector, k,
-                                 include_inactive=include_superseded, only=only_rids)
+                    only_rids.update(
+                        r[0]
+                        for r in conn.execute(
+                            f"SELECT rid FROM memories WHERE scope_key = ? AND id IN ({marks})",
+                            [scope.key, *chunk],
+                        )
+                    )
+        hits = self.index.search(
+            scope.key,
+            version,
+            self._loader(scope),
+            vector,
+            k,
+            include_inactive=include_superseded,
+            only=only_rids,
+        )
         with self._read() as conn:
             names = self._rids_to_ids(conn, scope, [rid for rid, _ in hits])
         return [(names[rid], score) for rid, score in hits if rid in names]
 
-    def keyword_search(self, scope: Scope, query: str, k: int, *, include_superseded: bool = False,
-                       only: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        expr = fts_query(scope, query)
+    def keyword_search(
+        self,
+        scope: Scope,
+        query: str,
+        k: int,
+        *,
+        include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        expr = fts_query(scope, self.codec.query_text(scope, query))
         if expr is None:
             return []
         allowed = set(only) if only is not None else None
@@ -421,7 +547,21 @@ class SQLiteStore(Store):
                 " FROM history WHERE scope_key = ? AND memory_id = ? ORDER BY rid",
                 (scope.key, memory_id),
             ).fetchall()
-        return [HistoryEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8])) for r in rows]
+        op = self.codec.open
+        return [
+            HistoryEvent(
+                r[0],
+                r[1],
+                r[2],
+                None if r[3] is None else op(scope, r[3]),
+                None if r[4] is None else op(scope, r[4]),
+                r[5],
+                r[6],
+                r[7],
+                json.loads(r[8]),
+            )
+            for r in rows
+        ]
 
     # -- graph -------------------------------------------------------------------------------------
 
@@ -479,6 +619,7 @@ class SQLiteStore(Store):
         removed: list[int] = []
         deactivate: list[int] = []
         activate: list[int] = []
+        seal, index = self.codec.seal, self.codec.index_text
         with self._tx() as conn:
             old_version = self._scope_version(conn, scope)
             for rec, vecs in batch.new_memories:
@@ -489,13 +630,37 @@ class SQLiteStore(Store):
                     " conversation_id, text, content_hash, metadata, episode_ids, entities, kind, importance,"
                     " confidence, confidence_reason, source_role, created_at, updated_at, valid_from, valid_to,"
                     " expired_at, superseded_by, mention_count, last_seen_at, slot_subject, slot_attribute,"
-                    " slot_value) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec.id, key, scope.token, scope.org_id, scope.user_id, scope.agent_id, scope.run_id,
-                     rec.conversation_id, rec.text, rec.content_hash, json.dumps(rec.metadata),
-                     json.dumps(rec.episode_ids), json.dumps(rec.entities), rec.kind, rec.importance,
-                     rec.confidence, rec.confidence_reason, rec.source_role, rec.created_at, rec.updated_at,
-                     rec.valid_from, rec.valid_to, rec.expired_at, rec.superseded_by, rec.mention_count,
-                     rec.last_seen_at, *(rec.slot or (None, None, None))),
+                    " slot_value, fts_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        rec.id,
+                        key,
+                        scope.token,
+                        scope.org_id,
+                        scope.user_id,
+                        scope.agent_id,
+                        scope.run_id,
+                        rec.conversation_id,
+                        seal(scope, rec.text),
+                        rec.content_hash,
+                        seal(scope, json.dumps(rec.metadata)),
+                        json.dumps(rec.episode_ids),
+                        json.dumps(rec.entities),
+                        rec.kind,
+                        rec.importance,
+                        rec.confidence,
+                        rec.confidence_reason,
+                        rec.source_role,
+                        rec.created_at,
+                        rec.updated_at,
+                        rec.valid_from,
+                        rec.valid_to,
+                        rec.expired_at,
+                        rec.superseded_by,
+                        rec.mention_count,
+                        rec.last_seen_at,
+                        *(rec.slot or (None, None, None)),
+                        index(scope, rec.text),
+                    ),
                 )
                 rid = int(cur.lastrowid or 0)
                 rec.rid = rid
@@ -506,8 +671,11 @@ class SQLiteStore(Store):
                 )
                 added.append((rid, matrix))
             for rec, vecs in batch.updated_memories:
-                row = conn.execute("SELECT rid, valid_to IS NULL AND superseded_by IS NULL FROM memories"
-                                   " WHERE scope_key = ? AND id = ?", (key, rec.id)).fetchone()
+                row = conn.execute(
+                    "SELECT rid, valid_to IS NULL AND superseded_by IS NULL FROM memories"
+                    " WHERE scope_key = ? AND id = ?",
+                    (key, rec.id),
+                ).fetchone()
                 if row is None:
                     raise NotFoundError("memory", rec.id)
                 rid, was_active = row
@@ -515,11 +683,28 @@ class SQLiteStore(Store):
                     "UPDATE memories SET text = ?, content_hash = ?, metadata = ?, episode_ids = ?, entities = ?,"
                     " importance = ?, confidence = ?, confidence_reason = ?, updated_at = ?, valid_from = ?,"
                     " valid_to = ?, expired_at = ?, superseded_by = ?, mention_count = ?, last_seen_at = ?,"
-                    " slot_subject = ?, slot_attribute = ?, slot_value = ? WHERE scope_key = ? AND rid = ?",
-                    (rec.text, rec.content_hash, json.dumps(rec.metadata), json.dumps(rec.episode_ids),
-                     json.dumps(rec.entities), rec.importance, rec.confidence, rec.confidence_reason,
-                     rec.updated_at, rec.valid_from, rec.valid_to, rec.expired_at, rec.superseded_by,
-                     rec.mention_count, rec.last_seen_at, *(rec.slot or (None, None, None)), key, rid),
+                    " slot_subject = ?, slot_attribute = ?, slot_value = ?, fts_text = ? WHERE scope_key = ? AND rid = ?",
+                    (
+                        seal(scope, rec.text),
+                        rec.content_hash,
+                        seal(scope, json.dumps(rec.metadata)),
+                        json.dumps(rec.episode_ids),
+                        json.dumps(rec.entities),
+                        rec.importance,
+                        rec.confidence,
+                        rec.confidence_reason,
+                        rec.updated_at,
+                        rec.valid_from,
+                        rec.valid_to,
+                        rec.expired_at,
+                        rec.superseded_by,
+                        rec.mention_count,
+                        rec.last_seen_at,
+                        *(rec.slot or (None, None, None)),
+                        index(scope, rec.text),
+                        key,
+                        rid,
+                    ),
                 )
                 if vecs is not None:
                     matrix = np.atleast_2d(vecs).astype(np.float32)
@@ -535,26 +720,41 @@ class SQLiteStore(Store):
                 elif bool(was_active) != rec.current:
                     (activate if rec.current else deactivate).append(rid)
             for memory_id in batch.deleted_memory_ids:
-                row = conn.execute("SELECT rid FROM memories WHERE scope_key = ? AND id = ?",
-                                   (key, memory_id)).fetchone()
+                row = conn.execute(
+                    "SELECT rid FROM memories WHERE scope_key = ? AND id = ?", (key, memory_id)
+                ).fetchone()
                 if row is None:
                     raise NotFoundError("memory", memory_id)
                 conn.execute("DELETE FROM memories WHERE scope_key = ? AND rid = ?", (key, row[0]))
-                conn.execute("DELETE FROM memory_entities WHERE scope_key = ? AND memory_id = ?", (key, memory_id))
+                conn.execute(
+                    "DELETE FROM memory_entities WHERE scope_key = ? AND memory_id = ?", (key, memory_id)
+                )
                 conn.execute("DELETE FROM edges WHERE scope_key = ? AND memory_id = ?", (key, memory_id))
                 removed.append(row[0])
             for ev in batch.history:
                 conn.execute(
                     "INSERT INTO history (id, scope_key, memory_id, event, old_memory, new_memory, actor, reason,"
                     " metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (ev.id, key, ev.memory_id, ev.event, ev.old_memory, ev.new_memory, ev.actor, ev.reason,
-                     json.dumps(ev.metadata), ev.created_at),
+                    (
+                        ev.id,
+                        key,
+                        ev.memory_id,
+                        ev.event,
+                        None if ev.old_memory is None else seal(scope, ev.old_memory),
+                        None if ev.new_memory is None else seal(scope, ev.new_memory),
+                        ev.actor,
+                        ev.reason,
+                        json.dumps(ev.metadata),
+                        ev.created_at,
+                    ),
                 )
             entity_ids: dict[str, str] = {}
             for memory_id, name, label, alias in batch.entity_links:
                 eid = self._upsert_entity(conn, scope, name, label, alias, entity_ids)
-                conn.execute("INSERT OR IGNORE INTO memory_entities (scope_key, memory_id, entity_id) VALUES (?,?,?)",
-                             (key, memory_id, eid))
+                conn.execute(
+                    "INSERT OR IGNORE INTO memory_entities (scope_key, memory_id, entity_id) VALUES (?,?,?)",
+                    (key, memory_id, eid),
+                )
             for subj, relation, obj, memory_id, episode_id in batch.edges:
                 sid = self._upsert_entity(conn, scope, subj, "OTHER", subj, entity_ids, count=False)
                 oid = self._upsert_entity(conn, scope, obj, "OTHER", obj, entity_ids, count=False)
@@ -568,12 +768,28 @@ class SQLiteStore(Store):
                     "INSERT INTO conflicts (id, scope_key, new_memory_id, old_memory_id, subject, attribute,"
                     " old_value, new_value, policy, status, created_at, resolved_at, resolution)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (c.id, key, c.new_memory_id, c.old_memory_id, c.subject, c.attribute, c.old_value,
-                     c.new_value, c.policy, c.status, c.created_at, c.resolved_at, c.resolution),
+                    (
+                        c.id,
+                        key,
+                        c.new_memory_id,
+                        c.old_memory_id,
+                        c.subject,
+                        c.attribute,
+                        c.old_value,
+                        c.new_value,
+                        c.policy,
+                        c.status,
+                        c.created_at,
+                        c.resolved_at,
+                        c.resolution,
+                    ),
                 )
             for episode_id, status, error in batch.episode_status:
-                conn.execute("UPDATE episodes SET extraction_status = ?, extraction_error = ?"
-                             " WHERE scope_key = ? AND id = ?", (status, error, key, episode_id))
+                conn.execute(
+                    "UPDATE episodes SET extraction_status = ?, extraction_error = ?"
+                    " WHERE scope_key = ? AND id = ?",
+                    (status, error, key, episode_id),
+                )
             new_version = old_version + 1
             conn.execute(
                 "INSERT INTO scope_versions (scope_key, version) VALUES (?, ?)"
@@ -581,23 +797,42 @@ class SQLiteStore(Store):
                 (key, new_version),
             )
             # Patch the in-process index while still holding the write lock, so patches apply in commit order.
-        self.index.patch(key, old_version, new_version, add=added, remove=removed,
-                         deactivate=deactivate, activate=activate)
+        self.index.patch(
+            key, old_version, new_version, add=added, remove=removed, deactivate=deactivate, activate=activate
+        )
 
-    def _upsert_entity(self, conn: sqlite3.Connection, scope: Scope, name: str, label: str, alias: str,
-                       cache: dict[str, str], *, count: bool = True) -> str:
+    def _upsert_entity(
+        self,
+        conn: sqlite3.Connection,
+        scope: Scope,
+        name: str,
+        label: str,
+        alias: str,
+        cache: dict[str, str],
+        *,
+        count: bool = True,
+    ) -> str:
         name_key = name.strip().lower()
         if name_key in cache:
             return cache[name_key]
-        row = conn.execute("SELECT id, aliases, label FROM entities WHERE scope_key = ? AND name_key = ?",
-                           (scope.key, name_key)).fetchone()
+        row = conn.execute(
+            "SELECT id, aliases, label FROM entities WHERE scope_key = ? AND name_key = ?",
+            (scope.key, name_key),
+        ).fetchone()
         if row is None:
             eid = str(uuid.uuid4())
             conn.execute(
                 "INSERT INTO entities (id, scope_key, name, name_key, label, aliases, mention_count, created_at)"
                 " VALUES (?,?,?,?,?,?,?, strftime('%s','now'))",
-                (eid, scope.key, name.strip(), name_key, label, json.dumps(sorted({alias.strip()} - {name.strip()})),
-                 1 if count else 0),
+                (
+                    eid,
+                    scope.key,
+                    name.strip(),
+                    name_key,
+                    label,
+                    json.dumps(sorted({alias.strip()} - {name.strip()})),
+                    1 if count else 0,
+                ),
             )
         else:
             eid = row[0]
@@ -613,8 +848,10 @@ class SQLiteStore(Store):
         return eid
 
     def conflicts(self, scope: Scope, status: str | None = "open") -> list[ConflictRecord]:
-        sql = ("SELECT id, new_memory_id, old_memory_id, subject, attribute, old_value, new_value, policy, status,"
-               " created_at, resolved_at, resolution FROM conflicts WHERE scope_key = ?")
+        sql = (
+            "SELECT id, new_memory_id, old_memory_id, subject, attribute, old_value, new_value, policy, status,"
+            " created_at, resolved_at, resolution FROM conflicts WHERE scope_key = ?"
+        )
         args: list[Any] = [scope.key]
         if status is not None:
             sql += " AND status = ?"
@@ -649,8 +886,16 @@ class SQLiteStore(Store):
         key = scope.key
         counts: dict[str, int] = {}
         with self._tx() as conn:
-            for table in ("memory_vectors", "memories", "history", "memory_entities", "edges", "entities",
-                          "conflicts", "episodes"):
+            for table in (
+                "memory_vectors",
+                "memories",
+                "history",
+                "memory_entities",
+                "edges",
+                "entities",
+                "conflicts",
+                "episodes",
+            ):
                 counts[table] = conn.execute(f"DELETE FROM {table} WHERE scope_key = ?", (key,)).rowcount
             conn.execute("DELETE FROM scope_versions WHERE scope_key = ?", (key,))
         self.index.drop(key)
@@ -663,7 +908,9 @@ class SQLiteStore(Store):
                 if scope is None:
                     n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 else:
-                    n = conn.execute(f"SELECT count(*) FROM {table} WHERE scope_key = ?", (scope.key,)).fetchone()[0]
+                    n = conn.execute(
+                        f"SELECT count(*) FROM {table} WHERE scope_key = ?", (scope.key,)
+                    ).fetchone()[0]
                 out[table] = n
             if scope is None:
                 out["scopes"] = conn.execute("SELECT count(*) FROM scope_versions").fetchone()[0]
@@ -674,8 +921,17 @@ class SQLiteStore(Store):
 
     def reset(self) -> None:
         with self._tx() as conn:
-            for table in ("memory_vectors", "memories", "history", "memory_entities", "edges", "entities",
-                          "conflicts", "episodes", "scope_versions"):
+            for table in (
+                "memory_vectors",
+                "memories",
+                "history",
+                "memory_entities",
+                "edges",
+                "entities",
+                "conflicts",
+                "episodes",
+                "scope_versions",
+            ):
                 conn.execute(f"DELETE FROM {table}")
         self.index.drop()
 
@@ -695,3 +951,23 @@ def _filter_sql(field: str, op: str, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, bool):
         value = int(value)
     return f"{target} {sql_op} ?", [*args, value]
+
+
+def match_filter(actual: Any, op: str, value: Any) -> bool:
+    """The Python twin of ``_filter_sql`` for one metadata value (used where SQL cannot see the value)."""
+    if op == "in":
+        return actual in value
+    if op == "nin":
+        return actual not in value
+    if op == "eq":
+        return actual == value
+    if op == "ne":
+        return actual != value
+    if actual is None or isinstance(actual, dict | list):
+        return False
+    try:
+        return {"gt": actual > value, "gte": actual >= value, "lt": actual < value, "lte": actual <= value}[
+            op
+        ]
+    except TypeError:
+        return False

@@ -24,7 +24,8 @@ MIGRATIONS: list[str] = [
         occurred_at REAL NOT NULL,
         created_at REAL NOT NULL,
         extraction_status TEXT NOT NULL DEFAULT 'done',
-        extraction_error TEXT
+        extraction_error TEXT,
+        fts_text TEXT
     );
     CREATE INDEX episodes_scope_time ON episodes (scope_key, occurred_at, id);
     CREATE INDEX episodes_scope_conv ON episodes (scope_key, conversation_id, occurred_at);
@@ -33,11 +34,12 @@ MIGRATIONS: list[str] = [
         content, scope_tok, content='episodes', content_rowid='rid', tokenize='porter unicode61'
     );
     CREATE TRIGGER episodes_ai AFTER INSERT ON episodes BEGIN
-        INSERT INTO episodes_fts (rowid, content, scope_tok) VALUES (new.rid, new.content, new.scope_tok);
+        INSERT INTO episodes_fts (rowid, content, scope_tok)
+        VALUES (new.rid, coalesce(new.fts_text, new.content), new.scope_tok);
     END;
     CREATE TRIGGER episodes_ad AFTER DELETE ON episodes BEGIN
         INSERT INTO episodes_fts (episodes_fts, rowid, content, scope_tok)
-        VALUES ('delete', old.rid, old.content, old.scope_tok);
+        VALUES ('delete', old.rid, coalesce(old.fts_text, old.content), old.scope_tok);
     END;
 
     CREATE TABLE memories (
@@ -67,7 +69,8 @@ MIGRATIONS: list[str] = [
         last_seen_at REAL,
         last_accessed_at REAL,
         access_count INTEGER NOT NULL DEFAULT 0,
-        slot_subject TEXT, slot_attribute TEXT, slot_value TEXT
+        slot_subject TEXT, slot_attribute TEXT, slot_value TEXT,
+        fts_text TEXT
     );
     CREATE INDEX memories_scope_created ON memories (scope_key, created_at, id);
     CREATE INDEX memories_scope_hash ON memories (scope_key, content_hash);
@@ -84,16 +87,18 @@ MIGRATIONS: list[str] = [
         text, scope_tok, content='memories', content_rowid='rid', tokenize='porter unicode61'
     );
     CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-        INSERT INTO memories_fts (rowid, text, scope_tok) VALUES (new.rid, new.text, new.scope_tok);
+        INSERT INTO memories_fts (rowid, text, scope_tok)
+        VALUES (new.rid, coalesce(new.fts_text, new.text), new.scope_tok);
     END;
     CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
         INSERT INTO memories_fts (memories_fts, rowid, text, scope_tok)
-        VALUES ('delete', old.rid, old.text, old.scope_tok);
+        VALUES ('delete', old.rid, coalesce(old.fts_text, old.text), old.scope_tok);
     END;
-    CREATE TRIGGER memories_au AFTER UPDATE OF text ON memories BEGIN
+    CREATE TRIGGER memories_au AFTER UPDATE OF text, fts_text ON memories BEGIN
         INSERT INTO memories_fts (memories_fts, rowid, text, scope_tok)
-        VALUES ('delete', old.rid, old.text, old.scope_tok);
-        INSERT INTO memories_fts (rowid, text, scope_tok) VALUES (new.rid, new.text, new.scope_tok);
+        VALUES ('delete', old.rid, coalesce(old.fts_text, old.text), old.scope_tok);
+        INSERT INTO memories_fts (rowid, text, scope_tok)
+        VALUES (new.rid, coalesce(new.fts_text, new.text), new.scope_tok);
     END;
 
     CREATE TABLE history (
@@ -197,3 +202,58 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+MIGRATIONS.append(
+    # 2: the control plane — API keys, audit log, per-user data keys, retention policies and legal holds.
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        user_ids TEXT,
+        agent_ids TEXT,
+        created_at REAL NOT NULL,
+        revoked_at REAL,
+        last_used_at REAL
+    );
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        org_id TEXT NOT NULL,
+        scope_key TEXT,
+        operation TEXT NOT NULL,
+        memory_ids TEXT NOT NULL DEFAULT '[]',
+        details TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_scope ON audit_log (scope_key, seq);
+    CREATE TABLE data_keys (
+        subject_key TEXT PRIMARY KEY,
+        wrapped_key BLOB,
+        master_key_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        destroyed_at REAL
+    );
+    CREATE TABLE retention_policies (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        category TEXT,
+        max_age_seconds REAL NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (org_id, tier, category)
+    );
+    CREATE TABLE legal_holds (
+        org_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (org_id, user_id)
+    );
+    """
+)

@@ -126,7 +126,11 @@ class VectorIndex:
             remove_set = set(remove)
             if remove_set:
                 keep = ~np.isin(entry.owners, np.fromiter(remove_set, dtype=np.int64, count=len(remove_set)))
-                entry.matrix, entry.owners, entry.active = entry.matrix[keep], entry.owners[keep], entry.active[keep]
+                entry.matrix, entry.owners, entry.active = (
+                    entry.matrix[keep],
+                    entry.owners[keep],
+                    entry.active[keep],
+                )
             for rid in deactivate:
                 entry.active[entry.owners == rid] = False
             for rid in activate:
@@ -134,7 +138,12 @@ class VectorIndex:
             added = list(add)
             if added:
                 rows = [np.atleast_2d(v).astype(np.float32) for _, v in added]
-                owners = np.concatenate([np.full(r.shape[0], rid, dtype=np.int64) for (rid, _), r in zip(added, rows, strict=True)])
+                owners = np.concatenate(
+                    [
+                        np.full(r.shape[0], rid, dtype=np.int64)
+                        for (rid, _), r in zip(added, rows, strict=True)
+                    ]
+                )
                 entry.matrix = np.vstack([entry.matrix, *rows])
                 entry.owners = np.concatenate([entry.owners, owners])
                 entry.active = np.concatenate([entry.active, np.ones(len(owners), dtype=bool)])

@@ -40,8 +40,15 @@ class AddPlan:
 def verbatim_candidates(messages: Sequence[Message]) -> list[Candidate]:
     """``infer=False``: every message becomes a memory as written."""
     return [
-        Candidate(text=m.content, importance=1.0, reasons=["verbatim"], kind="message",
-                  source_indexes=[m.index], confidence=1.0, confidence_reason="stored verbatim")
+        Candidate(
+            text=m.content,
+            importance=1.0,
+            reasons=["verbatim"],
+            kind="message",
+            source_indexes=[m.index],
+            confidence=1.0,
+            confidence_reason="stored verbatim",
+        )
         for m in messages
         if m.role != "system"
     ]
@@ -90,10 +97,22 @@ def plan_add(
         target.importance = max(target.importance, cand.importance)
         if target.id not in in_batch:
             updated[target.id] = target
-        batch.history.append(HistoryEvent(str(uuid.uuid4()), target.id, event, target.text, target.text, actor,
-                                          reason, now, {"mention_count": [before, target.mention_count]}))
-        plan.results.append({"id": target.id, "memory": target.text, "event": event, "episode_ids": ep_ids,
-                             "reason": reason})
+        batch.history.append(
+            HistoryEvent(
+                str(uuid.uuid4()),
+                target.id,
+                event,
+                target.text,
+                target.text,
+                actor,
+                reason,
+                now,
+                {"mention_count": [before, target.mention_count]},
+            )
+        )
+        plan.results.append(
+            {"id": target.id, "memory": target.text, "event": event, "episode_ids": ep_ids, "reason": reason}
+        )
 
     for cand, vecs in zip(candidates, per_candidate, strict=True):
         ep_ids = [episodes[i].id for i in cand.source_indexes if 0 <= i < len(episodes)]
@@ -113,28 +132,55 @@ def plan_add(
                 continue
 
         rec = MemoryRecord(
-            id=str(uuid.uuid4()), scope=scope, text=cand.text, created_at=said, updated_at=said, valid_from=when,
-            conversation_id=conversation_id, metadata=dict(metadata), episode_ids=ep_ids, kind=cand.kind,
-            importance=cand.importance, confidence=cand.confidence, confidence_reason=cand.confidence_reason,
-            source_role=source.role if source else None, last_seen_at=now, content_hash=h,
+            id=str(uuid.uuid4()),
+            scope=scope,
+            text=cand.text,
+            created_at=said,
+            updated_at=said,
+            valid_from=when,
+            conversation_id=conversation_id,
+            metadata=dict(metadata),
+            episode_ids=ep_ids,
+            kind=cand.kind,
+            importance=cand.importance,
+            confidence=cand.confidence,
+            confidence_reason=cand.confidence_reason,
+            source_role=source.role if source else None,
+            last_seen_at=now,
+            content_hash=h,
             slot=(cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot else None,
             entities=sorted({e.canonical for e in cand.entities}),
         )
         result = {"id": rec.id, "memory": rec.text, "event": "ADD", "episode_ids": ep_ids}
-        reason = "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
+        reason = (
+            "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
+        )
 
         if cand.slot is not None:
-            olds = [updated.get(m.id, m) for m in store.find_by_slot(scope, cand.slot.subject, cand.slot.attribute)]
-            olds += [m for m in in_batch.values() if m.slot and m.slot[:2] == (cand.slot.subject, cand.slot.attribute)
-                     and m.current]
+            olds = [
+                updated.get(m.id, m)
+                for m in store.find_by_slot(scope, cand.slot.subject, cand.slot.attribute)
+            ]
+            olds += [
+                m
+                for m in in_batch.values()
+                if m.slot and m.slot[:2] == (cand.slot.subject, cand.slot.attribute) and m.current
+            ]
             clash = set(find_conflicts(cand, [(m.id, _slot_of(m)) for m in olds if m.slot]))
             for old in olds:
                 if old.id not in clash:
                     continue
                 conflict = ConflictRecord(
-                    id=str(uuid.uuid4()), new_memory_id=rec.id, old_memory_id=old.id, subject=cand.slot.subject,
-                    attribute=cand.slot.attribute, old_value=old.slot[2] if old.slot else "",
-                    new_value=cand.slot.value, policy=config.conflict_policy, status="open", created_at=now,
+                    id=str(uuid.uuid4()),
+                    new_memory_id=rec.id,
+                    old_memory_id=old.id,
+                    subject=cand.slot.subject,
+                    attribute=cand.slot.attribute,
+                    old_value=old.slot[2] if old.slot else "",
+                    new_value=cand.slot.value,
+                    policy=config.conflict_policy,
+                    status="open",
+                    created_at=now,
                 )
                 batch.conflicts.append(conflict)
                 result.setdefault("conflicts", []).append(conflict.id)
@@ -144,18 +190,31 @@ def plan_add(
                     old.updated_at = now
                     if old.id not in in_batch:
                         updated[old.id] = old
-                    batch.history.append(HistoryEvent(
-                        str(uuid.uuid4()), old.id, "SUPERSEDE", old.text, old.text, actor,
-                        f"{cand.slot.attribute} of {cand.slot.subject} changed to {cand.slot.value!r}", now,
-                        {"superseded_by": rec.id, "conflict_id": conflict.id}))
-                    plan.results.append({"id": old.id, "memory": old.text, "event": "SUPERSEDE",
-                                         "superseded_by": rec.id})
+                    batch.history.append(
+                        HistoryEvent(
+                            str(uuid.uuid4()),
+                            old.id,
+                            "SUPERSEDE",
+                            old.text,
+                            old.text,
+                            actor,
+                            f"{cand.slot.attribute} of {cand.slot.subject} changed to {cand.slot.value!r}",
+                            now,
+                            {"superseded_by": rec.id, "conflict_id": conflict.id},
+                        )
+                    )
+                    plan.results.append(
+                        {"id": old.id, "memory": old.text, "event": "SUPERSEDE", "superseded_by": rec.id}
+                    )
                     rec.confidence_reason += "; supersedes an earlier value"
 
         batch.new_memories.append((rec, vecs))
         in_batch[h] = rec
-        batch.history.append(HistoryEvent(str(uuid.uuid4()), rec.id, "ADD", None, rec.text, actor, reason, now,
-                                          {"episode_ids": ep_ids}))
+        batch.history.append(
+            HistoryEvent(
+                str(uuid.uuid4()), rec.id, "ADD", None, rec.text, actor, reason, now, {"episode_ids": ep_ids}
+            )
+        )
         for ent in cand.entities:
             batch.entity_links.append((rec.id, ent.canonical, ent.label, ent.text))
         for rel in cand.relations:
@@ -173,7 +232,9 @@ def _slot_of(m: MemoryRecord):  # type: ignore[no-untyped-def]
     return Slot(*m.slot)
 
 
-def _near_duplicate(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, judge) -> MemoryRecord | None:  # type: ignore[no-untyped-def]
+def _near_duplicate(
+    store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, judge
+) -> MemoryRecord | None:  # type: ignore[no-untyped-def]
     hits = [(i, s) for i, s in store.vector_search(scope, vec, 3) if s >= NEAR_DUPLICATE_PROBE]
     if not hits:
         return None

@@ -1,6 +1,6 @@
 """Metadata filters for ``search``/``get_all``: equality, ``in``/``nin``, ``ne`` and ranges, validated up front.
 
-    {"topic": "travel", "lang": {"in": ["en", "pt"]}, "created_at": {"gte": "2026-03-01", "lt": "2026-04-01"}}
+{"topic": "travel", "lang": {"in": ["en", "pt"]}, "created_at": {"gte": "2026-03-01", "lt": "2026-04-01"}}
 """
 
 from __future__ import annotations
@@ -33,13 +33,21 @@ def parse_filters(filters: Any) -> list[tuple[str, str, Any]]:
             raise InvalidInputError(f"filters.{key}", "needs at least one operator")
         for op, value in ops.items():
             if op not in _OPS:
-                raise InvalidInputError(f"filters.{key}", f"unknown operator {op!r} (use {', '.join(sorted(_OPS))})")
+                raise InvalidInputError(
+                    f"filters.{key}", f"unknown operator {op!r} (use {', '.join(sorted(_OPS))})"
+                )
             if op in ("in", "nin"):
                 if not isinstance(value, list | tuple) or not value:
                     raise InvalidInputError(f"filters.{key}.{op}", "must be a non-empty list")
                 if not all(isinstance(v, _SCALAR) for v in value):
-                    raise InvalidInputError(f"filters.{key}.{op}", "values must be strings, numbers or booleans")
-                vals = [parse_time(f"filters.{key}", v).timestamp() for v in value] if key in TIME_FIELDS else list(value)
+                    raise InvalidInputError(
+                        f"filters.{key}.{op}", "values must be strings, numbers or booleans"
+                    )
+                vals = (
+                    [parse_time(f"filters.{key}", v).timestamp() for v in value]
+                    if key in TIME_FIELDS
+                    else list(value)
+                )
                 out.append((key, op, vals))
                 continue
             if not isinstance(value, _SCALAR):

@@ -12,7 +12,9 @@ def rrf(ranked: Sequence[str], k: float, weight: float = 1.0) -> dict[str, float
     return {item: weight / (k + rank) for rank, item in enumerate(ranked, start=1)}
 
 
-def collapse_duplicates(ids: Sequence[str], vectors: dict[str, np.ndarray], threshold: float) -> tuple[list[str], dict[str, str]]:
+def collapse_duplicates(
+    ids: Sequence[str], vectors: dict[str, np.ndarray], threshold: float
+) -> tuple[list[str], dict[str, str]]:
     """Keep the first of any group whose vectors are closer than ``threshold``; map dropped → kept."""
     kept: list[str] = []
     kept_vecs: list[np.ndarray] = []
@@ -31,8 +33,9 @@ def collapse_duplicates(ids: Sequence[str], vectors: dict[str, np.ndarray], thre
     return kept, dropped
 
 
-def mmr(ids: Sequence[str], relevance: dict[str, float], vectors: dict[str, np.ndarray], lam: float,
-        limit: int) -> list[str]:
+def mmr(
+    ids: Sequence[str], relevance: dict[str, float], vectors: dict[str, np.ndarray], lam: float, limit: int
+) -> list[str]:
     """Maximal marginal relevance over the candidates, relevance rescaled to [0, 1]."""
     if not ids:
         return []
@@ -55,7 +58,9 @@ def mmr(ids: Sequence[str], relevance: dict[str, float], vectors: dict[str, np.n
     return [ids[i] for i in chosen]
 
 
-def fit_budget(texts: Sequence[str], budget: int, count: Callable[[str], int], overhead: int = 0) -> tuple[list[int], int]:
+def fit_budget(
+    texts: Sequence[str], budget: int, count: Callable[[str], int], overhead: int = 0
+) -> tuple[list[int], int]:
     """Indexes of the texts that fit, in order, skipping any that would overflow; and tokens used."""
     used = overhead
     keep: list[int] = []

@@ -85,21 +85,36 @@ class Retriever:
         want_all = req.include_superseded or req.as_of is not None
         only: list[str] | None = None
         if req.filters:
-            only = [m.id for m in self.store.list_memories(scope, include_superseded=want_all, limit=10**7,
-                                                           where=req.filters)]
+            only = [
+                m.id
+                for m in self.store.list_memories(
+                    scope, include_superseded=want_all, limit=10**7, where=req.filters
+                )
+            ]
             if not only:
                 return []
         qvec = req.query_vector if req.query_vector is not None else self.embedder.embed([req.query])[0]
         pool = max(req.limit * 3, 10)
 
-        dense = self.store.vector_search(scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only)
-        keyword = (self.store.keyword_search(scope, req.query, max(p.keyword_k, pool), include_superseded=want_all,
-                                             only=only) if p.keyword_k > 0 else [])
+        dense = self.store.vector_search(
+            scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only
+        )
+        keyword = (
+            self.store.keyword_search(
+                scope, req.query, max(p.keyword_k, pool), include_superseded=want_all, only=only
+            )
+            if p.keyword_k > 0
+            else []
+        )
         fused: dict[str, float] = {}
         stages: dict[str, dict[str, float]] = {}
-        for name, ranked, weight in (("dense", dense, p.dense_weight), ("keyword", keyword, p.keyword_weight)):
-            for (mid, raw), (_, contrib) in zip(ranked, rrf([m for m, _ in ranked], p.rrf_k, weight).items(),
-                                                strict=True):
+        for name, ranked, weight in (
+            ("dense", dense, p.dense_weight),
+            ("keyword", keyword, p.keyword_weight),
+        ):
+            for (mid, raw), (_, contrib) in zip(
+                ranked, rrf([m for m, _ in ranked], p.rrf_k, weight).items(), strict=True
+            ):
                 fused[mid] = fused.get(mid, 0.0) + contrib
                 st = stages.setdefault(mid, {})
                 st[name] = round(raw, 4)
@@ -160,12 +175,18 @@ class Retriever:
             for gone, keeper in dropped.items():
                 by_id[keeper].stages.setdefault("merged", 0)
                 by_id[keeper].stages["merged"] += 1
-                by_id[keeper].record.episode_ids = list(dict.fromkeys(
-                    [*by_id[keeper].record.episode_ids, *by_id[gone].record.episode_ids]))
+                by_id[keeper].record.episode_ids = list(
+                    dict.fromkeys([*by_id[keeper].record.episode_ids, *by_id[gone].record.episode_ids])
+                )
             head = [by_id[i] for i in kept]
         if p.mmr_lambda is not None and len(head) > 1:
-            order = mmr([h.record.id for h in head], {h.record.id: h.score for h in head}, vectors, p.mmr_lambda,
-                        req.limit)
+            order = mmr(
+                [h.record.id for h in head],
+                {h.record.id: h.score for h in head},
+                vectors,
+                p.mmr_lambda,
+                req.limit,
+            )
             by_id = {h.record.id: h for h in head}
             head = [by_id[i] for i in order]
         return head[: req.limit]

@@ -26,7 +26,9 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("fast", dense_k=40, keyword_k=0, entity_weight=0.0, expand_entities=False, dedup_threshold=1.01),
+    "fast": Preset(
+        "fast", dense_k=40, keyword_k=0, entity_weight=0.0, expand_entities=False, dedup_threshold=1.01
+    ),
     "balanced": Preset("balanced"),
     "thorough": Preset("thorough", dense_k=200, keyword_k=200, entity_k=60, mmr_lambda=0.85),
 }

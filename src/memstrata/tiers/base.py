@@ -36,7 +36,9 @@ class WriteBatch:
     # (subject name, relation, object name, memory_id, episode_id)
     edges: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
     conflicts: list[ConflictRecord] = field(default_factory=list)
-    episode_status: list[tuple[str, str, str | None]] = field(default_factory=list)  # (episode_id, status, error)
+    episode_status: list[tuple[str, str, str | None]] = field(
+        default_factory=list
+    )  # (episode_id, status, error)
 
     def __bool__(self) -> bool:
         return any(
@@ -76,7 +78,9 @@ class EpisodicTier(ABC):
     ) -> list[EpisodeRecord]: ...
 
     @abstractmethod
-    def search_episodes(self, scope: Scope, query: str, limit: int = 20) -> list[tuple[EpisodeRecord, float]]: ...
+    def search_episodes(
+        self, scope: Scope, query: str, limit: int = 20
+    ) -> list[tuple[EpisodeRecord, float]]: ...
 
 
 class LongTermTier(ABC):
@@ -133,7 +137,9 @@ class GraphTier(ABC):
     def memories_of_entities(self, scope: Scope, entity_ids: Sequence[str], limit: int = 50) -> list[str]: ...
 
     @abstractmethod
-    def neighbours(self, scope: Scope, entity_id: str, depth: int = 1) -> list[tuple[EntityRecord, str, int]]: ...
+    def neighbours(
+        self, scope: Scope, entity_id: str, depth: int = 1
+    ) -> list[tuple[EntityRecord, str, int]]: ...
 
 
 class Store(EpisodicTier, LongTermTier, GraphTier):
@@ -146,7 +152,9 @@ class Store(EpisodicTier, LongTermTier, GraphTier):
     def conflicts(self, scope: Scope, status: str | None = "open") -> list[ConflictRecord]: ...
 
     @abstractmethod
-    def resolve_conflict(self, scope: Scope, conflict_id: str, resolution: str, at: float) -> ConflictRecord: ...
+    def resolve_conflict(
+        self, scope: Scope, conflict_id: str, resolution: str, at: float
+    ) -> ConflictRecord: ...
 
     @abstractmethod
     def touch(self, scope: Scope, ids: Sequence[str], at: float) -> None:
@@ -213,3 +221,23 @@ class WorkingTier(ABC):
 
     @abstractmethod
     def clear(self, scope: Scope, conversation_id: str | None = None) -> int: ...
+
+
+class Codec:
+    """How text and metadata are stored. This identity codec stores plaintext; the privacy layer
+    supplies an encrypting one (per-user keys). ``index_text`` returns what the keyword index should
+    see (None: the stored text itself) and ``query_text`` turns a query into the same vocabulary."""
+
+    encrypts = False
+
+    def seal(self, scope: Scope, text: str) -> str:
+        return text
+
+    def open(self, scope: Scope, stored: str) -> str:
+        return stored
+
+    def index_text(self, scope: Scope, text: str) -> str | None:
+        return None
+
+    def query_text(self, scope: Scope, query: str) -> str:
+        return query
