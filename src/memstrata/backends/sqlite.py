@@ -8,7 +8,6 @@ scope key: no query here reads across scopes.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
@@ -32,9 +31,9 @@ from memstrata.models import (
     MemoryRecord,
     Scope,
 )
+from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec, Store, WriteBatch
 
-_FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _MEMORY_COLUMNS = (
     "rid, id, org_id, user_id, agent_id, run_id, conversation_id, text, content_hash, metadata, episode_ids, "
     "entities, kind, importance, confidence, confidence_reason, source_role, created_at, updated_at, valid_from, "
@@ -60,13 +59,10 @@ _OPS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "
 
 def fts_query(scope: Scope, text: str, *, max_terms: int = 32) -> str | None:
     """An FTS5 expression: the scope's token AND any of the query's words (each quoted, so no syntax leaks)."""
-    words = []
-    for w in _FTS_WORD.findall(text.lower()):
-        if w not in words:
-            words.append(w)
+    words = query_terms(text, max_terms)
     if not words:
         return None
-    terms = " OR ".join(f'"{w}"' for w in words[:max_terms])
+    terms = " OR ".join(f'"{w}"' for w in words)
     return f"scope_tok : {scope.token} AND ({terms})"
 
 
@@ -92,6 +88,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     ) -> None:
         self.path = str(path)
         self.codec = codec or Codec()
+        self._mem_name = uuid.uuid4().hex  # each :memory: store is its own database
         if self.path != ":memory:":
             try:
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +113,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     def _connect(self) -> sqlite3.Connection:
         try:
             uri = self.path == ":memory:"
-            target = "file:memstrata?mode=memory&cache=shared" if uri else self.path
+            target = f"file:memstrata-{self._mem_name}?mode=memory&cache=shared" if uri else self.path
             conn = sqlite3.connect(
                 target, timeout=self._busy / 1000, isolation_level=None, check_same_thread=False, uri=uri
             )
@@ -249,7 +246,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         marks = ",".join("?" * len(ids))
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE scope_key = ? AND id IN ({marks})",
+                f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE +scope_key = ? AND id IN ({marks})",
                 [scope.key, *ids],
             ).fetchall()
         by_id = {r[0]: self._episode(r) for r in rows}
@@ -283,7 +280,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         if after is not None:
             sql += " AND (occurred_at, id) > (?, ?)"
             args.extend(after)
-        sql += " ORDER BY occurred_at, id LIMIT ?"
+        sql += " ORDER BY occurred_at, position, id LIMIT ?"
         args.append(limit)
         with self._read() as conn:
             return [self._episode(r) for r in conn.execute(sql, args).fetchall()]
@@ -302,7 +299,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 return []
             marks = ",".join("?" * len(hits))
             rows = conn.execute(
-                f"SELECT rid, {_EPISODE_COLUMNS} FROM episodes WHERE scope_key = ? AND rid IN ({marks})",
+                f"SELECT rid, {_EPISODE_COLUMNS} FROM episodes WHERE +scope_key = ? AND rid IN ({marks})",
                 [scope.key, *[h[0] for h in hits]],
             ).fetchall()
         by_rid = {r[0]: self._episode(r[1:]) for r in rows}
@@ -350,7 +347,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 chunk = list(ids[start : start + 500])
                 marks = ",".join("?" * len(chunk))
                 for r in conn.execute(
-                    f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = ? AND id IN ({marks})",
+                    f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE +scope_key = ? AND id IN ({marks})",
                     [scope.key, *chunk],
                 ):
                     out[r[1]] = self._memory(r)
@@ -362,7 +359,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         marks = ",".join("?" * len(rids))
         return dict(
             conn.execute(
-                f"SELECT rid, id FROM memories WHERE scope_key = ? AND rid IN ({marks})", [scope.key, *rids]
+                f"SELECT rid, id FROM memories WHERE +scope_key = ? AND rid IN ({marks})", [scope.key, *rids]
             ).fetchall()
         )
 
@@ -480,7 +477,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                     only_rids.update(
                         r[0]
                         for r in conn.execute(
-                            f"SELECT rid FROM memories WHERE scope_key = ? AND id IN ({marks})",
+                            f"SELECT rid FROM memories WHERE +scope_key = ? AND id IN ({marks})",
                             [scope.key, *chunk],
                         )
                     )
@@ -519,7 +516,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             if not hits:
                 return []
             marks = ",".join("?" * len(hits))
-            sql = f"SELECT rid, id FROM memories WHERE scope_key = ? AND rid IN ({marks})"
+            sql = f"SELECT rid, id FROM memories WHERE +scope_key = ? AND rid IN ({marks})"
             if not include_superseded:
                 sql += " AND valid_to IS NULL AND superseded_by IS NULL"
             names = dict(conn.execute(sql, [scope.key, *[h[0] for h in hits]]).fetchall())
@@ -535,7 +532,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT m.id, v.vector FROM memories m JOIN memory_vectors v ON v.memory_rid = m.rid"
-                f" WHERE m.scope_key = ? AND m.id IN ({marks}) AND v.chunk = 0",
+                f" WHERE +m.scope_key = ? AND m.id IN ({marks}) AND v.chunk = 0",
                 [scope.key, *ids],
             ).fetchall()
         return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
@@ -878,7 +875,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         with self._tx() as conn:
             conn.execute(
                 f"UPDATE memories SET last_accessed_at = ?, access_count = access_count + 1"
-                f" WHERE scope_key = ? AND id IN ({marks})",
+                f" WHERE +scope_key = ? AND id IN ({marks})",
                 [at, scope.key, *ids],
             )
 

@@ -140,7 +140,9 @@ class Retriever:
 
         if not fused:
             return []
-        records = {r.id: r for r in self.store.get_memories(scope, list(fused))}
+        # Boosts are bounded, so only the head of the fused list can still reach the top.
+        head_ids = sorted(fused, key=lambda i: -fused[i])[: max(req.limit * 6, 60)]
+        records = {r.id: r for r in self.store.get_memories(scope, head_ids)}
         window = _time_window(req.query, req.now)
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
