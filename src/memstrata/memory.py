@@ -37,6 +37,7 @@ from memstrata.retrieve.fusion import fit_budget
 from memstrata.retrieve.pipeline import Retriever, SearchRequest
 from memstrata.retrieve.presets import get_preset
 from memstrata.tiers.base import ShortTermTier, Store, Turn, WorkingState, WorkingTier, WriteBatch
+from memstrata.tiers.vectors import SplitVectorStore, VectorTier
 
 MAX_LIMIT = 1000
 MAX_QUERY_CHARS = 10_000
@@ -51,6 +52,30 @@ def open_store(url: str, dim: int, **options: Any) -> Store:
 
         return SQLiteStore(parsed.path, dim=dim, **options)
     raise ConfigurationError(f"store: the {parsed.scheme} backend is not available in this build")
+
+
+def open_vector_tier(url: str, dim: int) -> VectorTier:
+    """An external vector index by URL: ``qdrant:///path`` (embedded), ``qdrant+http://host:6333``,
+    ``chroma:///path`` (embedded persistent client) or ``chroma+http://host:8000``."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme.startswith("qdrant"):
+        from memstrata.backends.qdrant import QdrantVectors
+
+        return QdrantVectors.from_url(url, dim)
+    if scheme.startswith("chroma"):
+        from memstrata.backends.chroma import ChromaVectors
+
+        return ChromaVectors.from_url(url, dim)
+    raise ConfigurationError(f"vectors: unknown scheme in {url!r} (supported: qdrant, chroma)")
+
+
+def open_cache(url: str, ttl_seconds: float) -> tuple[ShortTermTier, WorkingTier]:
+    """Short-term and working tiers by URL: ``redis://host:port/db``."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(f"cache: unknown scheme in {url!r} (supported: redis)")
+    from memstrata.backends.redis import short_term_from_url
+
+    return short_term_from_url(url, ttl_seconds=ttl_seconds)
 
 
 def _encode_cursor(created_at: float, ident: str) -> str:
@@ -86,6 +111,8 @@ class Memory:
         extractor: Any = None,
         short_term: ShortTermTier | None = None,
         working: WorkingTier | None = None,
+        vectors: str | VectorTier | None = None,
+        cache: str | None = None,
         short_term_ttl: float = DEFAULT_TTL_SECONDS,
         preset: str = "balanced",
         actor: str = "library",
@@ -101,6 +128,12 @@ class Memory:
             if isinstance(store, Store)
             else open_store(store or default_store_url(), self.embedder.dim, **store_options)
         )
+        if vectors is not None:
+            tier = vectors if isinstance(vectors, VectorTier) else open_vector_tier(vectors, self.embedder.dim)
+            self.store = SplitVectorStore(self.store, tier)
+        if cache is not None and (short_term is None or working is None):
+            cached_short, cached_working = open_cache(cache, short_term_ttl)
+            short_term, working = short_term or cached_short, working or cached_working
         self.ingest_config = ingest or IngestConfig()
         self._extractor = extractor
         self.short_term = short_term or InProcessShortTerm(short_term_ttl)
