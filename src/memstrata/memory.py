@@ -166,7 +166,7 @@ class Memory:
         if self._closed:
             raise MemstrataError("memory is closed")
 
-    def _extract(self, messages: list[Message], now: datetime) -> list[Candidate]:
+    def _extract(self, scope: Scope, messages: list[Message], now: datetime) -> list[Candidate]:
         if self.ingest_config.mode == "llm":
             if self._extractor is None:
                 raise ConfigurationError("ingest: mode 'llm' needs extractor=LLMExtractor(...)")
@@ -175,7 +175,9 @@ class Memory:
             from memstrata.ingest.rules import RulesExtractor
 
             self._extractor = RulesExtractor(threshold=self.ingest_config.importance_threshold)
-        return self._extractor.extract(messages, now)
+        # Known names let "Anna" resolve to the stored "Anna Silva" instead of becoming a second node.
+        known = [(e.name) for e in self.store.entities(scope, limit=5000)]
+        return self._extractor.extract(messages, now, known_entities=known)
 
     def _query_vector(self, query: str) -> np.ndarray:
         with self._qlock:
@@ -265,7 +267,7 @@ class Memory:
         now: float,
     ):  # type: ignore[no-untyped-def]
         ref_time = max((m.timestamp for m in msgs if m.timestamp), default=None) or utcnow()
-        candidates = self._extract(msgs, ref_time) if infer else verbatim_candidates(msgs)
+        candidates = self._extract(scope, msgs, ref_time) if infer else verbatim_candidates(msgs)
         plan = plan_add(
             self.store,
             scope,

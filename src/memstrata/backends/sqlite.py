@@ -417,13 +417,15 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             ).fetchall()
         return [self._memory(r) for r in rows]
 
-    def find_by_slot(self, scope: Scope, subject: str, attribute: str) -> list[MemoryRecord]:
+    def find_by_slot(self, scope: Scope, subject: str | None, attribute: str) -> list[MemoryRecord]:
+        sql = (f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = ? AND slot_attribute = ?"
+               " AND valid_to IS NULL AND superseded_by IS NULL")
+        args: list[Any] = [scope.key, attribute]
+        if subject is not None:
+            sql += " AND slot_subject = ?"
+            args.append(subject)
         with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = ? AND slot_subject = ?"
-                " AND slot_attribute = ? AND valid_to IS NULL AND superseded_by IS NULL",
-                (scope.key, subject, attribute),
-            ).fetchall()
+            rows = conn.execute(sql, args).fetchall()
         return [self._memory(r) for r in rows]
 
     def _scope_version(self, conn: sqlite3.Connection, scope: Scope) -> int:
@@ -596,6 +598,9 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                            e.relation, w.hops + 1
                     FROM edges e JOIN walk w ON (e.subject_id = w.entity_id OR e.object_id = w.entity_id)
                     WHERE e.scope_key = ? AND w.hops < ?
+                      AND (e.memory_id IS NULL OR EXISTS (
+                          SELECT 1 FROM memories m WHERE m.id = e.memory_id
+                          AND m.valid_to IS NULL AND m.superseded_by IS NULL))
                 )
                 SELECT n.id, n.name, n.label, n.aliases, n.mention_count, w.relation, min(w.hops)
                 FROM walk w JOIN entities n ON n.id = w.entity_id

@@ -125,8 +125,13 @@ def plan_add(
         if twin is not None:
             merge(updated.get(twin.id, twin), cand, ep_ids, "exact duplicate", "MERGE")
             continue
+        olds: list[MemoryRecord] = []
+        if cand.slot is not None:
+            # Any subject: find_conflicts resolves aliases ("Anna" ~ "Anna Silva") itself.
+            olds = [updated.get(m.id, m) for m in store.find_by_slot(scope, None, cand.slot.attribute)]
+            olds += [m for m in in_batch.values() if m.slot and m.slot[1] == cand.slot.attribute and m.current]
         if infer and config.near_duplicate:
-            near = _near_duplicate(store, scope, cand, vecs[0], is_near_duplicate)
+            near = _near_duplicate(store, scope, cand, vecs[0], olds, is_near_duplicate)
             if near is not None:
                 merge(updated.get(near.id, near), cand, ep_ids, "near duplicate", "MERGE")
                 continue
@@ -157,15 +162,6 @@ def plan_add(
         )
 
         if cand.slot is not None:
-            olds = [
-                updated.get(m.id, m)
-                for m in store.find_by_slot(scope, cand.slot.subject, cand.slot.attribute)
-            ]
-            olds += [
-                m
-                for m in in_batch.values()
-                if m.slot and m.slot[:2] == (cand.slot.subject, cand.slot.attribute) and m.current
-            ]
             clash = set(find_conflicts(cand, [(m.id, _slot_of(m)) for m in olds if m.slot]))
             for old in olds:
                 if old.id not in clash:
@@ -217,7 +213,15 @@ def plan_add(
         )
         for ent in cand.entities:
             batch.entity_links.append((rec.id, ent.canonical, ent.label, ent.text))
-        for rel in cand.relations:
+        relations = list(cand.relations)
+        if cand.slot is not None:
+            # A slot whose value names an entity is an edge too: (Anna Silva) -lives_in-> (Braga).
+            target = next((e.canonical for e in cand.entities if e.canonical.lower() == cand.slot.value.lower()), None)
+            if target and not any(r.relation == cand.slot.attribute and r.object == target for r in relations):
+                from memstrata.ingest.candidate import Relation
+
+                relations.append(Relation(cand.slot.subject, cand.slot.attribute, target))
+        for rel in relations:
             batch.edges.append((rel.subject, rel.relation, rel.object, rec.id, ep_ids[0] if ep_ids else None))
         plan.results.append(result)
 
@@ -233,15 +237,25 @@ def _slot_of(m: MemoryRecord):  # type: ignore[no-untyped-def]
 
 
 def _near_duplicate(
-    store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, judge
+    store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, same_slot: list[MemoryRecord], judge
 ) -> MemoryRecord | None:  # type: ignore[no-untyped-def]
-    hits = [(i, s) for i, s in store.vector_search(scope, vec, 3) if s >= NEAR_DUPLICATE_PROBE]
-    if not hits:
+    """A current memory this candidate restates: a close kNN hit, or a fact with the same slot and value."""
+    from memstrata.ingest.candidate import Slot
+    from memstrata.ingest.dedup import SAME_SLOT_THRESHOLD
+
+    probe = min(NEAR_DUPLICATE_PROBE, SAME_SLOT_THRESHOLD)
+    hit_ids = [i for i, s in store.vector_search(scope, vec, 3) if s >= probe]
+    records = {r.id: r for r in store.get_memories(scope, hit_ids)}
+    records.update({m.id: m for m in same_slot if m.id not in records})
+    if not records:
         return None
-    records = store.get_memories(scope, [i for i, _ in hits])
-    vectors = store.vectors(scope, [r.id for r in records])
+    vectors = store.vectors(scope, list(records))
     names = sorted({e.canonical for e in cand.entities})
-    for rec in records:
-        if rec.id in vectors and judge(cand.text, vec, names, rec.text, vectors[rec.id], rec.entities):
+    for rec in records.values():
+        old_vec = vectors.get(rec.id)
+        if old_vec is None or not rec.current:
+            continue
+        old_slot = Slot(*rec.slot) if rec.slot else None
+        if judge(cand.text, vec, names, rec.text, old_vec, rec.entities, new_slot=cand.slot, old_slot=old_slot):
             return rec
     return None

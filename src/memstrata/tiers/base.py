@@ -105,7 +105,8 @@ class LongTermTier(ABC):
     def find_by_hash(self, scope: Scope, content_hash: str) -> list[MemoryRecord]: ...
 
     @abstractmethod
-    def find_by_slot(self, scope: Scope, subject: str, attribute: str) -> list[MemoryRecord]: ...
+    def find_by_slot(self, scope: Scope, subject: str | None, attribute: str) -> list[MemoryRecord]:
+        """Current memories with this slot attribute (and subject, unless None: aliases are resolved above)."""
 
     @abstractmethod
     def vector_search(
