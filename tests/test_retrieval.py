@@ -23,7 +23,7 @@ def test_entity_expansion_finds_linked_memories_similarity_misses(real_mem: Memo
     texts = [x["memory"] for x in res]
     assert any("allergic to peanuts" in t for t in texts)
     peanut = next(x for x in res if "peanuts" in x["memory"])
-    assert "entity_rrf" in peanut["stages"]
+    assert "entity_fused" in peanut["stages"]
     assert "John" in real_mem.get(peanut["id"], user_id=uid)["entities"]
 
 

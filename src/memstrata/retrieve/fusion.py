@@ -12,6 +12,18 @@ def rrf(ranked: Sequence[str], k: float, weight: float = 1.0) -> dict[str, float
     return {item: weight / (k + rank) for rank, item in enumerate(ranked, start=1)}
 
 
+def linear(scored: Sequence[tuple[str, float]], weight: float = 1.0) -> dict[str, float]:
+    """Min-max normalised scores of one list, times ``weight``: the best gets ``weight``, the worst 0."""
+    if not scored:
+        return {}
+    values = [s for _, s in scored]
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    if span <= 0:
+        return {item: weight for item, _ in scored}
+    return {item: weight * (s - lo) / span for item, s in scored}
+
+
 def collapse_duplicates(
     ids: Sequence[str], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[str], dict[str, str]]:

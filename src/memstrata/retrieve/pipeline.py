@@ -20,7 +20,7 @@ import numpy as np
 
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
-from memstrata.retrieve.fusion import collapse_duplicates, mmr, rrf
+from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.tiers.base import Store, Turn
 
@@ -112,13 +112,13 @@ class Retriever:
             ("dense", dense, p.dense_weight),
             ("keyword", keyword, p.keyword_weight),
         ):
-            for (mid, raw), (_, contrib) in zip(
-                ranked, rrf([m for m, _ in ranked], p.rrf_k, weight).items(), strict=True
-            ):
+            contribs = linear(ranked, weight) if p.fusion == "linear" else rrf([m for m, _ in ranked], p.rrf_k, weight)
+            for mid, raw in ranked:
+                contrib = contribs[mid]
                 fused[mid] = fused.get(mid, 0.0) + contrib
                 st = stages.setdefault(mid, {})
                 st[name] = round(raw, 4)
-                st[f"{name}_rrf"] = round(contrib, 5)
+                st[f"{name}_fused"] = round(contrib, 5)
 
         if p.expand_entities and p.entity_weight > 0:
             names = self._entity_names(scope)
@@ -134,9 +134,10 @@ class Retriever:
                     if only is not None:
                         allowed = set(only)
                         linked = [m for m in linked if m in allowed]
-                    for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight).items():
+                    scale = (p.rrf_k + 1) if p.fusion == "linear" else 1.0  # rank 1 earns the full weight
+                    for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight * scale).items():
                         fused[mid] = fused.get(mid, 0.0) + contrib
-                        stages.setdefault(mid, {})["entity_rrf"] = round(contrib, 5)
+                        stages.setdefault(mid, {})["entity_fused"] = round(contrib, 5)
 
         if not fused:
             return []

@@ -12,6 +12,7 @@ class Preset:
     name: str
     dense_k: int = 100  # candidates from kNN
     keyword_k: int = 100  # candidates from BM25
+    fusion: str = "linear"  # "linear" (min-max normalised scores) or "rrf" (reciprocal rank)
     rrf_k: float = 60.0
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
