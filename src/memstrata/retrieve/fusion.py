@@ -28,20 +28,23 @@ def collapse_duplicates(
     ids: Sequence[str], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[str], dict[str, str]]:
     """Keep the first of any group whose vectors are closer than ``threshold``; map dropped → kept."""
+    with_vec = [i for i in ids if i in vectors]
+    pos = {item: n for n, item in enumerate(with_vec)}
+    sims = np.stack([vectors[i] for i in with_vec]) @ np.stack([vectors[i] for i in with_vec]).T if with_vec else None
     kept: list[str] = []
-    kept_vecs: list[np.ndarray] = []
+    anchors: list[int] = []  # rows of kept items that have a vector
     dropped: dict[str, str] = {}
     for item in ids:
-        vec = vectors.get(item)
-        if vec is not None and kept_vecs:
-            sims = np.stack(kept_vecs) @ vec
-            j = int(np.argmax(sims))
-            if sims[j] >= threshold:
-                dropped[item] = kept[j]
+        n = pos.get(item)
+        if n is not None and sims is not None and anchors:
+            row = sims[n, anchors]
+            j = int(np.argmax(row))
+            if row[j] >= threshold:
+                dropped[item] = with_vec[anchors[j]]
                 continue
         kept.append(item)
-        if vec is not None:
-            kept_vecs.append(vec)
+        if n is not None:
+            anchors.append(n)
     return kept, dropped
 
 

@@ -142,8 +142,11 @@ class Retriever:
         if not fused:
             return []
         # Boosts are bounded, so only the head of the fused list can still reach the top.
-        head_ids = sorted(fused, key=lambda i: -fused[i])[: max(req.limit * 6, 60)]
+        pool = sorted(fused, key=lambda i: -fused[i])
+        head_ids = pool if p.neighbour_weight > 0 else pool[: max(req.limit * 6, 60)]
         records = {r.id: r for r in self.store.get_memories(scope, head_ids)}
+        if p.neighbour_weight > 0:
+            _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
@@ -219,3 +222,24 @@ def _temporal_score(event_ts: float, window) -> float:  # type: ignore[no-untype
 def _recency(ts: float, now: float, half_life_days: float) -> float:
     age_days = max(0.0, (now - ts) / 86400.0)
     return float(0.5 ** (age_days / half_life_days))
+
+
+def _spread_to_neighbours(fused: dict[str, float], stages: dict[str, dict[str, float]],
+                          records: dict[str, MemoryRecord], weight: float) -> None:
+    """A turn borrows part of its adjacent turns' score: the reply often names what the turn was about.
+
+    Neighbours are memories of the same conversation written by one add() call (same time), adjacent
+    in insertion order. Only candidates already in the pool take part, so no extra query is made.
+    """
+    by_rid = {r.rid: r for r in records.values()}
+    base = dict(fused)
+    for rec in records.values():
+        best = 0.0
+        for rid in (rec.rid - 1, rec.rid + 1):
+            other = by_rid.get(rid)
+            if other is None or other.conversation_id != rec.conversation_id or other.created_at != rec.created_at:
+                continue
+            best = max(best, base.get(other.id, 0.0))
+        if best > 0:
+            fused[rec.id] += weight * best
+            stages[rec.id]["neighbour"] = round(weight * best, 5)

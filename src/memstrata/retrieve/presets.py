@@ -24,6 +24,7 @@ class Preset:
     dedup_threshold: float = 0.97  # cosine above which two results are one
     mmr_lambda: float | None = None  # None: no MMR; else relevance/diversity balance
     expand_entities: bool = True
+    neighbour_weight: float = 0.0  # share of an adjacent turn's score a memory borrows
 
 
 PRESETS: dict[str, Preset] = {
