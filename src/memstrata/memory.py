@@ -167,17 +167,17 @@ class Memory:
             raise MemstrataError("memory is closed")
 
     def _extract(self, scope: Scope, messages: list[Message], now: datetime) -> list[Candidate]:
-        if self.ingest_config.mode == "llm":
-            if self._extractor is None:
-                raise ConfigurationError("ingest: mode 'llm' needs extractor=LLMExtractor(...)")
-            return self._extractor.extract(messages, now)
-        if self._extractor is None:
-            from memstrata.ingest.rules import RulesExtractor
+        from memstrata.ingest.rules import RulesExtractor
 
+        if self._extractor is None:
+            if self.ingest_config.mode == "llm":
+                raise ConfigurationError("ingest: mode 'llm' needs extractor=LLMExtractor(...)")
             self._extractor = RulesExtractor(threshold=self.ingest_config.importance_threshold)
-        # Known names let "Anna" resolve to the stored "Anna Silva" instead of becoming a second node.
-        known = [(e.name) for e in self.store.entities(scope, limit=5000)]
-        return self._extractor.extract(messages, now, known_entities=known)
+        if isinstance(self._extractor, RulesExtractor):
+            # Known names let "Anna" resolve to the stored "Anna Silva" instead of becoming a second node.
+            known = [e.name for e in self.store.entities(scope, limit=5000)]
+            return self._extractor.extract(messages, now, known_entities=known)
+        return self._extractor.extract(messages, now)
 
     def _query_vector(self, query: str) -> np.ndarray:
         with self._qlock:
@@ -248,7 +248,8 @@ class Memory:
             plan = self._plan(scope, msgs, episodes, meta, conversation_id, infer, now)
         except ProviderError as exc:
             self._mark(scope, episode_ids, "failed", f"{type(exc).__name__}: {exc}")
-            return {"results": [], "episodes": episode_ids, "failed": {"reason": str(exc), "retryable": True}}
+            retryable = bool(getattr(exc, "retryable", True))
+            return {"results": [], "episodes": episode_ids, "failed": {"reason": str(exc), "retryable": retryable}}
         except BaseException as exc:
             self._mark(scope, episode_ids, "failed", f"{type(exc).__name__}: {exc}")
             raise
