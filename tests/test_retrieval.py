@@ -109,3 +109,16 @@ def test_fusion_helpers() -> None:
 def test_every_preset_answers(mem: Memory, uid: str, preset: str) -> None:
     mem.add("I keep chickens in the back garden", user_id=uid, infer=False)
     assert mem.search("chickens", user_id=uid, preset=preset)["results"][0]["memory"].startswith("I keep chickens")
+
+
+def test_use_is_recorded_and_boosts_recency(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with Memory(f"sqlite:///{tmp_path / 'm.db'}", embedder="hash") as m:
+        old = m.add("my old notebook about gardening", user_id="u", infer=False,
+                    timestamp="2024-01-01T00:00:00Z")["results"][0]["id"]
+        assert m.get(old, user_id="u")["last_seen_at"]
+        m.search("gardening notebook", user_id="u")
+        m.flush_usage()
+        rec = m.store.get_memories(m._scope("u", None, None, None), [old])[0]
+        assert rec.access_count == 1 and rec.last_accessed_at is not None
+        res = m.search("gardening notebook", user_id="u", explain=True)["results"][0]
+        assert res["stages"]["recency"] > 0.9  # just used, although created two years ago

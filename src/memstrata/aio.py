@@ -31,7 +31,7 @@ ASYNC_METHODS = (
     "neighbours",
     "retry_failed",
     "stats",
-    "working_state",
+    "working_state", "flush_usage",
 )
 
 

@@ -40,6 +40,8 @@ from memstrata.tiers.base import ShortTermTier, Store, Turn, WorkingState, Worki
 from memstrata.tiers.vectors import SplitVectorStore, VectorTier
 
 MAX_LIMIT = 1000
+TOUCH_FLUSH_SECONDS = 10.0
+TOUCH_FLUSH_COUNT = 512
 MAX_QUERY_CHARS = 10_000
 _QUERY_CACHE = 1024
 
@@ -147,6 +149,9 @@ class Memory:
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
         self._closed = False
+        self._touched: dict[Scope, set[str]] = {}
+        self._touch_lock = threading.Lock()
+        self._last_touch_flush = time.monotonic()
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -644,7 +649,30 @@ class Memory:
             include_superseded=bool(include_superseded),
             query_vector=self._query_vector(query),
         )
-        return self.retriever.search(req)
+        hits = self.retriever.search(req)
+        self._note_use(scope, [h.record.id for h in hits])
+        return hits
+
+    def _note_use(self, scope: Scope, ids: list[str]) -> None:
+        """Remember which memories were returned; written in batches so reads stay read-only on the hot path."""
+        with self._touch_lock:
+            self._touched.setdefault(scope, set()).update(ids)
+            due = (time.monotonic() - self._last_touch_flush > TOUCH_FLUSH_SECONDS
+                   or sum(len(v) for v in self._touched.values()) >= TOUCH_FLUSH_COUNT)
+        if due:
+            self.flush_usage()
+
+    def flush_usage(self) -> None:
+        """Write pending last-used times (they feed the recency-of-use boost). Runs by itself now and then."""
+        with self._touch_lock:
+            pending, self._touched = self._touched, {}
+            self._last_touch_flush = time.monotonic()
+        at = time.time()
+        for scope, ids in pending.items():
+            try:
+                self.store.touch(scope, sorted(ids), at)
+            except MemstrataError:
+                pass  # usage statistics are best effort; the next flush tries again with new data
 
     def context(
         self,
@@ -862,6 +890,7 @@ class Memory:
 
     def close(self) -> None:
         if not self._closed:
+            self.flush_usage()
             self._closed = True
             self.store.close()
             self.short_term.close()
