@@ -96,3 +96,8 @@ def test_unknown_store_scheme_and_embedder() -> None:
         Memory("mongodb://x", embedder="hash")
     with pytest.raises(ConfigurationError, match="embedder"):
         Memory("sqlite://:memory:", embedder="word2vec")
+
+
+def test_epoch_out_of_range_is_refused(mem: Memory, uid: str) -> None:
+    with pytest.raises(InvalidInputError, match="supported years"):
+        mem.add("hello there", user_id=uid, timestamp=1e18)

@@ -80,7 +80,10 @@ def parse_time(field: str, value: Any) -> datetime:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise InvalidInputError(field, "must be a finite number of seconds")
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidInputError(field, f"{value} seconds since 1970 is outside the supported years") from None
     if isinstance(value, str):
         text = value.strip()
         try:

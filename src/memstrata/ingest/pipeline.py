@@ -6,6 +6,7 @@ The caller writes episodes first, then applies the batch in one transaction.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,18 +18,42 @@ from memstrata.ingest.candidate import Candidate, Message
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
-CHUNK_WORDS = 120
-CHUNK_OVERLAP = 30
+CHUNK_WORDS = 60
+CHUNK_OVERLAP = 15
 NEAR_DUPLICATE_PROBE = 0.85  # below this cosine no pair is a near duplicate; saves is_near_duplicate calls
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+
+
 def chunk_text(text: str, max_words: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:
-    """The text itself when short, else overlapping word windows: the embedder reads at most ~256 tokens."""
+    """The text itself when short, else windows of whole sentences of at most ``max_words`` words.
+
+    A fact said in passing in a long message ("By the way, I upgraded to a 20-gallon tank") is found by
+    its own window; one vector for the whole message is dominated by its main topic.
+    """
     words = text.split()
     if len(words) <= max_words:
         return [text]
-    step = max_words - overlap
-    return [" ".join(words[i : i + max_words]) for i in range(0, len(words) - overlap, step)]
+    windows: list[str] = []
+    current: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        sw = sentence.split()
+        if not sw:
+            continue
+        while len(sw) > max_words:  # one very long sentence: cut it into overlapping word runs
+            if current:
+                windows.append(" ".join(current))
+                current = []
+            windows.append(" ".join(sw[:max_words]))
+            sw = sw[max_words - overlap :]
+        if current and len(current) + len(sw) > max_words:
+            windows.append(" ".join(current))
+            current = []
+        current.extend(sw)
+    if current:
+        windows.append(" ".join(current))
+    return windows
 
 
 def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:

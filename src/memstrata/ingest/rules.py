@@ -1002,5 +1002,6 @@ def _event_time(text: str, ref: datetime | None) -> datetime | None:
         from memstrata.retrieve.temporal import find_time_expressions
     except ImportError:
         return None
-    windows = find_time_expressions(text, ref or datetime.now(UTC))
+    # "first", "latest", "before X" order things; they say nothing about when this fact happened.
+    windows = [w for w in find_time_expressions(text, ref or datetime.now(UTC)) if w.kind != "order"]
     return windows[0].start if windows else None
