@@ -19,7 +19,7 @@ def linear(scored: Sequence[tuple[str, float]], weight: float = 1.0) -> dict[str
     values = [s for _, s in scored]
     lo, hi = min(values), max(values)
     span = hi - lo
-    if span <= 0:
+    if span <= 1e-6:  # ties within rounding noise must not hand one of them the whole weight
         return {item: weight for item, _ in scored}
     return {item: weight * (s - lo) / span for item, s in scored}
 

@@ -110,13 +110,17 @@ class LongTermTier(ABC):
 
     @abstractmethod
     def vector_search(
-        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False
-    ) -> list[tuple[str, float]]: ...
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Top-k memory ids by cosine; ``only`` restricts the candidates (metadata filters)."""
 
     @abstractmethod
     def keyword_search(
-        self, scope: Scope, query: str, k: int, *, include_superseded: bool = False
-    ) -> list[tuple[str, float]]: ...
+        self, scope: Scope, query: str, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Top-k memory ids by BM25 (or the backend's full-text rank), higher is better."""
 
     @abstractmethod
     def history(self, scope: Scope, memory_id: str) -> list[HistoryEvent]: ...
