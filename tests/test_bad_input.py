@@ -69,6 +69,7 @@ def test_bad_add_arguments(mem: Memory, uid: str, kwargs, field) -> None:  # typ
     ],
 )
 def test_bad_search_arguments(mem: Memory, uid: str, kwargs, field) -> None:  # type: ignore[no-untyped-def]
+    kwargs = dict(kwargs)  # the parameter dict is shared by every backend's run
     query = kwargs.pop("query")
     with pytest.raises(InvalidInputError) as info:
         mem.search(query, user_id=uid, **kwargs)

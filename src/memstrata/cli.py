@@ -15,11 +15,11 @@ EXIT_INPUT, EXIT_NOT_FOUND, EXIT_CONFIG, EXIT_OTHER = 2, 3, 4, 1
 
 
 def _open(ctx: click.Context):  # type: ignore[no-untyped-def]
-    from memstrata.memory import Memory
-
     obj = ctx.find_root().obj
     if "memory" not in obj:
-        obj["memory"] = Memory(obj["store"], embedder=obj["embedder"])
+        from memstrata.secure import memory_from_env
+
+        obj["memory"] = memory_from_env(obj["store"], embedder=obj["embedder"])
         ctx.find_root().call_on_close(obj["memory"].close)
     return obj["memory"]
 
@@ -308,6 +308,21 @@ def _json_arg(name: str, value: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError as exc:
         raise InvalidInputError(name, f"is not JSON: {exc.msg}") from None
 
+
+def _register_extensions() -> None:
+    """Commands that live beside their subsystem: privacy, backends, server."""
+    from memstrata.cli_privacy import register as register_privacy
+
+    register_privacy(main)
+    for module in ("memstrata.cli_backends", "memstrata.cli_server"):
+        try:
+            __import__(module)
+        except ImportError:  # an optional extra (server, postgres) is not installed
+            continue
+        sys.modules[module].register(main)
+
+
+_register_extensions()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

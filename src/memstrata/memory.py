@@ -53,6 +53,10 @@ def open_store(url: str, dim: int, **options: Any) -> Store:
         from memstrata.backends.sqlite import SQLiteStore
 
         return SQLiteStore(parsed.path, dim=dim, **options)
+    if parsed.scheme == "postgresql":
+        from memstrata.backends.postgres import PostgresStore
+
+        return PostgresStore(parsed.url, dim=dim, **options)
     raise ConfigurationError(f"store: the {parsed.scheme} backend is not available in this build")
 
 
@@ -887,6 +891,40 @@ class Memory:
             out = self.store.stats(self._scope(user_id, agent_id, run_id, org_id))
         out["embedder"] = self.embedder.name
         return out
+
+    # -- privacy -----------------------------------------------------------------------------------
+
+    def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
+        from memstrata.privacy.gdpr import forget_user
+
+        return forget_user(self, user_id, org_id)
+
+    def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        """Everything stored about a user, every tier and scope, as portable JSON."""
+        from memstrata.privacy.gdpr import export_user
+
+        return export_user(self, user_id, org_id)
+
+    def import_user(self, data: dict[str, Any], *, user_id: str | None = None,
+                    org_id: str | None = None) -> dict[str, Any]:
+        """Load an export_user document (optionally as another user or org)."""
+        from memstrata.privacy.gdpr import import_user
+
+        return import_user(self, data, user_id=user_id, org_id=org_id)
+
+    def audit_log(self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        """Audit entries, oldest first."""
+        from memstrata.privacy.audit import read_audit
+
+        return read_audit(self.store, org_id=org_id, user_id=user_id, after=after, limit=limit)
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Check the audit hash chain; {"ok": True, ...} when intact."""
+        from memstrata.privacy.audit import verify_audit
+
+        return verify_audit(self.store).to_dict()
 
     def close(self) -> None:
         if not self._closed:

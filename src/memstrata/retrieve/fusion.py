@@ -12,12 +12,17 @@ def rrf(ranked: Sequence[str], k: float, weight: float = 1.0) -> dict[str, float
     return {item: weight / (k + rank) for rank, item in enumerate(ranked, start=1)}
 
 
+LINEAR_FLOOR = 0.3  # the normalised scale spans at least the top 30% of the best score
+
+
 def linear(scored: Sequence[tuple[str, float]], weight: float = 1.0) -> dict[str, float]:
-    """Min-max normalised scores of one list, times ``weight``: the best gets ``weight``, the worst 0."""
+    """Min-max normalised scores of one list, times ``weight``: the best gets ``weight``."""
     if not scored:
         return {}
     values = [s for _, s in scored]
     lo, hi = min(values), max(values)
+    # With few candidates min-max would call a close second "worthless"; the floor keeps the scale honest.
+    lo = min(lo, hi - LINEAR_FLOOR * abs(hi))
     span = hi - lo
     if span <= 1e-6:  # ties within rounding noise must not hand one of them the whole weight
         return {item: weight for item, _ in scored}

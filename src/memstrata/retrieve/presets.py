@@ -18,7 +18,7 @@ class Preset:
     keyword_weight: float = 1.0
     entity_weight: float = 0.5
     entity_k: int = 30
-    temporal_weight: float = 0.5  # boost for event time inside the query's time window
+    temporal_weight: float = 1.0  # boost for event time inside the query's time window
     recency_weight: float = 0.05  # boost for recently created or used memories
     recency_half_life_days: float = 30.0
     dedup_threshold: float = 0.97  # cosine above which two results are one
