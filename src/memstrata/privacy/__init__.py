@@ -1,0 +1,1 @@
+"""Privacy and security: access control, encryption, retention, audit, export and erasure."""
