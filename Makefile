@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The demo shows what memory does; then the server starts on the embedded store (Ctrl-C stops it).
 run: setup
-	$(BIN)/memstrata demo
+	$(BIN)/memstrata --store sqlite:///$(CURDIR)/.memstrata/demo.db demo --keep
+	$(BIN)/memstrata --store sqlite:///$(CURDIR)/.memstrata/memory.db serve --no-auth --port $${PORT:-8000}
 
 test: setup
 	$(BIN)/python -m pytest -q
