@@ -11,7 +11,7 @@ import pytest
 from memstrata import Memory
 from memstrata.providers.embedders import HashEmbedder, default_embedder
 
-STORE_BACKENDS = ["sqlite"]
+STORE_BACKENDS = ["sqlite", "postgres"]
 
 
 def make_sqlite_url(tmp_path: Path) -> str:
@@ -23,6 +23,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store URL for each backend in STORE_BACKENDS."""
     if request.param == "sqlite":
         return make_sqlite_url(tmp_path)
+    if request.param == "postgres":
+        from pg_support import fresh_database
+
+        return fresh_database(request)
     raise AssertionError(f"unknown backend {request.param}")
 
 

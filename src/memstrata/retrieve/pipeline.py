@@ -243,3 +243,4 @@ def _spread_to_neighbours(fused: dict[str, float], stages: dict[str, dict[str, f
         if best > 0:
             fused[rec.id] += weight * best
             stages[rec.id]["neighbour"] = round(weight * best, 5)
+

@@ -1,0 +1,367 @@
+"""Short-term and working tiers on Redis, and a query-embedding cache.
+
+Recent turns of a conversation live in one Redis list per (scope, conversation): RPUSH + LTRIM keep it
+bounded, EXPIRE gives it the tier's TTL, and ``recent`` is one LRANGE. A small set per scope names its
+conversations, so clearing a scope needs no SCAN. Every key starts with the scope key, which is
+prefix-free (length-prefixed ids), so no two scopes can share a key.
+
+Sockets have short timeouts and a dead connection is retried once, which is what reconnects after
+Redis restarts. When Redis cannot be reached, calls raise BackendUnavailableError — or, with
+``fallback=True``, are served by the in-process tiers (a warning is logged once per outage) until Redis
+answers again; turns written during the outage stay in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm, InProcessWorking
+from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
+from memstrata.models import Scope
+from memstrata.tiers.base import ShortTermTier, Turn, WorkingState, WorkingTier
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ConfigurationError("redis tiers: the driver is not installed; pip install redis") from exc
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_PREFIX = "memstrata:"
+SOCKET_TIMEOUT = 0.5
+RETRY_INTERVAL = 2.0  # while Redis is down, how often a fallback tier tries it again
+_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
+    """A client with bounded timeouts and one retry (which reconnects a connection Redis dropped)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.exceptions.ConnectionError],
+        health_check_interval=30,
+    )
+
+
+class _Guard:
+    """Runs Redis calls: translates errors, or switches to a fallback while Redis is away."""
+
+    def __init__(self, client: redis.Redis, what: str, fallback: bool) -> None:
+        self.client = client
+        self.what = what
+        self.fallback = fallback
+        self._down_since: float | None = None
+        self._next_try = 0.0
+        self._lock = threading.Lock()
+
+    def where(self) -> str:
+        kw = self.client.connection_pool.connection_kwargs
+        return str(kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}")
+
+    def call(self, op: Callable[[], T], local: Callable[[], T]) -> T:
+        if self.fallback and self._down_since is not None and time.monotonic() < self._next_try:
+            return local()
+        try:
+            result = op()
+        except _UNREACHABLE as exc:
+            if not self.fallback:
+                raise BackendUnavailableError(
+                    f"{self.what}: cannot reach Redis at {self.where()}: {exc}; pass fallback=True to serve from "
+                    "process memory while it is away"
+                ) from exc
+            with self._lock:
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    log.warning("%s: Redis at %s is unreachable (%s); using process memory until it returns",
+                                self.what, self.where(), exc)
+                self._next_try = time.monotonic() + RETRY_INTERVAL
+            return local()
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"{self.what}: Redis at {self.where()} failed: {exc}") from exc
+        if self._down_since is not None:
+            with self._lock:
+                if self._down_since is not None:
+                    log.warning("%s: Redis at %s is back after %.0f s", self.what, self.where(),
+                                time.monotonic() - self._down_since)
+                    self._down_since = None
+        return result
+
+    @property
+    def degraded(self) -> bool:
+        """True while calls are served by the fallback."""
+        return self._down_since is not None
+
+
+def _turn_json(t: Turn) -> str:
+    return json.dumps({"r": t.role, "c": t.content, "t": t.at, "e": t.episode_id}, ensure_ascii=False)
+
+
+def _turn(raw: Any) -> Turn:
+    d = json.loads(raw)
+    return Turn(d["r"], d["c"], d["t"], d.get("e"))
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class RedisShortTerm(ShortTermTier):
+    """Recent turns per (scope, conversation) in a Redis list with a TTL (default 24 h) and a length cap."""
+
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        max_turns: int = 50,
+        prefix: str = DEFAULT_PREFIX,
+        fallback: bool = False,
+    ) -> None:
+        self.client = connect(client) if isinstance(client, str) else client
+        self.ttl = ttl_seconds
+        self.max_turns = max_turns
+        self.prefix = prefix
+        self._guard = _Guard(self.client, "redis short-term tier", fallback)
+        self._local = InProcessShortTerm(ttl_seconds, max_turns)
+
+    def _key(self, scope: Scope, conversation_id: str) -> str:
+        return f"{self.prefix}st:{scope.key}|{conversation_id}"
+
+    def _index(self, scope: Scope) -> str:
+        return f"{self.prefix}stc:{scope.key}"
+
+    @property
+    def degraded(self) -> bool:
+        return self._guard.degraded
+
+    def push(self, scope: Scope, conversation_id: str, turns: Sequence[Turn]) -> None:
+        if not turns:
+            return
+        key, index, ttl = self._key(scope, conversation_id), self._index(scope), max(1, int(self.ttl * 1000))
+
+        def op() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.rpush(key, *[_turn_json(t) for t in turns])
+            pipe.ltrim(key, -self.max_turns, -1)
+            pipe.pexpire(key, ttl)
+            pipe.sadd(index, conversation_id)
+            pipe.pexpire(index, ttl)
+            pipe.execute()
+
+        self._guard.call(op, lambda: self._local.push(scope, conversation_id, turns))
+
+    def recent(self, scope: Scope, conversation_id: str, limit: int = 10) -> list[Turn]:
+        if limit <= 0:
+            return []
+        key = self._key(scope, conversation_id)
+        return self._guard.call(
+            lambda: [_turn(r) for r in self.client.lrange(key, -limit, -1)],
+            lambda: self._local.recent(scope, conversation_id, limit),
+        )
+
+    def clear(self, scope: Scope, conversation_id: str | None = None) -> int:
+        index = self._index(scope)
+
+        def op() -> int:
+            if conversation_id is not None:
+                pipe = self.client.pipeline(transaction=True)
+                pipe.delete(self._key(scope, conversation_id))
+                pipe.srem(index, conversation_id)
+                return int(pipe.execute()[0])
+            convs = [_text(c) for c in self.client.smembers(index)]
+            keys = [self._key(scope, c) for c in convs]
+            pipe = self.client.pipeline(transaction=True)
+            if keys:
+                pipe.delete(*keys)
+            pipe.delete(index)
+            return int(pipe.execute()[0]) if keys else 0
+
+        gone = self._guard.call(op, lambda: 0)
+        return gone + self._local.clear(scope, conversation_id)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RedisWorking(WorkingTier):
+    """Working state per (scope, conversation) as a JSON snapshot with a TTL."""
+
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        prefix: str = DEFAULT_PREFIX,
+        fallback: bool = False,
+    ) -> None:
+        self.client = connect(client) if isinstance(client, str) else client
+        self.ttl = ttl_seconds
+        self.prefix = prefix
+        self._guard = _Guard(self.client, "redis working tier", fallback)
+        self._local = InProcessWorking()
+
+    def _key(self, scope: Scope, conversation_id: str) -> str:
+        return f"{self.prefix}wk:{scope.key}|{conversation_id}"
+
+    def _index(self, scope: Scope) -> str:
+        return f"{self.prefix}wkc:{scope.key}"
+
+    def get(self, scope: Scope, conversation_id: str) -> WorkingState | None:
+        def op() -> WorkingState | None:
+            raw = self.client.get(self._key(scope, conversation_id))
+            return None if raw is None else WorkingState(**json.loads(raw))
+
+        return self._guard.call(op, lambda: self._local.get(scope, conversation_id))
+
+    def put(self, scope: Scope, conversation_id: str, state: WorkingState) -> None:
+        ttl = max(1, int(self.ttl * 1000))
+
+        def op() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.set(self._key(scope, conversation_id), json.dumps(asdict(state), ensure_ascii=False), px=ttl)
+            pipe.sadd(self._index(scope), conversation_id)
+            pipe.pexpire(self._index(scope), ttl)
+            pipe.execute()
+
+        self._guard.call(op, lambda: self._local.put(scope, conversation_id, state))
+
+    def clear(self, scope: Scope, conversation_id: str | None = None) -> int:
+        index = self._index(scope)
+
+        def op() -> int:
+            if conversation_id is not None:
+                pipe = self.client.pipeline(transaction=True)
+                pipe.delete(self._key(scope, conversation_id))
+                pipe.srem(index, conversation_id)
+                return int(pipe.execute()[0])
+            keys = [self._key(scope, _text(c)) for c in self.client.smembers(index)]
+            pipe = self.client.pipeline(transaction=True)
+            if keys:
+                pipe.delete(*keys)
+            pipe.delete(index)
+            return int(pipe.execute()[0]) if keys else 0
+
+        return self._guard.call(op, lambda: 0) + self._local.clear(scope, conversation_id)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RedisCache:
+    """Query-embedding cache in two layers: an in-process LRU, then Redis, then the embedder.
+
+    Keys are the embedder's name and the SHA-256 of the text, so two embedders never share vectors.
+    A cache must never break a search: when Redis is away the vector is computed (``fallback=True``).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        *,
+        max_local: int = 1024,
+        ttl_seconds: float = 7 * 24 * 3600,
+        prefix: str = DEFAULT_PREFIX,
+        fallback: bool = True,
+    ) -> None:
+        self.client = connect(client) if isinstance(client, str) else client
+        self.max_local = max_local
+        self.ttl = ttl_seconds
+        self.prefix = prefix
+        self._guard = _Guard(self.client, "redis embedding cache", fallback)
+        self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = {"local": 0, "redis": 0, "computed": 0}
+
+    def key(self, embedder_name: str, text: str) -> str:
+        return f"{self.prefix}emb:{embedder_name}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+    def _remember(self, key: str, vec: np.ndarray) -> None:
+        with self._lock:
+            self._lru[key] = vec
+            self._lru.move_to_end(key)
+            while len(self._lru) > self.max_local:
+                self._lru.popitem(last=False)
+
+    def get(self, embedder_name: str, text: str, compute: Callable[[str], np.ndarray]) -> np.ndarray:
+        """The vector of ``text``: from process memory, else Redis, else ``compute(text)`` (then stored)."""
+        key = self.key(embedder_name, text)
+        with self._lock:
+            vec = self._lru.get(key)
+            if vec is not None:
+                self._lru.move_to_end(key)
+                self.hits["local"] += 1
+                return vec
+        raw: Any = self._guard.call(lambda: self.client.get(key), lambda: None)
+        if isinstance(raw, bytes):
+            vec = np.frombuffer(raw, dtype=np.float32)
+            self.hits["redis"] += 1
+        else:
+            vec = np.asarray(compute(text), dtype=np.float32)
+            self.hits["computed"] += 1
+            data = vec.tobytes()
+            self._guard.call(lambda: self.client.set(key, data, px=max(1, int(self.ttl * 1000))), lambda: None)
+        self._remember(key, vec)
+        return vec
+
+    def embed(self, embedder: Any, text: str) -> np.ndarray:
+        """``get`` for an Embedder (anything with ``name`` and ``embed(list[str])``)."""
+        return self.get(embedder.name, text, lambda t: embedder.embed([t])[0])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """Take memstrata's own options (``fallback``, ``ttl``, ``prefix``) out of a Redis URL's query."""
+    parts = urlsplit(url)
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if k in ("fallback", "ttl", "prefix"):
+            ours[k] = v
+        else:
+            theirs.append((k, v))
+    return urlunsplit(parts._replace(query=urlencode(theirs))), ours
+
+
+def short_term_from_url(
+    url: str,
+    *,
+    ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    fallback: bool = False,
+    max_turns: int = 50,
+) -> tuple[RedisShortTerm, RedisWorking]:
+    """Short-term and working tiers sharing one client: ``redis://host:6379/0[?fallback=1&ttl=3600]``."""
+    clean, opts = _split_url(url)
+    if "fallback" in opts:
+        fallback = opts["fallback"].lower() in ("1", "true", "yes", "on")
+    if "ttl" in opts:
+        try:
+            ttl_seconds = float(opts["ttl"])
+        except ValueError:
+            raise ConfigurationError(f"cache: ttl={opts['ttl']!r} in {url!r} is not a number of seconds") from None
+    prefix = opts.get("prefix", DEFAULT_PREFIX)
+    try:
+        client = connect(clean)
+    except ValueError as exc:
+        raise ConfigurationError(f"cache: {url!r} is not a Redis URL: {exc}") from exc
+    return (
+        RedisShortTerm(client, ttl_seconds=ttl_seconds, max_turns=max_turns, prefix=prefix, fallback=fallback),
+        RedisWorking(client, ttl_seconds=ttl_seconds, prefix=prefix, fallback=fallback),
+    )

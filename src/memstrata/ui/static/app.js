@@ -1,0 +1,141 @@
+// memstrata UI: fetches server-rendered, escaped HTML fragments with the API key in a header.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const authOn = document.body.dataset.auth === "1";
+  let key = sessionStorage.getItem("memstrata-key") || "";
+  let tab = "memories";
+
+  function showError(text) {
+    const box = $("error");
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  function scopeParams(extra) {
+    const p = new URLSearchParams();
+    const user = $("user").value.trim();
+    const agent = $("agent").value.trim();
+    if (user) p.set("user_id", user);
+    if (agent) p.set("agent_id", agent);
+    for (const [k, v] of Object.entries(extra || {})) if (v !== undefined && v !== null && v !== "") p.set(k, v);
+    return p;
+  }
+
+  async function call(path, params, init) {
+    const headers = Object.assign({}, (init && init.headers) || {});
+    if (key) headers["Authorization"] = "Bearer " + key;
+    const url = path + (params && [...params].length ? "?" + params.toString() : "");
+    const res = await fetch(url, Object.assign({}, init || {}, { headers }));
+    if (!res.ok) {
+      let detail = res.status + " " + res.statusText;
+      try { detail = (await res.json()).detail || detail; } catch (_) { /* not JSON */ }
+      if (res.status === 401) $("key-form").hidden = false;
+      throw new Error(detail);
+    }
+    showError("");
+    return res;
+  }
+
+  async function fill(target, path, extra) {
+    try {
+      const res = await call(path, scopeParams(extra));
+      $(target).innerHTML = await res.text();
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+
+  async function whoami() {
+    try {
+      const me = await (await call("/v1/me")).json();
+      const users = me.user_ids || [];
+      $("users").innerHTML = "";
+      for (const u of users) {
+        const opt = document.createElement("option");
+        opt.value = u;
+        $("users").appendChild(opt);
+      }
+      if (users.length === 1 && !$("user").value) $("user").value = users[0];
+      $("who").textContent = (me.key_id ? me.name : "no auth") + " · " + (me.scopes || []).join(", ");
+      $("key-form").hidden = authOn && !!key;
+      return true;
+    } catch (err) {
+      showError(err.message);
+      return false;
+    }
+  }
+
+  function refresh() {
+    if (tab === "memories") {
+      fill("results", "/ui/fragments/memories", { q: $("q").value, include_superseded: $("superseded").checked });
+    } else if (tab === "conflicts") {
+      fill("conflicts", "/ui/fragments/conflicts", { status: $("conflict-status").value });
+    } else if (tab === "entities") {
+      fill("entities", "/ui/fragments/entities");
+    } else if (tab === "audit") {
+      fill("audit", "/ui/fragments/audit");
+    }
+  }
+
+  $("key-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    key = $("key").value.trim();
+    sessionStorage.setItem("memstrata-key", key);
+    $("key").value = "";
+    if (await whoami()) refresh();
+  });
+
+  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+  $("conflict-status").addEventListener("change", refresh);
+  $("user").addEventListener("change", refresh);
+  $("agent").addEventListener("change", refresh);
+
+  document.querySelector(".tabs").addEventListener("click", (ev) => {
+    const btn = ev.target.closest("button[data-tab]");
+    if (!btn) return;
+    tab = btn.dataset.tab;
+    for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b === btn));
+    for (const name of ["memories", "conflicts", "entities", "audit"]) $("tab-" + name).hidden = name !== tab;
+    refresh();
+  });
+
+  document.addEventListener("click", async (ev) => {
+    const row = ev.target.closest("[data-memory-id]");
+    const more = ev.target.closest("button.more");
+    const ent = ev.target.closest("button[data-entity]");
+    const resolve = ev.target.closest("button.resolve");
+    if (more) {
+      try {
+        const res = await call("/ui/fragments/memories", scopeParams({ cursor: more.dataset.cursor }));
+        more.insertAdjacentHTML("afterend", await res.text());
+        more.remove();
+      } catch (err) { showError(err.message); }
+    } else if (row) {
+      if (tab !== "memories") document.querySelector('.tabs button[data-tab="memories"]').click();
+      fill("detail", "/ui/fragments/memory/" + encodeURIComponent(row.dataset.memoryId));
+    } else if (ent) {
+      fill("neighbourhood", "/ui/fragments/neighbourhood", { entity: ent.dataset.entity });
+    } else if (resolve) {
+      try {
+        const body = Object.fromEntries(scopeParams());
+        body.keep = resolve.dataset.keep;
+        await call("/v1/conflicts/" + encodeURIComponent(resolve.dataset.conflictId) + "/resolve", null, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+        });
+        refresh();
+      } catch (err) { showError(err.message); }
+    }
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && ev.target.matches("[data-memory-id]")) ev.target.click();
+  });
+
+  if (authOn && !key) {
+    $("key-form").hidden = false;
+    $("key").focus();
+  } else {
+    whoami().then((ok) => { if (ok) refresh(); });
+  }
+})();

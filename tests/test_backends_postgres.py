@@ -1,0 +1,320 @@
+"""PostgreSQL + pgvector specifics: partitions, the two kNN paths, migrations, restarts, codecs, errors.
+
+The contract itself (the Memory API over every backend) runs from conftest's parametrized ``store_url``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import click
+import numpy as np
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from memstrata import HashEmbedder, Memory
+from memstrata.backends import postgres_schema as schema
+from memstrata.backends.postgres import PostgresStore, migrate
+from memstrata.cli_backends import register
+from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
+from memstrata.models import EpisodeRecord, HistoryEvent, MemoryRecord, Scope
+from memstrata.tiers.base import Codec, WriteBatch
+from pg_support import EmbeddedPostgres, fresh_database, session_server
+
+DIM = 32
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    return fresh_database(request)
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[PostgresStore]:
+    s = PostgresStore(pg_url, dim=DIM)
+    yield s
+    s.close()
+
+
+def _episode(scope: Scope, when: float, text: str = "hello") -> EpisodeRecord:
+    return EpisodeRecord(id=str(uuid.uuid4()), scope=scope, conversation_id="c", role="user", content=text,
+                         occurred_at=when, created_at=time.time())
+
+
+def _where(conn: psycopg.Connection, episode_id: str) -> str:
+    row = conn.execute("SELECT tableoid::regclass::text FROM episodes WHERE id = %s", (episode_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_partitions_exist_ahead_and_are_made_on_backfill(store: PostgresStore, pg_url: str) -> None:
+    now = datetime.now(UTC)
+    ahead = {schema.partition_name(y, m) for y, m in schema.window_months(now, schema.PARTITION_WINDOW_MONTHS)}
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert ahead <= schema.existing_partitions(conn)
+        assert "episodes_default" in schema.existing_partitions(conn)
+        # A row that reached DEFAULT before its month had a partition (e.g. written by an older process).
+        stray = str(uuid.uuid4())
+        conn.execute(
+            "INSERT INTO episodes (id, scope_key, org_id, role, content, occurred_at, created_at)"
+            " VALUES (%s, 'k', 'default', 'user', 'old', %s, 0)",
+            (stray, datetime(2019, 2, 3, tzinfo=UTC).timestamp()),
+        )
+        assert _where(conn, stray) == "episodes_default"
+
+    scope = Scope.of(user_id="backfill")
+    old = _episode(scope, datetime(2023, 5, 20, 10, tzinfo=UTC).timestamp())
+    older = _episode(scope, datetime(2019, 2, 14, tzinfo=UTC).timestamp())
+    ancient = _episode(scope, datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+    store.add_episodes([old, older, ancient])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert _where(conn, old.id) == "episodes_y2023m05"
+        assert _where(conn, older.id) == "episodes_y2019m02"
+        assert _where(conn, stray) == "episodes_y2019m02"  # moved out of DEFAULT with its partition
+        assert _where(conn, ancient.id) == "episodes_default"  # outside the placeable years: the safety net
+    got = store.list_episodes(scope, start=datetime(2023, 5, 1, tzinfo=UTC).timestamp(),
+                              end=datetime(2023, 6, 1, tzinfo=UTC).timestamp())
+    assert [e.id for e in got] == [old.id]
+    # A second store (another process) that does not know the partition yet must not trip over it.
+    other = PostgresStore(pg_url, dim=DIM)
+    other._partitions.discard("episodes_y2023m05")
+    other.add_episodes([_episode(scope, datetime(2023, 5, 21, tzinfo=UTC).timestamp())])
+    other.close()
+    assert len(store.list_episodes(scope, limit=10)) == 4
+
+
+def test_memory_backfill_from_2023_through_the_api(pg_url: str) -> None:
+    with Memory(pg_url, embedder=HashEmbedder(DIM)) as m:
+        m.add("Old news from 2023", user_id="u", infer=False, timestamp="2023-05-20T10:00:00Z")
+        eps = m.episodes(user_id="u", start="2023-05-01T00:00:00Z", end="2023-06-01T00:00:00Z")["results"]
+        assert [e["content"] for e in eps] == ["Old news from 2023"]
+        assert [e["content"] for e in m.episodes(user_id="u", query="news")["results"]] == ["Old news from 2023"]
+
+
+def _clustered(rng: np.random.Generator, n: int, centers: np.ndarray) -> np.ndarray:
+    x = centers[rng.integers(0, len(centers), n)] + rng.normal(0, 0.35, (n, centers.shape[1]))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _fill(store: PostgresStore, scope: Scope, vectors: np.ndarray) -> list[str]:
+    ids = []
+    now = time.time()
+    for start in range(0, len(vectors), 1000):
+        batch = WriteBatch()
+        for i in range(start, min(start + 1000, len(vectors))):
+            rec = MemoryRecord(id=str(uuid.uuid4()), scope=scope, text=f"note {i}", created_at=now, updated_at=now,
+                               valid_from=now, content_hash=uuid.uuid4().hex)
+            batch.new_memories.append((rec, vectors[i]))
+            ids.append(rec.id)
+        store.apply(scope, batch)
+    return ids
+
+
+def test_hnsw_path_matches_exact_on_a_large_scope(pg_url: str) -> None:
+    rng = np.random.default_rng(3)
+    centers = rng.normal(0, 1, (40, DIM))
+    store = PostgresStore(pg_url, dim=DIM, exact_max_rows=500)
+    try:
+        big, small, other = Scope.of(user_id="big"), Scope.of(user_id="small"), Scope.of(user_id="other")
+        big_ids = _fill(store, big, _clustered(rng, 1500, centers))
+        _fill(store, other, _clustered(rng, 1500, centers))
+        small_ids = _fill(store, small, _clustered(rng, 50, centers))
+        assert store.stats(big)["vector_search"] == "hnsw" and store.stats(small)["vector_search"] == "exact"
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("ANALYZE memory_vectors")
+
+        recalls = []
+        for q in _clustered(rng, 30, centers):
+            exact = store.vector_search(big, q, 10, strategy="exact")
+            auto = store.vector_search(big, q, 10)
+            assert len(auto) == 10 and all(i in set(big_ids) for i, _ in auto)
+            recalls.append(len({i for i, _ in exact} & {i for i, _ in auto}) / 10)
+            scores = [s for _, s in auto]
+            assert scores == sorted(scores, reverse=True)  # re-ranked by exact distance
+        assert np.mean(recalls) >= 0.95, recalls
+
+        # The filtered-search trap: a small scope inside a big table still gets all k of its rows.
+        q = _clustered(rng, 1, centers)[0]
+        hits = store.vector_search(small, q, 50)
+        assert len(hits) == 50 and {i for i, _ in hits} == set(small_ids)
+        # Superseded memories leave the HNSW path too.
+        top = store.vector_search(big, q, 5)
+        rec = store.get_memories(big, [top[0][0]])[0]
+        rec.valid_to, rec.superseded_by = time.time(), top[1][0]
+        store.apply(big, WriteBatch(updated_memories=[(rec, None)]))
+        assert rec.id not in {i for i, _ in store.vector_search(big, q, 5)}
+        assert rec.id in {i for i, _ in store.vector_search(big, q, 5, include_superseded=True)}
+        # "only" restricts either path.
+        allowed = big_ids[100:110]
+        assert {i for i, _ in store.vector_search(big, q, 20, only=allowed)} <= set(allowed)
+    finally:
+        store.close()
+
+
+def test_hnsw_query_plan_uses_the_index(store: PostgresStore) -> None:
+    scope = Scope.of(user_id="plan")
+    _fill(store, scope, _clustered(np.random.default_rng(1), 300, np.eye(DIM)))
+    plan = store.explain_vector_search(scope, np.full(DIM, 0.1, dtype=np.float32))
+    assert "memory_vectors_hnsw" in plan and "Sort" not in plan.split("CTE Scan")[0].split("Limit")[1]
+
+
+def test_migrate_command_is_idempotent(request: pytest.FixtureRequest) -> None:
+    server = session_server(request.config)
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    url = server.create_database(name)  # empty: no template
+    request.addfinalizer(lambda: server.drop_database(name))
+
+    @click.group()
+    def cli() -> None:
+        """test group"""
+
+    register(cli)
+    runner = CliRunner()
+    first = runner.invoke(cli, ["migrate", "--store", url])
+    assert first.exit_code == 0, first.output
+    assert f"schema version {len(schema.MIGRATIONS)}: applied {len(schema.MIGRATIONS)}" in first.output
+    second = runner.invoke(cli, ["migrate", "--store", url, "--dim", "16"])
+    assert second.exit_code == 0 and "already up to date" in second.output
+    assert migrate(url) == len(schema.MIGRATIONS)
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == list(range(1, len(schema.MIGRATIONS) + 1))
+    with pytest.raises(ConfigurationError, match="16-dimensional"):
+        PostgresStore(url, dim=8)
+    bad = runner.invoke(cli, ["migrate", "--store", "sqlite:///tmp/x.db"])
+    assert bad.exit_code != 0 and isinstance(bad.exception, ConfigurationError)
+
+
+def test_server_restart_mid_run() -> None:
+    server = EmbeddedPostgres().start()  # its own server: stopping the session's would disturb other tests
+    try:
+        url = server.create_database("restart")
+        m = Memory(url, embedder=HashEmbedder(DIM), connect_timeout=1, pool_timeout=1.5)
+        acked = [m.add(f"fact number {i}", user_id="u", infer=False)["results"][0]["id"] for i in range(5)]
+        server.stop("immediate")  # a crash: no clean shutdown, WAL replay on start
+
+        t0 = time.monotonic()
+        with pytest.raises(BackendUnavailableError, match="cannot reach|lost the connection"):
+            m.add("written while the server is down", user_id="u", infer=False)
+        with pytest.raises(BackendUnavailableError, match="cannot reach|lost the connection"):
+            m.search("fact", user_id="u")
+        assert time.monotonic() - t0 < 12
+
+        server.start()
+        acked.append(m.add("fact after the restart", user_id="u", infer=False)["results"][0]["id"])
+        kept = {x["id"] for x in m.get_all(user_id="u", limit=100)["results"]}
+        assert set(acked) <= kept
+        assert "written while the server is down" not in {x["memory"] for x in m.get_all(user_id="u")["results"]}
+        assert m.search("restart", user_id="u")["results"][0]["id"] == acked[-1]
+        m.close()
+    finally:
+        server.remove()
+
+
+def test_unreachable_server_fails_fast_with_a_clear_error() -> None:
+    from pg_support import free_port
+
+    t0 = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match=r"cannot reach postgresql://u:\*\*\*@127\.0\.0\.1"):
+        PostgresStore(f"postgresql://u:secret@127.0.0.1:{free_port()}/x", dim=DIM, connect_timeout=1,
+                      pool_timeout=1)
+    assert time.monotonic() - t0 < 8
+
+
+def test_missing_pgvector_rights_are_a_configuration_error(request: pytest.FixtureRequest) -> None:
+    server = session_server(request.config)
+    name = f"n_{uuid.uuid4().hex[:10]}"
+    role = f"r_{uuid.uuid4().hex[:8]}"
+    server.sql(f"CREATE ROLE {role} LOGIN")
+    server.sql(f'CREATE DATABASE "{name}"')
+    request.addfinalizer(lambda: (server.drop_database(name), server.sql(f"DROP ROLE {role}")))
+    url = f"postgresql://{role}@127.0.0.1:{server.port}/{name}"
+    with pytest.raises(ConfigurationError, match="CREATE EXTENSION vector"):
+        PostgresStore(url, dim=DIM)
+
+
+def test_an_application_role_without_ddl_rights_can_run(request: pytest.FixtureRequest, pg_url: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    server = session_server(request.config)
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    database = pg_url.rsplit("/", 1)[1]
+    server.sql(f"CREATE ROLE {role} LOGIN")
+    request.addfinalizer(lambda: server.sql(f"DROP OWNED BY {role}; DROP ROLE {role}", database))
+    migrate(pg_url, dim=DIM)  # the owner migrates; the application only reads and writes rows
+    server.sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
+               f" GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}", database)
+    app = PostgresStore(f"postgresql://{role}@127.0.0.1:{server.port}/{database}", dim=DIM)
+    try:
+        scope = Scope.of(user_id="app")
+        with caplog.at_level("WARNING", logger="memstrata.backends.postgres_schema"):
+            app.add_episodes([_episode(scope, datetime(2019, 7, 1, tzinfo=UTC).timestamp(), "old")])
+        assert "episodes_y2019m07" in caplog.text
+        with psycopg.connect(pg_url) as conn:
+            assert _where(conn, app.list_episodes(scope)[0].id) == "episodes_default"
+        ids = _fill(app, scope, _clustered(np.random.default_rng(2), 3, np.eye(DIM)))
+        assert {i for i, _ in app.vector_search(scope, np.eye(DIM, dtype=np.float32)[0], 3)} == set(ids)
+    finally:
+        app.close()
+
+
+def test_driver_errors_are_translated(store: PostgresStore) -> None:
+    scope = Scope.of(user_id="errors")
+    with pytest.raises(BackendError, match="postgres store: list memories"):
+        store.list_memories(scope, where=[("importance", "gt", "not a number")])
+    store.close()
+    with pytest.raises(BackendUnavailableError, match="closed"):
+        store.get_memories(scope, ["x"])
+
+
+class ToyCodec(Codec):
+    """Reversible 'encryption' and hashed index words, shaped like the privacy layer's codec."""
+
+    encrypts = True
+
+    def seal(self, scope: Scope, text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    def open(self, scope: Scope, stored: str) -> str:
+        return base64.b64decode(stored).decode()
+
+    def _blind(self, word: str) -> str:
+        return "b" + hashlib.sha256(word.lower().encode()).hexdigest()[:12]
+
+    def index_text(self, scope: Scope, text: str) -> str | None:
+        return " ".join(self._blind(w) for w in text.split())
+
+    def query_text(self, scope: Scope, query: str) -> str:
+        return " ".join(self._blind(w) for w in query.split())
+
+
+def test_codec_seals_text_and_metadata_and_blinds_the_index(pg_url: str) -> None:
+    store = PostgresStore(pg_url, dim=DIM, codec=ToyCodec())
+    try:
+        scope = Scope.of(user_id="enc")
+        now = time.time()
+        rec = MemoryRecord(id=str(uuid.uuid4()), scope=scope, text="zanzibar holiday", created_at=now,
+                           updated_at=now, valid_from=now, content_hash="h", metadata={"topic": "travel"})
+        vec = HashEmbedder(DIM).embed(["zanzibar holiday"])[0]
+        ev = HistoryEvent(str(uuid.uuid4()), rec.id, "ADD", None, rec.text, "t", "r", now)
+        store.apply(scope, WriteBatch(new_memories=[(rec, vec)], history=[ev]))
+        store.add_episodes([_episode(scope, now, "zanzibar holiday plans")])
+        with psycopg.connect(pg_url) as conn:
+            raw = conn.execute("SELECT text, metadata::text FROM memories").fetchone()
+            content = conn.execute("SELECT content FROM episodes").fetchone()
+        assert raw is not None and content is not None
+        assert "zanzibar" not in raw[0] and "travel" not in raw[1] and "zanzibar" not in content[0]
+        got = store.get_memories(scope, [rec.id])[0]
+        assert got.text == "zanzibar holiday" and got.metadata == {"topic": "travel"}
+        assert store.history(scope, rec.id)[0].new_memory == "zanzibar holiday"
+        assert [i for i, _ in store.keyword_search(scope, "zanzibar", 5)] == [rec.id]
+        assert [e.content for e, _ in store.search_episodes(scope, "zanzibar")] == ["zanzibar holiday plans"]
+        assert [r.id for r in store.list_memories(scope, where=[("topic", "eq", "travel")])] == [rec.id]
+        assert store.list_memories(scope, where=[("topic", "eq", "food")]) == []
+    finally:
+        store.close()

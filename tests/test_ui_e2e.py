@@ -1,0 +1,107 @@
+"""The web UI as a person uses it: real uvicorn, Debian's headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from memstrata import Memory
+from memstrata.privacy.access import create_key
+from memstrata.server import create_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt install chromium)")
+
+
+class _Server:
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    ws="none"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash") as m:
+        key, _ = create_key(m, None, "read,write", user_ids=["alice"])
+        with _Server(create_app(m, mcp=False)) as base:
+            yield base, key
+
+
+def test_search_and_browse_in_a_browser(served: tuple[str, str]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, key = served
+    auth = {"Authorization": f"Bearer {key}"}
+    for text, when in [
+        ("I live in Berlin.", "2025-01-10T09:00:00Z"),
+        ("I live in Lisbon now. I drink green tea every morning.", "2026-03-01T09:00:00Z"),
+        ("John works on the Alpha project with Maria.", None),
+    ]:
+        r = httpx.post(f"{base}/v1/memories", headers=auth, json={"messages": text, "timestamp": when})
+        assert r.status_code == 201, r.text
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{base}/ui")
+            expect(page.locator("#key-form")).to_be_visible()
+            page.fill("#key", key)
+            page.click("#key-form button")
+            expect(page.locator("#user")).to_have_value("alice")
+            expect(page.locator("#results tr.memory")).to_have_count(3)  # browse: current memories only
+
+            page.fill("#q", "green tea")
+            page.click("#search-form button")
+            first = page.locator("#results tr.memory").first
+            expect(first).to_contain_text("green tea")
+            first.click()
+            expect(page.locator("#detail h3")).to_contain_text("green tea")
+            expect(page.locator("#detail table.history")).to_contain_text("ADD")
+            page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
+
+            page.click('button[data-tab="conflicts"]')
+            expect(page.locator("#conflicts")).to_contain_text("lisbon")
+            page.click('button[data-tab="entities"]')
+            page.locator('#entities button[data-entity]', has_text="John").click()
+            expect(page.locator("#neighbourhood")).to_contain_text("works_on")
+            page.screenshot(path=str(ARTIFACTS / "ui-graph.png"), full_page=True)
+
+            page.fill("#user", "bob")
+            page.dispatch_event("#user", "change")
+            expect(page.locator("#error")).to_contain_text("not bound to user_id 'bob'")
+            assert errors == []
+        finally:
+            browser.close()
