@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_md import provenance, write_section  # noqa: E402
-
 from memstrata import Memory  # noqa: E402
 from memstrata.models import HistoryEvent, MemoryRecord, Scope  # noqa: E402
 from memstrata.providers.embedders import default_embedder  # noqa: E402
 from memstrata.tiers.base import WriteBatch  # noqa: E402
+from results_md import provenance, write_section  # noqa: E402
 
 SUBJECTS = ["my sister", "my manager", "our team", "the landlord", "my dentist", "John", "Priya", "the kids",
             "my partner", "the client", "our neighbour", "my coach", "the vet", "grandma", "the band"]
@@ -82,8 +81,8 @@ def time_searches(m: Memory, user: str, queries: list[str], **kw: object) -> lis
 
 
 def cold_start(url: str) -> float:
-    code = ("import time; t=time.perf_counter(); from memstrata import Memory; m=Memory(%r); "
-            "m.search('where does my sister live?', user_id='cold'); print(time.perf_counter()-t)") % url
+    code = (f"import time; t=time.perf_counter(); from memstrata import Memory; m=Memory({url!r}); "
+            "m.search('where does my sister live?', user_id='cold'); print(time.perf_counter()-t)")
     best = []
     for _ in range(3):
         t0 = time.perf_counter()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fake_llm_server import FakeLLMServer, Reply
 
+from fake_llm_server import FakeLLMServer, Reply
 from memstrata import IngestConfig, Memory
 from memstrata.ingest.llm_extract import LLMExtractor
 from memstrata.providers.llm import OpenAICompatibleClient

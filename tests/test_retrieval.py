@@ -59,8 +59,8 @@ def test_context_cites_episodes_and_uses_the_real_tokenizer(real_mem: Memory, ui
     ctx = real_mem.context("when is the school play?", user_id=uid, token_budget=60)
     assert ctx["items"][0]["episode_ids"] == r["episodes"]
     assert ctx["items"][0]["valid_from"].startswith("2026-04-01")
-    assert ctx["tokens"] == real_mem.embedder.count_tokens(ctx["text"]) or ctx["tokens"] >= real_mem.embedder.count_tokens(
-        ctx["text"]) - 2
+    counted = real_mem.embedder.count_tokens(ctx["text"])
+    assert ctx["tokens"] <= 60 and abs(ctx["tokens"] - counted) <= 3  # line sums vs the joined text
     assert "14 May" in ctx["text"]
 
 

@@ -27,7 +27,7 @@ def default_store_url() -> str:
 
 
 def parse_store_url(url: str) -> StoreURL:
-    """Validate a store URL: ``sqlite:///abs/path.db``, ``sqlite:///~/rel.db``, ``sqlite://:memory:`` or a plain path."""
+    """Validate a store URL: ``sqlite:///abs/path.db``, ``sqlite:///~/rel.db``, ``sqlite://:memory:``, a path."""
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError("store: expected a URL such as sqlite:///path/to/memory.db")
     if "://" not in url:

@@ -25,7 +25,6 @@ from memstrata.errors import (
     MemstrataError,
     NotFoundError,
     ProviderError,
-    ScopeError,
 )
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time

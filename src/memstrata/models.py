@@ -137,7 +137,10 @@ class EpisodeRecord:
 
 @dataclass
 class MemoryRecord:
-    """A long-term memory as stored. ``valid_from``/``valid_to`` are world time; ``created_at``/``expired_at`` system time."""
+    """A long-term memory as stored.
+
+    ``valid_from``/``valid_to`` are world time; ``created_at``/``expired_at`` are system time.
+    """
 
     id: str
     scope: Scope

@@ -685,7 +685,8 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                     "UPDATE memories SET text = ?, content_hash = ?, metadata = ?, episode_ids = ?, entities = ?,"
                     " importance = ?, confidence = ?, confidence_reason = ?, updated_at = ?, valid_from = ?,"
                     " valid_to = ?, expired_at = ?, superseded_by = ?, mention_count = ?, last_seen_at = ?,"
-                    " slot_subject = ?, slot_attribute = ?, slot_value = ?, fts_text = ? WHERE scope_key = ? AND rid = ?",
+                    " slot_subject = ?, slot_attribute = ?, slot_value = ?, fts_text = ?"
+                    " WHERE scope_key = ? AND rid = ?",
                     (
                         seal(scope, rec.text),
                         rec.content_hash,

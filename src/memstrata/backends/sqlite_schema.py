@@ -175,7 +175,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         from memstrata.errors import ConfigurationError
 
         raise ConfigurationError(
-            f"store: the database is at schema version {version}, newer than this memstrata ({len(MIGRATIONS)}); upgrade"
+            f"store: the database is at schema version {version}, newer than this memstrata "
+            f"({len(MIGRATIONS)}); upgrade"
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")

@@ -94,9 +94,11 @@ def parse_time(field: str, value: Any) -> datetime:
 
                 parsed = parse_timestamp(text)
             except (ImportError, ValueError):
-                raise InvalidInputError(field, f"{value!r} is not an ISO-8601 time such as 2026-03-02T10:00:00Z") from None
+                example = "2026-03-02T10:00:00Z"
+                raise InvalidInputError(field, f"{value!r} is not an ISO-8601 time such as {example}") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise InvalidInputError(field, f"must be a datetime, an ISO-8601 string or epoch seconds, got {type(value).__name__}")
+    kind = type(value).__name__
+    raise InvalidInputError(field, f"must be a datetime, an ISO-8601 string or epoch seconds, got {kind}")
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:
