@@ -332,7 +332,7 @@ def test_ui_fragments_follow_the_key(client: TestClient, mem: Memory, keys: dict
 
 
 def test_privacy_endpoints_on_an_audited_memory(tmp_path: Path) -> None:
-    secure = pytest.importorskip("memstrata.secure")
+    import memstrata.secure as secure
     m = secure.secure_memory(f"sqlite:///{tmp_path}/a.db", encrypt=False, audit=True, embedder="hash")
     admin_key, _ = create_key(m, None, "admin")
     alice_key, alice = create_key(m, None, "read,write", user_ids=["alice"])
