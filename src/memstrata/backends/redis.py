@@ -36,7 +36,9 @@ try:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ConfigurationError("redis tiers: the driver is not installed; pip install redis") from exc
+    raise ConfigurationError(
+        "redis tiers: the driver is not installed; pip install 'memstrata[redis]' (redis)"
+    ) from exc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
