@@ -289,7 +289,7 @@ def sweep_rows(store: PostgresStore, sizes: list[int], qvecs: np.ndarray, total:
         rc, _ = recall(store, sc, qvecs[:20], exact_top(store, sc, qvecs[:20], 10), 10)
         out.append((f"kNN k=100 on a scope of {s:,} in a {total:,}-row table: exact / HNSW, p50 (p95)",
                     f"{pct(e, 50):.1f} ({pct(e, 95):.1f}) / {pct(h, 50):.1f} ({pct(h, 95):.1f}) ms;"
-                    f" HNSW recall@10 {rc:.3f}", "auto: " + ("exact" if s <= store.exact_max_rows else "HNSW")))
+                    f" HNSW recall@10 {rc:.3f}", f"auto: {store.knn_path(sc, 100)}"))
     return out
 
 

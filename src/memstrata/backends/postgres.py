@@ -565,6 +565,13 @@ class PostgresStore(KeyTier, Store):
         self._sizes[key] = (size, now)
         return size
 
+    def knn_path(self, scope: Scope, k: int = 100) -> str:
+        """Which kNN path a search of this scope for ``k`` neighbours takes now: "exact" or "hnsw"."""
+        return self._run(
+            lambda conn: "hnsw" if self._hnsw_pays(conn, self._scope_size(conn, scope.key), k) else "exact",
+            "kNN path",
+        )
+
     def _hnsw_pays(self, conn: psycopg.Connection, size: int, k: int) -> bool:
         """HNSW only for a big scope that is not a sliver of the table (the filter would make it crawl)."""
         if not self.has_hnsw or size <= self.exact_max_rows:
@@ -1119,7 +1126,7 @@ class PostgresStore(KeyTier, Store):
             else:
                 rows = self._scope_rows(conn, scope.key)
                 out["vectors"] = rows
-                out["vector_search"] = "hnsw" if self._hnsw_pays(conn, rows, 10) else "exact"
+                out["vector_search"] = "hnsw" if self._hnsw_pays(conn, rows, 100) else "exact"  # balanced k
             return out
 
         return self._run(read, "stats")
