@@ -36,6 +36,7 @@ from memstrata.retrieve.fusion import fit_budget
 from memstrata.retrieve.pipeline import Retriever, SearchRequest
 from memstrata.retrieve.presets import get_preset
 from memstrata.tiers.base import ShortTermTier, Store, Turn, WorkingState, WorkingTier, WriteBatch
+from memstrata.tiers.privacy import PrivacyTier
 from memstrata.tiers.vectors import SplitVectorStore, VectorTier
 
 MAX_LIMIT = 1000
@@ -48,15 +49,32 @@ _QUERY_CACHE = 1024
 def open_store(url: str, dim: int, **options: Any) -> Store:
     """Open the durable store named by ``url`` (see ``parse_store_url``)."""
     parsed = parse_store_url(url)
+    store: Store
     if parsed.scheme == "sqlite":
         from memstrata.backends.sqlite import SQLiteStore
 
-        return SQLiteStore(parsed.path, dim=dim, **options)
-    if parsed.scheme == "postgresql":
+        store = SQLiteStore(parsed.path, dim=dim, **options)
+    elif parsed.scheme == "postgresql":
         from memstrata.backends.postgres import PostgresStore
 
-        return PostgresStore(parsed.url, dim=dim, **options)
-    raise ConfigurationError(f"store: the {parsed.scheme} backend is not available in this build")
+        store = PostgresStore(parsed.url, dim=dim, **options)
+    else:
+        raise ConfigurationError(f"store: the {parsed.scheme} backend is not available in this build")
+    codec = options.get("codec")
+    if (codec is None or not codec.encrypts) and isinstance(store, PrivacyTier):
+        try:
+            encrypted = store.holds_data_keys()
+        except BaseException:
+            store.close()
+            raise
+        if encrypted:
+            # Without its keys every text would come back as ciphertext; refuse instead.
+            store.close()
+            raise ConfigurationError(
+                "store: it holds encrypted data; open it with its master key (set MEMSTRATA_MASTER_KEY or "
+                "MEMSTRATA_MASTER_KEY_FILE, or use memstrata.secure.secure_memory(..., master_key=...))"
+            )
+    return store
 
 
 def open_vector_tier(url: str, dim: int) -> VectorTier:

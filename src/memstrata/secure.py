@@ -4,8 +4,9 @@
     >>> m = secure_memory("sqlite:///data/memory.db", master_key=os.environ["MEMSTRATA_MASTER_KEY"])
     >>> m.add("I moved to Lisbon", user_id="alice")   # sealed with alice's data key, and audited
 
-``secure_memory`` builds ``SQLiteStore(..., codec=EncryptingCodec(...))`` and hands the store object to
-``Memory(store=...)``; ``AuditedMemory`` wraps any Memory and writes one audit entry per public call.
+``secure_memory`` builds the store named by the URL (SQLite or PostgreSQL) with
+``codec=EncryptingCodec(...)`` and hands the store object to ``Memory(store=...)``; ``AuditedMemory``
+wraps any Memory and writes one audit entry per public call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from memstrata.privacy.audit import Auditor, read_audit, verify_audit
 from memstrata.privacy.crypto import EncryptingCodec, KeyProvider, LocalKeyProvider, load_key_provider
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.tiers.base import Store
-from memstrata.tiers.privacy import PrivacyTier
+from memstrata.tiers.privacy import privacy_tier
 
 Summary = tuple[list[str], dict[str, Any]]
 
@@ -167,12 +168,6 @@ def _holds_data(store: Store) -> bool:
     return bool(counts.get("episodes") or counts.get("memories") or counts.get("history"))
 
 
-def _encrypted(store: Store) -> bool:
-    return isinstance(store, PrivacyTier) and any(
-        not k.destroyed and not k.subject_key.startswith("!") for k in store.data_keys()
-    )
-
-
 def open_secure_store(
     url: str | None,
     dim: int,
@@ -181,24 +176,20 @@ def open_secure_store(
     keyword_index: bool = True,
     **store_options: Any,
 ) -> Store:
-    """A SQLite store that seals with ``provider`` (None: plaintext), refusing a mix of the two modes."""
-    parsed = parse_store_url(url or default_store_url())
-    if parsed.scheme != "sqlite":
-        if provider is not None:
-            raise ConfigurationError(f"store: encryption is available on sqlite stores only, not {parsed.scheme}")
-        return open_store(url or default_store_url(), dim, **store_options)
-    from memstrata.backends.sqlite import SQLiteStore
-
-    codec = EncryptingCodec(provider, keyword_index=keyword_index) if provider is not None else None
-    store = SQLiteStore(parsed.path, dim=dim, codec=codec, **store_options)
+    """A store (SQLite or PostgreSQL) that seals with ``provider`` (None: plaintext), refusing a mix of
+    the two modes: a plain open of an encrypted store, and encryption switched on over plaintext."""
+    target = url or default_store_url()
+    if provider is None:
+        return open_store(target, dim, **store_options)  # refuses an encrypted store by itself
+    scheme = parse_store_url(target).scheme
+    if scheme not in ("sqlite", "postgresql"):
+        raise ConfigurationError(f"store: encryption is available on sqlite and postgresql stores, not {scheme}")
+    codec = EncryptingCodec(provider, keyword_index=keyword_index)
+    store = open_store(target, dim, codec=codec, **store_options)
     try:
-        if codec is None:
-            if _encrypted(store):
-                raise ConfigurationError(
-                    "store: it holds encrypted data; configure its master key (MEMSTRATA_MASTER_KEY)")
-            return store
         codec.bind(store)
-        if not _encrypted(store) and _holds_data(store):
+        tier = privacy_tier(store)
+        if not tier.holds_data_keys() and _holds_data(store):
             raise ConfigurationError(
                 "store: it holds unencrypted data, and encryption must be on from the first write; "
                 "export each user (export_user) and import them into a new encrypted store")
@@ -222,7 +213,8 @@ def secure_memory(
     store_options: Mapping[str, Any] | None = None,
     **memory_options: Any,
 ) -> Memory | AuditedMemory:
-    """A Memory on an encrypted SQLite store, audited: the one call that turns the privacy features on.
+    """A Memory on an encrypted store (SQLite or PostgreSQL), audited: the one call that turns the privacy
+    features on.
 
     The master key is ``master_key`` (base64 text or 32 bytes) or ``key_provider`` (a KMS); with neither,
     ``MEMSTRATA_MASTER_KEY`` / ``MEMSTRATA_MASTER_KEY_FILE``. ``keyword_index=False`` turns the (hashed)

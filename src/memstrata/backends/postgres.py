@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from memstrata.backends import postgres_schema as schema
+from memstrata.backends.postgres_privacy import PostgresPrivacyMixin
 from memstrata.backends.sqlite import FILTER_COLUMNS, match_filter
 from memstrata.models import ConflictRecord, EntityRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.retrieve.text import query_terms
@@ -97,7 +98,7 @@ def masked(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-class PostgresStore(KeyTier, Store):
+class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
     """The durable tiers on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (``postgresql://user:pw@host/db``)."""
 
     def __init__(
@@ -845,6 +846,9 @@ class PostgresStore(KeyTier, Store):
             if rec.scope != scope:
                 raise BackendError("postgres store: a memory in the batch belongs to another scope")
         assigned: list[tuple[MemoryRecord, int]] = []
+        # A scope's first sealed write creates its data key, on a connection of its own: before the
+        # batch's transaction holds one, so a pool of one connection cannot deadlock on it.
+        self.codec.prepare(scope)
         try:
             self._run(lambda conn: self._apply(conn, scope, batch, assigned), "apply", write=True)
         finally:

@@ -195,6 +195,54 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX api_keys_org ON api_keys (org_id, created_at);
         """,
     ),
+    (
+        "privacy",
+        """
+        -- Append-only and hash-chained: seq is assigned under an advisory lock, never by a sequence,
+        -- so a rolled-back append leaves no gap that verification would flag.
+        CREATE TABLE audit_log (
+            seq bigint PRIMARY KEY,
+            at double precision NOT NULL,
+            actor text NOT NULL,
+            org_id text NOT NULL,
+            scope_key text,
+            operation text NOT NULL,
+            memory_ids jsonb NOT NULL DEFAULT '[]',
+            details text NOT NULL DEFAULT '{}',
+            prev_hash text NOT NULL,
+            hash text NOT NULL
+        );
+        CREATE INDEX audit_scope ON audit_log (scope_key COLLATE "C", seq);
+        CREATE INDEX audit_org ON audit_log (org_id, seq);
+        CREATE TABLE data_keys (
+            subject_key text PRIMARY KEY,
+            wrapped_key bytea,
+            master_key_id text NOT NULL,
+            created_at double precision NOT NULL,
+            destroyed_at double precision
+        );
+        CREATE TABLE retention_policies (
+            id text PRIMARY KEY,
+            org_id text NOT NULL,
+            tier text NOT NULL,
+            category text,
+            max_age_seconds double precision NOT NULL,
+            created_at double precision NOT NULL
+        );
+        -- One policy per (org, tier, category), the tier-wide one (NULL category) included.
+        CREATE UNIQUE INDEX retention_policies_target ON retention_policies (org_id, tier, coalesce(category, ''));
+        CREATE TABLE legal_holds (
+            org_id text NOT NULL,
+            user_id text NOT NULL,
+            reason text NOT NULL,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (org_id, user_id)
+        );
+        -- Purges select by org and age.
+        CREATE INDEX memories_org_updated ON memories (org_id, updated_at);
+        CREATE INDEX episodes_org_created ON episodes (org_id, created_at);
+        """,
+    ),
 ]
 
 

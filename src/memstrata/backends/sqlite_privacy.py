@@ -196,6 +196,13 @@ class SQLitePrivacyMixin(PrivacyTier):
                                (subject_key,)).fetchone()
         return _key(out)
 
+    def holds_data_keys(self) -> bool:
+        with self._read() as conn:
+            return conn.execute(
+                "SELECT 1 FROM data_keys WHERE wrapped_key IS NOT NULL AND destroyed_at IS NULL"
+                " AND subject_key NOT LIKE '!%' LIMIT 1"
+            ).fetchone() is not None
+
     def data_keys(self) -> list[DataKeyRecord]:
         with self._read() as conn:
             return [_key(r) for r in conn.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys ORDER BY subject_key")]

@@ -270,6 +270,9 @@ class EncryptingCodec(Codec):
 
     # -- Codec -------------------------------------------------------------------------------------
 
+    def prepare(self, scope: Scope) -> None:
+        self._key(_scope_params(scope)[0], create=True)
+
     def seal(self, scope: Scope, text: str) -> str:
         subject, aad = _scope_params(scope)
         key = self._key(subject, create=True)

@@ -246,3 +246,6 @@ class Codec:
 
     def query_text(self, scope: Scope, query: str) -> str:
         return query
+
+    def prepare(self, scope: Scope) -> None:
+        """Get ready to seal for ``scope`` (an encrypting codec loads or creates the scope's key here)."""

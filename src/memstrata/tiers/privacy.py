@@ -245,6 +245,11 @@ class DataKeyTier(ABC):
     @abstractmethod
     def data_keys(self) -> list[DataKeyRecord]: ...
 
+    def holds_data_keys(self) -> bool:
+        """Whether a live data key of a data subject exists (the audit key does not count): the store
+        holds encrypted data. Backends answer this with one indexed query."""
+        return any(not k.destroyed and not k.subject_key.startswith("!") for k in self.data_keys())
+
 
 class RetentionTier(ABC):
     """Policies, holds and the purge queries that enforce them."""
