@@ -310,10 +310,12 @@ def _json_arg(name: str, value: str | None) -> dict[str, Any] | None:
 
 
 def _register_extensions() -> None:
-    """Commands that live beside their subsystem: privacy, backends, server."""
+    """Commands that live beside their subsystem: privacy, encryption, backends, server."""
+    from memstrata.cli_encryption import register as register_encryption
     from memstrata.cli_privacy import register as register_privacy
 
     register_privacy(main)
+    register_encryption(main)
     for module in ("memstrata.cli_backends", "memstrata.cli_server"):
         try:
             __import__(module)

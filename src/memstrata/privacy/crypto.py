@@ -143,7 +143,7 @@ class LocalKeyProvider(KeyProvider):
         if aead is None:
             raise MasterKeyError(
                 f"master key: a data key is wrapped by master key {key_id!r}, but this process has "
-                f"{sorted(self._keys)}; configure that key (or rotate with rotate_master_key)"
+                f"{sorted(self._keys)}; configure that key (after `memstrata encryption rotate`: the new one)"
             )
         try:
             return aead.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], aad)
