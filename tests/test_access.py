@@ -1,4 +1,5 @@
-"""Access control in the library layer: keys, principals and SecuredMemory, the rules every face shares."""
+"""Access control in the library layer: keys, principals and SecuredMemory, the rules every face shares, on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,11 +19,17 @@ from memstrata.privacy.access import (
     list_keys,
     revoke_key,
 )
+from privacy_backends import PRIVACY_BACKENDS, RawStore, raw_store
+
+
+@pytest.fixture(params=PRIVACY_BACKENDS)
+def raw(request: pytest.FixtureRequest, tmp_path: Path) -> RawStore:
+    return raw_store(request, tmp_path)
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[Memory]:
-    m = Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash")
+def mem(raw: RawStore) -> Iterator[Memory]:
+    m = Memory(raw.url, embedder="hash")
     yield m
     m.close()
 
@@ -32,15 +39,16 @@ def secured(mem: Memory, scopes: str, **binding) -> SecuredMemory:  # type: igno
     return SecuredMemory(mem, authenticate(mem, key))
 
 
-def test_key_format_and_hash_only_storage(mem: Memory, tmp_path: Path) -> None:
+def test_key_format_and_hash_only_storage(mem: Memory, raw: RawStore) -> None:
     key, info = create_key(mem, "acme", ["read", "write"], user_ids=["alice"], name="ci")
     assert key.startswith("ms_") and len(key) > 40
     assert info.prefix == key[:11] and info.scopes == ("read", "write") and info.user_ids == ("alice",)
     mem.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("m.db"))
-    assert key.encode() not in raw
-    assert key[11:].encode() not in raw
-    assert hash_key(key).encode() in raw
+    stored = raw.stored_bytes()  # lower-cased
+    assert key.lower().encode() not in stored
+    assert key[11:].lower().encode() not in stored
+    assert hash_key(key).encode() in stored
+    assert raw.sql("SELECT key_hash, prefix FROM api_keys") == [(hash_key(key), key[:11])]
 
 
 def test_authenticate_roundtrip_and_failures(mem: Memory) -> None:
@@ -58,6 +66,22 @@ def test_pepper_changes_the_hash(mem: Memory) -> None:
     assert authenticate(mem, key, pepper="server-secret").scopes == {"read"}
     with pytest.raises(AccessDeniedError):
         authenticate(mem, key)
+
+
+def test_a_key_revoked_through_one_store_object_is_refused_by_another(mem: Memory, raw: RawStore) -> None:
+    other = Memory(raw.url, embedder="hash")  # another process (its own connection pool) on the same store
+    try:
+        key, info = create_key(mem, "acme", "read,write", user_ids=["alice"])
+        p = authenticate(other, key)
+        assert (p.key_id, p.org_id, p.user_ids) == (info.id, "acme", frozenset({"alice"}))
+        SecuredMemory(other, p).add("written through the other store", org_id="acme", infer=False)
+        assert mem.get_all(user_id="alice", org_id="acme")["results"]
+        revoke_key(mem, info.id, "acme")
+        with pytest.raises(AccessDeniedError, match="revoked"):
+            authenticate(other, key)
+        assert list_keys(other, "acme")[0].revoked_at is not None
+    finally:
+        other.close()
 
 
 def test_revoked_key_is_refused(mem: Memory) -> None:
@@ -89,10 +113,18 @@ def test_create_key_validates(mem: Memory, kwargs: dict, field: str) -> None:
 
 
 def test_read_key_cannot_write(mem: Memory) -> None:
+    mid = mem.add("I like coffee", user_id="alice", infer=False)["results"][0]["id"]
     s = secured(mem, "read")
     with pytest.raises(AccessDeniedError, match="'write'"):
         s.add("I like tea", user_id="alice")
-    assert s.get_all(user_id="alice")["results"] == []
+    with pytest.raises(AccessDeniedError, match="'write'"):
+        s.update(mid, text="I like tea", user_id="alice")
+    with pytest.raises(AccessDeniedError, match="'write'"):
+        s.delete(mid, user_id="alice")
+    with pytest.raises(AccessDeniedError, match="'write'"):
+        s.delete_all(user_id="alice")
+    assert [r["memory"] for r in s.get_all(user_id="alice")["results"]] == ["I like coffee"]
+    assert mem.stats(user_id="alice")["episodes"] == 1  # the refused add stored nothing
 
 
 def test_write_key_cannot_read(mem: Memory) -> None:
@@ -120,7 +152,14 @@ def test_user_binding(mem: Memory) -> None:
         s.search("secret", user_id="bob")
     with pytest.raises(AccessDeniedError):
         s.delete_all(user_id="bob")
-    assert mem.get_all(user_id="bob")["results"]
+    with pytest.raises(AccessDeniedError, match="bob"):
+        s.add("I am bob now", user_id="bob", infer=False)
+    bob_id = mem.get_all(user_id="bob")["results"][0]["id"]
+    with pytest.raises(AccessDeniedError, match="bob"):
+        s.get(bob_id, user_id="bob")
+    with pytest.raises(NotFoundError):
+        s.get(bob_id)  # under alice's scope, bob's record does not exist
+    assert [r["memory"] for r in mem.get_all(user_id="bob")["results"]] == ["Bob's secret is 42"]
 
 
 def test_multi_user_binding_needs_a_user(mem: Memory) -> None:
@@ -172,10 +211,12 @@ def test_conflict_resolution_needs_write(mem: Memory) -> None:
     mem.add("I live in Lisbon.", user_id="alice")
     conflicts = mem.conflicts(user_id="alice")["results"]
     reader = secured(mem, "read", user_ids=["alice"])
-    assert reader.conflicts()["results"] == conflicts
-    if conflicts:
-        with pytest.raises(AccessDeniedError):
-            reader.resolve_conflict(conflicts[0]["id"], keep="new")
+    assert len(conflicts) == 1 and reader.conflicts()["results"] == conflicts
+    with pytest.raises(AccessDeniedError, match="'write'"):
+        reader.resolve_conflict(conflicts[0]["id"], keep="new")
+    assert mem.conflicts(user_id="alice")["results"][0]["status"] == "open"
+    writer = secured(mem, "write", user_ids=["alice"])
+    assert writer.resolve_conflict(conflicts[0]["id"], keep="new")["status"] != "open"
 
 
 def test_optional_privacy_methods(mem: Memory) -> None:
