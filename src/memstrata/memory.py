@@ -597,7 +597,8 @@ class Memory:
         run_id: str | None = None,
         org_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every event of a memory, oldest first (kept after deletion)."""
+        """Every event of a memory, oldest first. Kept after `delete`; a retention purge or `forget_user`
+        removes it."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
         events = self.store.history(scope, memory_id)
