@@ -318,12 +318,12 @@ class EncryptingCodec(Codec):
             return ""
         return " ".join(self._token(key, w) for w in query_terms(normalize_word_text(query)))
 
-    def seal_hash(self, scope: Scope, digest: str) -> str:
-        """A content hash keyed with the subject's index key: equal texts of one subject still collide
-        (dedup works), but a guessed text can no longer be confirmed from the database alone."""
+    def seal_hash(self, scope: Scope, value: str) -> str:
+        """HMAC-SHA256 under the subject's index key: equal values of one subject still match (dedup, slot
+        and entity lookups work), but a guessed value can no longer be confirmed from the database alone."""
         key = self._key(subject_key(scope), create=True)
         assert key is not None
-        return hmac.digest(key.index_key, b"content-hash\x00" + digest.encode(), "sha256").hex()
+        return hmac.digest(key.index_key, b"content-hash\x00" + value.encode(), "sha256").hex()
 
     def audit_key(self) -> bytes:
         """The HMAC key of the audit chain: a data key of its own, so it survives master key rotation."""

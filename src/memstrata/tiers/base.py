@@ -102,7 +102,9 @@ class LongTermTier(ABC):
     ) -> list[MemoryRecord]: ...
 
     @abstractmethod
-    def find_by_hash(self, scope: Scope, content_hash: str) -> list[MemoryRecord]: ...
+    def find_by_hash(self, scope: Scope, content_hash: str) -> list[MemoryRecord]:
+        """Memories whose content hash (``normalized_hash`` of the text, unkeyed) is ``content_hash``; a
+        store that keeps the column keyed (``Codec.seal_hash``) keys the probe the same way."""
 
     @abstractmethod
     def find_by_slot(self, scope: Scope, subject: str | None, attribute: str) -> list[MemoryRecord]:
@@ -231,7 +233,10 @@ class WorkingTier(ABC):
 class Codec:
     """How text and metadata are stored. This identity codec stores plaintext; the privacy layer
     supplies an encrypting one (per-user keys). ``index_text`` returns what the keyword index should
-    see (None: the stored text itself) and ``query_text`` turns a query into the same vocabulary."""
+    see (None: the stored text itself) and ``query_text`` turns a query into the same vocabulary.
+
+    A store passes every column that holds the user's text through the codec: ``seal`` what is only
+    read back, ``seal_hash`` what it looks up by equality (content hashes, slot keys, entity keys)."""
 
     encrypts = False
 
@@ -240,6 +245,13 @@ class Codec:
 
     def open(self, scope: Scope, stored: str) -> str:
         return stored
+
+    def seal_hash(self, scope: Scope, value: str) -> str:
+        """What an equality-lookup column stores for ``value``: a one-way value, deterministic per
+        subject, so equal values of one subject (any of its scopes) still match in SQL and a lookup
+        hashes its probe the same way. It cannot be opened: keep the value itself sealed elsewhere when
+        it must come back. This identity codec returns ``value``."""
+        return value
 
     def index_text(self, scope: Scope, text: str) -> str | None:
         return None
