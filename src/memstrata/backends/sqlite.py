@@ -672,7 +672,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                     [(rid, i, key, matrix[i].tobytes()) for i in range(matrix.shape[0])],
                 )
                 added.append((rid, matrix))
-            for rec, vecs in batch.updated_memories:
+            for rec, new_vecs in batch.updated_memories:
                 row = conn.execute(
                     "SELECT rid, valid_to IS NULL AND superseded_by IS NULL FROM memories"
                     " WHERE scope_key = ? AND id = ?",
@@ -709,8 +709,8 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                         rid,
                     ),
                 )
-                if vecs is not None:
-                    matrix = np.atleast_2d(vecs).astype(np.float32)
+                if new_vecs is not None:
+                    matrix = np.atleast_2d(new_vecs).astype(np.float32)
                     conn.execute("DELETE FROM memory_vectors WHERE memory_rid = ?", (rid,))
                     conn.executemany(
                         "INSERT INTO memory_vectors (memory_rid, chunk, scope_key, vector) VALUES (?,?,?,?)",
@@ -758,13 +758,13 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                     "INSERT OR IGNORE INTO memory_entities (scope_key, memory_id, entity_id) VALUES (?,?,?)",
                     (key, memory_id, eid),
                 )
-            for subj, relation, obj, memory_id, episode_id in batch.edges:
+            for subj, relation, obj, edge_memory, episode_id in batch.edges:
                 sid = self._upsert_entity(conn, scope, subj, "OTHER", subj, entity_ids, count=False)
                 oid = self._upsert_entity(conn, scope, obj, "OTHER", obj, entity_ids, count=False)
                 conn.execute(
                     "INSERT INTO edges (scope_key, subject_id, relation, object_id, memory_id, episode_id,"
                     " created_at) VALUES (?,?,?,?,?,?, strftime('%s','now'))",
-                    (key, sid, relation, oid, memory_id, episode_id),
+                    (key, sid, relation, oid, edge_memory, episode_id),
                 )
             for c in batch.conflicts:
                 conn.execute(
