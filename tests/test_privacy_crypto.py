@@ -11,6 +11,7 @@ import pytest
 
 from memstrata import ConfigurationError, Memory
 from memstrata.backends.sqlite import SQLiteStore
+from memstrata.ingest.dedup import normalized_hash
 from memstrata.models import MemoryRecord, Scope
 from memstrata.privacy.crypto import (
     DecryptionError,
@@ -21,13 +22,19 @@ from memstrata.privacy.crypto import (
     load_key_provider,
     rotate_master_key,
 )
-from memstrata.privacy.gdpr import forget_user
+from memstrata.privacy.gdpr import export_user, forget_user, import_user
 from memstrata.secure import AuditedMemory, secure_memory
 from memstrata.tiers.base import WriteBatch
 from memstrata.tiers.privacy import subject_key
+from privacy_backends import PRIVACY_BACKENDS, RawStore, raw_store
 
 KEY = generate_master_key()
 SECRET = "quokkafizzle"
+
+
+@pytest.fixture(params=PRIVACY_BACKENDS)
+def raw(request: pytest.FixtureRequest, tmp_path: Path) -> RawStore:
+    return raw_store(request, tmp_path)
 
 
 def on_disk(db: Path) -> bytes:
@@ -236,11 +243,144 @@ def test_forgotten_subject_cannot_be_read_and_a_returning_user_gets_a_new_key(tm
         assert [x["memory"] for x in m.get_all(user_id="alice")["results"]] == ["new life"]
 
 
-@pytest.mark.xfail(strict=True, reason="sqlite.py stores entity names, slot values, conflict values and history "
-                                       "reasons outside the codec (docs/security.md, 'Not yet sealed')")
-def test_inferred_graph_and_slots_are_sealed_too(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    with open_mem(db) as m:
-        m.add("My sister Quokkafizzle moved to Lisbon. My gate code is 4512.", user_id="alice")
-        m.add("My gate code is 4513 now.", user_id="alice")
-        assert b"Quokkafizzle" not in on_disk(db) and b"4512" not in on_disk(db)
+# What inference derives from these messages: entities (a person, a place, an org), slots with changed
+# values (so conflicts and superseded memories), edges, and the speaker's name on every episode.
+INFERRED = [
+    "My sister Quokkafizzle lives in Barcelona. My gate code is 83920417.",
+    "My gate code is 83920418 now.",
+    "My sister Quokkafizzle lives in Valencia now.",
+    "Quokkafizzle works at Zembla Corp.",
+]
+SPEAKER = "Wilhelmina"
+# Long and unlike hex or base64 runs, so a random ciphertext byte string never matches them by chance.
+DERIVED = ["Quokkafizzle", "Barcelona", "Valencia", "Zembla", SPEAKER, "83920417", "83920418", "gate_code",
+           "lives_in", "works_at", "sister_of", "mentioned_with", "choked"]
+# Every column that holds the user's text, whether written directly or derived by inference.
+TEXT_COLUMNS = {
+    "episodes": ("name", "content", "metadata", "extraction_error"),
+    "memories": ("text", "content_hash", "metadata", "entities", "slot_subject", "slot_attribute", "slot_value"),
+    "history": ("old_memory", "new_memory", "reason"),
+    "entities": ("name", "name_key", "aliases"),
+    "edges": ("relation",),
+    "conflicts": ("subject", "attribute", "old_value", "new_value"),
+}
+
+
+def stored_columns(raw: RawStore) -> str:
+    """Every value of TEXT_COLUMNS as the database holds it, lower-cased, one per line."""
+    out = []
+    for table, columns in TEXT_COLUMNS.items():
+        select = ", ".join(f"CAST({c} AS TEXT)" for c in columns)
+        out += [str(v) for row in raw.sql(f"SELECT {select} FROM {table}") for v in row if v is not None]
+    return "\n".join(out).lower()
+
+
+def add_inferred(m: Memory, user_id: str = "alice") -> None:
+    for text in INFERRED:
+        m.add([{"role": "user", "content": text, "name": SPEAKER}], user_id=user_id)
+
+
+def test_inferred_graph_and_slots_are_sealed_too(raw: RawStore) -> None:
+    m = secure_memory(raw.url, master_key=KEY, embedder="hash", audit=False)
+    assert isinstance(m, Memory)
+    with m:
+        add_inferred(m)
+        scope = Scope("default", "alice")
+        failed = m.episodes(user_id="alice")["results"][0]["id"]
+        m.store.apply(scope, WriteBatch(episode_status=[(failed, "failed", "the extractor choked")]))
+
+        # Nothing vacuous: inference made the entities, edges, slots and conflicts this test looks for.
+        entities = {e["name"]: e for e in m.entities(user_id="alice")["results"]}
+        assert {"Quokkafizzle", "Barcelona", "Valencia", "Zembla Corp"} <= entities.keys()
+        assert entities["Quokkafizzle"]["aliases"] == ["My sister Quokkafizzle"]
+        conflicts = {c["attribute"]: c for c in m.conflicts(user_id="alice")["results"]}
+        assert {a: (c["subject"], c["old_value"], c["new_value"]) for a, c in conflicts.items()} == {
+            "gate_code": ("user", "83920417", "83920418"), "lives_in": ("Quokkafizzle", "barcelona", "valencia")}
+        near = m.neighbours("Quokkafizzle", user_id="alice")
+        assert {("Zembla Corp", "works_at"), ("user", "sister_of")} <= {
+            (n["name"], n["relation"]) for n in near["neighbours"]}
+        works = next(x for x in m.get_all(user_id="alice")["results"] if "Zembla" in x["memory"])
+        assert works["entities"] == ["Quokkafizzle", "Zembla Corp"] and works["id"] in near["memories"]
+        hits = m.search("Where does Quokkafizzle work?", user_id="alice", explain=True)["results"]
+        assert "entity_fused" in next(h for h in hits if h["id"] == works["id"])["stages"]
+        episodes = m.episodes(user_id="alice")["results"]
+        assert {e["name"] for e in episodes} == {SPEAKER}
+        assert [e["extraction_error"] for e in episodes if e["id"] == failed] == ["the extractor choked"]
+
+        # History keeps the reasons, and resolving a conflict still finds and restores both sides.
+        old_code = conflicts["gate_code"]["old_memory_id"]
+        assert [(h["event"], h["reason"]) for h in m.history(old_code, user_id="alice")][-1] == (
+            "SUPERSEDE", "gate_code of user changed to '83920418'")
+        resolved = m.resolve_conflict(conflicts["gate_code"]["id"], keep="old", user_id="alice")
+        assert (resolved["status"], resolved["old_value"], resolved["new_value"]) == ("resolved", "83920417",
+                                                                                       "83920418")
+        assert m.get(old_code, user_id="alice")["superseded_by"] is None
+        assert m.history(conflicts["gate_code"]["new_memory_id"], user_id="alice")[-1]["reason"] == (
+            "conflict resolved: keep old")
+
+        # Dedup by content hash, and the slot lookup behind merges and conflicts, on keyed columns.
+        again = m.add(INFERRED[3], user_id="alice")["results"]
+        assert [(x["event"], x["id"]) for x in again] == [("MERGE", works["id"])]
+        assert m.get(works["id"], user_id="alice")["mention_count"] == 2
+
+        # Export carries the plaintext, and it imports into another user (who gets their own key).
+        data = export_user(m, "alice")
+        block = data["scopes"][0]
+        assert {e["name"] for e in block["entities"]} == set(entities)
+        assert ("Quokkafizzle", "works_at", "Zembla Corp") in {
+            (e["subject"], e["relation"], e["object"]) for e in block["edges"]}
+        assert {(link["entity"], link["memory_id"]) for link in block["entity_links"]} >= {
+            ("Zembla Corp", works["id"])}
+        assert {c["attribute"] for c in block["conflicts"]} == {"gate_code", "lives_in"}
+        assert {m_["slot"][1] for m_ in block["memories"] if m_["slot"]} >= {"gate_code", "lives_in"}
+        import_user(m, data, user_id="bob")
+        assert {e["name"] for e in m.entities(user_id="bob")["results"]} == set(entities)
+        assert {c["old_value"] for c in m.conflicts(user_id="bob", status=None)["results"]} == {"83920417",
+                                                                                               "barcelona"}
+
+        stored = stored_columns(raw)
+        assert stored.count("enc1:") > 50
+        for word in DERIVED:
+            assert word.lower() not in stored, word
+        if raw.path is not None:  # the SQLite file itself, its write-ahead log and shared-memory index
+            disk = on_disk(raw.path)
+            for word in DERIVED:
+                assert word.encode() not in disk and word.lower().encode() not in disk, word
+
+
+def test_stored_content_hash_is_keyed_per_user_and_dedup_still_works(raw: RawStore) -> None:
+    text = "The spare key is under the blue flowerpot"
+    m = secure_memory(raw.url, master_key=KEY, embedder="hash", audit=False)
+    assert isinstance(m, Memory)
+    with m:
+        ids = {u: m.add(text, user_id=u, infer=False)["results"][0]["id"] for u in ("alice", "bob")}
+        stored = dict(raw.sql("SELECT user_id, content_hash FROM memories"))
+        assert stored["alice"] != stored["bob"]
+        assert normalized_hash(text) not in stored.values()
+        # Callers still see the plain hash of the normalised text, as on a plain store.
+        assert m.get(ids["alice"], user_id="alice")["hash"] == normalized_hash(text)
+        for user, mid in ids.items():
+            again = m.add(text.upper() + "!", user_id=user, infer=False)["results"]
+            assert [(x["event"], x["id"]) for x in again] == [("MERGE", mid)]
+            assert m.history(mid, user_id=user)[-1]["reason"] == "exact duplicate"
+        mid = ids["alice"]
+        m.update(mid, text="The spare key is under the red flowerpot", user_id="alice")
+        stored_after = raw.sql("SELECT content_hash FROM memories WHERE id = ?", (mid,))[0][0]
+        assert stored_after not in (stored["alice"], normalized_hash("The spare key is under the red flowerpot"))
+        again = m.add("the spare key is under the red flowerpot", user_id="alice", infer=False)["results"]
+        assert [(x["event"], x["id"]) for x in again] == [("MERGE", mid)]
+
+
+def test_a_plain_store_keeps_derived_columns_as_they_were(raw: RawStore) -> None:
+    with Memory(raw.url, embedder="hash") as m:
+        add_inferred(m)
+    names = {r[0]: r[1] for r in raw.sql("SELECT name, name_key FROM entities")}
+    assert names["Quokkafizzle"] == "quokkafizzle"
+    slots = {tuple(r) for r in raw.sql("SELECT slot_subject, slot_attribute, slot_value FROM memories"
+                                       " WHERE slot_attribute IS NOT NULL")}
+    assert {("user", "gate_code", "83920418"), ("Quokkafizzle", "lives_in", "valencia")} <= slots
+    text, content_hash = raw.sql("SELECT text, content_hash FROM memories ORDER BY created_at DESC LIMIT 1")[0]
+    assert content_hash == normalized_hash(text)
+    assert {r[0] for r in raw.sql("SELECT name FROM episodes")} == {SPEAKER}
+    assert ("user", "gate_code", "83920417", "83920418") in {
+        tuple(r) for r in raw.sql("SELECT subject, attribute, old_value, new_value FROM conflicts")}

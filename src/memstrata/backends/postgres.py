@@ -41,11 +41,22 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_privacy import PostgresPrivacyMixin
+from memstrata.backends.sealing import (
+    conflict_columns,
+    conflict_of,
+    content_hash_of,
+    open_graph,
+    open_opt,
+    seal_opt,
+    slot_columns,
+    slot_of,
+)
 from memstrata.backends.sqlite import FILTER_COLUMNS, match_filter
 from memstrata.models import ConflictRecord, EntityRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec, Store, WriteBatch
 from memstrata.tiers.keys import KeyRecord, KeyTier
+from memstrata.tiers.privacy import GraphRows
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,7 +70,7 @@ HNSW_VISIT_COST = 6.0
 SIZE_CACHE_SECONDS = 5.0
 _MEMORY_COLUMNS = (
     "rid, id, org_id, user_id, agent_id, run_id, conversation_id, text, content_hash, metadata::text, episode_ids,"
-    " entities, kind, importance, confidence, confidence_reason, source_role, created_at, updated_at, valid_from,"
+    " entities::text, kind, importance, confidence, confidence_reason, source_role, created_at, updated_at, valid_from,"
     " valid_to, expired_at, superseded_by, mention_count, last_seen_at, last_accessed_at, access_count,"
     " slot_subject, slot_attribute, slot_value"
 )
@@ -332,14 +343,14 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                 e.scope.run_id,
                 e.conversation_id,
                 e.role,
-                e.name,
+                seal_opt(c, e.scope, e.name),
                 c.seal(e.scope, e.content),
                 self._meta_in(e.scope, e.metadata),
                 e.position,
                 e.occurred_at,
                 e.created_at,
                 e.extraction_status,
-                e.extraction_error,
+                seal_opt(c, e.scope, e.extraction_error),
                 self._fts_config,
                 self._fts(e.scope, e.content),
             )
@@ -363,14 +374,14 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
             scope=scope,
             conversation_id=row[5],
             role=row[6],
-            name=row[7],
+            name=open_opt(self.codec, scope, row[7]),
             content=self.codec.open(scope, row[8]),
             metadata=self._meta_out(scope, row[9]),
             position=row[10],
             occurred_at=row[11],
             created_at=row[12],
             extraction_status=row[13],
-            extraction_error=row[14],
+            extraction_error=open_opt(self.codec, scope, row[14]),
         )
 
     def get_episodes(self, scope: Scope, ids: Sequence[str]) -> list[EpisodeRecord]:
@@ -437,18 +448,18 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
     # -- long-term ---------------------------------------------------------------------------------
 
     def _memory(self, row: Sequence[Any]) -> MemoryRecord:
-        slot = (row[27], row[28], row[29]) if row[27] is not None else None
         scope = Scope(row[2], row[3], row[4], row[5])
+        text = self.codec.open(scope, row[7])
         return MemoryRecord(
             rid=row[0],
             id=row[1],
             scope=scope,
             conversation_id=row[6],
-            text=self.codec.open(scope, row[7]),
-            content_hash=row[8],
+            text=text,
+            content_hash=content_hash_of(self.codec, text, row[8]),
             metadata=self._meta_out(scope, row[9]),
             episode_ids=list(row[10]),
-            entities=list(row[11]),
+            entities=list(self._meta_out(scope, row[11])),
             kind=row[12],
             importance=row[13],
             confidence=row[14],
@@ -464,7 +475,7 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
             last_seen_at=row[24],
             last_accessed_at=row[25],
             access_count=row[26],
-            slot=slot,
+            slot=slot_of(self.codec, scope, row[27:30]),
         )
 
     def _memories(self, what: str, query: str, args: Sequence[Any]) -> list[MemoryRecord]:
@@ -530,15 +541,15 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
         return self._memories(
             "find by hash",
             f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = %s AND content_hash = %s ORDER BY rid",
-            (scope.key, content_hash),
+            (scope.key, self.codec.seal_hash(scope, content_hash)),
         )
 
     def find_by_slot(self, scope: Scope, subject: str | None, attribute: str) -> list[MemoryRecord]:
         query = f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = %s AND slot_attribute = %s" + _CURRENT
-        args: list[Any] = [scope.key, attribute]
+        args: list[Any] = [scope.key, self.codec.seal_hash(scope, attribute)]
         if subject is not None:
             query += " AND slot_subject = %s"
-            args.append(subject)
+            args.append(self.codec.seal_hash(scope, subject))
         return self._memories("find by slot", query + " ORDER BY rid", args)
 
     def scope_vectors(self, scope: Scope) -> int:
@@ -771,7 +782,7 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                 None if r[3] is None else op(scope, r[3]),
                 None if r[4] is None else op(scope, r[4]),
                 r[5],
-                r[6],
+                op(scope, r[6]),
                 r[7],
                 json.loads(r[8]),
             )
@@ -783,13 +794,16 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
     def entities(self, scope: Scope, limit: int = 1000) -> list[EntityRecord]:
         rows = self._run(
             lambda conn: conn.execute(
-                "SELECT id, name, label, aliases, mention_count FROM entities WHERE scope_key = %s"
+                "SELECT id, name, label, aliases::text, mention_count FROM entities WHERE scope_key = %s"
                 " ORDER BY mention_count DESC, rid LIMIT %s",
                 (scope.key, limit),
             ).fetchall(),
             "entities",
         )
-        return [EntityRecord(r[0], r[1], r[2], list(r[3]), r[4]) for r in rows]
+        return [self._entity(scope, r) for r in rows]
+
+    def _entity(self, scope: Scope, row: Sequence[Any]) -> EntityRecord:
+        return EntityRecord(row[0], self.codec.open(scope, row[1]), row[2], list(self._meta_out(scope, row[3])), row[4])
 
     def memories_of_entities(self, scope: Scope, entity_ids: Sequence[str], limit: int = 50) -> list[str]:
         if not entity_ids:
@@ -826,7 +840,7 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                     FROM walk w WHERE w.hops > 0 AND w.entity_id <> %(start)s
                     ORDER BY w.entity_id, w.hops, w.relation
                 )
-                SELECT n.id, n.name, n.label, n.aliases, n.mention_count, x.relation, x.hops
+                SELECT n.id, n.name, n.label, n.aliases::text, n.mention_count, x.relation, x.hops
                 FROM nearest x JOIN entities n ON n.id = x.entity_id
                 WHERE n.scope_key = %(scope)s
                 ORDER BY x.hops, n.mention_count DESC, n.rid
@@ -835,7 +849,10 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
             ).fetchall(),
             "neighbours",
         )
-        return [(EntityRecord(r[0], r[1], r[2], list(r[3]), r[4]), r[5], r[6]) for r in rows]
+        return [(self._entity(scope, r), self.codec.open(scope, r[5]), r[6]) for r in rows]
+
+    def graph_rows(self, scope: Scope) -> GraphRows:
+        return open_graph(self.codec, scope, super().graph_rows(scope))
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -885,11 +902,13 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                 memory_rows.append(
                     (
                         rid, rec.id, key, scope.org_id, scope.user_id, scope.agent_id, scope.run_id,
-                        rec.conversation_id, seal(scope, rec.text), rec.content_hash,
-                        self._meta_in(scope, rec.metadata), json.dumps(rec.episode_ids), json.dumps(rec.entities),
+                        rec.conversation_id, seal(scope, rec.text), self.codec.seal_hash(scope, rec.content_hash),
+                        self._meta_in(scope, rec.metadata), json.dumps(rec.episode_ids),
+                        self._meta_in(scope, rec.entities),
                         rec.kind, rec.importance, rec.confidence, rec.confidence_reason, rec.source_role,
                         rec.created_at, rec.updated_at, rec.valid_from, rec.valid_to, rec.expired_at,
-                        rec.superseded_by, rec.mention_count, rec.last_seen_at, *(rec.slot or (None, None, None)),
+                        rec.superseded_by, rec.mention_count, rec.last_seen_at,
+                        *slot_columns(self.codec, scope, rec.slot),
                         self._fts_config, indexed, self._fts_len(indexed),
                     )
                 )
@@ -925,10 +944,12 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                 " last_seen_at = %s, slot_subject = %s, slot_attribute = %s, slot_value = %s,"
                 " fts = to_tsvector(%s::regconfig, %s), fts_len = %s WHERE scope_key = %s AND rid = %s",
                 (
-                    seal(scope, rec.text), rec.content_hash, self._meta_in(scope, rec.metadata),
-                    json.dumps(rec.episode_ids), json.dumps(rec.entities), rec.importance, rec.confidence,
+                    seal(scope, rec.text), self.codec.seal_hash(scope, rec.content_hash),
+                    self._meta_in(scope, rec.metadata), json.dumps(rec.episode_ids),
+                    self._meta_in(scope, rec.entities), rec.importance, rec.confidence,
                     rec.confidence_reason, rec.updated_at, rec.valid_from, rec.valid_to, rec.expired_at,
-                    rec.superseded_by, rec.mention_count, rec.last_seen_at, *(rec.slot or (None, None, None)),
+                    rec.superseded_by, rec.mention_count, rec.last_seen_at,
+                    *slot_columns(self.codec, scope, rec.slot),
                     self._fts_config, indexed, self._fts_len(indexed), key, rid,
                 ),
             )
@@ -962,7 +983,7 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                         ev.id, key, ev.memory_id, ev.event,
                         None if ev.old_memory is None else seal(scope, ev.old_memory),
                         None if ev.new_memory is None else seal(scope, ev.new_memory),
-                        ev.actor, ev.reason, json.dumps(ev.metadata), ev.created_at,
+                        ev.actor, seal(scope, ev.reason), json.dumps(ev.metadata), ev.created_at,
                     )
                     for ev in batch.history
                 ],
@@ -981,7 +1002,7 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
             conn.execute(
                 "INSERT INTO edges (scope_key, subject_id, relation, object_id, memory_id, episode_id, created_at)"
                 " VALUES (%s,%s,%s,%s,%s,%s, extract(epoch FROM now()))",
-                (key, sid, relation, oid, edge_memory, episode_id),
+                (key, sid, seal(scope, relation), oid, edge_memory, episode_id),
             )
         if batch.conflicts:
             cur.executemany(
@@ -990,8 +1011,8 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                 " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 [
                     (
-                        c.id, key, c.new_memory_id, c.old_memory_id, c.subject, c.attribute, c.old_value,
-                        c.new_value, c.policy, c.status, c.created_at, c.resolved_at, c.resolution,
+                        c.id, key, c.new_memory_id, c.old_memory_id, *conflict_columns(self.codec, scope, c),
+                        c.policy, c.status, c.created_at, c.resolved_at, c.resolution,
                     )
                     for c in batch.conflicts
                 ],
@@ -999,7 +1020,10 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
         if batch.episode_status:
             cur.executemany(
                 "UPDATE episodes SET extraction_status = %s, extraction_error = %s WHERE scope_key = %s AND id = %s",
-                [(status, error, key, episode_id) for episode_id, status, error in batch.episode_status],
+                [
+                    (status, seal_opt(self.codec, scope, error), key, episode_id)
+                    for episode_id, status, error in batch.episode_status
+                ],
             )
         if delta or docs or doc_len:
             conn.execute(
@@ -1030,9 +1054,10 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
         name_key = name.strip().lower()
         if name_key in cache:
             return cache[name_key]
+        stored_key = self.codec.seal_hash(scope, name_key)
         row = conn.execute(
-            "SELECT id, aliases, label FROM entities WHERE scope_key = %s AND name_key = %s",
-            (scope.key, name_key),
+            "SELECT id, aliases::text, label FROM entities WHERE scope_key = %s AND name_key = %s",
+            (scope.key, stored_key),
         ).fetchone()
         if row is None:
             eid = str(uuid.uuid4())
@@ -1040,19 +1065,19 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
                 "INSERT INTO entities (id, scope_key, name, name_key, label, aliases, mention_count, created_at)"
                 " VALUES (%s,%s,%s,%s,%s,%s::jsonb,%s, extract(epoch FROM now()))",
                 (
-                    eid, scope.key, name.strip(), name_key, label,
-                    json.dumps(sorted({alias.strip()} - {name.strip()})), 1 if count else 0,
+                    eid, scope.key, self.codec.seal(scope, name.strip()), stored_key, label,
+                    self._meta_in(scope, sorted({alias.strip()} - {name.strip()})), 1 if count else 0,
                 ),
             )
         else:
             eid = row[0]
-            aliases = set(row[1])
+            aliases = set(self._meta_out(scope, row[1]))
             if alias.strip() and alias.strip() != name.strip():
                 aliases.add(alias.strip())
             new_label = row[2] if label == "OTHER" else label
             conn.execute(
                 "UPDATE entities SET aliases = %s::jsonb, label = %s, mention_count = mention_count + %s WHERE id = %s",
-                (json.dumps(sorted(aliases)), new_label, 1 if count else 0, eid),
+                (self._meta_in(scope, sorted(aliases)), new_label, 1 if count else 0, eid),
             )
         cache[name_key] = eid
         return eid
@@ -1067,7 +1092,7 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
             query += " AND status = %s"
             args.append(status)
         rows = self._run(lambda conn: conn.execute(query + " ORDER BY rid", args).fetchall(), "conflicts")
-        return [ConflictRecord(*r) for r in rows]
+        return [conflict_of(self.codec, scope, r) for r in rows]
 
     def resolve_conflict(self, scope: Scope, conflict_id: str, resolution: str, at: float) -> ConflictRecord:
         def write(conn: psycopg.Connection) -> None:

@@ -18,6 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from memstrata.backends.sealing import (
+    conflict_columns,
+    conflict_of,
+    content_hash_of,
+    open_graph,
+    open_opt,
+    seal_opt,
+    slot_columns,
+    slot_of,
+)
 from memstrata.backends.sqlite_keys import SQLiteKeysMixin
 from memstrata.backends.sqlite_privacy import SQLitePrivacyMixin
 from memstrata.backends.sqlite_schema import migrate
@@ -33,6 +43,7 @@ from memstrata.models import (
 )
 from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec, Store, WriteBatch
+from memstrata.tiers.privacy import GraphRows
 
 _MEMORY_COLUMNS = (
     "rid, id, org_id, user_id, agent_id, run_id, conversation_id, text, content_hash, metadata, episode_ids, "
@@ -203,14 +214,14 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 e.scope.run_id,
                 e.conversation_id,
                 e.role,
-                e.name,
+                seal_opt(c, e.scope, e.name),
                 c.seal(e.scope, e.content),
                 c.seal(e.scope, json.dumps(e.metadata)),
                 e.position,
                 e.occurred_at,
                 e.created_at,
                 e.extraction_status,
-                e.extraction_error,
+                seal_opt(c, e.scope, e.extraction_error),
                 c.index_text(e.scope, e.content),
             )
             for e in episodes
@@ -230,14 +241,14 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             scope=scope,
             conversation_id=row[5],
             role=row[6],
-            name=row[7],
+            name=open_opt(self.codec, scope, row[7]),
             content=self.codec.open(scope, row[8]),
             metadata=json.loads(self.codec.open(scope, row[9])),
             position=row[10],
             occurred_at=row[11],
             created_at=row[12],
             extraction_status=row[13],
-            extraction_error=row[14],
+            extraction_error=open_opt(self.codec, scope, row[14]),
         )
 
     def get_episodes(self, scope: Scope, ids: Sequence[str]) -> list[EpisodeRecord]:
@@ -308,18 +319,19 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     # -- long-term ---------------------------------------------------------------------------------
 
     def _memory(self, row: Sequence[Any]) -> MemoryRecord:
-        slot = (row[27], row[28], row[29]) if row[27] is not None else None
+        c = self.codec
         scope = Scope(row[2], row[3], row[4], row[5])
+        text = c.open(scope, row[7])
         return MemoryRecord(
             rid=row[0],
             id=row[1],
             scope=scope,
             conversation_id=row[6],
-            text=self.codec.open(scope, row[7]),
-            content_hash=row[8],
-            metadata=json.loads(self.codec.open(scope, row[9])),
+            text=text,
+            content_hash=content_hash_of(c, text, row[8]),
+            metadata=json.loads(c.open(scope, row[9])),
             episode_ids=json.loads(row[10]),
-            entities=json.loads(row[11]),
+            entities=json.loads(c.open(scope, row[11])),
             kind=row[12],
             importance=row[13],
             confidence=row[14],
@@ -335,7 +347,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             last_seen_at=row[24],
             last_accessed_at=row[25],
             access_count=row[26],
-            slot=slot,
+            slot=slot_of(c, scope, row[27:30]),
         )
 
     def get_memories(self, scope: Scope, ids: Sequence[str]) -> list[MemoryRecord]:
@@ -413,17 +425,17 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = ? AND content_hash = ?",
-                (scope.key, content_hash),
+                (scope.key, self.codec.seal_hash(scope, content_hash)),
             ).fetchall()
         return [self._memory(r) for r in rows]
 
     def find_by_slot(self, scope: Scope, subject: str | None, attribute: str) -> list[MemoryRecord]:
         sql = (f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE scope_key = ? AND slot_attribute = ?"
                " AND valid_to IS NULL AND superseded_by IS NULL")
-        args: list[Any] = [scope.key, attribute]
+        args: list[Any] = [scope.key, self.codec.seal_hash(scope, attribute)]
         if subject is not None:
             sql += " AND slot_subject = ?"
-            args.append(subject)
+            args.append(self.codec.seal_hash(scope, subject))
         with self._read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [self._memory(r) for r in rows]
@@ -555,7 +567,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 None if r[3] is None else op(scope, r[3]),
                 None if r[4] is None else op(scope, r[4]),
                 r[5],
-                r[6],
+                op(scope, r[6]),
                 r[7],
                 json.loads(r[8]),
             )
@@ -571,7 +583,11 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 " ORDER BY mention_count DESC, rid LIMIT ?",
                 (scope.key, limit),
             ).fetchall()
-        return [EntityRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+        return [self._entity(scope, r) for r in rows]
+
+    def _entity(self, scope: Scope, row: Sequence[Any]) -> EntityRecord:
+        op = self.codec.open
+        return EntityRecord(row[0], op(scope, row[1]), row[2], json.loads(op(scope, row[3])), row[4])
 
     def memories_of_entities(self, scope: Scope, entity_ids: Sequence[str], limit: int = 50) -> list[str]:
         if not entity_ids:
@@ -609,7 +625,10 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 """,
                 (entity_id, scope.key, depth, scope.key, entity_id),
             ).fetchall()
-        return [(EntityRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]), r[5], r[6]) for r in rows]
+        return [(self._entity(scope, r), self.codec.open(scope, r[5]), r[6]) for r in rows]
+
+    def graph_rows(self, scope: Scope) -> GraphRows:
+        return open_graph(self.codec, scope, super().graph_rows(scope))
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -643,10 +662,10 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                         scope.run_id,
                         rec.conversation_id,
                         seal(scope, rec.text),
-                        rec.content_hash,
+                        self.codec.seal_hash(scope, rec.content_hash),
                         seal(scope, json.dumps(rec.metadata)),
                         json.dumps(rec.episode_ids),
-                        json.dumps(rec.entities),
+                        seal(scope, json.dumps(rec.entities)),
                         rec.kind,
                         rec.importance,
                         rec.confidence,
@@ -660,7 +679,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                         rec.superseded_by,
                         rec.mention_count,
                         rec.last_seen_at,
-                        *(rec.slot or (None, None, None)),
+                        *slot_columns(self.codec, scope, rec.slot),
                         index(scope, rec.text),
                     ),
                 )
@@ -689,10 +708,10 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                     " WHERE scope_key = ? AND rid = ?",
                     (
                         seal(scope, rec.text),
-                        rec.content_hash,
+                        self.codec.seal_hash(scope, rec.content_hash),
                         seal(scope, json.dumps(rec.metadata)),
                         json.dumps(rec.episode_ids),
-                        json.dumps(rec.entities),
+                        seal(scope, json.dumps(rec.entities)),
                         rec.importance,
                         rec.confidence,
                         rec.confidence_reason,
@@ -703,7 +722,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                         rec.superseded_by,
                         rec.mention_count,
                         rec.last_seen_at,
-                        *(rec.slot or (None, None, None)),
+                        *slot_columns(self.codec, scope, rec.slot),
                         index(scope, rec.text),
                         key,
                         rid,
@@ -746,7 +765,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                         None if ev.old_memory is None else seal(scope, ev.old_memory),
                         None if ev.new_memory is None else seal(scope, ev.new_memory),
                         ev.actor,
-                        ev.reason,
+                        seal(scope, ev.reason),
                         json.dumps(ev.metadata),
                         ev.created_at,
                     ),
@@ -764,7 +783,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 conn.execute(
                     "INSERT INTO edges (scope_key, subject_id, relation, object_id, memory_id, episode_id,"
                     " created_at) VALUES (?,?,?,?,?,?, strftime('%s','now'))",
-                    (key, sid, relation, oid, edge_memory, episode_id),
+                    (key, sid, seal(scope, relation), oid, edge_memory, episode_id),
                 )
             for c in batch.conflicts:
                 conn.execute(
@@ -776,10 +795,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                         key,
                         c.new_memory_id,
                         c.old_memory_id,
-                        c.subject,
-                        c.attribute,
-                        c.old_value,
-                        c.new_value,
+                        *conflict_columns(self.codec, scope, c),
                         c.policy,
                         c.status,
                         c.created_at,
@@ -791,7 +807,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 conn.execute(
                     "UPDATE episodes SET extraction_status = ?, extraction_error = ?"
                     " WHERE scope_key = ? AND id = ?",
-                    (status, error, key, episode_id),
+                    (status, seal_opt(self.codec, scope, error), key, episode_id),
                 )
             new_version = old_version + 1
             conn.execute(
@@ -818,9 +834,11 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         name_key = name.strip().lower()
         if name_key in cache:
             return cache[name_key]
+        c = self.codec
+        stored_key = c.seal_hash(scope, name_key)
         row = conn.execute(
             "SELECT id, aliases, label FROM entities WHERE scope_key = ? AND name_key = ?",
-            (scope.key, name_key),
+            (scope.key, stored_key),
         ).fetchone()
         if row is None:
             eid = str(uuid.uuid4())
@@ -830,22 +848,22 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
                 (
                     eid,
                     scope.key,
-                    name.strip(),
-                    name_key,
+                    c.seal(scope, name.strip()),
+                    stored_key,
                     label,
-                    json.dumps(sorted({alias.strip()} - {name.strip()})),
+                    c.seal(scope, json.dumps(sorted({alias.strip()} - {name.strip()}))),
                     1 if count else 0,
                 ),
             )
         else:
             eid = row[0]
-            aliases = set(json.loads(row[1]))
+            aliases = set(json.loads(c.open(scope, row[1])))
             if alias.strip() and alias.strip() != name.strip():
                 aliases.add(alias.strip())
             new_label = row[2] if label == "OTHER" else label
             conn.execute(
                 "UPDATE entities SET aliases = ?, label = ?, mention_count = mention_count + ? WHERE id = ?",
-                (json.dumps(sorted(aliases)), new_label, 1 if count else 0, eid),
+                (c.seal(scope, json.dumps(sorted(aliases))), new_label, 1 if count else 0, eid),
             )
         cache[name_key] = eid
         return eid
@@ -861,7 +879,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             args.append(status)
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY rid", args).fetchall()
-        return [ConflictRecord(*r) for r in rows]
+        return [conflict_of(self.codec, scope, r) for r in rows]
 
     def resolve_conflict(self, scope: Scope, conflict_id: str, resolution: str, at: float) -> ConflictRecord:
         with self._tx() as conn:
