@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
+import re
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from memstrata import ConfigurationError, Memory
+from memstrata import ConfigurationError, Memory, NotFoundError
 from memstrata.backends.sqlite import SQLiteStore
 from memstrata.ingest.dedup import normalized_hash
 from memstrata.models import MemoryRecord, Scope
@@ -43,99 +44,118 @@ def on_disk(db: Path) -> bytes:
     return b"".join(p.read_bytes() for p in parts if p.exists())
 
 
-def open_mem(db: Path, key: str = KEY, **kw) -> Memory:  # type: ignore[no-untyped-def]
-    m = secure_memory(f"sqlite:///{db}", master_key=key, embedder="hash", audit=False, **kw)
+def open_mem(target: Path | RawStore | str, key: str = KEY, **kw) -> Memory:  # type: ignore[no-untyped-def]
+    url = target.url if isinstance(target, RawStore) else str(target) if isinstance(target, str) else f"sqlite:///{target}"
+    m = secure_memory(url, master_key=key, embedder="hash", audit=False, **kw)
     assert isinstance(m, Memory)
     return m
 
 
-def test_text_and_metadata_are_sealed_and_still_searchable(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    with open_mem(db) as m:
-        mid = m.add(f"My password hint is {SECRET}", user_id="alice", infer=False,
-                    metadata={"note": f"meta-{SECRET}"}, conversation_id="c1")["results"][0]["id"]
-        m.update(mid, text=f"My new hint is {SECRET} again", user_id="alice")
-        assert SECRET.encode() not in on_disk(db)
-        assert m.get(mid, user_id="alice")["metadata"] == {"note": f"meta-{SECRET}"}
-        assert [x["id"] for x in m.search(SECRET, user_id="alice")["results"]] == [mid]
-        assert m.episodes(user_id="alice", query=SECRET)["results"][0]["content"].endswith(SECRET)
-        assert m.history(mid, user_id="alice")[-1]["old_memory"] == f"My password hint is {SECRET}"
-    raw = sqlite3.connect(db)
-    text, fts = raw.execute("SELECT text, fts_text FROM memories").fetchone()
-    assert text.startswith("enc1:") and SECRET not in fts and all(len(t) == 16 for t in fts.split())
-    raw.close()
+def bare_store(raw: RawStore, dim: int = 64, **kw):  # type: ignore[no-untyped-def]
+    """The backend's store class opened directly: no refusal of a plain open, for key-level tests."""
+    if raw.backend == "sqlite":
+        return SQLiteStore(raw.path, dim=dim, **kw)
+    from memstrata.backends.postgres import PostgresStore
+
+    return PostgresStore(raw.url, dim=dim, **kw)
 
 
-def test_keyword_tokens_differ_per_user_and_can_be_turned_off(tmp_path: Path) -> None:
-    with open_mem(tmp_path / "a.db") as m:
+def second_store(raw: RawStore, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> RawStore:
+    """Another fresh, empty store of the same backend."""
+    (tmp_path / name).mkdir()
+    return raw_store(request, tmp_path / name, raw.backend)
+
+
+def unique(word: str) -> str:
+    """A probe word no other test writes (the PostgreSQL server and its WAL are shared by every test)."""
+    return word + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
+def index_tokens(raw: RawStore) -> list[list[str]]:
+    """The keyword-index terms of each memory, in insertion order."""
+    if raw.backend == "sqlite":
+        return [r[0].split() for r in raw.sql("SELECT fts_text FROM memories ORDER BY rid")]
+    rows = raw.sql("SELECT fts::text FROM memories ORDER BY rid")
+    return [re.findall(r"'([^']+)'", r[0]) for r in rows]
+
+
+def test_text_and_metadata_are_sealed_and_still_searchable(raw: RawStore) -> None:
+    secret = unique("quokkafizzle")
+    with open_mem(raw) as m:
+        mid = m.add(f"My password hint is {secret}", user_id="alice", infer=False,
+                    metadata={"note": f"meta-{secret}"}, conversation_id="c1")["results"][0]["id"]
+        m.update(mid, text=f"My new hint is {secret} again", user_id="alice")
+        assert secret.encode() not in raw.stored_bytes()
+        assert m.get(mid, user_id="alice")["metadata"] == {"note": f"meta-{secret}"}
+        assert [x["id"] for x in m.search(secret, user_id="alice")["results"]] == [mid]
+        assert m.episodes(user_id="alice", query=secret)["results"][0]["content"].endswith(secret)
+        assert m.history(mid, user_id="alice")[-1]["old_memory"] == f"My password hint is {secret}"
+    (text,), tokens = raw.sql("SELECT text FROM memories")[0], index_tokens(raw)[0]
+    assert text.startswith("enc1:") and secret not in tokens and tokens
+    assert all(len(t) == 16 and set(t) <= set("0123456789abcdef") for t in tokens)
+
+
+def test_keyword_tokens_differ_per_user_and_can_be_turned_off(
+    raw: RawStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    with open_mem(raw) as m:
         m.add("shared words here", user_id="alice", infer=False)
         m.add("shared words here", user_id="bob", infer=False)
-        raw = sqlite3.connect(tmp_path / "a.db")
-        a, b = (r[0] for r in raw.execute("SELECT fts_text FROM memories ORDER BY rid"))
-        raw.close()
-        assert a != b  # per-user HMAC keys: equal words of two users are not linkable
-    with open_mem(tmp_path / "b.db", keyword_index=False) as m:
-        m.add(f"nothing indexed {SECRET}", user_id="alice", infer=False)
-        assert m.episodes(user_id="alice", query=SECRET)["results"] == []
-        assert len(m.search(SECRET, user_id="alice")["results"]) == 1  # the vector stage still finds it
+        a, b = index_tokens(raw)
+        assert len(a) == len(b) == 2 and set(a).isdisjoint(b)  # per-user HMAC keys: not linkable across users
+    secret = unique("quokkafizzle")
+    with open_mem(second_store(raw, request, tmp_path, "b"), keyword_index=False) as m:
+        m.add(f"nothing indexed {secret}", user_id="alice", infer=False)
+        assert m.episodes(user_id="alice", query=secret)["results"] == []
+        assert len(m.search(secret, user_id="alice")["results"]) == 1  # the vector stage still finds it
 
 
-def test_a_row_moved_to_another_scope_does_not_decrypt(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    with open_mem(db) as m:
+def test_a_row_moved_to_another_scope_does_not_decrypt(raw: RawStore) -> None:
+    with open_mem(raw) as m:
         m.add("alice's note", user_id="alice", infer=False)
         m.add("alice's agent note", user_id="alice", agent_id="bot", infer=False)
         agent_scope, user_scope = Scope("default", "alice", "bot"), Scope("default", "alice")
-        raw = sqlite3.connect(db)
         # Same data key (same user), different scope: the associated data still tells them apart.
-        raw.execute("UPDATE memories SET scope_key = ?, agent_id = NULL WHERE scope_key = ?",
-                    (user_scope.key, agent_scope.key))
-        raw.commit()
-        raw.close()
+        raw.sql("UPDATE memories SET scope_key = ?, agent_id = NULL WHERE scope_key = ?",
+                (user_scope.key, agent_scope.key))
         with pytest.raises(DecryptionError, match="moved from another scope"):
             m.get_all(user_id="alice")
 
 
-def test_tampered_ciphertext_fails_loudly(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    with open_mem(db) as m:
+def test_tampered_ciphertext_fails_loudly(raw: RawStore) -> None:
+    with open_mem(raw) as m:
         mid = m.add("a fact", user_id="alice", infer=False)["results"][0]["id"]
-        raw = sqlite3.connect(db)
-        stored = raw.execute("SELECT text FROM memories").fetchone()[0]
+        stored = raw.sql("SELECT text FROM memories")[0][0]
         flipped = stored[:-6] + ("A" if stored[-6] != "A" else "B") + stored[-5:]
-        raw.execute("UPDATE memories SET text = ?", (flipped,))
-        raw.commit()
-        raw.close()
+        raw.sql("UPDATE memories SET text = ?", (flipped,))
         with pytest.raises(DecryptionError):
             m.get(mid, user_id="alice")
 
 
-def test_rotated_master_key_still_decrypts_and_the_old_one_no_longer_does(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+def test_rotated_master_key_still_decrypts_and_the_old_one_no_longer_does(raw: RawStore) -> None:
     new_key = generate_master_key()
-    with open_mem(db) as m:
+    with open_mem(raw) as m:
         for user in ("alice", "bob", "carol"):
             m.add(f"{user} likes tea", user_id=user, infer=False)
         report = rotate_master_key(m.store, LocalKeyProvider.from_text(KEY), LocalKeyProvider.from_text(new_key))
     assert report["rewrapped"] == 3  # the audit key is born with the rotation's own entry, under the new key
-    with open_mem(db, new_key) as m:
+    with open_mem(raw, new_key) as m:
         assert m.get_all(user_id="bob")["results"][0]["memory"] == "bob likes tea"
-    again = SQLiteStore(db, dim=64)
+    again = bare_store(raw)
     assert rotate_master_key(again, LocalKeyProvider.from_text(KEY), LocalKeyProvider.from_text(new_key))[
         "skipped"] == 4  # already rotated: running it again is harmless
     again.close()
     with pytest.raises(MasterKeyError, match="wrapped by master key"):
-        open_mem(db, KEY)
+        open_mem(raw, KEY)
 
 
-def test_a_wrong_master_key_fails_at_open_not_with_garbage(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    with open_mem(db) as m:
+def test_a_wrong_master_key_fails_at_open_not_with_garbage(raw: RawStore) -> None:
+    with open_mem(raw) as m:
         m.add("something", user_id="alice", infer=False)
     with pytest.raises(ConfigurationError, match="master key"):
-        open_mem(db, generate_master_key())
+        open_mem(raw, generate_master_key())
     # The same key id with other key material (a KMS returning the wrong key): the unwrap fails loudly.
-    store = SQLiteStore(db, dim=64)
+    store = bare_store(raw)
     rec = store.get_data_key(subject_key(Scope("default", "alice")))
     assert rec is not None and rec.wrapped_key is not None
     provider = LocalKeyProvider.from_text(generate_master_key())
@@ -145,15 +165,18 @@ def test_a_wrong_master_key_fails_at_open_not_with_garbage(tmp_path: Path) -> No
     store.close()
 
 
-def test_plain_and_encrypted_modes_never_mix(tmp_path: Path) -> None:
-    with open_mem(tmp_path / "enc.db") as m:
+def test_plain_and_encrypted_modes_never_mix(raw: RawStore, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    with open_mem(raw) as m:
         m.add("sealed", user_id="alice", infer=False)
     with pytest.raises(ConfigurationError, match="holds encrypted data"):
-        secure_memory(f"sqlite:///{tmp_path / 'enc.db'}", encrypt=False, embedder="hash")
-    with Memory(f"sqlite:///{tmp_path / 'plain.db'}", embedder="hash") as m:
+        secure_memory(raw.url, encrypt=False, embedder="hash")
+    with pytest.raises(ConfigurationError, match="holds encrypted data"):
+        Memory(raw.url, embedder="hash")  # a bare Memory would hand out ciphertext as text
+    plain = second_store(raw, request, tmp_path, "plain")
+    with Memory(plain.url, embedder="hash") as m:
         m.add("plain", user_id="alice", infer=False)
     with pytest.raises(ConfigurationError, match="unencrypted data"):
-        open_mem(tmp_path / "plain.db")
+        open_mem(plain)
 
 
 def test_master_key_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,28 +206,33 @@ def _record(scope: Scope, text: str) -> MemoryRecord:
                         content_hash=text)
 
 
-def test_first_write_inside_a_batch_creates_the_key_in_that_transaction(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+def test_a_failed_first_batch_writes_nothing_and_the_next_one_seals_with_one_key(raw: RawStore) -> None:
     provider = LocalKeyProvider.from_text(KEY)
     codec = EncryptingCodec(provider)
-    store = SQLiteStore(db, dim=4, codec=codec)
+    store = bare_store(raw, dim=4, codec=codec)
     codec.bind(store)
     scope = Scope("default", "dora")
     vec = np.ones((1, 4), dtype=np.float32)
-    # A failing batch: the key it created rolls back with it, and nothing stale stays cached.
-    with pytest.raises(Exception):  # noqa: B017 - the store's NotFoundError for the missing memory
+    with pytest.raises(NotFoundError):
         store.apply(scope, WriteBatch(new_memories=[(_record(scope, "m1"), vec)], deleted_memory_ids=["nope"]))
-    assert store.get_data_key(subject_key(scope)) is None
+    assert store.get_memories(scope, ["m1"]) == [] and raw.sql("SELECT count(*) FROM memories")[0][0] == 0
+    first = store.get_data_key(subject_key(scope))
+    if raw.backend == "sqlite":
+        assert first is None  # created inside the batch's transaction, and rolled back with it
+    else:
+        assert first is not None  # created by the codec's prepare(), before the batch's transaction
     store.apply(scope, WriteBatch(new_memories=[(_record(scope, "m2"), vec), (_record(scope, "m3"), vec)]))
+    key = store.get_data_key(subject_key(scope))
+    assert key is not None and (first is None or key.wrapped_key == first.wrapped_key)
     store.close()
-    reopened = SQLiteStore(db, dim=4, codec=EncryptingCodec(provider))
-    reopened.codec.bind(reopened)  # type: ignore[attr-defined]
+    reopened = bare_store(raw, dim=4, codec=EncryptingCodec(provider))
+    reopened.codec.bind(reopened)
     assert [r.text for r in reopened.get_memories(scope, ["m2", "m3"])] == ["m2", "m3"]
     reopened.close()
 
 
-def test_concurrent_first_writes_of_one_user_share_one_key(tmp_path: Path) -> None:
-    with open_mem(tmp_path / "m.db") as m:
+def test_concurrent_first_writes_of_one_user_share_one_key(raw: RawStore) -> None:
+    with open_mem(raw) as m:
         errors: list[BaseException] = []
 
         def write(i: int) -> None:
@@ -221,10 +249,12 @@ def test_concurrent_first_writes_of_one_user_share_one_key(tmp_path: Path) -> No
         assert not errors
         m.store.codec.forget(subject_key(Scope("default", "eve")))  # type: ignore[attr-defined]
         assert len(m.get_all(user_id="eve")["results"]) == 8
+        assert raw.sql("SELECT count(*) FROM data_keys WHERE subject_key = ?",
+                       (subject_key(Scope("default", "eve")),))[0][0] == 1
 
 
-def test_keyed_content_hash_hides_guessable_texts(tmp_path: Path) -> None:
-    with open_mem(tmp_path / "m.db") as m:
+def test_keyed_content_hash_hides_guessable_texts(raw: RawStore) -> None:
+    with open_mem(raw) as m:
         codec = m.store.codec  # type: ignore[attr-defined]
         a, b = Scope("default", "alice"), Scope("default", "bob")
         m.add("x", user_id="alice", infer=False)
@@ -232,8 +262,8 @@ def test_keyed_content_hash_hides_guessable_texts(tmp_path: Path) -> None:
         assert codec.seal_hash(a, "abc") == codec.seal_hash(a, "abc") != codec.seal_hash(b, "abc")
 
 
-def test_forgotten_subject_cannot_be_read_and_a_returning_user_gets_a_new_key(tmp_path: Path) -> None:
-    with open_mem(tmp_path / "m.db") as m:
+def test_forgotten_subject_cannot_be_read_and_a_returning_user_gets_a_new_key(raw: RawStore) -> None:
+    with open_mem(raw) as m:
         m.add("old life", user_id="alice", infer=False)
         old = m.store.get_data_key(subject_key(Scope("default", "alice")))  # type: ignore[attr-defined]
         forget_user(m, "alice")
