@@ -7,6 +7,7 @@ counts tokens with its own tokenizer (token budgets are measured in the embedder
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -36,6 +37,30 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return (rows / norms).astype(np.float32, copy=False)
+
+
+BLAS_THREADS_ENV = "MEMSTRATA_BLAS_THREADS"
+
+
+def limit_blas_threads() -> int | None:
+    """Keep the process's BLAS (numpy's OpenBLAS) to one thread once the local embedder is loaded.
+
+    Retrieval's matrix products are small (a query against a scope, a few dozen candidates against each
+    other) and gain nothing from BLAS threads, but those threads keep spinning after each call and take the
+    cores from the embedder's own: measured on 2 cores, a search step went from 21 ms to 7 ms. This is a
+    process-wide setting; ``MEMSTRATA_BLAS_THREADS=N`` keeps N threads instead, and ``0`` leaves BLAS alone.
+    Returns the limit applied (None: none)."""
+    raw = os.environ.get(BLAS_THREADS_ENV, "1").strip()
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{BLAS_THREADS_ENV}: {raw!r} is not a whole number") from None
+    if limit <= 0:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=limit, user_api="blas")  # called, not entered: it stays for the process
+    return limit
 
 
 def _tokenizer_path() -> Path:
@@ -91,6 +116,7 @@ class MiniLMEmbedder:
             )
             self._input_names = {i.name for i in session.get_inputs()}
             self._tokenizer, self._count_tokenizer = tok, counter
+            limit_blas_threads()
             self._session = session
 
     def warm_up(self) -> None:
