@@ -41,9 +41,9 @@ class RawStore:
                 conn.close()
         import psycopg
 
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            cur = conn.execute(statement.replace("?", "%s"), tuple(args))  # type: ignore[arg-type]
-            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            found = pg.execute(statement.replace("?", "%s"), tuple(args))  # type: ignore[arg-type]
+            return [tuple(r) for r in found.fetchall()] if found.description else []
 
     def stored_bytes(self) -> bytes:
         """Everything the backend has on disk, lower-cased: the SQLite file with its WAL and shared-memory
