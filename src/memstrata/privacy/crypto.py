@@ -42,6 +42,7 @@ _NONCE = 12
 _DK_ID = 8
 _SEAL_AAD = b"memstrata/seal/v1\x00"
 _WRAP_AAD = b"memstrata/data-key/v1\x00"
+_HEX_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 ENV_KEY = "MEMSTRATA_MASTER_KEY"
 ENV_KEY_FILE = "MEMSTRATA_MASTER_KEY_FILE"
 
@@ -303,7 +304,9 @@ class EncryptingCodec(Codec):
             ) from None
 
     def _token(self, key: _DataKey, word: str) -> str:
-        return hmac.digest(key.index_key, word.encode(), "sha256")[:8].hex()
+        # 64 bits as 16 letters a-p: hex would let a text-search parser read "12e45..." as a number in
+        # scientific notation and split the token (PostgreSQL's does).
+        return hmac.digest(key.index_key, word.encode(), "sha256")[:8].hex().translate(_HEX_AS_LETTERS)
 
     def index_text(self, scope: Scope, text: str) -> str | None:
         if not self.keyword_index:
