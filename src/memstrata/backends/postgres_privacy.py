@@ -223,16 +223,14 @@ class PostgresPrivacyMixin(PrivacyTier):
             write=True,
         )
 
+    def _by_org(self, columns: str, table: str, order: str, org_id: str | None) -> list[tuple[Any, ...]]:
+        """Every row of a control table, or one org's, in ``order``."""
+        where, args = (" WHERE org_id = %s", [org_id]) if org_id is not None else ("", [])
+        query = f"SELECT {columns} FROM {table}{where} ORDER BY {order}"
+        return self._run(lambda conn: conn.execute(query, args).fetchall(), f"list {table}")  # type: ignore[arg-type]
+
     def retention_policies(self, org_id: str | None = None) -> list[RetentionPolicy]:
-        query = f"SELECT {_POLICY_COLUMNS} FROM retention_policies"
-        args: list[Any] = []
-        if org_id is not None:
-            query += " WHERE org_id = %s"
-            args.append(org_id)
-        rows = self._run(
-            lambda conn: conn.execute(query + " ORDER BY org_id, tier, category NULLS FIRST", args).fetchall(),  # type: ignore[arg-type]
-            "retention policies",
-        )
+        rows = self._by_org(_POLICY_COLUMNS, "retention_policies", "org_id, tier, category NULLS FIRST", org_id)
         return [RetentionPolicy(*r) for r in rows]
 
     def put_legal_hold(self, hold: LegalHold) -> LegalHold:
@@ -259,16 +257,7 @@ class PostgresPrivacyMixin(PrivacyTier):
         )
 
     def legal_holds(self, org_id: str | None = None) -> list[LegalHold]:
-        query = f"SELECT {_HOLD_COLUMNS} FROM legal_holds"
-        args: list[Any] = []
-        if org_id is not None:
-            query += " WHERE org_id = %s"
-            args.append(org_id)
-        rows = self._run(
-            lambda conn: conn.execute(query + " ORDER BY org_id, user_id", args).fetchall(),  # type: ignore[arg-type]
-            "legal holds",
-        )
-        return [LegalHold(*r) for r in rows]
+        return [LegalHold(*r) for r in self._by_org(_HOLD_COLUMNS, "legal_holds", "org_id, user_id", org_id)]
 
     # -- purges ------------------------------------------------------------------------------------
 
@@ -302,18 +291,25 @@ class PostgresPrivacyMixin(PrivacyTier):
         """Shared with other purges, exclusive against a new legal hold of the org (see put_legal_hold)."""
         conn.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", (_HOLD_LOCK, org_id))
 
-    def purge_memories(
-        self, org_id: str, older_than: float, *, category: str | None = None, exclude_categories: Sequence[str] = ()
+    def _purge(
+        self, table: str, key_column: str, age_column: str, org_id: str, older_than: float,
+        category: str | None, exclude_categories: Sequence[str],
+        delete: Callable[[psycopg.Connection, str, float, Sequence[tuple[str, Any]]], PurgeResult],
     ) -> PurgeResult:
-        found = self._candidates("memories", "rid", "updated_at", org_id, older_than, category, exclude_categories)
+        """Select the candidates once, then delete them in chunks, each chunk one transaction."""
+        found = self._candidates(table, key_column, age_column, org_id, older_than, category, exclude_categories)
         result = PurgeResult()
         for start in range(0, len(found), _CHUNK):
             chunk = found[start : start + _CHUNK]
-            result.merge(self._run(
-                lambda conn, chunk=chunk: self._purge_memory_rows(conn, org_id, older_than, chunk),  # type: ignore[misc]
-                "purge memories",
-                write=True,
-            ))
+            result.merge(self._run(lambda conn, chunk=chunk: delete(conn, org_id, older_than, chunk),  # type: ignore[misc]
+                                   f"purge {table}", write=True))
+        return result
+
+    def purge_memories(
+        self, org_id: str, older_than: float, *, category: str | None = None, exclude_categories: Sequence[str] = ()
+    ) -> PurgeResult:
+        result = self._purge("memories", "rid", "updated_at", org_id, older_than, category, exclude_categories,
+                             self._purge_memory_rows)
         for scope in result.deleted:
             self._sizes.pop(scope.key, None)
         self._sizes.pop("", None)
@@ -380,16 +376,8 @@ class PostgresPrivacyMixin(PrivacyTier):
     def purge_episodes(
         self, org_id: str, older_than: float, *, category: str | None = None, exclude_categories: Sequence[str] = ()
     ) -> PurgeResult:
-        found = self._candidates("episodes", "id", "created_at", org_id, older_than, category, exclude_categories)
-        result = PurgeResult()
-        for start in range(0, len(found), _CHUNK):
-            chunk = found[start : start + _CHUNK]
-            result.merge(self._run(
-                lambda conn, chunk=chunk: self._purge_episode_rows(conn, org_id, older_than, chunk),  # type: ignore[misc]
-                "purge episodes",
-                write=True,
-            ))
-        return result
+        return self._purge("episodes", "id", "created_at", org_id, older_than, category, exclude_categories,
+                           self._purge_episode_rows)
 
     def _purge_episode_rows(
         self, conn: psycopg.Connection, org_id: str, older_than: float, chunk: Sequence[tuple[str, str]]
