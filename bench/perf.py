@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
+    load_start = os.getloadavg()[0]
     rng = random.Random(7)
     nprng = np.random.default_rng(7)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="memstrata-perf-"))
@@ -187,7 +188,9 @@ def main() -> None:
                  "≤ 1.5 s"))
 
     table = "| measure | result | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
-    body = "## Embedded default: latency, throughput, memory\n\n" + provenance() + "\n" + table + "\n"
+    load = (f"Load average (1 min) {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
+            f"on {os.cpu_count()} cores.")
+    body = "## Embedded default: latency, throughput, memory\n\n" + provenance() + "\n" + load + "\n\n" + table + "\n"
     print(body)
     if args.write:
         write_section("perf", body)
