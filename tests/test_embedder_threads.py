@@ -1,7 +1,8 @@
-"""The local embedder keeps numpy's BLAS to one thread (its spinning threads would starve the embedder's)."""
+"""BLAS stays on one thread beside the embedder; large kNN products run in parallel slices instead."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -31,3 +32,15 @@ def test_the_limit_is_configurable_and_bad_values_are_named(monkeypatch: pytest.
         monkeypatch.setenv(BLAS_THREADS_ENV, "many")
         with pytest.raises(ConfigurationError, match=f"{BLAS_THREADS_ENV}: 'many' is not a whole number"):
             limit_blas_threads()
+
+
+def test_large_scopes_are_scored_in_parallel_slices_that_agree_with_one_product() -> None:
+    from memstrata.backends.vector_index import PARALLEL_ROWS, scores_of
+
+    rng = np.random.default_rng(3)
+    for n in (PARALLEL_ROWS - 1, PARALLEL_ROWS, PARALLEL_ROWS * 2 + 7):
+        matrix = rng.normal(size=(n, 32)).astype(np.float32)
+        query = rng.normal(size=32).astype(np.float32)
+        got = scores_of(matrix, query)
+        assert got.shape == (n,) and got.dtype == np.float32
+        np.testing.assert_allclose(got, matrix @ query, rtol=1e-5, atol=1e-5)

@@ -11,12 +11,42 @@ files to keep consistent after a crash.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+# A scope at least this large has its scores computed in parallel slices. BLAS itself is kept to one
+# thread (see providers.embedders.limit_blas_threads): its threads spin between calls and starve the
+# embedder, while these workers sleep on a queue. numpy releases the GIL inside the product.
+PARALLEL_ROWS = 20_000
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def scores_of(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``matrix @ query``, split over worker threads for a large matrix."""
+    n = matrix.shape[0]
+    if n < PARALLEL_ROWS or _WORKERS == 1:
+        return matrix @ query
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="memstrata-knn")
+    out = np.empty(n, dtype=np.result_type(matrix, query))
+    bounds = [n * i // _WORKERS for i in range(_WORKERS + 1)]
+
+    def part(i: int) -> None:
+        np.matmul(matrix[bounds[i] : bounds[i + 1]], query, out=out[bounds[i] : bounds[i + 1]])
+
+    for _ in _pool.map(part, range(_WORKERS)):
+        pass
+    return out
 
 
 @dataclass
@@ -79,7 +109,7 @@ class VectorIndex:
         n = entry.matrix.shape[0]
         if n == 0 or k <= 0:
             return []
-        scores = entry.matrix @ query.astype(np.float32, copy=False)
+        scores = scores_of(entry.matrix, query.astype(np.float32, copy=False))
         mask = None if include_inactive else entry.active
         if only is not None:
             allowed = np.isin(entry.owners, np.fromiter(only, dtype=np.int64, count=len(only)))
