@@ -732,10 +732,7 @@ class Memory:
             recent_keep = sorted(len(lines_recent) - 1 - i for i in recent_keep)
             if not recent_keep:
                 used = 0
-        lines = [
-            f"- [{iso(h.record.valid_from)[:10] if iso(h.record.valid_from) else ''}] {h.record.text}\n"
-            for h in hits
-        ]
+        lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}\n" for h in hits]
         keep, used = fit_budget(lines, token_budget, count, overhead=used + count(header_mem))
         text = ""
         if recent_keep:

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -190,7 +191,7 @@ def plan_add(
             slot=(cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot else None,
             entities=sorted({e.canonical for e in cand.entities}),
         )
-        result = {"id": rec.id, "memory": rec.text, "event": "ADD", "episode_ids": ep_ids}
+        result: dict[str, Any] = {"id": rec.id, "memory": rec.text, "event": "ADD", "episode_ids": ep_ids}
         reason = (
             "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
         )

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -85,9 +85,9 @@ class MiniLMEmbedder:
         self._max_tokens = max_tokens
         self._batch_size = batch_size
         self._lock = threading.Lock()
-        self._session = None
-        self._tokenizer = None
-        self._count_tokenizer = None
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._count_tokenizer: Any = None
 
     def _load(self) -> None:
         with self._lock:

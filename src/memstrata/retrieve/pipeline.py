@@ -142,8 +142,8 @@ class Retriever:
         if not fused:
             return []
         # Boosts are bounded, so only the head of the fused list can still reach the top.
-        pool = sorted(fused, key=lambda i: -fused[i])
-        head_ids = pool if p.neighbour_weight > 0 else pool[: max(req.limit * 6, 60)]
+        by_score = sorted(fused, key=lambda i: -fused[i])
+        head_ids = by_score if p.neighbour_weight > 0 else by_score[: max(req.limit * 6, 60)]
         records = {r.id: r for r in self.store.get_memories(scope, head_ids)}
         if p.neighbour_weight > 0:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
