@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from psycopg import sql
 
+from memstrata.backends.privacy_sql import (
+    AUDIT_COLUMNS,
+    GRAPH_EDGES,
+    GRAPH_LINKS,
+    HISTORY_MEMORY_IDS,
+    KEY_COLUMNS,
+    ORPHAN_ENTITIES,
+    audit_entry,
+    data_key,
+    pg,
+)
 from memstrata.models import Scope
 from memstrata.tiers.privacy import (
     GENESIS_HASH,
@@ -38,8 +49,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_AUDIT_COLUMNS = "seq, at, actor, org_id, scope_key, operation, memory_ids, details, prev_hash, hash"
-_KEY_COLUMNS = "subject_key, wrapped_key, master_key_id, created_at, destroyed_at"
 _POLICY_COLUMNS = "id, org_id, tier, category, max_age_seconds, created_at"
 _HOLD_COLUMNS = "org_id, user_id, reason, created_at"
 # Advisory lock classes (the first key of the two-key form); the second key is 0 or the org's hash.
@@ -50,18 +59,6 @@ _CHUNK = 500
 _NOT_HELD = "(user_id IS NULL OR user_id NOT IN (SELECT user_id FROM legal_holds WHERE org_id = %s))"
 # Every table holding a scope's rows, for ``user_scopes``; each has an index led by scope_key.
 _DATA_TABLES = ("memories", "episodes", "history", "entities", "memory_entities", "edges", "conflicts")
-
-
-def _entry(row: Sequence[Any]) -> AuditEntry:
-    event = AuditEvent(
-        at=row[1], actor=row[2], org_id=row[3], scope_key=row[4], operation=row[5],
-        memory_ids=tuple(row[6]), details=json.loads(row[7]),
-    )
-    return AuditEntry(seq=row[0], event=event, prev_hash=row[8], hash=row[9])
-
-
-def _data_key(row: Sequence[Any]) -> DataKeyRecord:
-    return DataKeyRecord(row[0], None if row[1] is None else bytes(row[1]), row[2], row[3], row[4])
 
 
 def _c_range(column: str) -> str:
@@ -97,7 +94,7 @@ class PostgresPrivacyMixin(PrivacyTier):
             seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS_HASH)
             digest = chain(seq, prev)
             conn.execute(
-                f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s)",
+                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s)",
                 (seq, event.at, event.actor, event.org_id, event.scope_key, event.operation,
                  json.dumps(list(event.memory_ids)), json.dumps(dict(event.details), sort_keys=True), prev, digest),
             )
@@ -108,7 +105,7 @@ class PostgresPrivacyMixin(PrivacyTier):
     def audit_entries(
         self, *, after_seq: int = 0, limit: int = 1000, org_id: str | None = None, user_id: str | None = None
     ) -> list[AuditEntry]:
-        query = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > %s"
+        query = f"SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > %s"
         args: list[Any] = [after_seq]
         if org_id is not None:
             query += " AND org_id = %s"
@@ -121,34 +118,34 @@ class PostgresPrivacyMixin(PrivacyTier):
         query += " ORDER BY seq LIMIT %s"
         args.append(limit)
         rows = self._run(lambda conn: conn.execute(query, args).fetchall(), "audit entries")  # type: ignore[arg-type]
-        return [_entry(r) for r in rows]
+        return [audit_entry(r) for r in rows]
 
     # -- data keys ---------------------------------------------------------------------------------
 
     def get_data_key(self, subject_key: str) -> DataKeyRecord | None:
         row = self._run(
             lambda conn: conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE subject_key = %s", (subject_key,)
+                f"SELECT {KEY_COLUMNS} FROM data_keys WHERE subject_key = %s", (subject_key,)
             ).fetchone(),
             "get data key",
         )
-        return None if row is None else _data_key(row)
+        return None if row is None else data_key(row)
 
     def put_data_key(self, record: DataKeyRecord) -> DataKeyRecord:
         def write(conn: psycopg.Connection) -> DataKeyRecord:
             # ON CONFLICT waits for a concurrent first writer and then keeps its key: one key per subject.
             conn.execute(
-                f"INSERT INTO data_keys ({_KEY_COLUMNS}) VALUES (%s,%s,%s,%s,NULL) ON CONFLICT (subject_key)"
+                f"INSERT INTO data_keys ({KEY_COLUMNS}) VALUES (%s,%s,%s,%s,NULL) ON CONFLICT (subject_key)"
                 " DO UPDATE SET wrapped_key = excluded.wrapped_key, master_key_id = excluded.master_key_id,"
                 " created_at = excluded.created_at, destroyed_at = NULL"
                 " WHERE data_keys.destroyed_at IS NOT NULL OR data_keys.wrapped_key IS NULL",
                 (record.subject_key, record.wrapped_key, record.master_key_id, record.created_at),
             )
             row = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE subject_key = %s", (record.subject_key,)
+                f"SELECT {KEY_COLUMNS} FROM data_keys WHERE subject_key = %s", (record.subject_key,)
             ).fetchone()
             assert row is not None
-            return _data_key(row)
+            return data_key(row)
 
         # Always a transaction of its own (committed when it returns): PostgresStore.apply has the codec
         # prepare a scope's key before its own transaction starts.
@@ -171,13 +168,13 @@ class PostgresPrivacyMixin(PrivacyTier):
         row = self._run(
             lambda conn: conn.execute(
                 "UPDATE data_keys SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, %s)"
-                f" WHERE subject_key = %s RETURNING {_KEY_COLUMNS}",
+                f" WHERE subject_key = %s RETURNING {KEY_COLUMNS}",
                 (at, subject_key),
             ).fetchone(),
             "destroy data key",
             write=True,
         )
-        return None if row is None else _data_key(row)
+        return None if row is None else data_key(row)
 
     def holds_data_keys(self) -> bool:
         row = self._run(
@@ -191,10 +188,10 @@ class PostgresPrivacyMixin(PrivacyTier):
 
     def data_keys(self) -> list[DataKeyRecord]:
         rows = self._run(
-            lambda conn: conn.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys ORDER BY subject_key").fetchall(),
+            lambda conn: conn.execute(f"SELECT {KEY_COLUMNS} FROM data_keys ORDER BY subject_key").fetchall(),
             "data keys",
         )
-        return [_data_key(r) for r in rows]
+        return [data_key(r) for r in rows]
 
     # -- retention policies and legal holds --------------------------------------------------------
 
@@ -364,14 +361,7 @@ class PostgresPrivacyMixin(PrivacyTier):
 
     @staticmethod
     def _drop_orphan_entities(conn: psycopg.Connection, key: str) -> int:
-        return conn.execute(
-            "DELETE FROM entities en WHERE en.scope_key = %s"
-            " AND NOT EXISTS (SELECT 1 FROM memory_entities me WHERE me.scope_key = en.scope_key"
-            "                 AND me.entity_id = en.id)"
-            " AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.scope_key = en.scope_key"
-            "                 AND (e.subject_id = en.id OR e.object_id = en.id))",
-            (key,),
-        ).rowcount
+        return conn.execute(pg(ORPHAN_ENTITIES), (key,)).rowcount
 
     def purge_episodes(
         self, org_id: str, older_than: float, *, category: str | None = None, exclude_categories: Sequence[str] = ()
@@ -442,10 +432,7 @@ class PostgresPrivacyMixin(PrivacyTier):
 
     def history_memory_ids(self, scope: Scope) -> list[str]:
         rows = self._run(
-            lambda conn: conn.execute(
-                "SELECT memory_id FROM history WHERE scope_key = %s GROUP BY memory_id ORDER BY min(rid)",
-                (scope.key,),
-            ).fetchall(),
+            lambda conn: conn.execute(pg(HISTORY_MEMORY_IDS), (scope.key,)).fetchall(),
             "history memory ids",
         )
         return [r[0] for r in rows]
@@ -454,17 +441,8 @@ class PostgresPrivacyMixin(PrivacyTier):
         key = scope.key
 
         def read(conn: psycopg.Connection) -> GraphRows:
-            links = conn.execute(
-                "SELECT me.memory_id, e.name, e.label FROM memory_entities me JOIN entities e ON e.id = me.entity_id"
-                " WHERE me.scope_key = %s AND e.scope_key = %s ORDER BY e.rid, me.memory_id",
-                (key, key),
-            ).fetchall()
-            edges = conn.execute(
-                "SELECT s.name, ed.relation, o.name, ed.memory_id, ed.episode_id, ed.created_at FROM edges ed"
-                " JOIN entities s ON s.id = ed.subject_id JOIN entities o ON o.id = ed.object_id"
-                " WHERE ed.scope_key = %s AND s.scope_key = %s AND o.scope_key = %s ORDER BY ed.rid",
-                (key, key, key),
-            ).fetchall()
+            links = conn.execute(pg(GRAPH_LINKS), (key, key)).fetchall()
+            edges = conn.execute(pg(GRAPH_EDGES), (key, key, key)).fetchall()
             return GraphRows([tuple(r) for r in links], [tuple(r) for r in edges])  # type: ignore[misc]
 
         return self._run(read, "graph rows")

@@ -9,6 +9,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
+from memstrata.backends.privacy_sql import (
+    AUDIT_COLUMNS,
+    GRAPH_EDGES,
+    GRAPH_LINKS,
+    HISTORY_MEMORY_IDS,
+    KEY_COLUMNS,
+    ORPHAN_ENTITIES,
+    audit_entry,
+    data_key,
+)
 from memstrata.errors import BackendError
 from memstrata.models import Scope
 from memstrata.tiers.privacy import (
@@ -31,26 +41,12 @@ if TYPE_CHECKING:
     from memstrata.backends.vector_index import VectorIndex
     from memstrata.tiers.base import Codec
 
-_AUDIT_COLUMNS = "seq, at, actor, org_id, scope_key, operation, memory_ids, details, prev_hash, hash"
-_KEY_COLUMNS = "subject_key, wrapped_key, master_key_id, created_at, destroyed_at"
 _SCOPED_TABLES = (
     "episodes", "memories", "history", "entities", "memory_entities", "edges", "conflicts", "scope_versions",
 )
 _CHUNK = 500
 # Deleted by a purge: rows of users under legal hold in the org are kept, checked inside the delete.
 _NOT_HELD = "(user_id IS NULL OR user_id NOT IN (SELECT user_id FROM legal_holds WHERE org_id = ?))"
-
-
-def _entry(row: Sequence[Any]) -> AuditEntry:
-    event = AuditEvent(
-        at=row[1], actor=row[2], org_id=row[3], scope_key=row[4], operation=row[5],
-        memory_ids=tuple(json.loads(row[6])), details=json.loads(row[7]),
-    )
-    return AuditEntry(seq=row[0], event=event, prev_hash=row[8], hash=row[9])
-
-
-def _key(row: Sequence[Any], committed: bool = True) -> DataKeyRecord:
-    return DataKeyRecord(row[0], None if row[1] is None else bytes(row[1]), row[2], row[3], row[4], committed)
 
 
 def _marks(n: int) -> str:
@@ -117,7 +113,7 @@ class SQLitePrivacyMixin(PrivacyTier):
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
             digest = chain(seq, prev)
             conn.execute(
-                f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (seq, event.at, event.actor, event.org_id, event.scope_key, event.operation,
                  json.dumps(list(event.memory_ids)), json.dumps(dict(event.details), sort_keys=True), prev, digest),
             )
@@ -126,7 +122,7 @@ class SQLitePrivacyMixin(PrivacyTier):
     def audit_entries(
         self, *, after_seq: int = 0, limit: int = 1000, org_id: str | None = None, user_id: str | None = None
     ) -> list[AuditEntry]:
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ?"
+        sql = f"SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?"
         args: list[Any] = [after_seq]
         if org_id is not None:
             sql += " AND org_id = ?"
@@ -139,33 +135,33 @@ class SQLitePrivacyMixin(PrivacyTier):
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
         with self._read() as conn:
-            return [_entry(r) for r in conn.execute(sql, args).fetchall()]
+            return [audit_entry(r) for r in conn.execute(sql, args).fetchall()]
 
     # -- data keys ---------------------------------------------------------------------------------
 
     def get_data_key(self, subject_key: str) -> DataKeyRecord | None:
-        sql = f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE subject_key = ?"
+        sql = f"SELECT {KEY_COLUMNS} FROM data_keys WHERE subject_key = ?"
         if self._inside_own_write():
             # Our own open transaction may hold the key it created a moment ago.
             row = self._writer.execute(sql, (subject_key,)).fetchone()
-            return None if row is None else _key(row, committed=False)
+            return None if row is None else data_key(row, committed=False)
         with self._read() as conn:
             row = conn.execute(sql, (subject_key,)).fetchone()
-        return None if row is None else _key(row)
+        return None if row is None else data_key(row)
 
     def put_data_key(self, record: DataKeyRecord) -> DataKeyRecord:
         with self._joined_tx() as (conn, nested):
             conn.execute(
-                f"INSERT INTO data_keys ({_KEY_COLUMNS}) VALUES (?,?,?,?,NULL) ON CONFLICT (subject_key) DO UPDATE"
+                f"INSERT INTO data_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,NULL) ON CONFLICT (subject_key) DO UPDATE"
                 " SET wrapped_key = excluded.wrapped_key, master_key_id = excluded.master_key_id,"
                 " created_at = excluded.created_at, destroyed_at = NULL"
                 " WHERE data_keys.destroyed_at IS NOT NULL OR data_keys.wrapped_key IS NULL",
                 (record.subject_key, record.wrapped_key, record.master_key_id, record.created_at),
             )
             row = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE subject_key = ?", (record.subject_key,)
+                f"SELECT {KEY_COLUMNS} FROM data_keys WHERE subject_key = ?", (record.subject_key,)
             ).fetchone()
-        return _key(row, committed=not nested)
+        return data_key(row, committed=not nested)
 
     def rewrap_data_keys(self, updates: Sequence[tuple[str, bytes, str]]) -> int:
         n = 0
@@ -192,9 +188,9 @@ class SQLitePrivacyMixin(PrivacyTier):
                 " WHERE subject_key = ?",
                 (at, subject_key),
             )
-            out = conn.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE subject_key = ?",
+            out = conn.execute(f"SELECT {KEY_COLUMNS} FROM data_keys WHERE subject_key = ?",
                                (subject_key,)).fetchone()
-        return _key(out)
+        return data_key(out)
 
     def holds_data_keys(self) -> bool:
         with self._read() as conn:
@@ -205,7 +201,7 @@ class SQLitePrivacyMixin(PrivacyTier):
 
     def data_keys(self) -> list[DataKeyRecord]:
         with self._read() as conn:
-            return [_key(r) for r in conn.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys ORDER BY subject_key")]
+            return [data_key(r) for r in conn.execute(f"SELECT {KEY_COLUMNS} FROM data_keys ORDER BY subject_key")]
 
     # -- retention policies and legal holds --------------------------------------------------------
 
@@ -335,14 +331,7 @@ class SQLitePrivacyMixin(PrivacyTier):
         return result
 
     def _drop_orphan_entities(self, conn: sqlite3.Connection, key: str) -> int:
-        return conn.execute(
-            "DELETE FROM entities WHERE scope_key = ?"
-            " AND NOT EXISTS (SELECT 1 FROM memory_entities me WHERE me.scope_key = entities.scope_key"
-            "                 AND me.entity_id = entities.id)"
-            " AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.scope_key = entities.scope_key"
-            "                 AND (e.subject_id = entities.id OR e.object_id = entities.id))",
-            (key,),
-        ).rowcount
+        return conn.execute(ORPHAN_ENTITIES, (key,)).rowcount
 
     def purge_episodes(
         self, org_id: str, older_than: float, *, category: str | None = None, exclude_categories: Sequence[str] = ()
@@ -399,26 +388,14 @@ class SQLitePrivacyMixin(PrivacyTier):
 
     def history_memory_ids(self, scope: Scope) -> list[str]:
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT memory_id FROM history WHERE scope_key = ? GROUP BY memory_id ORDER BY min(rid)",
-                (scope.key,),
-            ).fetchall()
+            rows = conn.execute(HISTORY_MEMORY_IDS, (scope.key,)).fetchall()
         return [r[0] for r in rows]
 
     def graph_rows(self, scope: Scope) -> GraphRows:
         key = scope.key
         with self._read() as conn:
-            links = conn.execute(
-                "SELECT me.memory_id, e.name, e.label FROM memory_entities me JOIN entities e ON e.id = me.entity_id"
-                " WHERE me.scope_key = ? AND e.scope_key = ? ORDER BY e.rid, me.memory_id",
-                (key, key),
-            ).fetchall()
-            edges = conn.execute(
-                "SELECT s.name, ed.relation, o.name, ed.memory_id, ed.episode_id, ed.created_at FROM edges ed"
-                " JOIN entities s ON s.id = ed.subject_id JOIN entities o ON o.id = ed.object_id"
-                " WHERE ed.scope_key = ? AND s.scope_key = ? AND o.scope_key = ? ORDER BY ed.rid",
-                (key, key, key),
-            ).fetchall()
+            links = conn.execute(GRAPH_LINKS, (key, key)).fetchall()
+            edges = conn.execute(GRAPH_EDGES, (key, key, key)).fetchall()
         return GraphRows([tuple(r) for r in links], [tuple(r) for r in edges])  # type: ignore[misc]
 
     def compact(self) -> dict[str, bool]:
