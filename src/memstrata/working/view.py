@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from memstrata.tiers.base import WorkingState, WorkItem
@@ -42,3 +43,21 @@ def edit_summary(edit: dict[str, Any]) -> str:
     if op == "add_constraint":
         return f"[working memory] constraint: {edit['text']}"
     return f"[working memory] constraint {edit['constraint_id']} removed"
+
+
+def context_section(state: WorkingState, budget: int, count: Callable[[str], int]) -> tuple[str, int]:
+    """The working-state block of ``Memory.context`` and its tokens: whole lines, in order, within budget."""
+    lines = context_lines(state)
+    if not lines:
+        return "", 0
+    used = count(HEADER)
+    kept = []
+    for line in lines:
+        n = count(line)
+        if used + n > budget:
+            break
+        kept.append(line)
+        used += n
+    if not kept:
+        return "", 0
+    return HEADER + "".join(kept) + "\n", used
