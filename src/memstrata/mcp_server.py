@@ -1,9 +1,10 @@
 """memstrata as an MCP server (official ``mcp`` SDK): stdio for local agents, streamable HTTP under ``/mcp``.
 
 Tools: ``add_memory``, ``search_memories``, ``get_context``, ``list_memories``, ``delete_memory``,
-``list_conflicts``, ``get_working_state``, ``update_working_state``. Every tool runs through ``SecuredMemory``: on HTTP the caller's API key (same headers as
-the REST API) decides what it may touch, and a ``user_id`` argument outside the key's binding is refused; on
-stdio the principal is fixed when the process starts (unrestricted, or the key in ``MEMSTRATA_API_KEY``).
+``list_conflicts``, ``get_working_state``, ``update_working_state``. Every tool runs through
+``SecuredMemory``: on HTTP the caller's API key (same headers as the REST API) decides what it may touch,
+and a ``user_id`` argument outside the key's binding is refused; on stdio the principal is fixed when the
+process starts (unrestricted, or the key in ``MEMSTRATA_API_KEY``).
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from memstrata.server.routes_memories import ScopeIds, body_scope, ok
 from memstrata.server.schemas_working import (
     AddItemRequest,
     ConstraintRequest,
+    EditBody,
     TopicRequest,
     UpdateItemRequest,
     WorkingStateOut,
-    EditBody,
 )
 
 router = APIRouter(prefix="/v1/conversations/{conversation_id}/working", tags=["working"],

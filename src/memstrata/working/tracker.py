@@ -210,7 +210,9 @@ def entities(doc: Doc) -> list[str]:
     for chunk in doc.noun_chunks:
         toks = [t for t in chunk if t.dep_ not in ("det", "poss", "case")]
         first = toks[0] if toks else None
-        named = first is not None and (first.pos_ == "PROPN" or first.text[:1].isupper() and first.i != first.sent.start)
+        named = first is not None and (
+            first.pos_ == "PROPN" or first.text[:1].isupper() and first.i != first.sent.start
+        )
         if len(toks) >= 2 and toks[-1].lower_ in _NAMED_HEADS and named:
             i = toks.index(next(t for t in toks if t.lower_ in _NAMED_HEADS))
             spans.append((toks[0].idx, " ".join(t.text for t in toks[: i + 1])))
