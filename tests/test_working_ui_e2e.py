@@ -57,7 +57,7 @@ def test_conversation_view_shows_and_sets_the_working_state(served: tuple[str, s
             expect(view.locator("ol.messages li")).to_have_count(3)
             working = view.locator(".working")
             expect(working).to_contain_text("plan the Alpha project launch with John for next Monday")
-            expect(working).to_contain_text("Topic: Alpha project launch")
+            expect(working).to_contain_text("Topic: big meeting room")  # the item opened last
             expect(working).to_contain_text("keep it under one hour")
             expect(working).to_contain_text("In focus: Alpha project, John")
             expect(working).to_contain_text("as of 2024-03-04 09:02")  # the conversation's time

@@ -75,7 +75,7 @@ def edit(tiers: Tiers, scope: Scope, conversation_id: str, change: Any, at: floa
     position = pos + 1 if last is not None and at == last else 0
     record = EpisodeRecord(
         id=str(uuid.uuid4()), scope=scope, conversation_id=conversation_id, role="system",
-        content=view.edit_summary(checked), occurred_at=at, created_at=time.time(), name="memstrata",
+        content=view.edit_summary(checked, state), occurred_at=at, created_at=time.time(), name="memstrata",
         metadata={EDIT_KEY: checked}, position=position, extraction_status="skipped",
     )
     tracker.apply_edit(copy.deepcopy(state), checked, at, record.id)  # NotFoundError before anything is written

@@ -30,14 +30,16 @@ def context_lines(state: WorkingState, closed: int = 3) -> list[str]:
     return lines
 
 
-def edit_summary(edit: dict[str, Any]) -> str:
+def edit_summary(edit: dict[str, Any], state: WorkingState | None = None) -> str:
     """The text an API edit is recorded under in the conversation's episodes."""
     op = edit["op"]
+    named = next((i for i in state.items() if i.id == edit.get("item_id")), None) if state else None
     if op == "add_item":
         return f"[working memory] {'pinned ' if edit['pinned'] else ''}{edit['kind']}: {edit['text']}"
     if op == "update_item":
         parts = [f"{k}={edit[k]}" for k in ("status", "text", "pinned") if edit.get(k) is not None]
-        return f"[working memory] item {edit['item_id']}: {', '.join(parts)}"
+        what = f"{named.kind} {named.text!r}" if named is not None else f"item {edit['item_id']}"
+        return f"[working memory] {what}: {', '.join(parts)}"
     if op == "set_topic":
         return f"[working memory] topic: {edit['topic'] or '(cleared)'}"
     if op == "add_constraint":
