@@ -143,3 +143,11 @@ def test_old_snapshots_with_string_goals_still_load() -> None:
                                 "updated_at": 5.0, "unknown_field": 1})
     assert s.goals[0].text == "book flights" and s.goals[0].kind == "goal" and s.entities == ["Lisbon"]
     assert WorkingState.from_dict(s.to_dict()) == s
+
+
+def test_partial_progress_closes_nothing_and_a_closed_item_is_not_closed_twice() -> None:
+    s = fold(("user", "I have to write the quarterly report."), ("user", "It's almost done."),
+             ("user", "I also need to email the auditors."), ("user", "The report is finished."),
+             ("user", "Finished the report, really!"))
+    status = {i.text: i.status for i in s.tasks}
+    assert status == {"write the quarterly report": "done", "email the auditors": "open"}

@@ -71,7 +71,8 @@ DONE_CUES = re.compile(
     r"ticked off|crossed off|handled|wrapped up)\b",
     re.IGNORECASE,
 )
-_NEGATED = re.compile(r"\b(?:not|n't|never|yet|haven'?t|hasn'?t|didn'?t|isn'?t|aren'?t|wasn'?t)\b", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:not|n't|never|yet|haven'?t|hasn'?t|didn'?t|isn'?t|aren'?t|wasn'?t|half|almost|nearly|"
+                      r"partly|partially|mostly)\b", re.IGNORECASE)
 CHANGE_CUES = re.compile(
     r"\b(?:make it|move (?:it|that|this|the \w+) to|change (?:it|that|this|the \w+)(?: \w+)? to|"
     r"switch (?:it |that )?to|instead|rather than|push (?:it|that) to|bring (?:it|that) forward)\b",

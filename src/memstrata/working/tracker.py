@@ -147,6 +147,8 @@ def _target(state: WorkingState, sentence: str, *, prefer_user: bool) -> WorkIte
     best = max(s for s, _, _ in scored)
     if best > 0:
         return max((x for x in scored if x[0] == best), key=lambda x: (x[1], _rank(state, x[2])))[2]
+    if any(words & cues.content_words(i.text) for i in state.items() if i.status != "open"):
+        return None  # it names an item already closed ("Submitted the proposal" after it was marked done)
     if prefer_user:
         mine = [i for i in pool if i.by == "user"]
         pool = mine or pool
