@@ -137,3 +137,22 @@ def test_working_state_is_scoped(store_url: str) -> None:
         assert m.working_state("c1", user_id="bob").items() == []
         assert m.working_state("c1", user_id="alice", agent_id="other").items() == []
         assert [g.text for g in m.working_state("c1", user_id="alice").goals] == ["plan the Alpha launch"]
+
+
+def test_encrypted_audited_store_rebuilds_edits_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from memstrata.secure import secure_memory
+
+    url, key = f"sqlite:///{tmp_path}/enc.db", bytes(range(32))
+    m = secure_memory(url, master_key=key, embedder="hash")
+    m.add("Let's plan the Alpha launch. I need to book the venue.", user_id="u", conversation_id="c1", timestamp=T0)
+    task = m.working_state("c1", user_id="u").tasks[0]
+    m.update_working_state("c1", {"op": "update_item", "item_id": task.id, "status": "done"}, user_id="u")
+    live = m.working_state("c1", user_id="u")
+    assert any(e["operation"] == "update_working_state" for e in m.audit_log(user_id="u"))
+    m.close()
+    m2 = secure_memory(url, master_key=key, embedder="hash")
+    try:
+        _assert_same(m2.working_state("c1", user_id="u"), live)
+        assert m2.working_state("c1", user_id="u").tasks[0].status == "done"
+    finally:
+        m2.close()
