@@ -42,6 +42,9 @@ def test_the_three_turn_plan_has_a_goal_topic_entities_and_its_own_time() -> Non
     ("My goal is to run a marathon in October.", "goal", "run a marathon in October"),
     ("I'm trying to get better at public speaking.", "goal", "get better at public speaking"),
     ("Help me write a cover letter for the Berlin job.", "goal", "write a cover letter for the Berlin job"),
+    ("I gotta call mom tonight.", "task", "call mom tonight"),
+    ("Need to renew my license.", "task", "renew my license"),
+    ("Please add the dentist to my calendar.", "task", "add the dentist to my calendar"),
 ])
 def test_paraphrases_open_goals_and_tasks(text: str, kind: str, phrase: str) -> None:
     s = fold(("user", text))
@@ -54,6 +57,9 @@ def test_paraphrases_open_goals_and_tasks(text: str, kind: str, phrase: str) -> 
     "If I ever wanted to visit, how long is the flight?",
     "My friend said we should climb it someday.",
     "I wanted to go but it rained.",
+    "Can you believe it rained all day?",
+    "I have to say, that was great.",
+    "We got to see the parade.",
 ])
 def test_small_talk_questions_hypotheticals_and_reported_speech_open_nothing(text: str) -> None:
     assert fold(("user", text)).items() == []

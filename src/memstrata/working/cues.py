@@ -36,8 +36,8 @@ GOAL_CUES = re.compile(
 )
 TASK_CUES = re.compile(
     _BOUNDARY + r"(?:"
-    rf"(?:please )?(?:{_ME}|you)(?:'ve got| (?:also )?(?:need|have|must|have got|got))(?: to)?|"
-    r"i've to|"
+    rf"(?:please )?(?:{_ME}|you)(?:'ve got| (?:also )?(?:need|have|must|have got))(?: to)?|"
+    r"i've to|(?:(?:i|we) )?gotta|(?<![\w'])(?:need|have) to|"
     r"(?:please )?(?:also )?remind me(?: to| that i need to)?|don'?t let me forget(?: to)?|"
     r"make sure i (?:don'?t forget|remember)(?: to)?|don'?t forget(?: to)?|"
     r"(?:can|could|would|will) you(?: please| also| kindly)*|"
@@ -54,6 +54,9 @@ _NOT_WORK = re.compile(
 )
 _LIMIT_VERB = re.compile(r"^(?:keep (?:it|them|things|answers|replies|this)|avoid|use only|only|don'?t|do not|"
                          r"never|no more|nothing)\b", re.IGNORECASE)
+_ADD_TO_LIST = re.compile(r"^(?:please )?add .{1,80}? to (?:my|our|the) (?:[\w-]+ )?(?:list|calendar|agenda)\b.*",
+                          re.IGNORECASE)
+_FIGURE = re.compile(r"^(?:say|admit|agree|hand it to)\b", re.IGNORECASE)  # "I have to say, …"
 _FILLER_TAIL = re.compile(r"[\s,]*(?:please|for me|thanks|thank you|ok|okay|first)?[\s.!?,;:]*$", re.IGNORECASE)
 
 DROP_CUES = re.compile(
@@ -119,6 +122,11 @@ def opened(sentence: str, role: str) -> Opened | None:
         return None
     if re.match(r"^(?:if|when|whether|in case)\b", body, re.IGNORECASE):
         return None
+    if re.match(r"^(?:can|could) you (?:believe|imagine|guess)\b", body, re.IGNORECASE):
+        return None
+    listed = _ADD_TO_LIST.match(body)
+    if listed is not None and role == "user":
+        return Opened("task", _tail(re.sub(r"^please ", "", listed.group(0), flags=re.IGNORECASE)), False)
     if role == "user" and CHANGE_CUES.search(body) and re.search(r"\blet'?s (?:make|do|look|go|try)\b", body, re.I):
         return None  # "let's make it a dinner instead" revises, it does not open
     if role == "user":
@@ -131,7 +139,7 @@ def opened(sentence: str, role: str) -> Opened | None:
         return None
     commit = task.group("commit") is not None
     text = _tail(task.group("rest"))
-    if commit and _NOT_WORK.match(text) or len(text.split()) < 2 and not commit:
+    if commit and _NOT_WORK.match(text) or len(text.split()) < 2 and not commit or _FIGURE.match(text):
         return None
     if role != "user" and not commit and not re.match(r"(?:can|could|would|will) you", body, re.I):
         return None
