@@ -97,7 +97,7 @@ def test_recent_turns_round_trip_bounded_and_expire(client: redis.Redis) -> None
     wk.put(a, "c1", WorkingState(goals=["book flights"], entities=["Lisbon"], topic="travel", notes={"k": "v"},
                                  updated_at=5.0))
     state = wk.get(a, "c1")
-    assert state is not None and state.goals == ["book flights"] and state.notes == {"k": "v"}
+    assert state is not None and [g.text for g in state.goals] == ["book flights"] and state.notes == {"k": "v"}
     time.sleep(0.6)
     assert st.recent(a, "c1") == [] and wk.get(a, "c1") is None
 

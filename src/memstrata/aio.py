@@ -31,7 +31,9 @@ ASYNC_METHODS = (
     "neighbours",
     "retry_failed",
     "stats",
-    "working_state", "flush_usage", "forget_user", "export_user", "import_user", "audit_log", "verify_audit",
+    "working_state",
+    "update_working_state",
+    "flush_usage", "forget_user", "export_user", "import_user", "audit_log", "verify_audit",
 )
 
 

@@ -1,9 +1,10 @@
 """memstrata as an MCP server (official ``mcp`` SDK): stdio for local agents, streamable HTTP under ``/mcp``.
 
 Tools: ``add_memory``, ``search_memories``, ``get_context``, ``list_memories``, ``delete_memory``,
-``list_conflicts``. Every tool runs through ``SecuredMemory``: on HTTP the caller's API key (same headers as
-the REST API) decides what it may touch, and a ``user_id`` argument outside the key's binding is refused; on
-stdio the principal is fixed when the process starts (unrestricted, or the key in ``MEMSTRATA_API_KEY``).
+``list_conflicts``, ``get_working_state``, ``update_working_state``. Every tool runs through
+``SecuredMemory``: on HTTP the caller's API key (same headers as the REST API) decides what it may touch,
+and a ``user_id`` argument outside the key's binding is refused; on stdio the principal is fixed when the
+process starts (unrestricted, or the key in ``MEMSTRATA_API_KEY``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,46 @@ def build_mcp_server(memory: Any, principal_for: PrincipalFor, *, name: str = "m
         """Conflicts raised when a new value replaced an old one (status: open, resolved or all)."""
         wanted = None if status == "all" else status
         return run(lambda: secured(ctx).conflicts(status=wanted, **_ids(user_id, agent_id, run_id)))
+
+    @server.tool()
+    def get_working_state(
+        conversation_id: str,
+        ctx: Context,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """What a conversation is about now: goals and tasks with status (open, done, dropped), entities in
+        focus (latest first), topic and the user's constraints."""
+        return run(lambda: secured(ctx).working_state(conversation_id, **_ids(user_id, agent_id, run_id)).to_dict())
+
+    @server.tool()
+    def update_working_state(
+        conversation_id: str,
+        op: str,
+        ctx: Context,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        kind: str | None = None,
+        text: str | None = None,
+        item_id: str | None = None,
+        status: str | None = None,
+        pinned: bool | None = None,
+        topic: str | None = None,
+        constraint_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Set a conversation's working state. op: add_item (kind goal|task, text, pinned: pin a goal),
+        update_item (item_id; status open|done|dropped to close a task, text, pinned), set_topic (topic; omit
+        to unpin), add_constraint (text) or remove_constraint (constraint_id). Returns the new state."""
+        given = {"kind": kind, "text": text, "item_id": item_id, "status": status, "pinned": pinned,
+                 "topic": topic, "constraint_id": constraint_id}
+        edit: dict[str, Any] = {"op": op, **{k: v for k, v in given.items() if v is not None}}
+        if op == "set_topic":
+            edit["topic"] = topic
+        return run(lambda: secured(ctx).update_working_state(
+            conversation_id, edit, **_ids(user_id, agent_id, run_id)
+        ).to_dict())
 
     return server
 

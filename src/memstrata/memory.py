@@ -38,6 +38,8 @@ from memstrata.retrieve.presets import get_preset
 from memstrata.tiers.base import ShortTermTier, Store, Turn, WorkingState, WorkingTier, WriteBatch
 from memstrata.tiers.privacy import PrivacyTier
 from memstrata.tiers.vectors import SplitVectorStore, VectorTier
+from memstrata.working import keeper as working_keeper
+from memstrata.working.view import context_section
 
 MAX_LIMIT = 1000
 TOUCH_FLUSH_SECONDS = 10.0
@@ -269,6 +271,7 @@ class Memory:
             self.short_term.push(
                 scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
             )
+            working_keeper.observe(self, scope, conversation_id, episodes)
         episode_ids = [e.id for e in episodes]
         try:
             plan = self._plan(scope, msgs, episodes, meta, conversation_id, infer, now)
@@ -279,8 +282,6 @@ class Memory:
         except BaseException as exc:
             self._mark(scope, episode_ids, "failed", f"{type(exc).__name__}: {exc}")
             raise
-        if conversation_id is not None:
-            self._update_working(scope, conversation_id, plan.batch, now)
         return {"results": plan.results, "episodes": episode_ids}
 
     def _plan(
@@ -327,13 +328,6 @@ class Memory:
             self.store.apply(scope, WriteBatch(episode_status=[(i, status, error) for i in ids]))
         except MemstrataError:
             pass  # the episodes stay 'pending', which retry_failed() also picks up
-
-    def _update_working(self, scope: Scope, conversation_id: str, batch: WriteBatch, now: float) -> None:
-        state = self.working.get(scope, conversation_id) or WorkingState()
-        names = [name for _, name, _, _ in batch.entity_links]
-        state.entities = list(dict.fromkeys([*names, *state.entities]))[:20]
-        state.updated_at = now
-        self.working.put(scope, conversation_id, state)
 
     def retry_failed(
         self,
@@ -719,6 +713,9 @@ class Memory:
         hits = self._search(scope, query, limit, None, now, None, conversation_id, preset, False)
         count = self.embedder.count_tokens
         recent = self.short_term.recent(scope, conversation_id, recent_turns) if conversation_id else []
+        # The working state leads, within a quarter of the budget: it is what the conversation is about now.
+        state = working_keeper.current(self, scope, conversation_id) if conversation_id else None
+        working_text, working_used = context_section(state, token_budget // 4, count) if state else ("", 0)
         header_mem = "## Relevant memories\n"
         header_recent = "## Recent conversation\n"
         lines_recent = [f"{t.role}: {t.content}\n" for t in recent]
@@ -733,8 +730,8 @@ class Memory:
             if not recent_keep:
                 used = 0
         lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}\n" for h in hits]
-        keep, used = fit_budget(lines, token_budget, count, overhead=used + count(header_mem))
-        text = ""
+        keep, used = fit_budget(lines, token_budget, count, overhead=used + working_used + count(header_mem))
+        text = working_text
         if recent_keep:
             text += header_recent + "".join(lines_recent[i] for i in recent_keep) + "\n"
         if keep:
@@ -762,6 +759,7 @@ class Memory:
                 {"role": recent[i].role, "content": recent[i].content, "episode_id": recent[i].episode_id}
                 for i in recent_keep
             ],
+            "working": state.to_dict() if state is not None else None,
         }
 
     def episodes(
@@ -875,20 +873,34 @@ class Memory:
         run_id: str | None = None,
         org_id: str | None = None,
     ) -> WorkingState:
-        """The working state of a conversation, rebuilt from recent episodes if this process has none."""
+        """What a conversation is about now: goals and tasks with their status, entities in focus (latest
+        first), topic and the user's constraints. Rebuilt from the episodic tier when this process has none."""
+        self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
         check_id("conversation_id", conversation_id, required=True)
-        state = self.working.get(scope, conversation_id)
-        if state is None:
-            state = WorkingState()
-            eps = self.store.list_episodes(scope, conversation_id=conversation_id, limit=10_000)[-20:]
-            if eps:
-                self.short_term.push(
-                    scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in eps]
-                )
-                state.updated_at = eps[-1].occurred_at
-            self.working.put(scope, conversation_id, state)
-        return state
+        return working_keeper.current(self, scope, conversation_id)
+
+    def update_working_state(
+        self,
+        conversation_id: str,
+        edit: dict[str, Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+        timestamp: Any = None,
+    ) -> WorkingState:
+        """Change a conversation's working state explicitly; the edit is kept with its episodes, so a rebuild
+        replays it. ``edit`` is one of ``{"op": "add_item", "kind": "goal"|"task", "text", "pinned"}``,
+        ``{"op": "update_item", "item_id", "status": "open"|"done"|"dropped", "text", "pinned"}``,
+        ``{"op": "set_topic", "topic"}`` (None unpins), ``{"op": "add_constraint", "text"}`` or
+        ``{"op": "remove_constraint", "constraint_id"}``. Pinned items change only through this call."""
+        self._check_open()
+        scope = self._scope(user_id, agent_id, run_id, org_id)
+        check_id("conversation_id", conversation_id, required=True)
+        at = parse_time("timestamp", timestamp).timestamp() if timestamp is not None else None
+        return working_keeper.edit(self, scope, conversation_id, edit, at)
 
     def stats(
         self,

@@ -59,6 +59,8 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any], Any], Summary]] = {
     "retry_failed": lambda a, r: (_ids(r["results"]), {"retried": r["retried"], "still_failed": r["still_failed"]}),
     "stats": lambda a, r: ([], {}),
     "working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id")}),
+    "update_working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id"),
+                                               "op": (a.get("edit") or {}).get("op")}),
 }
 
 

@@ -20,7 +20,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -227,7 +226,7 @@ class RedisWorking(WorkingTier):
     def get(self, scope: Scope, conversation_id: str) -> WorkingState | None:
         def op() -> WorkingState | None:
             raw = self.client.get(self._key(scope, conversation_id))
-            return None if raw is None else WorkingState(**json.loads(raw))
+            return None if raw is None else WorkingState.from_dict(json.loads(raw))
 
         return self._guard.call(op, lambda: self._local.get(scope, conversation_id))
 
@@ -236,7 +235,7 @@ class RedisWorking(WorkingTier):
 
         def op() -> None:
             pipe = self.client.pipeline(transaction=True)
-            pipe.set(self._key(scope, conversation_id), json.dumps(asdict(state), ensure_ascii=False), px=ttl)
+            pipe.set(self._key(scope, conversation_id), json.dumps(state.to_dict(), ensure_ascii=False), px=ttl)
             pipe.sadd(self._index(scope), conversation_id)
             pipe.pexpire(self._index(scope), ttl)
             pipe.execute()

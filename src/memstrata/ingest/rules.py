@@ -308,11 +308,22 @@ def _clause_roots(root: Token) -> list[Token]:
     return out
 
 
+def _let_us(pred: Token) -> set[int]:
+    """ "Let's plan X": the parser makes "'s" the subject of "plan" under "Let", so the predicate's subtree
+    alone reads "'s plan X". Keep the "Let" that the contraction belongs to."""
+    head = pred.head
+    if head is not pred and head.lower_ == "let" and any(
+        c.dep_ == "nsubj" and c.lower_ in ("'s", "’s", "us") and c.i == head.i + 1 for c in pred.children
+    ):
+        return {head.i}
+    return set()
+
+
 def _clauses(sent: Span, root: Token) -> list[tuple[Token, str, set[int]]]:
     """(predicate, text, token ids) for each clause of a sentence."""
     roots = _clause_roots(root)
     if len(roots) == 1:  # the predicate's subtree: past a cue, "remember that X" keeps X only
-        ids = {t.i for t in root.subtree if not (t.dep_ == "mark" and t.head == root)}
+        ids = {t.i for t in root.subtree if not (t.dep_ == "mark" and t.head == root)} | _let_us(root)
         return [(root, _clean(_tokens_text(sent, ids)), ids)]
     out: list[tuple[Token, str, set[int]]] = []
     for pred in roots:

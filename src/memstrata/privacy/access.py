@@ -282,6 +282,7 @@ SCOPED_METHODS: dict[str, str] = {
     "entities": "read",
     "neighbours": "read",
     "working_state": "read",
+    "update_working_state": "write",
 }
 # Whole-user operations (every agent and run of a user) that another module may add to Memory.
 USER_METHODS: dict[str, str] = {"export_user": "read", "forget_user": "admin"}
@@ -322,6 +323,7 @@ class SecuredMemory:
     entities: Callable[..., Any]
     neighbours: Callable[..., Any]
     working_state: Callable[..., Any]
+    update_working_state: Callable[..., Any]
 
     def __init__(self, memory: Any, principal: Principal) -> None:
         as_actor = getattr(memory, "as_actor", None)

@@ -298,7 +298,7 @@ def import_user(
             memory.short_term.push(scope, conv, [
                 Turn(t["role"], t["content"], _at(t["at"]), eps.get(t.get("episode_id"))) for t in turns])
         for conv, state in block.get("working", {}).items():
-            memory.working.put(scope, conv, WorkingState(**state))
+            memory.working.put(scope, conv, WorkingState.from_dict(state))
         counts.update(episodes=len(episodes), memories=len(batches[0].new_memories),
                       history=len(batches[0].history), conflicts=len(batches[0].conflicts))
     Auditor(memory.store, actor or memory.actor).record(

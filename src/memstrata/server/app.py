@@ -126,6 +126,7 @@ def create_app(
             {"name": "memories", "description": "Long-term memories of a scope"},
             {"name": "episodes", "description": "Raw messages, verbatim"},
             {"name": "conflicts", "description": "When a new value met an old one"},
+            {"name": "working", "description": "What a conversation is about now: goals, tasks, topic, constraints"},
             {"name": "graph", "description": "Entities and their relations"},
             {"name": "users", "description": "GDPR export and erasure"},
             {"name": "audit", "description": "The hash-chained audit log"},
@@ -140,8 +141,9 @@ def create_app(
     from memstrata.server.routes_admin import router as admin_router
     from memstrata.server.routes_memories import router as memories_router
     from memstrata.server.routes_scopes import router as scopes_router
+    from memstrata.server.routes_working import router as working_router
 
-    for router in (memories_router, scopes_router, admin_router, ops):
+    for router in (memories_router, scopes_router, working_router, admin_router, ops):
         app.include_router(router)
     if ui:
         from memstrata.ui import router as ui_router

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -190,15 +190,88 @@ class Turn:
     episode_id: str | None = None
 
 
+ITEM_KINDS = ("goal", "task")
+ITEM_STATUSES = ("open", "done", "dropped")
+
+
+@dataclass
+class WorkItem:
+    """A goal or task of a conversation. Ids derive from the episode that opened it, so a rebuild gives
+    the same ids; ``revisions`` holds later changes to it as said ("make it 4pm instead")."""
+
+    id: str
+    kind: str
+    text: str
+    status: str = "open"
+    by: str = "user"  # who opened it: user, assistant, or agent (set through the API)
+    opened_at: float = 0.0
+    updated_at: float = 0.0
+    episode_id: str | None = None
+    pinned: bool = False  # pinned items change only through the API, never by inference
+    parent_id: str | None = None  # an assistant commitment made in answer to this item
+    revisions: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.revisions)
+
+
+@dataclass
+class Constraint:
+    """A limit the user set for this conversation ("keep it under 800 words")."""
+
+    id: str
+    text: str
+    at: float = 0.0
+    episode_id: str | None = None
+
+
 @dataclass
 class WorkingState:
-    """What the agent focuses on in one conversation; small, typed, rebuildable from recent turns."""
+    """What the agent focuses on in one conversation; small, typed, rebuildable from the episodic tier.
 
-    goals: list[str] = field(default_factory=list)
+    Times are the conversation's own (message timestamps). ``cursor`` is the (time, position) of the last
+    message folded in, which tells an in-order update from one that needs a rebuild."""
+
+    goals: list[WorkItem] = field(default_factory=list)
+    tasks: list[WorkItem] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)
     topic: str | None = None
+    topic_pinned: bool = False
+    topic_turn: int = 0  # the message count when the topic was last set
+    constraints: list[Constraint] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     updated_at: float = 0.0
+    messages: int = 0
+    cursor: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Older snapshots (and callers) hold goals as plain strings.
+        self.goals = [_item(g, "goal", i) for i, g in enumerate(self.goals)]
+        self.tasks = [_item(t, "task", i) for i, t in enumerate(self.tasks)]
+        self.constraints = [
+            c if isinstance(c, Constraint) else Constraint(**c) if isinstance(c, dict)
+            else Constraint(f"c-legacy{i}", str(c)) for i, c in enumerate(self.constraints)
+        ]
+
+    def items(self) -> list[WorkItem]:
+        return [*self.goals, *self.tasks]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkingState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _item(value: Any, kind: str, n: int) -> WorkItem:
+    if isinstance(value, WorkItem):
+        return value
+    if isinstance(value, dict):
+        return WorkItem(**value)
+    return WorkItem(id=f"{kind[0]}-legacy{n}", kind=kind, text=str(value), by="agent", pinned=True)
 
 
 class ShortTermTier(ABC):

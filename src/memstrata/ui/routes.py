@@ -100,3 +100,16 @@ def audit(mem: Secured, ids: ScopeIds) -> HTMLResponse:
         return _html(render.empty("The audit log is not available in this memstrata build."))
     user = ids.get("user_id")
     return _html(render.audit_table(mem.audit_log(org_id=ids.get("org_id"), user_id=user)))
+
+
+@router.get("/fragments/conversation")
+def conversation(mem: Secured, ids: ScopeIds, conversation_id: str) -> HTMLResponse:
+    """A conversation's messages beside its working state."""
+    from memstrata.ui import render_working
+
+    state = mem.working_state(conversation_id, **ids).to_dict()
+    eps = mem.episodes(conversation_id=conversation_id, limit=200, **ids)["results"]
+    return _html(
+        '<div class="split"><div>' + render_working.messages(eps) + "</div><aside>"
+        + render_working.working_panel(state, mem.principal.allows("write")) + "</aside></div>"
+    )

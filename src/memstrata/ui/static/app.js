@@ -75,6 +75,8 @@
       fill("entities", "/ui/fragments/entities");
     } else if (tab === "audit") {
       fill("audit", "/ui/fragments/audit");
+    } else if (tab === "conversation" && $("conversation").value.trim()) {
+      fill("conversation-view", "/ui/fragments/conversation", { conversation_id: $("conversation").value.trim() });
     }
   }
 
@@ -96,7 +98,9 @@
     if (!btn) return;
     tab = btn.dataset.tab;
     for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b === btn));
-    for (const name of ["memories", "conflicts", "entities", "audit"]) $("tab-" + name).hidden = name !== tab;
+    for (const name of ["memories", "conflicts", "entities", "audit", "conversation"]) {
+      $("tab-" + name).hidden = name !== tab;
+    }
     refresh();
   });
 
@@ -126,6 +130,32 @@
         refresh();
       } catch (err) { showError(err.message); }
     }
+  });
+
+  // Conversation view: open a conversation, close or reopen an item, pin a goal or task.
+  $("conversation-form").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+
+  async function editWorking(path, method, body) {
+    const conv = encodeURIComponent($("conversation").value.trim());
+    try {
+      await call("/v1/conversations/" + conv + "/working" + path, null, {
+        method, headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(Object.assign(Object.fromEntries(scopeParams()), body)),
+      });
+      refresh();
+    } catch (err) { showError(err.message); }
+  }
+
+  document.addEventListener("click", (ev) => {
+    const btn = ev.target.closest("button.work-status");
+    if (btn) editWorking("/items/" + encodeURIComponent(btn.dataset.itemId), "PATCH", { status: btn.dataset.status });
+  });
+
+  document.addEventListener("submit", (ev) => {
+    if (ev.target.id !== "pin-form") return;
+    ev.preventDefault();
+    const text = $("pin-text").value.trim();
+    if (text) editWorking("/items", "POST", { kind: $("pin-kind").value, text, pinned: true });
   });
 
   document.addEventListener("keydown", (ev) => {
