@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 from memstrata.errors import ConfigurationError
 
@@ -19,6 +20,6 @@ def require(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
-def sync_memory(memory: object) -> object:
+def sync_memory(memory: Any) -> Any:
     """The synchronous Memory behind ``memory`` (an AsyncMemory exposes it as ``.sync``)."""
     return getattr(memory, "sync", memory)

@@ -37,6 +37,7 @@ from memstrata.models import Scope
 
 _base = require("langgraph.store.base", "langgraph")
 _embed = require("langgraph.store.base.embed", "langgraph")
+BaseStore: Any = _base.BaseStore
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id", "org_id")
 NEVER = 253402300799.0  # 9999-12-31T23:59:59Z: the expiry of an item without TTL, so one range filter serves all
@@ -44,7 +45,7 @@ _OPS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte
 _PAGE = 1000
 
 
-class MemstrataStore(_base.BaseStore):  # type: ignore[misc]
+class MemstrataStore(BaseStore):
     """A LangGraph ``BaseStore`` on a memstrata ``Memory`` (or ``AsyncMemory``); see the module docstring."""
 
     supports_ttl = True
@@ -236,7 +237,8 @@ class MemstrataStore(_base.BaseStore):  # type: ignore[misc]
             elif isinstance(op, _base.SearchOp):
                 results.append(self._search(op))
             elif isinstance(op, _base.PutOp):
-                results.append(self._put(op))
+                self._put(op)
+                results.append(None)
             elif isinstance(op, _base.ListNamespacesOp):
                 results.append(self._list(op))
             else:
