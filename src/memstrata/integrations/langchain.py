@@ -8,11 +8,11 @@
 Every object is bound to one memstrata scope when it is made (``user_id``, ``agent_id``, ``run_id``,
 ``org_id``): a model calling a tool can choose what to search or remember, never whose memory it touches.
 
-**History.** Messages are episodes of the scope under ``conversation_id=session_id``, verbatim and in order;
+**History.** Messages are episodes of the scope under ``conversation_id=session_id``, verbatim and in order.
 ``add_messages`` is ``Memory.add``: with ``infer=True`` (the default) facts said in the chat become long-term
-memories of the scope; ``infer=False`` keeps every message verbatim as a memory as well. ``clear()`` starts the session afresh: it writes a marker and
-``messages`` returns what came after it. The episodic log itself is append-only; ``Memory.delete_all``,
-``forget_user`` or a retention policy remove it.
+memories of the scope; ``infer=False`` keeps every message verbatim as a memory as well. ``clear()`` starts the
+session afresh: it writes a marker and ``messages`` returns what came after it. The episodic log itself is
+append-only; ``Memory.delete_all``, ``forget_user`` or a retention policy remove it.
 """
 
 from __future__ import annotations
