@@ -79,8 +79,9 @@ def _qdrant_store(folder: Path) -> Path:
 
     client = QdrantClient(path=str(folder))
     for name in ("mem0", "mem0_entities"):  # Mem0's collection and its entity collection, as create_col makes them
-        client.create_collection(name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
-                                 sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+        client.create_collection(
+            name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+            sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
     client.upsert("mem0", points=[models.PointStruct(id=i, vector={"": _vec(n)}, payload=p)
                                   for n, (i, p) in enumerate(PAYLOADS.items())])
     client.upsert("mem0_entities", points=[models.PointStruct(
