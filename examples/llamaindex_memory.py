@@ -26,14 +26,11 @@ async def main() -> None:
                                              chat_history_token_ratio=0.5, memory_blocks=[block])
 
         alice = chat_memory("alice", "alice-1")
-        await alice.aput_messages([
-            ChatMessage(role="user", content="I moved to Lisbon last month. My sister Ana lives in Porto."),
-            ChatMessage(role="assistant", content="Lovely cities."),
-            ChatMessage(role="user", content="I am allergic to peanuts, so please keep that in mind."),
-            ChatMessage(role="assistant", content="Understood, no peanuts."),
-            ChatMessage(role="user", content="Let's plan a trip."),
-            ChatMessage(role="assistant", content="Sure, where to?"),
-        ])
+        said = ["I moved to Lisbon last month. My sister Ana lives in Porto.", "Lovely cities.",
+                "I am allergic to peanuts, so please keep that in mind.", "Understood, no peanuts.",
+                "Let's plan a trip.", "Sure, where to?"]
+        await alice.aput_messages([ChatMessage(role="user" if i % 2 == 0 else "assistant", content=text)
+                                   for i, text in enumerate(said)])
         for user, session in (("alice", "alice-2"), ("bob", "bob-1")):
             prompt = await chat_memory(user, session).aget(input="Where does my sister live?")
             recalled = "\n".join(m.content or "" for m in prompt if m.role == "system")

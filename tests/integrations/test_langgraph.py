@@ -203,13 +203,8 @@ def _recall(state: State, runtime: Runtime[Who]) -> dict[str, str]:
 
 
 def _graph(store: MemstrataStore):  # type: ignore[no-untyped-def]
-    builder = StateGraph(State, context_schema=Who)
-    builder.add_node("remember", _remember)
-    builder.add_node("recall", _recall)
-    builder.add_edge(START, "remember")
-    builder.add_edge("remember", "recall")
-    builder.add_edge("recall", END)
-    return builder.compile(store=store)
+    builder = StateGraph(State, context_schema=Who).add_sequence([("remember", _remember), ("recall", _recall)])
+    return builder.add_edge(START, "remember").add_edge("recall", END).compile(store=store)
 
 
 def test_compiled_graph_remembers_across_runs_and_keeps_users_apart(real_memory: Memory) -> None:
