@@ -101,6 +101,11 @@ def test_a_key_bound_to_alice_cannot_reach_bobs_memory_by_id(mem: Memory) -> Non
                 call(bob_id)
         with pytest.raises(AccessDeniedError):
             key.get(bob_id, user_id="bob")
+    # A key bound to a user covers every agent and run of that user, by id too.
+    planner_id = _one(mem, "Alice's trip is in May.", user_id="alice", agent_id="planner")
+    assert _keyed(mem, "read", user_ids=["alice"]).get(planner_id)["agent_id"] == "planner"
+    with pytest.raises(NotFoundError):
+        _keyed(mem, "read", user_ids=["alice"], agent_ids=["booker"]).get(planner_id)
     assert mem.get(bob_id)["memory"] == "Bob's PIN is 9876."  # neither read nor changed
     assert [e["event"] for e in mem.history(bob_id)] == ["ADD"]
 

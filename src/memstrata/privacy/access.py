@@ -29,7 +29,6 @@ from memstrata.errors import (
     InvalidInputError,
     MemstrataError,
     NotFoundError,
-    ScopeError,
 )
 from memstrata.models import DEFAULT_ORG, Scope, check_id, iso
 from memstrata.tiers.keys import KeyRecord, KeyTier
@@ -361,12 +360,9 @@ class SecuredMemory:
 
     def _scoped(self, name: str, *args: Any, **kwargs: Any) -> Any:
         ids = {k: kwargs.pop(k, None) for k in ("user_id", "agent_id", "run_id", "org_id")}
-        try:
-            scope = self.resolve_scope(**ids)
-        except ScopeError:
-            if name not in BY_ID_METHODS:
-                raise
+        if name in BY_ID_METHODS and all(ids[k] is None for k in ("user_id", "agent_id", "run_id")):
             return self._by_id(name, *args, org_id=ids["org_id"], **kwargs)
+        scope = self.resolve_scope(**ids)
         self.principal.check(SCOPED_METHODS[name], scope)
         return getattr(self.memory, name)(*args, **kwargs, **scope.as_dict())
 
