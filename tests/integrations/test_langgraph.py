@@ -78,8 +78,8 @@ def test_semantic_search_uses_memstratas_retrieval(real_memory: Memory) -> None:
     assert len(page) == 1 and page[0].key != store.search(("alice",), query="what is her occupation")[0].key
 
 
-def test_filters_cover_every_operator(memory: Memory) -> None:
-    store = MemstrataStore(memory)
+def test_filters_cover_every_operator(engine_memory: Memory) -> None:
+    store = MemstrataStore(engine_memory)
     for i, colour in enumerate(["red", "green", "blue", "red"]):
         store.put(("u1", "items"), f"k{i}", {"n": i, "colour": colour, "meta": {"deep": True}})
 
