@@ -41,8 +41,9 @@ def _error(result: Any) -> str:
 def store(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     url = f"sqlite:///{tmp_path}/m.db"
     with Memory(url, embedder="hash") as m:
-        m.add("My sister Ana lives in Porto.", user_id="bob", infer=False)
+        bob_memory = m.add("My sister Ana lives in Porto.", user_id="bob", infer=False)["results"][0]["id"]
         keys = {
+            "bob_memory": bob_memory,
             "alice": create_key(m, None, "read,write", user_ids=["alice"])[0],
             "alice_read": create_key(m, None, "read", user_ids=["alice"])[0],
         }
@@ -110,11 +111,16 @@ def http_server(store: tuple[str, dict[str, str]]) -> Iterator[tuple[str, dict[s
         yield base, keys
 
 
-async def test_streamable_http(http_server: tuple[str, dict[str, str]]) -> None:
+async def test_streamable_http(http_server: tuple[str, dict[str, str]], store: tuple[str, dict[str, str]]) -> None:
     base, keys = http_server
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {keys['alice']}"}) as http:
         async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
             await _exercise(client)
+            # bob's memory id, without a scope: the key bound to alice finds nothing and deletes nothing
+            gone = _error(await client.call_tool("delete_memory", {"memory_id": keys["bob_memory"]}))
+            assert "NotFoundError" in gone
+    with Memory(store[0], embedder="hash") as m:
+        assert m.get(keys["bob_memory"])["user_id"] == "bob"
 
 
 async def test_http_read_key_cannot_add(http_server: tuple[str, dict[str, str]]) -> None:

@@ -229,16 +229,35 @@ def export(ctx: click.Context, output: str, all_versions: bool, **kw: Any) -> No
 
 
 @main.command(name="import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(exists=True))
 @scope_options
 @click.option("--batch", default=64, show_default=True, help="memories per add() call")
+@click.option("--from", "source", type=click.Choice(["memstrata", "mem0"]), default="memstrata", show_default=True,
+              help="memstrata: JSON Lines from `export`; mem0: a Mem0 export (JSON) or a Mem0 store folder "
+                   "(Qdrant or Chroma) with its history database")
+@click.option("--history-db", type=click.Path(exists=True, dir_okay=False),
+              help="mem0: the history database (default: history.db in or beside PATH)")
+@click.option("--collection", default="mem0", show_default=True, help="mem0: the vector store collection")
 @click.pass_context
-def import_(ctx: click.Context, path: str, batch: int, **kw: Any) -> None:
-    """Load memories from a JSON Lines file (as written by export) into a scope, verbatim."""
+def import_(ctx: click.Context, path: str, batch: int, source: str, history_db: str | None, collection: str,
+            **kw: Any) -> None:
+    """Load memories from a JSON Lines file (as written by export) into a scope, verbatim; or move a Mem0
+    export or store over with --from mem0, keeping its ids, scopes, timestamps and history."""
     from tqdm import tqdm
 
     mem = _open(ctx)
     scope = _scope(kw)
+    if source == "mem0":
+        from memstrata.importers.mem0 import import_mem0, read_mem0
+
+        if any(scope[k] for k in ("user_id", "agent_id", "run_id")):
+            raise InvalidInputError("--user", "Mem0 data carries its own scopes; only --org applies with --from mem0")
+        r = import_mem0(mem, read_mem0(path, history_db=history_db, collection=collection), org_id=scope["org_id"])
+        _emit(ctx, r, f"imported {r['imported']} of {r['read']} Mem0 memories ({r['skipped']} already there, "
+                      f"{r['history']} history events)")
+        return
+    if Path(path).is_dir():
+        raise InvalidInputError("path", f"{path} is a folder; give the JSON Lines file written by export")
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     items = []
     for i, line in enumerate(lines, start=1):

@@ -190,6 +190,23 @@ class Memory:
             user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id or self._default_scope["org_id"]
         )
 
+    def _id_scope(
+        self, memory_id: Any, user_id: str | None, agent_id: str | None, run_id: str | None, org_id: str | None
+    ) -> Scope:
+        """The scope of a by-id call. With no scope named (none in the call or the constructor), the store
+        says which scope holds the id: memory ids are unique, so ``get(id)`` needs nothing else, as in Mem0."""
+        if any(v is not None for v in (user_id, agent_id, run_id)) or any(
+            self._default_scope[k] is not None for k in ("user_id", "agent_id", "run_id")
+        ):
+            return self._scope(user_id, agent_id, run_id, org_id)
+        if not isinstance(memory_id, str) or not memory_id.strip():
+            raise InvalidInputError("memory_id", "must be a non-empty string")
+        found = self.store.scope_of_memory(memory_id)
+        org = org_id or self._default_scope["org_id"]
+        if found is None or (org is not None and found.org_id != org):
+            raise NotFoundError("memory", memory_id)
+        return found
+
     def _check_open(self) -> None:
         if self._closed:
             raise MemstrataError("memory is closed")
@@ -373,7 +390,7 @@ class Memory:
     ) -> dict[str, Any]:
         """Change a memory's text and/or metadata; the old text stays in its history."""
         self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._id_scope(memory_id, user_id, agent_id, run_id, org_id)
         if text is None and metadata is None:
             raise InvalidInputError("text", "give text and/or metadata to update")
         rec = self._get_record(scope, memory_id)
@@ -413,7 +430,7 @@ class Memory:
     ) -> dict[str, Any]:
         """Delete one memory; a DELETE event with its last text stays in history."""
         self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._id_scope(memory_id, user_id, agent_id, run_id, org_id)
         rec = self._get_record(scope, memory_id)
         event = HistoryEvent(
             str(uuid.uuid4()), rec.id, "DELETE", rec.text, None, self.actor, "delete() called", time.time()
@@ -546,7 +563,7 @@ class Memory:
     ) -> dict[str, Any]:
         """One memory of the scope by id; NotFoundError (a KeyError) when the scope holds no such id."""
         self._check_open()
-        return self._get_record(self._scope(user_id, agent_id, run_id, org_id), memory_id).to_dict()
+        return self._get_record(self._id_scope(memory_id, user_id, agent_id, run_id, org_id), memory_id).to_dict()
 
     def get_all(
         self,
@@ -594,7 +611,7 @@ class Memory:
         """Every event of a memory, oldest first. Kept after `delete`; a retention purge or `forget_user`
         removes it."""
         self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._id_scope(memory_id, user_id, agent_id, run_id, org_id)
         events = self.store.history(scope, memory_id)
         if not events:
             raise NotFoundError("memory", memory_id)

@@ -87,6 +87,26 @@ class Scope:
         parts = [self.org_id, self.user_id, self.agent_id, self.run_id]
         return "".join("-" if p is None else f"{len(p)}:{p}" for p in parts)
 
+    @classmethod
+    def from_key(cls, key: str) -> Scope:
+        """The scope whose ``key`` is ``key`` (the inverse of ``key``); ScopeError when it is not one."""
+        parts: list[str | None] = []
+        i = 0
+        while i < len(key) and len(parts) < 4:
+            if key[i] == "-":
+                parts.append(None)
+                i += 1
+                continue
+            colon = key.find(":", i)
+            if colon <= i or not key[i:colon].isdigit():
+                break
+            end = colon + 1 + int(key[i:colon])
+            parts.append(key[colon + 1 : end])
+            i = end
+        if len(parts) != 4 or i != len(key) or parts[0] is None:
+            raise ScopeError("scope_key", f"is not a stored scope key: {key!r}")
+        return cls.of(org_id=parts[0], user_id=parts[1], agent_id=parts[2], run_id=parts[3])
+
     @property
     def token(self) -> str:
         """An alphanumeric token for the scope, used to confine full-text queries to it."""

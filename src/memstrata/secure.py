@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memstrata.config import default_store_url, parse_store_url
-from memstrata.errors import ConfigurationError, MemstrataError, ScopeError
+from memstrata.errors import ConfigurationError, MemstrataError
 from memstrata.memory import Memory, open_store
 from memstrata.models import DEFAULT_ORG, Scope
 from memstrata.privacy.audit import Auditor, read_audit, verify_audit
@@ -104,10 +104,13 @@ class AuditedMemory:
     def _scope_of(self, arguments: dict[str, Any]) -> tuple[Scope | None, str]:
         default = self.memory._default_scope
         org = arguments.get("org_id") or default["org_id"] or DEFAULT_ORG
+        ids = (arguments.get("user_id"), arguments.get("agent_id"), arguments.get("run_id"), arguments.get("org_id"))
         try:
-            return self.memory._scope(arguments.get("user_id"), arguments.get("agent_id"),
-                                      arguments.get("run_id"), arguments.get("org_id")), org
-        except ScopeError:
+            if "memory_id" in arguments:  # a by-id call may name no scope: the one holding the id is recorded
+                found = self.memory._id_scope(arguments["memory_id"], *ids)
+                return found, found.org_id
+            return self.memory._scope(*ids), org
+        except MemstrataError:
             return None, org
 
     def __getattr__(self, name: str) -> Any:

@@ -51,7 +51,7 @@ from memstrata.backends.sealing import (
     slot_columns,
     slot_of,
 )
-from memstrata.backends.sqlite import FILTER_COLUMNS, match_filter
+from memstrata.backends.sqlite import FILTER_COLUMNS, SCOPE_OF_MEMORY, match_filter
 from memstrata.models import ConflictRecord, EntityRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec, Store, WriteBatch
@@ -763,6 +763,12 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
             "get vectors",
         )
         return {r[0]: np.asarray(r[1], dtype=np.float32) for r in rows}
+
+    def scope_of_memory(self, memory_id: str) -> Scope | None:
+        row = self._run(
+            lambda conn: conn.execute(SCOPE_OF_MEMORY, (memory_id, memory_id)).fetchone(), "scope of memory"
+        )
+        return None if row is None else Scope.from_key(row[0])
 
     def history(self, scope: Scope, memory_id: str) -> list[HistoryEvent]:
         rows = self._run(

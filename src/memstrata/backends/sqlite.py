@@ -551,6 +551,11 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             ).fetchall()
         return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
+    def scope_of_memory(self, memory_id: str) -> Scope | None:
+        with self._read() as conn:
+            row = conn.execute(SCOPE_OF_MEMORY.replace("%s", "?"), (memory_id, memory_id)).fetchone()
+        return None if row is None else Scope.from_key(row[0])
+
     def history(self, scope: Scope, memory_id: str) -> list[HistoryEvent]:
         with self._read() as conn:
             rows = conn.execute(
@@ -972,6 +977,13 @@ def _filter_sql(field: str, op: str, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, bool):
         value = int(value)
     return f"{target} {sql_op} ?", [*args, value]
+
+
+# A live memory first; else the scope its kept history names (the memory was deleted).
+SCOPE_OF_MEMORY = (
+    "SELECT scope_key FROM (SELECT scope_key, 0 AS pref FROM memories WHERE id = %s"
+    " UNION ALL SELECT scope_key, 1 FROM history WHERE memory_id = %s) AS found ORDER BY pref LIMIT 1"
+)
 
 
 def match_filter(actual: Any, op: str, value: Any) -> bool:

@@ -23,7 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from memstrata.errors import AccessDeniedError, ConfigurationError, InvalidInputError, MemstrataError
+from memstrata.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    InvalidInputError,
+    MemstrataError,
+    NotFoundError,
+)
 from memstrata.models import DEFAULT_ORG, Scope, check_id, iso
 from memstrata.tiers.keys import KeyRecord, KeyTier
 
@@ -284,6 +290,8 @@ SCOPED_METHODS: dict[str, str] = {
     "working_state": "read",
     "update_working_state": "write",
 }
+# By-id calls that may name no scope at all: the memory id alone finds it (as in Mem0).
+BY_ID_METHODS = frozenset({"get", "update", "delete", "history"})
 # Whole-user operations (every agent and run of a user) that another module may add to Memory.
 USER_METHODS: dict[str, str] = {"export_user": "read", "forget_user": "admin"}
 ORG_METHODS: dict[str, str] = {"audit_log": "admin", "verify_audit": "admin"}
@@ -354,8 +362,24 @@ class SecuredMemory:
 
     def _scoped(self, name: str, *args: Any, **kwargs: Any) -> Any:
         ids = {k: kwargs.pop(k, None) for k in ("user_id", "agent_id", "run_id", "org_id")}
+        if name in BY_ID_METHODS and all(ids[k] is None for k in ("user_id", "agent_id", "run_id")):
+            return self._by_id(name, *args, org_id=ids["org_id"], **kwargs)
         scope = self.resolve_scope(**ids)
         self.principal.check(SCOPED_METHODS[name], scope)
+        return getattr(self.memory, name)(*args, **kwargs, **scope.as_dict())
+
+    def _by_id(self, name: str, *args: Any, org_id: str | None, **kwargs: Any) -> Any:
+        """A by-id call that names no scope: the store says which scope holds the id, and the key must
+        cover it. A memory outside the key's bindings is reported as not found, so ids of other users'
+        memories reveal nothing."""
+        memory_id = args[0] if args else kwargs.get("memory_id")
+        scope: Scope = self.memory._id_scope(memory_id, None, None, None, org_id or self.principal.org_id)
+        try:
+            self.principal.check(SCOPED_METHODS[name], scope)
+        except AccessDeniedError:
+            if not self.principal.allows(SCOPED_METHODS[name]):
+                raise
+            raise NotFoundError("memory", str(memory_id)) from None
         return getattr(self.memory, name)(*args, **kwargs, **scope.as_dict())
 
     def stats(self, **ids: Any) -> dict[str, Any]:

@@ -182,13 +182,15 @@ def _at(value: str | None) -> float:
 
 
 class _Ids:
-    """Fresh ids for imported records, one per old id, so references between them survive."""
+    """Fresh ids for imported records, one per old id, so references between them survive (``keep``: the
+    old ids themselves, for sources whose ids are already unique, such as Mem0's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.map: dict[str, str] = {}
+        self.keep = keep
 
     def __call__(self, old: str) -> str:
-        return self.map.setdefault(old, str(uuid.uuid4()))
+        return self.map.setdefault(old, old if self.keep else str(uuid.uuid4()))
 
     def get(self, old: str | None) -> str | None:
         return None if old is None else self.map.get(old)
@@ -265,6 +267,19 @@ def _plan_scope(memory: Any, block: dict[str, Any], scope: Scope, eps: _Ids, mem
         if more:
             batches.append(WriteBatch(entity_links=more))
     return episodes, batches
+
+
+def import_scope(memory: Any, scope: Scope, block: dict[str, Any], *, keep_ids: bool = False) -> dict[str, int]:
+    """Write one scope block of the export format (episodes, memories with their timestamps, history) into
+    ``scope``; with ``keep_ids`` the records keep the ids they carry. Returns counts per kind."""
+    try:
+        episodes, batches = _plan_scope(memory, block, scope, _Ids(keep_ids), _Ids(keep_ids))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InvalidInputError("data", f"a record is malformed ({type(exc).__name__}: {exc})") from None
+    memory.store.add_episodes(episodes)
+    for batch in batches:
+        memory.store.apply(scope, batch)
+    return {"episodes": len(episodes), "memories": len(batches[0].new_memories), "history": len(batches[0].history)}
 
 
 def import_user(

@@ -128,6 +128,11 @@ class LongTermTier(ABC):
     def history(self, scope: Scope, memory_id: str) -> list[HistoryEvent]: ...
 
     @abstractmethod
+    def scope_of_memory(self, memory_id: str) -> Scope | None:
+        """The scope that holds ``memory_id`` (a stored memory, or a deleted one whose history is kept);
+        None when no scope does. Memory ids are unique across scopes. Reads no content."""
+
+    @abstractmethod
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
     def count(self, scope: Scope) -> int:

@@ -93,6 +93,9 @@ class SplitVectorStore(Store):
     def history(self, scope, memory_id):  # type: ignore[no-untyped-def]
         return self.base.history(scope, memory_id)
 
+    def scope_of_memory(self, memory_id):  # type: ignore[no-untyped-def]
+        return self.base.scope_of_memory(memory_id)
+
     def vectors(self, scope, ids):  # type: ignore[no-untyped-def]
         return self.base.vectors(scope, ids)
 

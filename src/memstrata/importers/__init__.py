@@ -1,0 +1,1 @@
+"""Reading other memory systems' data into memstrata."""
