@@ -1,0 +1,141 @@
+/**
+ * memstrata memory as Vercel AI SDK tools (`ai` 5 or later, a peer dependency).
+ *
+ * ```ts
+ * import { generateText, stepCountIs } from "ai";
+ * import { MemoryClient } from "memstrata";
+ * import { memstrataTools } from "memstrata/ai-sdk";
+ *
+ * const tools = memstrataTools(new MemoryClient(), { userId: "alice" });
+ * await generateText({ model, tools, stopWhen: stepCountIs(3), prompt: "Where do I live?" });
+ * ```
+ *
+ * The scope is fixed by your code when the tools are made, never chosen by the model: a prompt cannot make
+ * the agent read or write another user's memories.
+ *
+ * @module
+ */
+
+import { jsonSchema, tool, type Tool } from "ai";
+import type { MemoryClient } from "./client.js";
+import type { AddEvent, Scope } from "./types.js";
+
+/** What the model sends to `searchMemory`. */
+export interface SearchMemoryInput {
+  query: string;
+  limit?: number;
+}
+
+/** One memory as the model sees it: the text, when it was stored, and how well it matched. */
+export interface RecalledMemory {
+  id: string;
+  memory: string;
+  score: number | null;
+  created_at: string | null;
+}
+
+/** What `searchMemory` returns to the model. */
+export interface SearchMemoryOutput {
+  memories: RecalledMemory[];
+}
+
+/** What the model sends to `addMemory`. */
+export interface AddMemoryInput {
+  content: string;
+}
+
+/** What `addMemory` returns to the model: what was stored, merged or superseded. */
+export interface AddMemoryOutput {
+  results: Array<Pick<AddEvent, "id" | "memory" | "event">>;
+}
+
+export interface MemstrataToolsOptions extends Scope {
+  /** Upper bound on `limit` the model may ask for (default 10). */
+  maxResults?: number;
+  /** Conversation the added messages belong to. */
+  conversationId?: string;
+  /** Metadata stored with every memory the agent adds, e.g. `{ source: "agent" }`. */
+  metadata?: Record<string, unknown>;
+  /** Extract facts from what the agent adds (default true); false stores its text verbatim. */
+  infer?: boolean;
+}
+
+/** The tools `memstrataTools` returns, keyed by the names the model sees. */
+export interface MemstrataTools {
+  searchMemory: Tool<SearchMemoryInput, SearchMemoryOutput>;
+  addMemory: Tool<AddMemoryInput, AddMemoryOutput>;
+}
+
+/** `searchMemory` and `addMemory` tools bound to one client and one scope. */
+export function memstrataTools(client: MemoryClient, options: MemstrataToolsOptions = {}): MemstrataTools {
+  return { searchMemory: searchMemoryTool(client, options), addMemory: addMemoryTool(client, options) };
+}
+
+function scopeOf(options: MemstrataToolsOptions): Scope {
+  return { userId: options.userId, agentId: options.agentId, runId: options.runId, orgId: options.orgId };
+}
+
+/** A tool that searches the scope's long-term memory. */
+export function searchMemoryTool(
+  client: MemoryClient,
+  options: MemstrataToolsOptions = {},
+): Tool<SearchMemoryInput, SearchMemoryOutput> {
+  const maxResults = options.maxResults ?? 10;
+  return tool<SearchMemoryInput, SearchMemoryOutput>({
+    description:
+      "Search long-term memory for facts about the user, their preferences, plans and past conversations. " +
+      "Call it before answering anything that depends on what the user said earlier.",
+    inputSchema: jsonSchema<SearchMemoryInput>({
+      type: "object",
+      properties: {
+        query: { type: "string", minLength: 1, description: "what to look for, in natural language" },
+        limit: { type: "integer", minimum: 1, maximum: maxResults, description: "how many memories to return" },
+      },
+      required: ["query"],
+      additionalProperties: false,
+    }),
+    execute: async ({ query, limit }, { abortSignal }) => {
+      const { results } = await client.search(query, {
+        ...scopeOf(options),
+        limit: Math.min(limit ?? 5, maxResults),
+        signal: abortSignal,
+      });
+      return {
+        memories: results.map((m) => ({
+          id: m.id,
+          memory: m.memory,
+          score: m.score ?? null,
+          created_at: m.created_at ?? null,
+        })),
+      };
+    },
+  });
+}
+
+/** A tool that stores something worth remembering in the scope's long-term memory. */
+export function addMemoryTool(
+  client: MemoryClient,
+  options: MemstrataToolsOptions = {},
+): Tool<AddMemoryInput, AddMemoryOutput> {
+  return tool<AddMemoryInput, AddMemoryOutput>({
+    description:
+      "Store a fact worth remembering about the user (a preference, a plan, a change in their life), " +
+      "written as the user would say it, e.g. 'I am allergic to peanuts'.",
+    inputSchema: jsonSchema<AddMemoryInput>({
+      type: "object",
+      properties: { content: { type: "string", minLength: 1, description: "the fact to remember" } },
+      required: ["content"],
+      additionalProperties: false,
+    }),
+    execute: async ({ content }, { abortSignal }) => {
+      const added = await client.add([{ role: "user", content }], {
+        ...scopeOf(options),
+        conversationId: options.conversationId,
+        metadata: options.metadata,
+        infer: options.infer,
+        signal: abortSignal,
+      });
+      return { results: added.results.map(({ id, memory, event }) => ({ id, memory, event })) };
+    },
+  });
+}
