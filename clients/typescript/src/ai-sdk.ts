@@ -85,15 +85,18 @@ export function searchMemoryTool(
     description:
       "Search long-term memory for facts about the user, their preferences, plans and past conversations. " +
       "Call it before answering anything that depends on what the user said earlier.",
-    inputSchema: jsonSchema<SearchMemoryInput>({
-      type: "object",
-      properties: {
-        query: { type: "string", minLength: 1, description: "what to look for, in natural language" },
-        limit: { type: "integer", minimum: 1, maximum: maxResults, description: "how many memories to return" },
+    inputSchema: jsonSchema<SearchMemoryInput>(
+      {
+        type: "object",
+        properties: {
+          query: { type: "string", minLength: 1, description: "what to look for, in natural language" },
+          limit: { type: "integer", minimum: 1, maximum: maxResults, description: "how many memories to return" },
+        },
+        required: ["query"],
+        additionalProperties: false,
       },
-      required: ["query"],
-      additionalProperties: false,
-    }),
+      { validate: (value) => checkInput<SearchMemoryInput>(value, { query: "text" }, { limit: "count" }) },
+    ),
     execute: async ({ query, limit }, { abortSignal }) => {
       const { results } = await client.search(query, {
         ...scopeOf(options),
@@ -121,12 +124,15 @@ export function addMemoryTool(
     description:
       "Store a fact worth remembering about the user (a preference, a plan, a change in their life), " +
       "written as the user would say it, e.g. 'I am allergic to peanuts'.",
-    inputSchema: jsonSchema<AddMemoryInput>({
-      type: "object",
-      properties: { content: { type: "string", minLength: 1, description: "the fact to remember" } },
-      required: ["content"],
-      additionalProperties: false,
-    }),
+    inputSchema: jsonSchema<AddMemoryInput>(
+      {
+        type: "object",
+        properties: { content: { type: "string", minLength: 1, description: "the fact to remember" } },
+        required: ["content"],
+        additionalProperties: false,
+      },
+      { validate: (value) => checkInput<AddMemoryInput>(value, { content: "text" }, {}) },
+    ),
     execute: async ({ content }, { abortSignal }) => {
       const added = await client.add([{ role: "user", content }], {
         ...scopeOf(options),
@@ -138,4 +144,28 @@ export function addMemoryTool(
       return { results: added.results.map(({ id, memory, event }) => ({ id, memory, event })) };
     },
   });
+}
+
+type FieldKind = "text" | "count";
+type Checked<T> = { success: true; value: T } | { success: false; error: Error };
+
+/** Checks the model's tool input against the schema's rules, so a malformed call never reaches the server. */
+function checkInput<T>(value: unknown, required: Record<string, FieldKind>, optional: Record<string, FieldKind>): Checked<T> {
+  const fail = (message: string): Checked<T> => ({ success: false, error: new TypeError(message) });
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return fail("input must be an object");
+  const input = value as Record<string, unknown>;
+  for (const key of Object.keys(input)) {
+    if (!(key in required) && !(key in optional)) return fail(`${key}: unknown field`);
+  }
+  for (const [key, kind] of Object.entries({ ...required, ...optional })) {
+    const v = input[key];
+    if (v === undefined) {
+      if (key in required) return fail(`${key}: required`);
+    } else if (kind === "text" && (typeof v !== "string" || v.trim() === "")) {
+      return fail(`${key}: must be a non-empty string`);
+    } else if (kind === "count" && (!Number.isInteger(v) || (v as number) < 1)) {
+      return fail(`${key}: must be a whole number >= 1`);
+    }
+  }
+  return { success: true, value: input as T };
 }
