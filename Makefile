@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-longmemeval clean
+.PHONY: setup run test test-ts lint bench bench-longmemeval clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-ts
+
+# The TypeScript SDK and OpenClaw plugin (clients/): npm ci, build, type-check, tests against live servers.
+test-ts: setup
+	MEMSTRATA_PYTHON=$(CURDIR)/$(BIN)/python clients/run-tests.sh
 
 lint: setup
 	$(BIN)/ruff check src tests bench
@@ -33,4 +38,4 @@ bench-longmemeval: setup
 	$(BIN)/memstrata bench longmemeval ../shared/data/longmemeval_s_dev100.jsonl --write
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache clients/node_modules clients/*/dist clients/.cache

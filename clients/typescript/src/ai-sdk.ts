@@ -61,10 +61,11 @@ export interface MemstrataToolsOptions extends Scope {
 }
 
 /** The tools `memstrataTools` returns, keyed by the names the model sees. */
-export interface MemstrataTools {
+// A type alias, not an interface, so it is assignable to the AI SDK's ToolSet (an index-signature type).
+export type MemstrataTools = {
   searchMemory: Tool<SearchMemoryInput, SearchMemoryOutput>;
   addMemory: Tool<AddMemoryInput, AddMemoryOutput>;
-}
+};
 
 /** `searchMemory` and `addMemory` tools bound to one client and one scope. */
 export function memstrataTools(client: MemoryClient, options: MemstrataToolsOptions = {}): MemstrataTools {
