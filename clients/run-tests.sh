@@ -10,8 +10,8 @@ export MEMSTRATA_PYTHON="${MEMSTRATA_PYTHON:-$(cd .. && pwd)/.venv/bin/python}"
 NODE24_VERSION=24.22.3
 
 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
-npm run build --silent
-npm run typecheck --silent
+npm run build --silent                          # tsc: the build is the type-check of src/
+npm run typecheck:examples --silent -w memstrata
 npm test --silent
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')

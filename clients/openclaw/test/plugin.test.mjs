@@ -2,21 +2,15 @@
 // records what the plugin asks of OpenClaw (the shape is checked at build time against openclaw's published
 // OpenClawPluginApi types). test/loader.test.mjs loads the same build through OpenClaw's own plugin loader.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
-import { InvalidArgumentError, MemoryClient, NotFoundError } from "memstrata";
+import { describe, test } from "node:test";
+import { InvalidArgumentError, NotFoundError } from "memstrata";
 import entry, { CONFIG_SCHEMA, RECALL_OPEN, TOOL_NAMES, lastTurn, registerMemstrata, resolveConfig } from "../dist/index.js";
-import { startServer } from "../../typescript/test/support/server.mjs";
+import { liveServer } from "../../typescript/test/support/server.mjs";
 
 const manifest = JSON.parse(readFileSync(new URL("../openclaw.plugin.json", import.meta.url), "utf8"));
-let server;
-let client;
-
-before(async () => {
-  server = await startServer();
-  client = new MemoryClient({ baseUrl: server.url, maxRetries: 0 });
-});
-after(() => server?.stop());
+const live = liveServer();
 
 /** Registers the plugin on a recording API; returns its tool factory and hook handlers. */
 function register(config) {
@@ -24,7 +18,7 @@ function register(config) {
   registerMemstrata({
     id: "memstrata",
     version: "test",
-    pluginConfig: { baseUrl: server.url, ...config },
+    pluginConfig: { baseUrl: live.server.url, ...config },
     logger: { info() {}, warn: (m) => got.warnings.push(m), error() {}, debug() {} },
     registerTool: (factory, opts) => got.tools.push({ factory, opts }),
     on: (name, handler) => { got.hooks[name] = handler; },
@@ -43,6 +37,16 @@ describe("entry and manifest", () => {
     assert.deepEqual(manifest.configSchema, CONFIG_SCHEMA);
     const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
     assert.deepEqual(pkg.openclaw.extensions, ["./dist/index.js"]);
+  });
+
+  test("npm pack ships the build, the manifest and README only", () => {
+    const cwd = new URL("..", import.meta.url);
+    const [info] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd, encoding: "utf8" }));
+    const files = info.files.map((f) => f.path).sort();
+    for (const f of ["openclaw.plugin.json", "README.md", "package.json", "dist/index.js", "dist/index.d.ts"]) {
+      assert.ok(files.includes(f), `${f} is packed`);
+    }
+    assert.deepEqual(files.filter((f) => !/^(dist\/.*\.(js|d\.ts)|README\.md|package\.json|openclaw\.plugin\.json)$/.test(f)), []);
   });
 
   test("the entry validates config with OpenClaw's JSON-schema validator", () => {
@@ -77,7 +81,7 @@ describe("tools", () => {
     const added = await tools.memory_add.execute("c1", { content: "I am vegetarian." });
     const id = added.details.results[0].id;
     assert.match(text(added), /ADD/);
-    const stored = await client.get(id, { userId: "telegram:351900", agentId: "planner" });
+    const stored = await live.client.get(id, { userId: "telegram:351900", agentId: "planner" });
     assert.equal(stored.memory, "I am vegetarian.");
 
     const found = await tools.memory_search.execute("c2", { query: "what do I eat?", limit: 3 });
@@ -86,7 +90,7 @@ describe("tools", () => {
     assert.match(text(await tools.memory_get.execute("c4", { id })), /vegetarian/);
     const updated = await tools.memory_update.execute("c5", { id, text: "I am vegan." });
     assert.equal(updated.details.event, "UPDATE");
-    assert.equal((await client.get(id, { userId: "telegram:351900", agentId: "planner" })).memory, "I am vegan.");
+    assert.equal((await live.client.get(id, { userId: "telegram:351900", agentId: "planner" })).memory, "I am vegan.");
     assert.equal((await tools.memory_delete.execute("c6", { id })).details.event, "DELETE");
     await assert.rejects(tools.memory_get.execute("c7", { id }), NotFoundError);
   });
@@ -106,7 +110,7 @@ describe("tools", () => {
   test("a fixed userId puts every conversation in one user's memory", async () => {
     const got = register({ userId: "me", scopeByAgent: false });
     await toolsFor(got, ana).memory_add.execute("c1", { content: "My car is a blue Fiat." });
-    const hits = await client.search("car", { userId: "me" });
+    const hits = await live.client.search("car", { userId: "me" });
     assert.match(hits.results[0].memory, /Fiat/);
   });
 });
@@ -125,7 +129,7 @@ describe("hooks", () => {
         { role: "assistant", content: [{ type: "text", text: "Noted!" }] },
       ],
     }, ctx);
-    const stored = await client.getAll({ userId: "slack:u-42", agentId: "main" }).toArray();
+    const stored = await live.client.getAll({ userId: "slack:u-42", agentId: "main" }).toArray();
     assert.deepEqual(stored.map((m) => m.memory).filter((m) => /Anna/.test(m)).length, 1);
     assert.ok(!stored.some((m) => /old turn|Noted/.test(m.memory)), "only the last turn's user text is kept");
 
@@ -141,7 +145,7 @@ describe("hooks", () => {
     const { hooks } = register({});
     const who = { ...ctx, senderId: "u-50" };
     await hooks.agent_end({ success: false, messages: [{ role: "user", content: "I hate mondays." }] }, who);
-    assert.deepEqual(await client.getAll({ userId: "slack:u-50", agentId: "main" }).toArray(), []);
+    assert.deepEqual(await live.client.getAll({ userId: "slack:u-50", agentId: "main" }).toArray(), []);
     const recalled = `${RECALL_OPEN}\nI live in Rome.\n</memstrata-memories>\nI like cats.`;
     assert.deepEqual(lastTurn([{ role: "user", content: recalled }], false), [{ role: "user", content: "I like cats." }]);
   });

@@ -1,20 +1,12 @@
 // memstrata/ai-sdk: generateText drives the tools through the AI SDK's own mock model against a live server.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { generateText, stepCountIs } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
-import { MemoryClient } from "../dist/index.js";
 import { memstrataTools } from "../dist/ai-sdk.js";
-import { startServer } from "./support/server.mjs";
+import { liveServer } from "./support/server.mjs";
 
-let server;
-let client;
-
-before(async () => {
-  server = await startServer();
-  client = new MemoryClient({ baseUrl: server.url, maxRetries: 0 });
-});
-after(() => server?.stop());
+const live = liveServer();
 
 const usage = {
   inputTokens: { total: 10, noCache: 10, cacheRead: undefined, cacheWrite: undefined },
@@ -48,7 +40,7 @@ function scriptedModel(toolName, input) {
 }
 
 test("the model stores a fact with addMemory, in the scope the code chose", async () => {
-  const tools = memstrataTools(client, { userId: "ai-user", metadata: { via: "ai-sdk" } });
+  const tools = memstrataTools(live.client, { userId: "ai-user", metadata: { via: "ai-sdk" } });
   const out = await generateText({
     model: scriptedModel("addMemory", { content: "I am allergic to peanuts." }),
     tools,
@@ -58,7 +50,7 @@ test("the model stores a fact with addMemory, in the scope the code chose", asyn
   const call = out.steps[0].toolResults[0];
   assert.equal(call.toolName, "addMemory");
   assert.equal(call.output.results[0].event, "ADD");
-  const stored = await client.getAll({ userId: "ai-user" }).toArray();
+  const stored = await live.client.getAll({ userId: "ai-user" }).toArray();
   assert.equal(stored.length, 1);
   assert.match(stored[0].memory, /peanuts/);
   assert.equal(stored[0].metadata.via, "ai-sdk");
@@ -66,11 +58,11 @@ test("the model stores a fact with addMemory, in the scope the code chose", asyn
 });
 
 test("the model recalls with searchMemory and answers from the result", async () => {
-  await client.add("My daughter's name is Ines.", { userId: "ai-user", infer: false });
-  await client.add("My daughter's name is Sofia.", { userId: "someone-else", infer: false });
+  await live.client.add("My daughter's name is Ines.", { userId: "ai-user", infer: false });
+  await live.client.add("My daughter's name is Sofia.", { userId: "someone-else", infer: false });
   const out = await generateText({
     model: scriptedModel("searchMemory", { query: "daughter name", limit: 50 }),
-    tools: memstrataTools(client, { userId: "ai-user", maxResults: 3 }),
+    tools: memstrataTools(live.client, { userId: "ai-user", maxResults: 3 }),
     stopWhen: stepCountIs(3),
     prompt: "What is my daughter called?",
   });
@@ -83,15 +75,15 @@ test("the model recalls with searchMemory and answers from the result", async ()
 });
 
 test("input that breaks the tool's schema is refused before the server is called", async () => {
-  const before = await client.getAll({ userId: "ai-user" }).toArray();
+  const before = await live.client.getAll({ userId: "ai-user" }).toArray();
   const out = await generateText({
     model: scriptedModel("addMemory", { text: "wrong field" }),
-    tools: memstrataTools(client, { userId: "ai-user" }),
+    tools: memstrataTools(live.client, { userId: "ai-user" }),
     stopWhen: stepCountIs(1),
     prompt: "x",
   });
   const errors = out.steps[0].content.filter((p) => p.type === "tool-error");
   assert.equal(errors.length, 1);
   assert.match(String(errors[0].error), /content: required|text: unknown field/);
-  assert.deepEqual(await client.getAll({ userId: "ai-user" }).toArray(), before);
+  assert.deepEqual(await live.client.getAll({ userId: "ai-user" }).toArray(), before);
 });

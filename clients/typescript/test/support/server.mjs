@@ -7,7 +7,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { promisify } from "node:util";
+import { MemoryClient } from "memstrata";
 
 const run = promisify(execFile);
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -87,4 +89,18 @@ export async function startServer({ auth = false, rateLimit = 0, burst = 100 } =
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One server for the calling test file: started in `before`, stopped in `after`. The returned object gets
+ * `server` and `client` (a MemoryClient without retries) once the server is up.
+ */
+export function liveServer(options) {
+  const live = {};
+  before(async () => {
+    live.server = await startServer(options);
+    live.client = new MemoryClient({ baseUrl: live.server.url, maxRetries: 0 });
+  });
+  after(() => live.server?.stop());
+  return live;
 }
