@@ -6,6 +6,7 @@
 # clients/.cache and runs only that test.
 set -euo pipefail
 cd "$(dirname "$0")"
+command -v npm >/dev/null || { echo "clients/run-tests.sh: npm and Node 20+ are required for the TypeScript tests" >&2; exit 1; }
 export MEMSTRATA_PYTHON="${MEMSTRATA_PYTHON:-$(cd .. && pwd)/.venv/bin/python}"
 NODE24_VERSION=24.22.3
 

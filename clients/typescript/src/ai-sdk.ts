@@ -82,7 +82,7 @@ export function searchMemoryTool(
   options: MemstrataToolsOptions = {},
 ): Tool<SearchMemoryInput, SearchMemoryOutput> {
   const maxResults = options.maxResults ?? 10;
-  return tool<SearchMemoryInput, SearchMemoryOutput>({
+  return tool({
     description:
       "Search long-term memory for facts about the user, their preferences, plans and past conversations. " +
       "Call it before answering anything that depends on what the user said earlier.",
@@ -121,7 +121,7 @@ export function addMemoryTool(
   client: MemoryClient,
   options: MemstrataToolsOptions = {},
 ): Tool<AddMemoryInput, AddMemoryOutput> {
-  return tool<AddMemoryInput, AddMemoryOutput>({
+  return tool({
     description:
       "Store a fact worth remembering about the user (a preference, a plan, a change in their life), " +
       "written as the user would say it, e.g. 'I am allergic to peanuts'.",

@@ -111,7 +111,7 @@ export class MemoryClient {
     return this.post<AddResponse>("/v1/memories", false, options, {
       messages,
       conversation_id: options.conversationId,
-      timestamp: time(options.timestamp),
+      timestamp: time("timestamp", options.timestamp),
       metadata: options.metadata,
       infer: options.infer,
     });
@@ -123,8 +123,8 @@ export class MemoryClient {
       query,
       limit: options.limit,
       filters: options.filters,
-      now: time(options.now),
-      as_of: time(options.asOf),
+      now: time("now", options.now),
+      as_of: time("asOf", options.asOf),
       conversation_id: options.conversationId,
       preset: options.preset,
       explain: options.explain,
@@ -138,7 +138,7 @@ export class MemoryClient {
       query,
       conversation_id: options.conversationId,
       token_budget: options.tokenBudget,
-      now: time(options.now),
+      now: time("now", options.now),
       preset: options.preset,
       limit: options.limit,
       recent_turns: options.recentTurns,
@@ -236,8 +236,8 @@ export class MemoryClient {
     return this.send<EpisodeList>("GET", "/v1/episodes", options, {
       query: options.query,
       conversation_id: options.conversationId,
-      start: time(options.start),
-      end: time(options.end),
+      start: time("start", options.start),
+      end: time("end", options.end),
       limit: options.limit,
     });
   }
@@ -325,9 +325,9 @@ function segment(name: string, value: string): string {
   return encodeURIComponent(value);
 }
 
-function time(value: TimeInput | undefined): string | number | undefined {
+function time(field: string, value: TimeInput | undefined): string | number | undefined {
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new InvalidArgumentError("time", "is an invalid Date");
+    if (Number.isNaN(value.getTime())) throw new InvalidArgumentError(field, "is an invalid Date");
     return value.toISOString();
   }
   return value;
