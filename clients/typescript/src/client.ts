@@ -90,15 +90,17 @@ export class MemoryClient {
       throw new InvalidArgumentError("fetch", "no global fetch in this runtime; pass one (Node 20+ has it)");
     }
     this.scope = Object.freeze({ ...options.scope });
-    this.http = new Transport({
-      baseUrl,
-      apiKey: options.apiKey ?? env.MEMSTRATA_API_KEY,
-      timeout,
-      maxRetries,
-      maxRetryDelay: options.maxRetryDelay ?? 8_000,
-      headers: { ...options.headers },
-      fetch: fetchImpl,
-    });
+    this.http = new Transport(
+      {
+        baseUrl,
+        timeout,
+        maxRetries,
+        maxRetryDelay: options.maxRetryDelay ?? 8_000,
+        headers: { ...options.headers },
+        fetch: fetchImpl,
+      },
+      options.apiKey ?? env.MEMSTRATA_API_KEY,
+    );
   }
 
   /** The server URL this client talks to. */

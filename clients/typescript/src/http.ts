@@ -20,7 +20,6 @@ export type FetchLike = (input: string | URL | Request, init?: RequestInit) => P
 /** Settings shared by every request of a client. */
 export interface TransportOptions {
   baseUrl: string;
-  apiKey: string | undefined;
   timeout: number;
   maxRetries: number;
   maxRetryDelay: number;
@@ -61,9 +60,12 @@ const BASE_DELAY_MS = 500;
 
 export class Transport {
   readonly options: TransportOptions;
+  // An ES private field: never shown by console.log / util.inspect, never serialised.
+  readonly #apiKey: string | undefined;
 
-  constructor(options: TransportOptions) {
+  constructor(options: TransportOptions, apiKey: string | undefined) {
     this.options = options;
+    this.#apiKey = apiKey;
   }
 
   /** Send one call (with retries) and return the parsed JSON body. */
@@ -98,7 +100,7 @@ export class Transport {
     const timer = AbortSignal.timeout(timeout);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timer]) : timer;
     const headers: Record<string, string> = { Accept: "application/json", ...this.options.headers };
-    if (this.options.apiKey) headers.Authorization = `Bearer ${this.options.apiKey}`;
+    if (this.#apiKey) headers.Authorization = `Bearer ${this.#apiKey}`;
     if (call.body !== undefined) headers["Content-Type"] = "application/json";
     if (opts.requestId) headers["X-Request-ID"] = opts.requestId;
     Object.assign(headers, opts.headers);

@@ -27,6 +27,13 @@ test("without a key or with an unknown one: AuthenticationError (401)", async ()
   assert.ok(bogus instanceof AuthenticationError);
 });
 
+test("the API key never shows when the client is logged", async () => {
+  const { inspect } = await import("node:util");
+  const client = as(keys.alice);
+  assert.ok(!inspect(client, { depth: 10, showHidden: true }).includes(keys.alice));
+  assert.ok(!JSON.stringify(client).includes(keys.alice));
+});
+
 test("a key bound to alice fills user_id in and is refused for bob (403)", async () => {
   const alice = as(keys.alice);
   const me = await alice.me();
