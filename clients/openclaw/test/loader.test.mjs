@@ -69,6 +69,11 @@ test("OpenClaw loads the plugin into the memory slot", () => {
   assert.deepEqual(tools, ["memory_search", "memory_add", "memory_get", "memory_list", "memory_update", "memory_delete"]);
   const hooks = registry.typedHooks.filter((h) => h.pluginId === "memstrata").map((h) => h.hookName).sort();
   assert.deepEqual(hooks, ["agent_end", "before_prompt_build"]);
+  // The slot went to memstrata: OpenClaw's built-in memory plugin stands down.
+  assert.ok(
+    registry.diagnostics.some((d) => d.pluginId === "memory-core" && /not selected for the memory slot/.test(d.message)),
+    JSON.stringify(registry.diagnostics),
+  );
 });
 
 test("the registered tools and hooks reach memstrata, scoped per sender and agent", async () => {
