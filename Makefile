@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-longmemeval clean test-integrations test-integrations-a
+.PHONY: setup run test test-ts lint bench bench-longmemeval clean test-integrations test-integrations-a
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q --ignore=tests/integrations
 	$(MAKE) test-integrations
+	$(MAKE) test-ts
 
 # Framework integrations run on the frameworks' real packages, in environments of their own (the main one
 # stays lean). A group is an environment built from a requirements file plus the test files it runs; add a
@@ -43,6 +44,10 @@ test-integrations-a: $(INTA_VENV)/.installed
 
 test-integrations: $(INTEGRATION_GROUPS)
 
+# The TypeScript SDK and OpenClaw plugin (clients/): npm ci, build, type-check, tests against live servers.
+test-ts: setup
+	MEMSTRATA_PYTHON=$(CURDIR)/$(BIN)/python clients/run-tests.sh
+
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/memstrata
@@ -54,4 +59,4 @@ bench-longmemeval: setup
 	$(BIN)/memstrata bench longmemeval ../shared/data/longmemeval_s_dev100.jsonl --write
 
 clean:
-	rm -rf $(VENV) $(INTA_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(INTA_VENV) build *.egg-info .pytest_cache clients/node_modules clients/*/dist clients/.cache
