@@ -27,7 +27,7 @@ from memstrata.errors import (
     ProviderError,
 )
 from memstrata.ingest.candidate import Candidate, Message
-from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
+from memstrata.ingest.messages import check_metadata, check_utf8, normalize_messages, parse_time
 from memstrata.ingest.pipeline import chunk_text, plan_add, verbatim_candidates
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder
@@ -112,6 +112,10 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         return float(created_at), str(ident)
     except (ValueError, TypeError):
         raise InvalidInputError("cursor", "is not a cursor returned by get_all") from None
+
+
+# Facts about the whole store that a caller asking about one scope has no business seeing.
+STORE_WIDE_STATS = ("path", "url", "file_bytes", "database_bytes", "vector_cache_bytes", "scopes")
 
 
 class Memory:
@@ -656,6 +660,7 @@ class Memory:
             raise InvalidInputError(
                 "query", f"is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
             )
+        check_utf8("query", query)
         check_id("conversation_id", conversation_id)
         recent = self.short_term.recent(scope, conversation_id, 6) if conversation_id else []
         req = SearchRequest(
@@ -715,10 +720,13 @@ class Memory:
         self._check_open()
         if not isinstance(token_budget, int) or isinstance(token_budget, bool) or token_budget < 1:
             raise InvalidInputError("token_budget", "must be a positive integer")
+        if not isinstance(recent_turns, int) or isinstance(recent_turns, bool) or not 0 <= recent_turns <= 1000:
+            raise InvalidInputError("recent_turns", f"must be an integer from 0 to 1000, got {recent_turns!r}")
         scope = self._scope(user_id, agent_id, run_id, org_id)
         hits = self._search(scope, query, limit, None, now, None, conversation_id, preset, False)
         count = self.embedder.count_tokens
-        recent = self.short_term.recent(scope, conversation_id, recent_turns) if conversation_id else []
+        wanted = bool(conversation_id and recent_turns)
+        recent = self.short_term.recent(scope, conversation_id, recent_turns) if wanted else []  # type: ignore[arg-type]
         header_mem = "## Relevant memories\n"
         header_recent = "## Recent conversation\n"
         lines_recent = [f"{t.role}: {t.content}\n" for t in recent]
@@ -904,6 +912,8 @@ class Memory:
             out = self.store.stats(None)
         else:
             out = self.store.stats(self._scope(user_id, agent_id, run_id, org_id))
+            for key in STORE_WIDE_STATS:  # a scope's counts say nothing about where or how big the store is
+                out.pop(key, None)
         out["embedder"] = self.embedder.name
         return out
 

@@ -405,6 +405,9 @@ class SecuredMemory:
         fn = self._optional(name)
         p = self.principal
         org = check_id("org_id", org_id) or p.org_id or DEFAULT_ORG
+        if name in STORE_WIDE_FACTS and (p.user_ids is not None or p.agent_ids is not None):
+            raise AccessDeniedError(f"{p.label}: {name} checks the whole store's audit chain; it needs an admin key "
+                                    "bound to no user or agent")
         if user_id is not None or p.user_ids is not None:
             if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
                 (user_id,) = p.user_ids
