@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm, InProcessWorking
+from memstrata.cache_guard import cache_write
+from memstrata.cache_guard import recent_turns as _recent_turns  # context() has an argument of that name
 from memstrata.config import IngestConfig, default_store_url, parse_store_url
 from memstrata.errors import (
     ConfigurationError,
@@ -269,10 +271,10 @@ class Memory:
             for m in msgs
         ]
         self.store.add_episodes(episodes)  # durable before any later step can fail
+        warnings: list[str] = []
         if conversation_id is not None:
-            self.short_term.push(
-                scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
-            )
+            turns = [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
+            cache_write("short-term memory", lambda: self.short_term.push(scope, conversation_id, turns), warnings)
         episode_ids = [e.id for e in episodes]
         try:
             plan = self._plan(scope, msgs, episodes, meta, conversation_id, infer, now)
@@ -284,8 +286,12 @@ class Memory:
             self._mark(scope, episode_ids, "failed", f"{type(exc).__name__}: {exc}")
             raise
         if conversation_id is not None:
-            self._update_working(scope, conversation_id, plan.batch, now)
-        return {"results": plan.results, "episodes": episode_ids}
+            cache_write("working memory", lambda: self._update_working(scope, conversation_id, plan.batch, now),
+                        warnings)
+        out: dict[str, Any] = {"results": plan.results, "episodes": episode_ids}
+        if warnings:
+            out["warnings"] = warnings
+        return out
 
     def _plan(
         self,
@@ -662,7 +668,7 @@ class Memory:
             )
         check_utf8("query", query)
         check_id("conversation_id", conversation_id)
-        recent = self.short_term.recent(scope, conversation_id, 6) if conversation_id else []
+        recent = _recent_turns(self.short_term, self.store, scope, conversation_id, 6)
         req = SearchRequest(
             scope=scope,
             query=query,
@@ -725,8 +731,7 @@ class Memory:
         scope = self._scope(user_id, agent_id, run_id, org_id)
         hits = self._search(scope, query, limit, None, now, None, conversation_id, preset, False)
         count = self.embedder.count_tokens
-        wanted = bool(conversation_id and recent_turns)
-        recent = self.short_term.recent(scope, conversation_id, recent_turns) if wanted else []  # type: ignore[arg-type]
+        recent = _recent_turns(self.short_term, self.store, scope, conversation_id, recent_turns)
         header_mem = "## Relevant memories\n"
         header_recent = "## Recent conversation\n"
         lines_recent = [f"{t.role}: {t.content}\n" for t in recent]
