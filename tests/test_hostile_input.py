@@ -158,3 +158,22 @@ def test_negative_recent_turns_over_rest_is_422(client: TestClient, audited: Any
     r = client.post("/v1/memories/context", headers=h(key),
                     json={"query": "tea", "conversation_id": "c", "recent_turns": -3})
     assert r.status_code == 422, r.text
+
+
+def test_recency_of_use_follows_the_searches_now_not_the_wall_clock(lib: Memory) -> None:
+    """A replayed or backfilled history (searched with ``now=`` in the past) gets the boost its own timeline
+    earns: use is stamped at the search's ``now``, and times after ``now`` count for nothing."""
+    lib.add("I keep bees in the garden", user_id="u", timestamp="2020-01-01T00:00:00Z", infer=False)
+
+    def recency(now: str) -> float:
+        hits = lib.search("bees garden", user_id="u", now=now, explain=True)["results"]
+        assert len(hits) == 1
+        return float(hits[0]["stages"]["recency"])
+
+    first = recency("2020-07-01T00:00:00Z")  # six months after the fact, never used before
+    assert first < 0.9, first
+    lib.flush_usage()
+    later = recency("2020-12-01T00:00:00Z")  # five months after that use
+    lib.flush_usage()
+    assert later < 0.9, later
+    assert recency("2020-12-02T00:00:00Z") > 0.9  # a day after the last use in this timeline

@@ -176,7 +176,7 @@ class Memory:
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
         self._closed = False
-        self._touched: dict[Scope, set[str]] = {}
+        self._touched: dict[Scope, dict[float, set[str]]] = {}  # scope → search time → ids
         self._touch_lock = threading.Lock()
         self._last_touch_flush = time.monotonic()
 
@@ -683,15 +683,18 @@ class Memory:
             query_vector=self._query_vector(query),
         )
         hits = self.retriever.search(req)
-        self._note_use(scope, [h.record.id for h in hits])
+        self._note_use(scope, [h.record.id for h in hits], req.now.timestamp())
         return hits
 
-    def _note_use(self, scope: Scope, ids: list[str]) -> None:
-        """Remember which memories were returned; written in batches so reads stay read-only on the hot path."""
+    def _note_use(self, scope: Scope, ids: list[str], at: float) -> None:
+        """Remember which memories were returned, and at which ``now``; written in batches so reads stay read-only
+        on the hot path."""
         with self._touch_lock:
-            self._touched.setdefault(scope, set()).update(ids)
+            # To the minute: a recency boost with a half-life in days needs no finer stamp, and fewer distinct
+            # stamps mean fewer statements per flush.
+            self._touched.setdefault(scope, {}).setdefault(at - at % 60, set()).update(ids)
             due = (time.monotonic() - self._last_touch_flush > TOUCH_FLUSH_SECONDS
-                   or sum(len(v) for v in self._touched.values()) >= TOUCH_FLUSH_COUNT)
+                   or sum(len(v) for by_at in self._touched.values() for v in by_at.values()) >= TOUCH_FLUSH_COUNT)
         if due:
             self.flush_usage()
 
@@ -700,12 +703,12 @@ class Memory:
         with self._touch_lock:
             pending, self._touched = self._touched, {}
             self._last_touch_flush = time.monotonic()
-        at = time.time()
-        for scope, ids in pending.items():
-            try:
-                self.store.touch(scope, sorted(ids), at)
-            except MemstrataError:
-                pass  # usage statistics are best effort; the next flush tries again with new data
+        for scope, by_at in pending.items():
+            for at, ids in sorted(by_at.items()):
+                try:
+                    self.store.touch(scope, sorted(ids), at)
+                except MemstrataError:
+                    pass  # usage statistics are best effort; the next flush tries again with new data
 
     def context(
         self,

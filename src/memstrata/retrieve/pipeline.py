@@ -166,7 +166,9 @@ class Retriever:
                 st["temporal"] = round(t_score, 4)
                 boost *= 1.0 + p.temporal_weight * t_score
             if p.recency_weight > 0:
-                last = max(rec.created_at, rec.last_accessed_at or 0.0, rec.valid_from)
+                # Only what happened by ``now`` counts: a replayed history must not borrow today's timestamps.
+                seen = (rec.created_at, rec.last_accessed_at or 0.0, rec.valid_from)
+                last = max((t for t in seen if t <= now_ts), default=rec.valid_from)
                 r_score = _recency(last, now_ts, p.recency_half_life_days)
                 st["recency"] = round(r_score, 4)
                 boost *= 1.0 + p.recency_weight * r_score
