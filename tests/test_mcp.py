@@ -57,7 +57,7 @@ async def _exercise(client: Client) -> None:
     assert {r["event"] for r in added["results"]} == {"ADD"}
     found = _data(await client.call_tool("search_memories", {"query": "green tea", "limit": 3}))
     assert "green tea" in found["results"][0]["memory"] and found["results"][0]["user_id"] == "alice"
-    ctx = _data(await client.call_tool("get_context", {"query": "where do I live", "token_budget": 100}))
+    ctx = _data(await client.call_tool("get_context", {"query": "where did I move", "token_budget": 100}))
     assert "Lisbon" in ctx["text"]
     page = _data(await client.call_tool("list_memories", {"limit": 10}))
     assert len(page["results"]) == 2

@@ -166,12 +166,14 @@ def test_episodes_conflicts_entities_stats(client: TestClient, keys: dict[str, s
     hits = client.get("/v1/episodes", headers=alice, params={"query": "Alpha"}).json()["results"]
     assert hits[0]["content"].startswith("John") and "score" in hits[0]
 
-    (conflict,) = client.get("/v1/conflicts", headers=alice).json()["results"]
+    assert client.get("/v1/conflicts", headers=alice).json()["results"] == []  # settled by the policy
+    (conflict,) = client.get("/v1/conflicts", headers=alice, params={"status": "resolved"}).json()["results"]
     assert (conflict["old_value"], conflict["new_value"]) == ("berlin", "lisbon")
+    assert conflict["resolution"] == "policy:keep_new"
     assert_problem(client.post(f"/v1/conflicts/{conflict['id']}/resolve", headers=h(keys["alice_read"]),
                                json={"keep": "old"}), 403)
     resolved = client.post(f"/v1/conflicts/{conflict['id']}/resolve", headers=alice, json={"keep": "old"}).json()
-    assert resolved["status"] == "resolved"
+    assert resolved["status"] == "resolved" and resolved["resolution"] == "keep_old"
     assert client.get("/v1/conflicts", headers=alice).json()["results"] == []
     assert len(client.get("/v1/conflicts", headers=alice, params={"status": "all"}).json()["results"]) == 1
     assert_problem(client.post("/v1/conflicts/nope/resolve", headers=alice, json={}), 404)

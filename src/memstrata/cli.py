@@ -231,7 +231,8 @@ def export(ctx: click.Context, output: str, all_versions: bool, **kw: Any) -> No
 @main.command(name="import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @scope_options
-@click.option("--batch", default=64, show_default=True, help="memories per add() call")
+@click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 1000),
+              help="memories per add() call (consecutive lines with the same metadata share a call)")
 @click.pass_context
 def import_(ctx: click.Context, path: str, batch: int, **kw: Any) -> None:
     """Load memories from a JSON Lines file (as written by export) into a scope, verbatim."""
@@ -254,13 +255,23 @@ def import_(ctx: click.Context, path: str, batch: int, **kw: Any) -> None:
         items.append((text, obj.get("valid_from") or obj.get("created_at"), obj.get("metadata") or {}))
     added = 0
     with tqdm(total=len(items), unit="memory", disable=None, file=sys.stderr) as bar:
-        for text, when, meta in items:
-            r = mem.add(
-                [{"role": "user", "content": text}], timestamp=when, metadata=meta, infer=False, **scope
-            )
+        for chunk in _batches(items, batch):
+            messages = [{"role": "user", "content": text, "timestamp": when} for text, when, _ in chunk]
+            r = mem.add(messages, metadata=chunk[0][2], infer=False, **scope)
             added += sum(1 for x in r["results"] if x["event"] == "ADD")
-            bar.update(1)
+            bar.update(len(chunk))
     _emit(ctx, {"imported": added, "read": len(items)}, f"imported {added} of {len(items)} memories")
+
+
+def _batches(items: list[tuple[str, Any, dict[str, Any]]], size: int) -> list[list[tuple[str, Any, dict[str, Any]]]]:
+    """Runs of at most ``size`` consecutive items that share their metadata (add() takes one per call)."""
+    out: list[list[tuple[str, Any, dict[str, Any]]]] = []
+    for item in items:
+        if out and len(out[-1]) < size and out[-1][0][2] == item[2]:
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
 
 
 @main.command()

@@ -29,6 +29,7 @@ from memstrata.errors import (
     ProviderError,
 )
 from memstrata.ingest.candidate import Candidate, Message
+from memstrata.ingest.conflicts import BY_POLICY
 from memstrata.ingest.messages import check_metadata, check_utf8, normalize_messages, parse_time
 from memstrata.ingest.pipeline import chunk_text, plan_add, verbatim_candidates
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
@@ -480,7 +481,7 @@ class Memory:
         conflict = next((c for c in self.store.conflicts(scope, None) if c.id == conflict_id), None)
         if conflict is None:
             raise NotFoundError("conflict", conflict_id)
-        if conflict.status != "open":
+        if conflict.status != "open" and not (conflict.resolution or "").startswith(BY_POLICY):
             raise InvalidInputError("conflict_id", f"conflict {conflict_id} is already resolved")
         recs = {
             r.id: r for r in self.store.get_memories(scope, [conflict.new_memory_id, conflict.old_memory_id])
@@ -824,10 +825,12 @@ class Memory:
         org_id: str | None = None,
         status: str | None = "open",
     ) -> dict[str, Any]:
-        """Conflicts raised when a new value met an old one; open ones until resolved."""
+        """Conflicts raised when a new value met an old one: ``status`` is ``"open"`` (waiting for a person),
+        ``"resolved"`` (by a person or by the conflict policy) or ``"all"`` (``None`` also means all)."""
         self._check_open()
-        if status not in (None, "open", "resolved"):
-            raise InvalidInputError("status", "must be 'open', 'resolved' or None")
+        if status not in (None, "all", "open", "resolved"):
+            raise InvalidInputError("status", f"must be 'open', 'resolved' or 'all', got {status!r}")
+        status = None if status == "all" else status
         scope = self._scope(user_id, agent_id, run_id, org_id)
         return {"results": [c.to_dict() for c in self.store.conflicts(scope, status)]}
 

@@ -152,6 +152,8 @@ class Retriever:
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
         for mid, base in fused.items():
+            if base <= 0:
+                continue  # ranked last by every stage that found it: nothing matched, so it is not a result
             rec = records.get(mid)
             if rec is None:
                 continue
