@@ -4,7 +4,8 @@ Tools: ``add_memory``, ``search_memories``, ``get_context``, ``list_memories``, 
 ``update_memory``, ``delete_memory``, ``memory_history``, ``list_conflicts``, ``resolve_conflict``; their
 arguments carry REST's names and descriptions. Every tool runs through ``SecuredMemory``: on HTTP the
 caller's API key (same headers as the REST API) decides what it may touch, and a ``user_id`` argument outside
-the key's binding is refused; on stdio the principal is fixed when the process starts (unrestricted, or the key in ``MEMSTRATA_API_KEY``).
+the key's binding is refused; on stdio the principal is fixed when the process starts (unrestricted, or the
+key in ``MEMSTRATA_API_KEY``).
 """
 
 from __future__ import annotations
