@@ -18,8 +18,10 @@ def _open(ctx: click.Context):  # type: ignore[no-untyped-def]
     obj = ctx.find_root().obj
     if "memory" not in obj:
         from memstrata.secure import memory_from_env
+        from memstrata.settings import StackSettings
 
-        obj["memory"] = memory_from_env(obj["store"], embedder=obj["embedder"])
+        stack = StackSettings.from_env(store=obj["store"], embedder=obj["embedder"])
+        obj["memory"] = memory_from_env(stack.store, **stack.memory_options())
         ctx.find_root().call_on_close(obj["memory"].close)
     return obj["memory"]
 
@@ -75,7 +77,8 @@ class _Group(click.Group):
     default=None,
     help="store URL, e.g. sqlite:///path/memory.db (default ~/.memstrata/memory.db)",
 )
-@click.option("--embedder", envvar="MEMSTRATA_EMBEDDER", default=None, help="'minilm' (default) or 'hash'")
+@click.option("--embedder", envvar="MEMSTRATA_EMBEDDER", default=None,
+              help="'minilm' (default), 'hash', or openai[+http|+https]://host/v1?model=NAME")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 @click.version_option(package_name="memstrata")
 @click.pass_context
