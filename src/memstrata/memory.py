@@ -909,6 +909,24 @@ class Memory:
             self.working.put(scope, conversation_id, state)
         return state
 
+    def scopes(
+        self,
+        *,
+        org_id: str | None = None,
+        user_ids: list[str] | None = None,
+        agent_ids: list[str] | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """The scopes this store holds, most recently active first: their ids, episode and memory counts and
+        last write (``last_active_at``); optionally only one org's, or only some users' or agents'."""
+        self._check_open()
+        check_id("org_id", org_id)
+        for field_name, values in (("user_ids", user_ids), ("agent_ids", agent_ids)):
+            for value in values or ():
+                check_id(field_name, value)
+        rows = self.store.scopes(org_id, user_ids, agent_ids, _check_limit(limit))
+        return {"results": rows}
+
     def stats(
         self,
         *,

@@ -30,6 +30,7 @@ from memstrata.backends.sealing import (
 )
 from memstrata.backends.sqlite_keys import SQLiteKeysMixin
 from memstrata.backends.sqlite_privacy import SQLitePrivacyMixin
+from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sqlite_schema import migrate
 from memstrata.backends.vector_index import VectorIndex
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError, NotFoundError
@@ -939,6 +940,11 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         if self.path != ":memory:" and Path(self.path).exists():
             out["file_bytes"] = Path(self.path).stat().st_size
         return out
+
+    def scopes(self, org_id=None, user_ids=None, agent_ids=None, limit=100):  # type: ignore[no-untyped-def]
+        statement, params = scope_listing("?", org_id, user_ids, agent_ids, limit)
+        with self._read() as conn:
+            return scope_rows(conn.execute(statement, params).fetchall())
 
     def reset(self) -> None:
         with self._tx() as conn:

@@ -367,6 +367,17 @@ class SecuredMemory:
         self.principal.check("read", scope)
         return self.memory.stats(**scope.as_dict())  # type: ignore[no-any-return]
 
+    def scopes(self, *, org_id: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """The scopes this key may read, most recently active first (only its org, only its bound users/agents)."""
+        p = self.principal
+        p._need("read")
+        org = check_id("org_id", org_id) or p.org_id
+        if org is not None:
+            p._org(org)
+        users = None if p.user_ids is None else sorted(p.user_ids)
+        agents = None if p.agent_ids is None else sorted(p.agent_ids)
+        return self.memory.scopes(org_id=org, user_ids=users, agent_ids=agents, limit=limit)  # type: ignore[no-any-return]
+
     def supports(self, name: str) -> bool:
         """Whether the wrapped Memory has ``name`` (user export/erasure and audit come from optional modules)."""
         return callable(getattr(self.memory, name, None))

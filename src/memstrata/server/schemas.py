@@ -124,6 +124,20 @@ class AddEvent(_Out):
     event: str
 
 
+class ScopeOut(_Out):
+    org_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    episodes: int
+    memories: int
+    last_active_at: str | None = Field(None, description="the newest write in the scope (ISO 8601)")
+
+
+class ScopeList(_Out):
+    results: list[ScopeOut]
+
+
 class AddResponse(_Out):
     results: list[AddEvent]
     episodes: list[str]
