@@ -40,8 +40,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from memstrata.backends import postgres_schema as schema
-from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.postgres_privacy import PostgresPrivacyMixin
+from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sealing import (
     conflict_columns,
     conflict_of,

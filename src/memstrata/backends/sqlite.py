@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sealing import (
     conflict_columns,
     conflict_of,
@@ -30,7 +31,6 @@ from memstrata.backends.sealing import (
 )
 from memstrata.backends.sqlite_keys import SQLiteKeysMixin
 from memstrata.backends.sqlite_privacy import SQLitePrivacyMixin
-from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sqlite_schema import migrate
 from memstrata.backends.vector_index import VectorIndex
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError, NotFoundError
