@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from memstrata.privacy.access import create_key
 from memstrata.secure import secure_memory
 from memstrata.server import create_app
 from pg_support import free_port
+from test_serve_stack import serving
 from test_ui_e2e import ARGS, ARTIFACTS, CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,24 +53,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                           timeout=300)
     assert demo.returncode == 0, demo.stderr
     port = free_port()
-    proc = subprocess.Popen(_cli("--store", store, "serve", "--no-auth", "--port", str(port)), env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "memstrata serve did not become ready"
-            time.sleep(0.3)
+    with serving(["--store", store, "serve", "--no-auth", "--port", str(port)], port) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
 
 
 def test_scopes_endpoint_lists_the_demo_user_first(demo_server: str) -> None:

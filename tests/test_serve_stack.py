@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,31 @@ def _vector(text: str) -> list[float]:
     return [b / 255.0 for b in digest[:DIM]]
 
 
+@contextmanager
+def serving(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """``memstrata ARGS`` as a real process, once ``/ready`` answers; yields the base URL and a list that holds
+    the process's output after it stopped."""
+    env = env or {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", "from memstrata.cli import main; main()", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base, log = f"http://127.0.0.1:{port}", []
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "memstrata serve did not become ready"
+            time.sleep(0.3)
+        yield base, log
+    finally:
+        proc.terminate()
+        log.append(proc.communicate(timeout=30)[0])
+
+
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
@@ -91,22 +117,9 @@ def test_serve_builds_every_engine_from_flags_and_environment(tmp_path: Path, ow
                "MEMSTRATA_LLM": f"openai+{llm.url}/v1?model=fake-chat&max_retries=0",
                "MEMSTRATA_LLM_API_KEY": "sk-local-test",
                "MEMSTRATA_CACHE": own_redis.url}
-        cmd = [sys.executable, "-c", "from memstrata.cli import main; main()",
-               "--store", f"sqlite:///{tmp_path}/m.db", "serve", "--no-auth", "--port", str(port),
-               "--vectors", f"qdrant:///{tmp_path}/qdrant", "--conflict-policy", "manual"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                try:
-                    if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.3)
+        args = ["--store", f"sqlite:///{tmp_path}/m.db", "serve", "--no-auth", "--port", str(port),
+                "--vectors", f"qdrant:///{tmp_path}/qdrant", "--conflict-policy", "manual"]
+        with serving(args, port, env) as (base, log):
             r = httpx.post(f"{base}/v1/memories", json={
                 "messages": "I've been living in Lisbon since spring.", "user_id": "alice",
                 "conversation_id": "c1"}, timeout=30)
@@ -114,9 +127,7 @@ def test_serve_builds_every_engine_from_flags_and_environment(tmp_path: Path, ow
             assert [x["memory"] for x in r.json()["results"]] == ["The user lives in Lisbon"]  # the LLM's words
             stats = httpx.get(f"{base}/v1/stats", params={"user_id": "alice"}, timeout=10).json()
             assert stats["embedder"] == "openai:fake-embed"
-        finally:
-            proc.terminate()
-            out, _ = proc.communicate(timeout=30)
+    out = "".join(log)
     assert "The user lives in Lisbon" in embed.inputs  # the embedder that was named did the embedding
     (chat,) = [q for q in llm.requests if q.path.endswith("/chat/completions")][:1]
     assert chat.headers["authorization"] == "Bearer sk-local-test" and chat.body["model"] == "fake-chat"
