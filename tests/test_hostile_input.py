@@ -177,3 +177,17 @@ def test_recency_of_use_follows_the_searches_now_not_the_wall_clock(lib: Memory)
     lib.flush_usage()
     assert later < 0.9, later
     assert recency("2020-12-02T00:00:00Z") > 0.9  # a day after the last use in this timeline
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda m: m.search("tea", user_id="u", filters={"k": "\ud800"}), "filters.k.eq"),
+    (lambda m: m.search("tea", user_id="u", filters={"k": {"in": ["a", "\udfff"]}}), "filters.k.in"),
+    (lambda m: m.add("I like tea", user_id="\ud800"), "user_id"),
+    (lambda m: m.add("I like tea", user_id="u", conversation_id="c\ud800"), "conversation_id"),
+    (lambda m: m.add([{"role": "user", "content": "I like tea", "name": "\ud800"}], user_id="u"),
+     "messages[0].name"),
+])
+def test_lone_surrogates_anywhere_are_input_errors(lib: Memory, call: Any, field: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        call(lib)
+    assert err.value.field == field

@@ -62,6 +62,8 @@ def normalize_messages(messages: Any, timestamp: datetime | None = None) -> list
         name = m.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"{field}.name", "must be a string")
+        if name is not None:
+            check_utf8(f"{field}.name", name)
         when = parse_time(f"{field}.timestamp", m["timestamp"]) if m.get("timestamp") is not None else timestamp
         out.append(Message(role=role, content=content, index=i, name=name, timestamp=when))
     return out

@@ -141,6 +141,9 @@ class ScopeList(_Out):
 class AddResponse(_Out):
     results: list[AddEvent]
     episodes: list[str]
+    warnings: list[str] | None = Field(
+        None, description="steps that were skipped although the add succeeded (e.g. the short-term cache is down)"
+    )
 
 
 class SearchResponse(_Out):
