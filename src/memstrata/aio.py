@@ -32,6 +32,7 @@ ASYNC_METHODS = (
     "retry_failed",
     "stats",
     "working_state", "flush_usage", "forget_user", "export_user", "import_user", "audit_log", "verify_audit",
+    "scopes",
 )
 
 

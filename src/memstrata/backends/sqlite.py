@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -85,6 +86,20 @@ def _wrap(exc: sqlite3.Error, what: str) -> BackendError:
     return BackendError(f"sqlite store: {what}: {text}")
 
 
+def _journal_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL. SQLite answers 'database is locked' at once, without its busy handler, while another
+    process opening the same new file holds the lock, so wait here as long as a busy write would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     """The durable tiers on one SQLite file (or ``:memory:`` for throwaway use)."""
 
@@ -131,7 +146,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy)}")
             if not uri:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _journal_wal(conn, self._busy / 1000)
             conn.execute(f"PRAGMA synchronous = {self._sync}")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
