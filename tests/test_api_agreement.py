@@ -89,3 +89,17 @@ def test_import_batch_adds_many_memories_per_call(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["--store", store, "import", str(tmp_path / "in.jsonl"), "--user", "u",
                                     "--batch", "0"])
     assert bad.exit_code != 0 and "batch" in bad.output
+
+
+def test_scopes_newest_first_with_counts_on_every_store(mem: Memory) -> None:
+    mem.add("I keep bees", user_id="alice", infer=False)
+    mem.add("I like jazz", user_id="bob", agent_id="helper", infer=False)
+    mem.add("I like jazz", user_id="bob", agent_id="helper", infer=False)  # a merge: two episodes, one memory
+    mem.add("We ship on Friday", user_id="carol", org_id="acme", infer=False)
+    rows = mem.scopes()["results"]
+    assert [(r["org_id"], r["user_id"], r["agent_id"]) for r in rows] == [
+        ("acme", "carol", None), ("default", "bob", "helper"), ("default", "alice", None)]
+    assert (rows[1]["episodes"], rows[1]["memories"]) == (2, 1) and rows[1]["last_active_at"]
+    assert [r["user_id"] for r in mem.scopes(org_id="default", limit=1)["results"]] == ["bob"]
+    assert [r["user_id"] for r in mem.scopes(user_ids=["alice", "carol"])["results"]] == ["carol", "alice"]
+    assert mem.scopes(agent_ids=["nobody"])["results"] == []
