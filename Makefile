@@ -2,22 +2,32 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# The demo writes this store and the server serves it, so the web page opens on the demo's memories.
+DEMO_STORE := sqlite:///$(CURDIR)/.memstrata/demo.db
 
 .PHONY: setup run test test-ts lint bench bench-longmemeval clean test-integrations test-integrations-a
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Running needs only the embedded default and the server; the tools for testing come with `make test`.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[server]'
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP) $(RUN_STAMP)
 
-setup: $(STAMP)
+setup: $(DEV_STAMP)
 
-# The demo shows what memory does; then the server starts on the embedded store (Ctrl-C stops it).
-run: setup
-	$(BIN)/memstrata --store sqlite:///$(CURDIR)/.memstrata/demo.db demo --keep
-	$(BIN)/memstrata --store sqlite:///$(CURDIR)/.memstrata/memory.db serve --no-auth --port $${PORT:-8000}
+# The demo shows what memory does; then the server starts on the demo's store (Ctrl-C stops it).
+run: $(RUN_STAMP)
+	$(BIN)/memstrata --store $(DEMO_STORE) demo --keep
+	$(BIN)/memstrata --store $(DEMO_STORE) serve --no-auth --port $${PORT:-8000}
 
 test: setup
 	$(BIN)/python -m pytest -q --ignore=tests/integrations

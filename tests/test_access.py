@@ -209,14 +209,14 @@ def test_principal_check_directly() -> None:
 def test_conflict_resolution_needs_write(mem: Memory) -> None:
     mem.add("I live in Paris.", user_id="alice")
     mem.add("I live in Lisbon.", user_id="alice")
-    conflicts = mem.conflicts(user_id="alice")["results"]
+    conflicts = mem.conflicts(user_id="alice", status="all")["results"]
     reader = secured(mem, "read", user_ids=["alice"])
-    assert len(conflicts) == 1 and reader.conflicts()["results"] == conflicts
+    assert len(conflicts) == 1 and reader.conflicts(status="all")["results"] == conflicts
     with pytest.raises(AccessDeniedError, match="'write'"):
-        reader.resolve_conflict(conflicts[0]["id"], keep="new")
-    assert mem.conflicts(user_id="alice")["results"][0]["status"] == "open"
+        reader.resolve_conflict(conflicts[0]["id"], keep="old")
+    assert mem.conflicts(user_id="alice", status="all")["results"][0]["resolution"] == "policy:keep_new"
     writer = secured(mem, "write", user_ids=["alice"])
-    assert writer.resolve_conflict(conflicts[0]["id"], keep="new")["status"] != "open"
+    assert writer.resolve_conflict(conflicts[0]["id"], keep="old")["resolution"] == "keep_old"
 
 
 def test_optional_privacy_methods(mem: Memory) -> None:

@@ -31,16 +31,17 @@ def test_latest_wins_supersedes_and_keeps_the_old_version(tmp_path) -> None:  # 
         then = [x["id"] for x in m.search("where do I live?", user_id="a", as_of="2025-06-01T00:00:00Z")["results"]]
         assert then == [old]
         assert [e["event"] for e in m.history(old, user_id="a")] == ["ADD", "SUPERSEDE"]
-        (conflict,) = m.conflicts(user_id="a")["results"]
+        assert m.conflicts(user_id="a")["results"] == []  # the policy settled it: nothing waits for a person
+        (conflict,) = m.conflicts(user_id="a", status="resolved")["results"]
         assert (conflict["subject"], conflict["attribute"], conflict["old_value"], conflict["new_value"]) == (
             "user", "lives_in", "berlin", "lisbon")
-        assert conflict["status"] == "open" and conflict["policy"] == "latest_wins"
+        assert conflict["policy"] == "latest_wins" and conflict["resolution"] == "policy:keep_new"
 
 
 def test_resolving_keep_old_restores_the_old_value(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with _mem(tmp_path, "latest_wins") as m:
         old, new = _move(m)
-        cid = m.conflicts(user_id="a")["results"][0]["id"]
+        cid = m.conflicts(user_id="a", status="all")["results"][0]["id"]
         out = m.resolve_conflict(cid, keep="old", user_id="a")
         assert out["status"] == "resolved" and out["resolution"] == "keep_old"
         assert m.get(old, user_id="a")["valid_to"] is None
@@ -60,7 +61,7 @@ def test_keep_both_and_manual_leave_both_current_until_resolved(tmp_path) -> Non
             assert m.get(old, user_id="a")["valid_to"] is None
             current = {x["id"] for x in m.get_all(user_id="a")["results"]}
             assert {old, new} <= current
-            (conflict,) = m.conflicts(user_id="a")["results"]
+            (conflict,) = m.conflicts(user_id="a", status="all")["results"]
             assert conflict["policy"] == policy
             m.resolve_conflict(conflict["id"], keep="new", user_id="a")
             assert m.get(old, user_id="a")["superseded_by"] == new

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
@@ -54,11 +55,11 @@ async def _exercise(client: Client) -> None:
     """The same conversation over any transport, as a key bound to alice."""
     names = {t.name for t in (await client.list_tools()).tools}
     assert TOOLS <= names
-    added = _data(await client.call_tool("add_memory", {"text": "I moved to Lisbon. I love green tea."}))
+    added = _data(await client.call_tool("add_memory", {"messages": "I moved to Lisbon. I love green tea."}))
     assert {r["event"] for r in added["results"]} == {"ADD"}
     found = _data(await client.call_tool("search_memories", {"query": "green tea", "limit": 3}))
     assert "green tea" in found["results"][0]["memory"] and found["results"][0]["user_id"] == "alice"
-    ctx = _data(await client.call_tool("get_context", {"query": "where do I live", "token_budget": 100}))
+    ctx = _data(await client.call_tool("get_context", {"query": "where did I move", "token_budget": 100}))
     assert "Lisbon" in ctx["text"]
     page = _data(await client.call_tool("list_memories", {"limit": 10}))
     assert len(page["results"]) == 2
@@ -76,7 +77,8 @@ async def test_stdio(store: tuple[str, dict[str, str]]) -> None:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-c", CLI, "--store", url, "--embedder", "hash", "mcp"],
-        env={"MEMSTRATA_API_KEY": keys["alice"]},
+        # The child gets only a safe subset of the environment: hand it this checkout's import path.
+        env={"MEMSTRATA_API_KEY": keys["alice"], "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     async with Client(params, read_timeout_seconds=30) as client:
         await _exercise(client)
@@ -127,7 +129,7 @@ async def test_http_read_key_cannot_add(http_server: tuple[str, dict[str, str]])
     base, keys = http_server
     async with httpx2.AsyncClient(headers={"X-API-Key": keys["alice_read"]}) as http:
         async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
-            assert "'write'" in _error(await client.call_tool("add_memory", {"text": "I like tea"}))
+            assert "'write'" in _error(await client.call_tool("add_memory", {"messages": "I like tea"}))
             assert _data(await client.call_tool("list_memories", {}))["results"] == []
 
 

@@ -323,7 +323,7 @@ def test_inferred_graph_and_slots_are_sealed_too(raw: RawStore) -> None:
         entities = {e["name"]: e for e in m.entities(user_id="alice")["results"]}
         assert {"Quokkafizzle", "Barcelona", "Valencia", "Zembla Corp"} <= entities.keys()
         assert entities["Quokkafizzle"]["aliases"] == ["My sister Quokkafizzle"]
-        conflicts = {c["attribute"]: c for c in m.conflicts(user_id="alice")["results"]}
+        conflicts = {c["attribute"]: c for c in m.conflicts(user_id="alice", status="all")["results"]}
         assert {a: (c["subject"], c["old_value"], c["new_value"]) for a, c in conflicts.items()} == {
             "gate_code": ("user", "83920417", "83920418"), "lives_in": ("Quokkafizzle", "barcelona", "valencia")}
         near = m.neighbours("Quokkafizzle", user_id="alice")

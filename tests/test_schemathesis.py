@@ -17,18 +17,28 @@ from schemathesis import GenerationMode
 
 from memstrata import Memory
 from memstrata.privacy.access import create_key
+from memstrata.secure import secure_memory
 from memstrata.server import create_app
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
+@pytest.fixture(scope="module", params=["org-admin", "user-bound-admin"])
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """An org-wide admin key on a plain Memory, and an admin key bound to one user on an audited Memory (with
+    export, erasure and the audit log, so no route may answer 501)."""
     path: Path = tmp_path_factory.mktemp("fuzz") / "m.db"
-    with Memory(f"sqlite:///{path}", embedder="hash") as m:
+    bound = request.param == "user-bound-admin"
+    m = secure_memory(f"sqlite:///{path}", embedder="hash", encrypt=False) if bound else Memory(
+        f"sqlite:///{path}", embedder="hash")
+    try:
         m.add("I live in Berlin.", user_id="alice", timestamp="2025-01-10T09:00:00Z")
         m.add("I live in Lisbon now. John works on the Alpha project.", user_id="alice")
-        key, _ = create_key(m, None, "admin")
+        key, _ = create_key(m, None, "admin", user_ids=["alice"] if bound else None)
         app = create_app(m, rate_limit=None, mcp=False, ui=False)
         yield schemathesis.openapi.from_asgi("/openapi.json", app), {"Authorization": f"Bearer {key}"}
+    finally:
+        m.close()
 
 
 @pytest.mark.parametrize(("mode", "examples"), [(GenerationMode.POSITIVE, 400), (GenerationMode.NEGATIVE, 250)])

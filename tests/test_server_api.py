@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,12 +161,14 @@ def test_episodes_conflicts_entities_stats(client: TestClient, keys: dict[str, s
     hits = client.get("/v1/episodes", headers=alice, params={"query": "Alpha"}).json()["results"]
     assert hits[0]["content"].startswith("John") and "score" in hits[0]
 
-    (conflict,) = client.get("/v1/conflicts", headers=alice).json()["results"]
+    assert client.get("/v1/conflicts", headers=alice).json()["results"] == []  # settled by the policy
+    (conflict,) = client.get("/v1/conflicts", headers=alice, params={"status": "resolved"}).json()["results"]
     assert (conflict["old_value"], conflict["new_value"]) == ("berlin", "lisbon")
+    assert conflict["resolution"] == "policy:keep_new"
     assert_problem(client.post(f"/v1/conflicts/{conflict['id']}/resolve", headers=h(keys["alice_read"]),
                                json={"keep": "old"}), 403)
     resolved = client.post(f"/v1/conflicts/{conflict['id']}/resolve", headers=alice, json={"keep": "old"}).json()
-    assert resolved["status"] == "resolved"
+    assert resolved["status"] == "resolved" and resolved["resolution"] == "keep_old"
     assert client.get("/v1/conflicts", headers=alice).json()["results"] == []
     assert len(client.get("/v1/conflicts", headers=alice, params={"status": "all"}).json()["results"]) == 1
     assert_problem(client.post("/v1/conflicts/nope/resolve", headers=alice, json={}), 404)
@@ -356,32 +353,16 @@ def test_privacy_endpoints_on_an_audited_memory(tmp_path: Path) -> None:
 
 
 def test_serve_command_runs_the_app(tmp_path: Path) -> None:
+    from test_serve_stack import serving
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cli = "from memstrata.cli import main; from memstrata.cli_server import register; register(main); main()"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", cli, "--store", f"sqlite:///{tmp_path}/s.db", "--embedder", "hash", "serve",
-         "--no-auth", "--host", "0.0.0.0", "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "memstrata serve did not become ready"
-            time.sleep(0.1)
+    args = ["--store", f"sqlite:///{tmp_path}/s.db", "--embedder", "hash", "serve", "--no-auth", "--host", "0.0.0.0",
+            "--port", str(port), "--log-level", "warning"]
+    with serving(args, port) as (base, log):
         r = httpx.post(f"{base}/v1/memories", json={"messages": "I like tea", "user_id": "u", "infer": False})
         assert r.status_code == 201, r.text
         assert httpx.get(f"{base}/v1/me").json()["auth"] is False
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-    text = err.decode()
+    text = "".join(log)
     assert "--no-auth binds to 127.0.0.1" in text and "curl" in text

@@ -34,6 +34,7 @@ ASYNC_METHODS = (
     "working_state",
     "update_working_state",
     "flush_usage", "forget_user", "export_user", "import_user", "audit_log", "verify_audit",
+    "scopes",
 )
 
 

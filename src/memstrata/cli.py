@@ -18,8 +18,10 @@ def _open(ctx: click.Context):  # type: ignore[no-untyped-def]
     obj = ctx.find_root().obj
     if "memory" not in obj:
         from memstrata.secure import memory_from_env
+        from memstrata.settings import StackSettings
 
-        obj["memory"] = memory_from_env(obj["store"], embedder=obj["embedder"])
+        stack = StackSettings.from_env(store=obj["store"], embedder=obj["embedder"])
+        obj["memory"] = memory_from_env(stack.store, **stack.memory_options())
         ctx.find_root().call_on_close(obj["memory"].close)
     return obj["memory"]
 
@@ -75,7 +77,8 @@ class _Group(click.Group):
     default=None,
     help="store URL, e.g. sqlite:///path/memory.db (default ~/.memstrata/memory.db)",
 )
-@click.option("--embedder", envvar="MEMSTRATA_EMBEDDER", default=None, help="'minilm' (default) or 'hash'")
+@click.option("--embedder", envvar="MEMSTRATA_EMBEDDER", default=None,
+              help="'minilm' (default), 'hash', or openai[+http|+https]://host/v1?model=NAME")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 @click.version_option(package_name="memstrata")
 @click.pass_context
@@ -231,7 +234,8 @@ def export(ctx: click.Context, output: str, all_versions: bool, **kw: Any) -> No
 @main.command(name="import")
 @click.argument("path", type=click.Path(exists=True))
 @scope_options
-@click.option("--batch", default=64, show_default=True, help="memories per add() call")
+@click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 1000),
+              help="memories per add() call (consecutive lines with the same metadata share a call)")
 @click.option("--from", "source", type=click.Choice(["memstrata", "mem0"]), default="memstrata", show_default=True,
               help="memstrata: JSON Lines from `export`; mem0: a Mem0 export (JSON) or a Mem0 store folder "
                    "(Qdrant or Chroma) with its history database")
@@ -273,13 +277,23 @@ def import_(ctx: click.Context, path: str, batch: int, source: str, history_db: 
         items.append((text, obj.get("valid_from") or obj.get("created_at"), obj.get("metadata") or {}))
     added = 0
     with tqdm(total=len(items), unit="memory", disable=None, file=sys.stderr) as bar:
-        for text, when, meta in items:
-            r = mem.add(
-                [{"role": "user", "content": text}], timestamp=when, metadata=meta, infer=False, **scope
-            )
+        for chunk in _batches(items, batch):
+            messages = [{"role": "user", "content": text, "timestamp": when} for text, when, _ in chunk]
+            r = mem.add(messages, metadata=chunk[0][2], infer=False, **scope)
             added += sum(1 for x in r["results"] if x["event"] == "ADD")
-            bar.update(1)
+            bar.update(len(chunk))
     _emit(ctx, {"imported": added, "read": len(items)}, f"imported {added} of {len(items)} memories")
+
+
+def _batches(items: list[tuple[str, Any, dict[str, Any]]], size: int) -> list[list[tuple[str, Any, dict[str, Any]]]]:
+    """Runs of at most ``size`` consecutive items that share their metadata (add() takes one per call)."""
+    out: list[list[tuple[str, Any, dict[str, Any]]]] = []
+    for item in items:
+        if out and len(out[-1]) < size and out[-1][0][2] == item[2]:
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
 
 
 @main.command()

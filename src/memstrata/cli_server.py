@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from memstrata.errors import AccessDeniedError, ConfigurationError
+from memstrata.settings import StackSettings
 
 LOOPBACK = "127.0.0.1"
 
@@ -42,6 +43,16 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="worker processes")
 @click.option("--no-auth", is_flag=True, help="accept requests without an API key (binds to 127.0.0.1 only)")
 @click.option("--store", "store_url", default=None, help="store URL (overrides the global --store)")
+@click.option("--cache", default=None, help="short-term cache, e.g. redis://127.0.0.1:6379/0 [MEMSTRATA_CACHE]")
+@click.option("--vectors", default=None,
+              help="external vector index: qdrant:///path, qdrant+http://host:6333, chroma:///path, "
+                   "chroma+http://host:8000 [MEMSTRATA_VECTORS]")
+@click.option("--embedder", default=None,
+              help="minilm (default), hash, or openai[+http|+https]://host/v1?model=NAME [MEMSTRATA_EMBEDDER]")
+@click.option("--llm", default=None,
+              help="LLM extraction, e.g. openai://?model=gpt-4o-mini or anthropic://?model=... [MEMSTRATA_LLM]")
+@click.option("--conflict-policy", type=click.Choice(["latest_wins", "keep_both", "manual"]), default=None,
+              help="what a new value does to an old one [MEMSTRATA_CONFLICT_POLICY]")
 @click.option("--cors", multiple=True, help="allowed browser origin, repeatable or comma-separated")
 @click.option("--rate-limit", default=50.0, show_default=True, type=float, help="requests/s per key; 0 = off")
 @click.option("--burst", default=100, show_default=True, type=click.IntRange(1), help="rate-limit burst size")
@@ -59,6 +70,11 @@ def serve(
     workers: int,
     no_auth: bool,
     store_url: str | None,
+    cache: str | None,
+    vectors: str | None,
+    embedder: str | None,
+    llm: str | None,
+    conflict_policy: str | None,
     cors: tuple[str, ...],
     rate_limit: float,
     burst: int,
@@ -86,10 +102,11 @@ def serve(
         "MEMSTRATA_ALLOWED_HOSTS": f"{LOOPBACK},localhost" if no_auth else "",
         "MEMSTRATA_AUDIT": "1" if audit else "0",
     }
-    if store_url or root.get("store"):
-        env["MEMSTRATA_STORE"] = store_url or root["store"]
-    if root.get("embedder"):
-        env["MEMSTRATA_EMBEDDER"] = root["embedder"]
+    stack = StackSettings.from_env(
+        store=store_url or root.get("store"), embedder=embedder or root.get("embedder"), cache=cache,
+        vectors=vectors, llm=llm, conflict_policy=conflict_policy,
+    )
+    env.update(stack.to_env())
     # Concurrent requests are the parallelism: BLAS and ONNX pools per request only fight over the cores
     # (a 10k-vector kNN took 14 ms with two OpenBLAS threads on a busy 2-core box, 1.2 ms with one).
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -98,6 +115,7 @@ def serve(
     base = f"http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
     auth = "" if no_auth else ' -H "Authorization: Bearer $MEMSTRATA_KEY"'
     click.echo(f"memstrata serving on {base}  (UI: {base}/ui, API docs: {base}/docs, MCP: {base}/mcp)", err=True)
+    click.echo("  stack:       " + "  ".join(f"{k}={v}" for k, v in stack.describe().items()), err=True)
     if not no_auth:
         click.echo("  make a key:  export MEMSTRATA_KEY=$(memstrata keys create --scope read,write --user alice "
                    "--quiet)", err=True)

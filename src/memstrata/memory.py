@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm, InProcessWorking
+from memstrata.cache_guard import cache_write
+from memstrata.cache_guard import recent_turns as _recent_turns  # context() has an argument of that name
 from memstrata.config import IngestConfig, default_store_url, parse_store_url
 from memstrata.errors import (
     ConfigurationError,
@@ -27,7 +29,8 @@ from memstrata.errors import (
     ProviderError,
 )
 from memstrata.ingest.candidate import Candidate, Message
-from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
+from memstrata.ingest.conflicts import BY_POLICY
+from memstrata.ingest.messages import check_metadata, check_utf8, normalize_messages, parse_time
 from memstrata.ingest.pipeline import chunk_text, plan_add, verbatim_candidates
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder
@@ -116,6 +119,10 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         raise InvalidInputError("cursor", "is not a cursor returned by get_all") from None
 
 
+# Facts about the whole store that a caller asking about one scope has no business seeing.
+STORE_WIDE_STATS = ("path", "url", "file_bytes", "database_bytes", "vector_cache_bytes", "scopes")
+
+
 class Memory:
     """Long-term memory for an agent, on the embedded SQLite default or a configured backend.
 
@@ -172,7 +179,7 @@ class Memory:
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
         self._closed = False
-        self._touched: dict[Scope, set[str]] = {}
+        self._touched: dict[Scope, dict[float, set[str]]] = {}  # scope → search time → ids
         self._touch_lock = threading.Lock()
         self._last_touch_flush = time.monotonic()
 
@@ -284,11 +291,12 @@ class Memory:
             for m in msgs
         ]
         self.store.add_episodes(episodes)  # durable before any later step can fail
+        warnings: list[str] = []
         if conversation_id is not None:
-            self.short_term.push(
-                scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
-            )
-            working_keeper.observe(self, scope, conversation_id, episodes)
+            turns = [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
+            cache_write("short-term memory", lambda: self.short_term.push(scope, conversation_id, turns), warnings)
+            cache_write("working memory", lambda: working_keeper.observe(self, scope, conversation_id, episodes),
+                        warnings)
         episode_ids = [e.id for e in episodes]
         try:
             plan = self._plan(scope, msgs, episodes, meta, conversation_id, infer, now)
@@ -299,7 +307,10 @@ class Memory:
         except BaseException as exc:
             self._mark(scope, episode_ids, "failed", f"{type(exc).__name__}: {exc}")
             raise
-        return {"results": plan.results, "episodes": episode_ids}
+        out: dict[str, Any] = {"results": plan.results, "episodes": episode_ids}
+        if warnings:
+            out["warnings"] = warnings
+        return out
 
     def _plan(
         self,
@@ -481,7 +492,7 @@ class Memory:
         conflict = next((c for c in self.store.conflicts(scope, None) if c.id == conflict_id), None)
         if conflict is None:
             raise NotFoundError("conflict", conflict_id)
-        if conflict.status != "open":
+        if conflict.status != "open" and not (conflict.resolution or "").startswith(BY_POLICY):
             raise InvalidInputError("conflict_id", f"conflict {conflict_id} is already resolved")
         recs = {
             r.id: r for r in self.store.get_memories(scope, [conflict.new_memory_id, conflict.old_memory_id])
@@ -667,8 +678,9 @@ class Memory:
             raise InvalidInputError(
                 "query", f"is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
             )
+        check_utf8("query", query)
         check_id("conversation_id", conversation_id)
-        recent = self.short_term.recent(scope, conversation_id, 6) if conversation_id else []
+        recent = _recent_turns(self.short_term, self.store, scope, conversation_id, 6)
         req = SearchRequest(
             scope=scope,
             query=query,
@@ -683,15 +695,18 @@ class Memory:
             query_vector=self._query_vector(query),
         )
         hits = self.retriever.search(req)
-        self._note_use(scope, [h.record.id for h in hits])
+        self._note_use(scope, [h.record.id for h in hits], req.now.timestamp())
         return hits
 
-    def _note_use(self, scope: Scope, ids: list[str]) -> None:
-        """Remember which memories were returned; written in batches so reads stay read-only on the hot path."""
+    def _note_use(self, scope: Scope, ids: list[str], at: float) -> None:
+        """Remember which memories were returned, and at which ``now``; written in batches so reads stay read-only
+        on the hot path."""
         with self._touch_lock:
-            self._touched.setdefault(scope, set()).update(ids)
+            # To the minute: a recency boost with a half-life in days needs no finer stamp, and fewer distinct
+            # stamps mean fewer statements per flush.
+            self._touched.setdefault(scope, {}).setdefault(at - at % 60, set()).update(ids)
             due = (time.monotonic() - self._last_touch_flush > TOUCH_FLUSH_SECONDS
-                   or sum(len(v) for v in self._touched.values()) >= TOUCH_FLUSH_COUNT)
+                   or sum(len(v) for by_at in self._touched.values() for v in by_at.values()) >= TOUCH_FLUSH_COUNT)
         if due:
             self.flush_usage()
 
@@ -700,12 +715,12 @@ class Memory:
         with self._touch_lock:
             pending, self._touched = self._touched, {}
             self._last_touch_flush = time.monotonic()
-        at = time.time()
-        for scope, ids in pending.items():
-            try:
-                self.store.touch(scope, sorted(ids), at)
-            except MemstrataError:
-                pass  # usage statistics are best effort; the next flush tries again with new data
+        for scope, by_at in pending.items():
+            for at, ids in sorted(by_at.items()):
+                try:
+                    self.store.touch(scope, sorted(ids), at)
+                except MemstrataError:
+                    pass  # usage statistics are best effort; the next flush tries again with new data
 
     def context(
         self,
@@ -726,10 +741,12 @@ class Memory:
         self._check_open()
         if not isinstance(token_budget, int) or isinstance(token_budget, bool) or token_budget < 1:
             raise InvalidInputError("token_budget", "must be a positive integer")
+        if not isinstance(recent_turns, int) or isinstance(recent_turns, bool) or not 0 <= recent_turns <= 1000:
+            raise InvalidInputError("recent_turns", f"must be an integer from 0 to 1000, got {recent_turns!r}")
         scope = self._scope(user_id, agent_id, run_id, org_id)
         hits = self._search(scope, query, limit, None, now, None, conversation_id, preset, False)
         count = self.embedder.count_tokens
-        recent = self.short_term.recent(scope, conversation_id, recent_turns) if conversation_id else []
+        recent = _recent_turns(self.short_term, self.store, scope, conversation_id, recent_turns)
         # The working state leads, within a quarter of the budget: it is what the conversation is about now.
         state = working_keeper.current(self, scope, conversation_id) if conversation_id else None
         working_text, working_used = context_section(state, token_budget // 4, count) if state else ("", 0)
@@ -823,10 +840,12 @@ class Memory:
         org_id: str | None = None,
         status: str | None = "open",
     ) -> dict[str, Any]:
-        """Conflicts raised when a new value met an old one; open ones until resolved."""
+        """Conflicts raised when a new value met an old one: ``status`` is ``"open"`` (waiting for a person),
+        ``"resolved"`` (by a person or by the conflict policy) or ``"all"`` (``None`` also means all)."""
         self._check_open()
-        if status not in (None, "open", "resolved"):
-            raise InvalidInputError("status", "must be 'open', 'resolved' or None")
+        if status not in (None, "all", "open", "resolved"):
+            raise InvalidInputError("status", f"must be 'open', 'resolved' or 'all', got {status!r}")
+        status = None if status == "all" else status
         scope = self._scope(user_id, agent_id, run_id, org_id)
         return {"results": [c.to_dict() for c in self.store.conflicts(scope, status)]}
 
@@ -919,6 +938,24 @@ class Memory:
         at = parse_time("timestamp", timestamp).timestamp() if timestamp is not None else None
         return working_keeper.edit(self, scope, conversation_id, edit, at)
 
+    def scopes(
+        self,
+        *,
+        org_id: str | None = None,
+        user_ids: list[str] | None = None,
+        agent_ids: list[str] | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """The scopes this store holds, most recently active first: their ids, episode and memory counts and
+        last write (``last_active_at``); optionally only one org's, or only some users' or agents'."""
+        self._check_open()
+        check_id("org_id", org_id)
+        for field_name, values in (("user_ids", user_ids), ("agent_ids", agent_ids)):
+            for value in values or ():
+                check_id(field_name, value)
+        rows = self.store.scopes(org_id, user_ids, agent_ids, _check_limit(limit))
+        return {"results": rows}
+
     def stats(
         self,
         *,
@@ -933,6 +970,8 @@ class Memory:
             out = self.store.stats(None)
         else:
             out = self.store.stats(self._scope(user_id, agent_id, run_id, org_id))
+            for key in STORE_WIDE_STATS:  # a scope's counts say nothing about where or how big the store is
+                out.pop(key, None)
         out["embedder"] = self.embedder.name
         return out
 

@@ -48,6 +48,10 @@ def check_id(field_name: str, value: Any, *, required: bool = False) -> str | No
         raise ScopeError(field_name, f"is {len(value)} characters long; the limit is {MAX_ID_LENGTH}")
     if not _ID_OK.match(value):
         raise ScopeError(field_name, "must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ScopeError(field_name, "contains a lone surrogate, which is not valid UTF-8") from None
     return value
 
 

@@ -245,9 +245,11 @@ def memory_from_env(
     audit: bool = False,
     actor: str = "cli",
     environ: Mapping[str, str] | None = None,
+    **memory_options: Any,
 ) -> Memory | AuditedMemory:
     """For the CLI and server: encrypted when ``MEMSTRATA_MASTER_KEY(_FILE)`` is set, plain otherwise, and
-    never a plain Memory over an encrypted store (that would hand out ciphertext as text)."""
+    never a plain Memory over an encrypted store (that would hand out ciphertext as text). Other keyword
+    arguments (cache, vectors, ingest, extractor) go to ``Memory``."""
     provider = load_key_provider(environ)
     return secure_memory(store, key_provider=provider, encrypt=provider is not None, audit=audit,
-                         actor=actor, embedder=embedder)
+                         actor=actor, embedder=embedder, **memory_options)

@@ -41,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_privacy import PostgresPrivacyMixin
+from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sealing import (
     conflict_columns,
     conflict_of,
@@ -1139,6 +1140,10 @@ class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
 
         self._sizes.pop(scope.key, None)
         return self._run(write, "delete scope", write=True)
+
+    def scopes(self, org_id=None, user_ids=None, agent_ids=None, limit=100):  # type: ignore[no-untyped-def]
+        statement, params = scope_listing("%s", org_id, user_ids, agent_ids, limit)
+        return self._run(lambda conn: scope_rows(conn.execute(statement, params).fetchall()), "list scopes")
 
     def stats(self, scope: Scope | None = None) -> dict[str, Any]:
         def read(conn: psycopg.Connection) -> dict[str, Any]:

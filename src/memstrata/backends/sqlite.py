@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sealing import (
     conflict_columns,
     conflict_of,
@@ -84,6 +86,20 @@ def _wrap(exc: sqlite3.Error, what: str) -> BackendError:
     return BackendError(f"sqlite store: {what}: {text}")
 
 
+def _journal_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL. SQLite answers 'database is locked' at once, without its busy handler, while another
+    process opening the same new file holds the lock, so wait here as long as a busy write would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     """The durable tiers on one SQLite file (or ``:memory:`` for throwaway use)."""
 
@@ -130,7 +146,7 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy)}")
             if not uri:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _journal_wal(conn, self._busy / 1000)
             conn.execute(f"PRAGMA synchronous = {self._sync}")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
@@ -944,6 +960,11 @@ class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
         if self.path != ":memory:" and Path(self.path).exists():
             out["file_bytes"] = Path(self.path).stat().st_size
         return out
+
+    def scopes(self, org_id=None, user_ids=None, agent_ids=None, limit=100):  # type: ignore[no-untyped-def]
+        statement, params = scope_listing("?", org_id, user_ids, agent_ids, limit)
+        with self._read() as conn:
+            return scope_rows(conn.execute(statement, params).fetchall())
 
     def reset(self) -> None:
         with self._tx() as conn:

@@ -97,6 +97,11 @@ class ConflictPlan:
     status: str
 
 
+# The resolution of a conflict the policy settled on its own; a person may still overrule it.
+BY_POLICY = "policy:"
+AUTO_RESOLUTION = {"latest_wins": BY_POLICY + "keep_new", "keep_both": BY_POLICY + "keep_both"}
+
+
 def plan_conflict(policy: str | ConflictPolicy, conflicting_ids: Sequence[str]) -> ConflictPlan:
     """The action ``policy`` prescribes for a new fact conflicting with ``conflicting_ids``.
 

@@ -14,6 +14,7 @@ ROLES = ("user", "assistant", "system", "tool")
 MAX_MESSAGE_CHARS = 100_000
 MAX_MESSAGES = 1_000
 MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 32
 
 
 def _check_text(field: str, value: Any) -> str:
@@ -24,10 +25,7 @@ def _check_text(field: str, value: Any) -> str:
             raise InvalidInputError(field, f"is not valid UTF-8 (byte {exc.start})") from None
     if not isinstance(value, str):
         raise InvalidInputError(field, f"must be a string, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(field, "contains characters that are not valid UTF-8 (lone surrogates)") from None
+    check_utf8(field, value)
     if "\x00" in value:
         raise InvalidInputError(field, "contains a NUL character")
     if not value.strip():
@@ -64,6 +62,8 @@ def normalize_messages(messages: Any, timestamp: datetime | None = None) -> list
         name = m.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"{field}.name", "must be a string")
+        if name is not None:
+            check_utf8(f"{field}.name", name)
         when = parse_time(f"{field}.timestamp", m["timestamp"]) if m.get("timestamp") is not None else timestamp
         out.append(Message(role=role, content=content, index=i, name=name, timestamp=when))
     return out
@@ -101,6 +101,35 @@ def parse_time(field: str, value: Any) -> datetime:
     raise InvalidInputError(field, f"must be a datetime, an ISO-8601 string or epoch seconds, got {kind}")
 
 
+def _check_json_tree(metadata: dict[str, Any]) -> None:
+    """Walk the metadata without recursion: bounded depth, and no string (key or value) that UTF-8 cannot hold.
+
+    A lone surrogate is valid JSON (``"\\ud800"``) but no store can return it as UTF-8, so it would break every
+    later read of the record."""
+    stack: list[tuple[Any, int]] = [(metadata, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list | tuple):
+            if depth > MAX_METADATA_DEPTH:
+                raise InvalidInputError("metadata", f"is nested too deep; the limit is {MAX_METADATA_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+            for key, item in items:
+                if isinstance(key, str):
+                    check_utf8("metadata", key)
+                stack.append((item, depth + 1))
+        elif isinstance(value, str):
+            check_utf8("metadata", value)
+
+
+def check_utf8(field: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            field, f"contains a lone surrogate ({value[exc.start]!a}), which is not valid UTF-8"
+        ) from None
+
+
 def check_metadata(metadata: Any) -> dict[str, Any]:
     """Metadata is a JSON object of bounded size. It is data about a memory, never about its scope."""
     if metadata is None:
@@ -110,6 +139,7 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
     for key in metadata:
         if not isinstance(key, str) or not key:
             raise InvalidInputError("metadata", f"keys must be non-empty strings, got {key!r}")
+    _check_json_tree(metadata)
     try:
         encoded = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:

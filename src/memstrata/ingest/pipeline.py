@@ -104,7 +104,7 @@ def plan_add(
     now: float,
     actor: str,
 ) -> AddPlan:
-    from memstrata.ingest.conflicts import find_conflicts
+    from memstrata.ingest.conflicts import AUTO_RESOLUTION, find_conflicts
     from memstrata.ingest.dedup import is_near_duplicate, normalized_hash
 
     batch = WriteBatch()
@@ -210,8 +210,10 @@ def plan_add(
                     old_value=old.slot[2] if old.slot else "",
                     new_value=cand.slot.value,
                     policy=config.conflict_policy,
-                    status="open",
+                    status="resolved" if config.conflict_policy in AUTO_RESOLUTION else "open",
                     created_at=now,
+                    resolved_at=now if config.conflict_policy in AUTO_RESOLUTION else None,
+                    resolution=AUTO_RESOLUTION.get(config.conflict_policy),
                 )
                 batch.conflicts.append(conflict)
                 result.setdefault("conflicts", []).append(conflict.id)

@@ -393,6 +393,17 @@ class SecuredMemory:
         self.principal.check("read", scope)
         return self.memory.stats(**scope.as_dict())  # type: ignore[no-any-return]
 
+    def scopes(self, *, org_id: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """The scopes this key may read, most recently active first (only its org, only its bound users/agents)."""
+        p = self.principal
+        p._need("read")
+        org = check_id("org_id", org_id) or p.org_id
+        if org is not None:
+            p._org(org)
+        users = None if p.user_ids is None else sorted(p.user_ids)
+        agents = None if p.agent_ids is None else sorted(p.agent_ids)
+        return self.memory.scopes(org_id=org, user_ids=users, agent_ids=agents, limit=limit)  # type: ignore[no-any-return]
+
     def supports(self, name: str) -> bool:
         """Whether the wrapped Memory has ``name`` (user export/erasure and audit come from optional modules)."""
         return callable(getattr(self.memory, name, None))
@@ -431,6 +442,9 @@ class SecuredMemory:
         fn = self._optional(name)
         p = self.principal
         org = check_id("org_id", org_id) or p.org_id or DEFAULT_ORG
+        if name in STORE_WIDE_FACTS and (p.user_ids is not None or p.agent_ids is not None):
+            raise AccessDeniedError(f"{p.label}: {name} checks the whole store's audit chain; it needs an admin key "
+                                    "bound to no user or agent")
         if user_id is not None or p.user_ids is not None:
             if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
                 (user_id,) = p.user_ids

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memstrata.errors import InvalidInputError
 from memstrata.models import DEFAULT_ORG, Scope
 from memstrata.tiers.privacy import GENESIS_HASH, AuditEntry, AuditEvent, privacy_tier
 
@@ -143,6 +144,10 @@ def read_audit(
     store: Any, *, org_id: str | None = None, user_id: str | None = None, after: int = 0, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Audit entries as dicts, oldest first; one org's, one user's (in ``org_id``, default org), or all."""
+    for name, value, low, high in (("after", after, 0, None), ("limit", limit, 1, 1000)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
+            bound = f"from {low} to {high}" if high else f"of at least {low}"
+            raise InvalidInputError(name, f"must be an integer {bound}, got {value!r}")
     if user_id is not None and org_id is None:
         org_id = DEFAULT_ORG
     return [e.to_dict() for e in privacy_tier(store).audit_entries(

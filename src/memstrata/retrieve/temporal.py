@@ -440,7 +440,8 @@ def parse_timestamp(value: object) -> datetime:
         return _epoch(float(text))
     # a whole string that reads as one dated day, e.g. "May 20, 2023" or "20 May 2023"
     named = find_time_expressions(text, datetime(2000, 1, 1, tzinfo=UTC))
-    if len(named) == 1 and named[0].expression == text and re.search(r"\d{4}", text):
+    # A month must be named: "31/12/2020" and "12/11/2020" read differently around the world.
+    if len(named) == 1 and named[0].expression == text and re.search(r"\d{4}", text) and re.search("[A-Za-z]", text):
         if named[0].end - named[0].start == DAY:
             return named[0].start
     raise ValueError(f"unrecognised timestamp {value!r}: {_HINT}")

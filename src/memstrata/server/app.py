@@ -200,30 +200,29 @@ def openapi_document() -> dict[str, Any]:
 def app_from_env() -> FastAPI:
     """An app configured by ``MEMSTRATA_*`` environment variables: the factory ``memstrata serve`` runs.
 
-    MEMSTRATA_STORE, MEMSTRATA_EMBEDDER, MEMSTRATA_AUTH (0 to disable), MEMSTRATA_CORS (comma-separated
+    The stack (store, cache, vectors, embedder, LLM, conflict policy) comes from ``StackSettings``
+    (memstrata.settings); the server's own: MEMSTRATA_AUTH (0 to disable), MEMSTRATA_CORS (comma-separated
     origins), MEMSTRATA_RATE_LIMIT (requests/s per key, 0 = off), MEMSTRATA_RATE_BURST,
     MEMSTRATA_MAX_BODY_BYTES, MEMSTRATA_KEY_PEPPER, MEMSTRATA_ALLOWED_HOSTS, MEMSTRATA_AUDIT (0 to disable the
     audit log), MEMSTRATA_EMBED_THREADS (ONNX threads per embedding call, default 1), MEMSTRATA_THREADS (threads
-    running Memory calls, default 4 per core);
-    MEMSTRATA_MASTER_KEY(_FILE) turns encryption at rest on (see memstrata.secure).
+    running Memory calls, default 4 per core); MEMSTRATA_MASTER_KEY(_FILE) turns encryption at rest on (see
+    memstrata.secure). docs/server.md has them all in one table.
     """
+    from memstrata.settings import StackSettings
+
     env = os.environ
     audit = env.get("MEMSTRATA_AUDIT", "1") not in ("0", "false", "no")
-    store = env.get("MEMSTRATA_STORE") or None
-    embedder: Any = env.get("MEMSTRATA_EMBEDDER") or None
-    if embedder in (None, "minilm"):
-        from memstrata.providers.embedders import MiniLMEmbedder
-
-        # One ONNX thread per request: under concurrent load the requests themselves fill the cores.
-        embedder = MiniLMEmbedder(threads=int(env.get("MEMSTRATA_EMBED_THREADS", "1")))
+    stack = StackSettings.from_env(env)
+    # One ONNX thread per request: under concurrent load the requests themselves fill the cores.
+    options = stack.memory_options(embedder_threads=int(env.get("MEMSTRATA_EMBED_THREADS", "1")))
     try:
         from memstrata.secure import memory_from_env
     except ImportError:  # a build without the privacy modules: plain Memory, no audit
         from memstrata.memory import Memory
 
-        memory: Any = Memory(store, embedder=embedder, actor="server")
+        memory: Any = Memory(stack.store, actor="server", **options)
     else:
-        memory = memory_from_env(store, embedder=embedder, audit=audit, actor="server")
+        memory = memory_from_env(stack.store, audit=audit, actor="server", **options)
     warm = getattr(memory.embedder, "warm_up", None)
     if callable(warm):
         warm()  # the first request should not pay for loading the model

@@ -59,6 +59,9 @@ class BodyTooLarge(ProblemError):
                          field="body")
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 class BodyLimitMiddleware:
     """413 for bodies over ``max_bytes``: at once from Content-Length, else while the body streams in."""
 
@@ -81,12 +84,18 @@ class BodyLimitMiddleware:
             await send_problem(scope, send, status, detail, "body-too-large" if status == 413 else "bad-request")
             return
         seen = 0
+        json_body = "json" in (_header(scope, b"content-type") or "").lower()
 
         async def limited() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                if json_body and (b"\x00" in chunk or (seen == 0 and chunk[:2] in _UTF16_BOMS)):
+                    # json.loads would decode UTF-16/32 by itself; the API speaks UTF-8 only.
+                    raise ProblemError(400, "body: is not UTF-8 (it looks like UTF-16 or UTF-32); send UTF-8 JSON",
+                                       slug="invalid-utf8", field="body")
+                seen += len(chunk)
                 if seen > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
             return message

@@ -73,8 +73,8 @@ def audit_log(
     mem: Secured,
     org_id: str | None = None,
     user_id: str | None = None,
-    after: Annotated[int | None, Query(description="entries after this sequence number (paging)")] = None,
-    limit: Annotated[int, Query(description="at most this many entries")] = 100,
+    after: Annotated[int | None, Query(ge=0, description="entries after this sequence number (paging)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many entries (1-1000)")] = 100,
 ) -> JSONResponse:
     """Who read or wrote what, when, oldest first. Needs ``admin`` on the org (or on the user when ``user_id`` is
     given)."""

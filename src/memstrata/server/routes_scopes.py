@@ -19,6 +19,7 @@ from memstrata.server.schemas import (
     Neighbourhood,
     PrincipalOut,
     ResolveRequest,
+    ScopeList,
 )
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -79,6 +80,16 @@ def entity_neighbourhood(
 def scope_stats(mem: Secured, ids: ScopeIds) -> JSONResponse:
     """Row counts of one scope (store-wide only for an unrestricted caller)."""
     return ok(mem.stats(**ids))
+
+
+@router.get("/scopes", response_model=ScopeList, tags=["memories"], summary="List scopes, newest first")
+def list_scopes(
+    mem: Secured,
+    org_id: str | None = None,
+    limit: Annotated[int, Query(description="at most this many (1-1000)")] = 100,
+) -> JSONResponse:
+    """The users, agents and runs that hold data and that the key may read, most recently active first."""
+    return ok(mem.scopes(org_id=org_id, limit=limit))
 
 
 @router.get("/me", response_model=PrincipalOut, tags=["auth"], summary="The calling key")

@@ -124,9 +124,26 @@ class AddEvent(_Out):
     event: str
 
 
+class ScopeOut(_Out):
+    org_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    episodes: int
+    memories: int
+    last_active_at: str | None = Field(None, description="the newest write in the scope (ISO 8601)")
+
+
+class ScopeList(_Out):
+    results: list[ScopeOut]
+
+
 class AddResponse(_Out):
     results: list[AddEvent]
     episodes: list[str]
+    warnings: list[str] | None = Field(
+        None, description="steps that were skipped although the add succeeded (e.g. the short-term cache is down)"
+    )
 
 
 class SearchResponse(_Out):

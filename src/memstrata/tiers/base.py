@@ -179,6 +179,17 @@ class Store(EpisodicTier, LongTermTier, GraphTier):
     @abstractmethod
     def stats(self, scope: Scope | None = None) -> dict[str, Any]: ...
 
+    def scopes(
+        self,
+        org_id: str | None = None,
+        user_ids: Sequence[str] | None = None,
+        agent_ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The scopes holding data (ids, counts, last write), most recently active first; ``user_ids`` /
+        ``agent_ids`` keep only those."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its scopes")
+
     @abstractmethod
     def reset(self) -> None:
         """Drop everything in every scope (tests and ``Memory.reset``)."""

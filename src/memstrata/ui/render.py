@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 
@@ -126,7 +127,7 @@ def entity_list(items: list[dict[str, Any]]) -> str:
 
 
 def neighbourhood(data: dict[str, Any], texts: dict[str, str]) -> str:
-    """An entity, its neighbours by relation and hop count, and the memories about it."""
+    """An entity drawn as a graph with its neighbours, then the same as lists, and the memories about it."""
     ent = data.get("entity") or {}
     neigh = "".join(
         f'<li>{e(n.get("relation"))} → <button type="button" class="entity" data-entity="{e(n.get("id"))}">'
@@ -140,20 +141,82 @@ def neighbourhood(data: dict[str, Any], texts: dict[str, str]) -> str:
     aliases = ", ".join(ent.get("aliases") or [])
     return (
         f'<h3>{e(ent.get("name"))} <small>{e(ent.get("label"))}</small></h3>'
+        f"{graph_svg(ent, data.get('neighbours') or [])}"
         f"<p>aliases: {e(aliases) or '—'}</p><h4>Connected to</h4><ul>{neigh}</ul>"
         f"<h4>Memories</h4><ul>{mems}</ul>"
     )
 
 
+GRAPH_W, GRAPH_H, MAX_NODES = 600, 400, 24
+
+
+def _label(text: Any, limit: int = 16) -> str:
+    value = "" if text is None else str(text)
+    return e(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
+def graph_svg(center: dict[str, Any], neighbours: list[dict[str, Any]]) -> str:
+    """The entity in the middle and its neighbours around it, each edge labelled with its relation (neighbours
+    further away sit on an outer ring, dashed). Plain SVG, no script: a neighbour opens its own graph."""
+    cx, cy = GRAPH_W / 2, GRAPH_H / 2
+    shown = neighbours[:MAX_NODES]
+    edges, nodes = [], []
+    for i, n in enumerate(shown):
+        far = int(n.get("hops") or 1) > 1
+        angle = 2 * math.pi * i / len(shown) - math.pi / 2
+        rx, ry = (245, 160) if far else (190, 130)
+        x, y = cx + rx * math.cos(angle), cy + ry * math.sin(angle)
+        lx, ly = cx + (x - cx) * 0.55, cy + (y - cy) * 0.55
+        dash = ' stroke-dasharray="4 3"' if far else ""
+        edges.append(
+            f'<g class="edge"><line x1="{cx:.0f}" y1="{cy:.0f}" x2="{x:.0f}" y2="{y:.0f}"{dash}/>'
+            f'<text x="{lx:.0f}" y="{ly + 3:.0f}">{_label(n.get("relation"), 18)}</text></g>'
+        )
+        nodes.append(
+            f'<g class="node{" far" if far else ""}" data-entity="{e(n.get("id"))}" tabindex="0" role="button">'
+            f'<title>{e(n.get("name"))} ({e(n.get("label"))}, {e(n.get("hops"))} hop(s))</title>'
+            f'<circle cx="{x:.0f}" cy="{y:.0f}" r="16"/>'
+            f'<text x="{x:.0f}" y="{y + 30:.0f}">{_label(n.get("name"))}</text></g>'
+        )
+    nodes.append(
+        f'<g class="node center"><title>{e(center.get("name"))}</title>'
+        f'<circle cx="{cx:.0f}" cy="{cy:.0f}" r="24"/>'
+        f'<text x="{cx:.0f}" y="{cy + 40:.0f}">{_label(center.get("name"))}</text></g>'
+    )
+    more = len(neighbours) - len(shown)
+    note = f'<text class="note" x="8" y="{GRAPH_H - 8}">and {more} more</text>' if more > 0 else ""
+    if not shown:
+        note = f'<text class="note" x="8" y="{GRAPH_H - 8}">no connections yet</text>'
+    return (
+        f'<svg class="graph" viewBox="0 0 {GRAPH_W} {GRAPH_H}" role="img" '
+        f'aria-label="graph around {e(center.get("name"))}">{"".join(edges)}{"".join(nodes)}{note}</svg>'
+    )
+
+
+def _scope_label(scope: Any) -> str:
+    if not isinstance(scope, dict):
+        return e(scope)
+    return " · ".join(f"{k.removesuffix('_id')} {e(v)}" for k, v in scope.items() if v and k != "org_id") or "—"
+
+
 def audit_table(entries: Any) -> str:
-    """Audit entries as a table of whatever fields the audit module returns."""
+    """Audit entries: when, who, what, on which scope and which memories (ids open the memory)."""
     if isinstance(entries, dict):
         entries = entries.get("results") or entries.get("entries") or []
     if not entries:
         return empty("No audit entries.")
-    cols = [c for c in ("seq", "at", "actor", "operation", "scope_key", "memory_ids") if c in entries[0]] or list(
-        entries[0]
+    rows = []
+    for row in entries:
+        ids = "".join(
+            f'<code class="id memory" data-memory-id="{e(mid)}" tabindex="0">{e(mid)}</code> '
+            for mid in row.get("memory_ids") or []
+        ) or "—"
+        rows.append(
+            f"<tr><td class=\"num\">{e(row.get('seq'))}</td><td>{_day(row.get('at'))}</td>"
+            f"<td><code>{e(row.get('actor'))}</code></td><td>{e(row.get('operation'))}</td>"
+            f"<td>{_scope_label(row.get('scope'))}</td><td>{ids}</td></tr>"
+        )
+    return (
+        '<table class="audit"><thead><tr><th>#</th><th>when</th><th>actor</th><th>operation</th><th>scope</th>'
+        f"<th>memories</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
-    head = "".join(f"<th>{e(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{e(row.get(c))}</td>" for c in cols) + "</tr>" for row in entries)
-    return f'<table class="audit"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

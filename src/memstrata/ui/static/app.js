@@ -5,6 +5,8 @@
   const authOn = document.body.dataset.auth === "1";
   let key = sessionStorage.getItem("memstrata-key") || "";
   let tab = "memories";
+  let run = "";  // a run id comes only from the scope picker
+  let scopes = [];
 
   function showError(text) {
     const box = $("error");
@@ -18,6 +20,7 @@
     const agent = $("agent").value.trim();
     if (user) p.set("user_id", user);
     if (agent) p.set("agent_id", agent);
+    if (run) p.set("run_id", run);
     for (const [k, v] of Object.entries(extra || {})) if (v !== undefined && v !== null && v !== "") p.set(k, v);
     return p;
   }
@@ -58,7 +61,7 @@
       }
       if (users.length === 1 && !$("user").value) $("user").value = users[0];
       $("who").textContent = (me.key_id ? me.name : "no auth") + " · " + (me.scopes || []).join(", ");
-      $("key-form").hidden = authOn && !!key;
+      $("key-form").hidden = !authOn || !!key;  // no key box when the server asks for none
       return true;
     } catch (err) {
       showError(err.message);
@@ -66,13 +69,71 @@
     }
   }
 
+  function scopeLabel(s) {
+    const ids = [["user", s.user_id], ["agent", s.agent_id], ["run", s.run_id]].filter(([, v]) => v);
+    return ids.map(([k, v]) => k + " " + v).join(" · ") + " — " + s.memories + " memories";
+  }
+
+  // Every scope the caller may read, newest first; with nothing chosen yet, the newest is opened.
+  async function loadScopes() {
+    try {
+      scopes = (await (await call("/v1/scopes", new URLSearchParams({ limit: "200" }))).json()).results || [];
+    } catch (err) {
+      showError(err.message);
+      return;
+    }
+    const picker = $("scope-picker");
+    picker.replaceChildren(new Option(scopes.length ? "choose…" : "no memories yet", ""));
+    scopes.forEach((s, i) => picker.add(new Option(scopeLabel(s), String(i))));
+    for (const s of scopes) {
+      if (s.user_id && ![...$("users").options].some((o) => o.value === s.user_id)) {
+        $("users").appendChild(new Option("", s.user_id));
+      }
+    }
+    if (!$("user").value.trim() && !$("agent").value.trim() && scopes.length) choose(0);
+    else markPicker();
+  }
+
+  function choose(index) {
+    const s = scopes[index];
+    if (!s) return;
+    $("user").value = s.user_id || "";
+    $("agent").value = s.agent_id || "";
+    run = s.run_id || "";
+    $("scope-picker").value = String(index);
+  }
+
+  function markPicker() {
+    const user = $("user").value.trim() || null;
+    const agent = $("agent").value.trim() || null;
+    const i = scopes.findIndex((s) => s.user_id === user && s.agent_id === agent && (s.run_id || "") === run);
+    $("scope-picker").value = i < 0 ? "" : String(i);
+  }
+
+  function hasScope() {
+    return !!($("user").value.trim() || $("agent").value.trim() || run);
+  }
+
+  function clearPanels() {
+    $("detail").replaceChildren();
+    $("neighbourhood").replaceChildren();
+  }
+
   function refresh() {
+    if (!hasScope()) {
+      const target = { memories: "results", conflicts: "conflicts", entities: "entities", audit: "audit" }[tab];
+      $(target).innerHTML = '<p class="empty">Choose a scope above, or type a user id.</p>';
+      return;
+    }
     if (tab === "memories") {
       fill("results", "/ui/fragments/memories", { q: $("q").value, include_superseded: $("superseded").checked });
     } else if (tab === "conflicts") {
       fill("conflicts", "/ui/fragments/conflicts", { status: $("conflict-status").value });
     } else if (tab === "entities") {
-      fill("entities", "/ui/fragments/entities");
+      fill("entities", "/ui/fragments/entities").then(() => {
+        const first = document.querySelector("#entities [data-entity]");
+        if (first && !$("neighbourhood").childElementCount) first.click();  // draw a graph at once
+      });
     } else if (tab === "audit") {
       fill("audit", "/ui/fragments/audit");
     } else if (tab === "conversation" && $("conversation").value.trim()) {
@@ -85,13 +146,20 @@
     key = $("key").value.trim();
     sessionStorage.setItem("memstrata-key", key);
     $("key").value = "";
-    if (await whoami()) refresh();
+    if (await whoami()) { await loadScopes(); refresh(); }
   });
 
-  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); $("detail").replaceChildren(); refresh(); });
   $("conflict-status").addEventListener("change", refresh);
-  $("user").addEventListener("change", refresh);
-  $("agent").addEventListener("change", refresh);
+  $("scope-picker").addEventListener("change", () => {
+    if ($("scope-picker").value === "") return;
+    choose(Number($("scope-picker").value));
+    clearPanels();
+    refresh();
+  });
+  for (const id of ["user", "agent"]) {
+    $(id).addEventListener("change", () => { run = ""; markPicker(); clearPanels(); refresh(); });
+  }
 
   document.querySelector(".tabs").addEventListener("click", (ev) => {
     const btn = ev.target.closest("button[data-tab]");
@@ -107,7 +175,7 @@
   document.addEventListener("click", async (ev) => {
     const row = ev.target.closest("[data-memory-id]");
     const more = ev.target.closest("button.more");
-    const ent = ev.target.closest("button[data-entity]");
+    const ent = ev.target.closest("[data-entity]");
     const resolve = ev.target.closest("button.resolve");
     if (more) {
       try {
@@ -159,13 +227,15 @@
   });
 
   document.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter" && ev.target.matches("[data-memory-id]")) ev.target.click();
+    if (ev.key === "Enter" && ev.target.matches("[data-memory-id], g[data-entity]")) {
+      ev.target.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    }
   });
 
   if (authOn && !key) {
     $("key-form").hidden = false;
     $("key").focus();
   } else {
-    whoami().then((ok) => { if (ok) refresh(); });
+    whoami().then(async (ok) => { if (ok) { await loadScopes(); refresh(); } });
   }
 })();
