@@ -145,6 +145,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{conversation_id}/working": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A conversation's working state
+         * @description Goals and tasks with their status, entities in focus (latest first), topic and the user's constraints.
+         */
+        get: operations["get_working_v1_conversations__conversation_id__working_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/working/constraints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add a constraint */
+        post: operations["add_constraint_v1_conversations__conversation_id__working_constraints_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/working/constraints/{constraint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a constraint */
+        delete: operations["remove_constraint_v1_conversations__conversation_id__working_constraints__constraint_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/working/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add (pin) a goal or task
+         * @description Add a goal or task; pinned (the default) means only the API changes it.
+         */
+        post: operations["add_item_v1_conversations__conversation_id__working_items_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/working/items/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Close, reopen, reword or pin an item
+         * @description Set an item's status (open, done, dropped), wording or pin.
+         */
+        patch: operations["update_item_v1_conversations__conversation_id__working_items__item_id__patch"];
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/working/topic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Pin or unpin the topic
+         * @description A topic set here holds until it is set to null, which hands it back to the conversation.
+         */
+        put: operations["set_topic_v1_conversations__conversation_id__working_topic_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/entities": {
         parameters: {
             query?: never;
@@ -341,6 +455,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/scopes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List scopes, newest first
+         * @description The users, agents and runs that hold data and that the key may read, most recently active first.
+         */
+        get: operations["list_scopes_v1_scopes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stats": {
         parameters: {
             query?: never;
@@ -416,6 +550,47 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** AddItemRequest */
+        AddItemRequest: {
+            /**
+             * Agent Id
+             * @description agent of the scope
+             */
+            agent_id?: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "goal" | "task";
+            /**
+             * Org Id
+             * @description organisation; defaults to the key's org
+             */
+            org_id?: string | null;
+            /**
+             * Pinned
+             * @description a pinned item changes only through the API, never by inference
+             * @default true
+             */
+            pinned?: boolean;
+            /**
+             * Run Id
+             * @description run (session) of the scope
+             */
+            run_id?: string | null;
+            /** Text */
+            text: string;
+            /**
+             * Timestamp
+             * @description when, in the conversation's time (default: its latest message); edits append
+             */
+            timestamp?: string | number | null;
+            /**
+             * User Id
+             * @description user of the scope; defaults to the key's single bound user
+             */
+            user_id?: string | null;
+        };
         /** AddRequest */
         AddRequest: {
             /**
@@ -467,6 +642,11 @@ export interface components {
             episodes: string[];
             /** Results */
             results: components["schemas"]["AddEvent"][];
+            /**
+             * Warnings
+             * @description steps that were skipped although the add succeeded (e.g. the short-term cache is down)
+             */
+            warnings?: string[] | null;
         } & {
             [key: string]: unknown;
         };
@@ -508,6 +688,49 @@ export interface components {
             results: components["schemas"]["Conflict"][];
         } & {
             [key: string]: unknown;
+        };
+        /** ConstraintOut */
+        ConstraintOut: {
+            /** At */
+            at: number;
+            /** Episode Id */
+            episode_id?: string | null;
+            /** Id */
+            id: string;
+            /** Text */
+            text: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConstraintRequest */
+        ConstraintRequest: {
+            /**
+             * Agent Id
+             * @description agent of the scope
+             */
+            agent_id?: string | null;
+            /**
+             * Org Id
+             * @description organisation; defaults to the key's org
+             */
+            org_id?: string | null;
+            /**
+             * Run Id
+             * @description run (session) of the scope
+             */
+            run_id?: string | null;
+            /** Text */
+            text: string;
+            /**
+             * Timestamp
+             * @description when, in the conversation's time (default: its latest message); edits append
+             */
+            timestamp?: string | number | null;
+            /**
+             * User Id
+             * @description user of the scope; defaults to the key's single bound user
+             */
+            user_id?: string | null;
         };
         /** ContextItem */
         ContextItem: {
@@ -849,6 +1072,35 @@ export interface components {
              */
             user_id?: string | null;
         };
+        /** ScopeList */
+        ScopeList: {
+            /** Results */
+            results: components["schemas"]["ScopeOut"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** ScopeOut */
+        ScopeOut: {
+            /** Agent Id */
+            agent_id?: string | null;
+            /** Episodes */
+            episodes: number;
+            /**
+             * Last Active At
+             * @description the newest write in the scope (ISO 8601)
+             */
+            last_active_at?: string | null;
+            /** Memories */
+            memories: number;
+            /** Org Id */
+            org_id: string;
+            /** Run Id */
+            run_id?: string | null;
+            /** User Id */
+            user_id?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** SearchRequest */
         SearchRequest: {
             /**
@@ -937,6 +1189,76 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** TopicRequest */
+        TopicRequest: {
+            /**
+             * Agent Id
+             * @description agent of the scope
+             */
+            agent_id?: string | null;
+            /**
+             * Org Id
+             * @description organisation; defaults to the key's org
+             */
+            org_id?: string | null;
+            /**
+             * Run Id
+             * @description run (session) of the scope
+             */
+            run_id?: string | null;
+            /**
+             * Timestamp
+             * @description when, in the conversation's time (default: its latest message); edits append
+             */
+            timestamp?: string | number | null;
+            /**
+             * Topic
+             * @description pins the topic; null unpins it and lets the conversation set it
+             */
+            topic: string | null;
+            /**
+             * User Id
+             * @description user of the scope; defaults to the key's single bound user
+             */
+            user_id?: string | null;
+        };
+        /** UpdateItemRequest */
+        UpdateItemRequest: {
+            /**
+             * Agent Id
+             * @description agent of the scope
+             */
+            agent_id?: string | null;
+            /**
+             * Org Id
+             * @description organisation; defaults to the key's org
+             */
+            org_id?: string | null;
+            /** Pinned */
+            pinned?: boolean | null;
+            /**
+             * Run Id
+             * @description run (session) of the scope
+             */
+            run_id?: string | null;
+            /** Status */
+            status?: ("open" | "done" | "dropped") | null;
+            /**
+             * Text
+             * @description new wording; the old one stays in revisions
+             */
+            text?: string | null;
+            /**
+             * Timestamp
+             * @description when, in the conversation's time (default: its latest message); edits append
+             */
+            timestamp?: string | number | null;
+            /**
+             * User Id
+             * @description user of the scope; defaults to the key's single bound user
+             */
+            user_id?: string | null;
+        };
         /** UpdateRequest */
         UpdateRequest: {
             /** Metadata */
@@ -945,6 +1267,88 @@ export interface components {
             } | null;
             /** Text */
             text?: string | null;
+        };
+        /** WorkItemOut */
+        WorkItemOut: {
+            /**
+             * By
+             * @description user, assistant, or agent (set through the API)
+             */
+            by: string;
+            /** Episode Id */
+            episode_id?: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "goal" | "task";
+            /**
+             * Opened At
+             * @description epoch seconds, the conversation's time
+             */
+            opened_at: number;
+            /**
+             * Parent Id
+             * @description the item an assistant commitment answers
+             */
+            parent_id?: string | null;
+            /**
+             * Pinned
+             * @default false
+             */
+            pinned?: boolean;
+            /**
+             * Revisions
+             * @description later changes, as said or set
+             * @default []
+             */
+            revisions?: string[];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "done" | "dropped";
+            /** Text */
+            text: string;
+            /** Updated At */
+            updated_at: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** WorkingStateOut */
+        WorkingStateOut: {
+            /** Constraints */
+            constraints: components["schemas"]["ConstraintOut"][];
+            /**
+             * Entities
+             * @description entities in focus, latest mention first
+             */
+            entities: string[];
+            /** Goals */
+            goals: components["schemas"]["WorkItemOut"][];
+            /**
+             * Messages
+             * @description messages folded in
+             */
+            messages: number;
+            /** Tasks */
+            tasks: components["schemas"]["WorkItemOut"][];
+            /** Topic */
+            topic?: string | null;
+            /**
+             * Topic Pinned
+             * @default false
+             */
+            topic_pinned?: boolean;
+            /**
+             * Updated At
+             * @description the conversation's time of the latest message or edit folded in
+             */
+            updated_at: number;
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: never;
@@ -1031,7 +1435,7 @@ export interface operations {
                 user_id?: string | null;
                 /** @description entries after this sequence number (paging) */
                 after?: number | null;
-                /** @description at most this many entries */
+                /** @description at most this many entries (1-1000) */
                 limit?: number;
             };
             header?: never;
@@ -1341,6 +1745,606 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Conflict"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_working_v1_conversations__conversation_id__working_get: {
+        parameters: {
+            query?: {
+                /** @description user of the scope; defaults to the key's single bound user */
+                user_id?: string | null;
+                /** @description agent of the scope */
+                agent_id?: string | null;
+                /** @description run (session) of the scope */
+                run_id?: string | null;
+                /** @description organisation; defaults to the key's org */
+                org_id?: string | null;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkingStateOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_constraint_v1_conversations__conversation_id__working_constraints_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConstraintRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkingStateOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_constraint_v1_conversations__conversation_id__working_constraints__constraint_id__delete: {
+        parameters: {
+            query?: {
+                /** @description user of the scope; defaults to the key's single bound user */
+                user_id?: string | null;
+                /** @description agent of the scope */
+                agent_id?: string | null;
+                /** @description run (session) of the scope */
+                run_id?: string | null;
+                /** @description organisation; defaults to the key's org */
+                org_id?: string | null;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+                constraint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkingStateOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_item_v1_conversations__conversation_id__working_items_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddItemRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkingStateOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_item_v1_conversations__conversation_id__working_items__item_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateItemRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkingStateOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_topic_v1_conversations__conversation_id__working_topic_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TopicRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkingStateOut"];
                 };
             };
             /** @description Bad request */
@@ -2663,6 +3667,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HistoryItem"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_scopes_v1_scopes_get: {
+        parameters: {
+            query?: {
+                org_id?: string | null;
+                /** @description at most this many (1-1000) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScopeList"];
                 };
             };
             /** @description Bad request */
