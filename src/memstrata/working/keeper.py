@@ -6,12 +6,13 @@ made through the API as episodes so that a rebuild replays them too.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from memstrata.errors import InvalidInputError
+from memstrata.errors import BackendError, InvalidInputError
 from memstrata.models import EpisodeRecord, Scope
 from memstrata.tiers.base import ShortTermTier, Store, Turn, WorkingState, WorkingTier
 from memstrata.working import tracker, view
@@ -19,6 +20,7 @@ from memstrata.working import tracker, view
 EDIT_KEY = "working_edit"  # episode metadata key of a recorded API edit
 REFILL_TURNS = 20
 MAX_REPLAY = 100_000
+log = logging.getLogger("memstrata.memory")
 
 
 class Tiers(Protocol):
@@ -44,16 +46,26 @@ def observe(tiers: Tiers, scope: Scope, conversation_id: str, episodes: Sequence
 
 
 def current(tiers: Tiers, scope: Scope, conversation_id: str) -> WorkingState:
-    """The state this process (or Redis) holds, else the one rebuilt from the episodic tier."""
-    state = tiers.working.get(scope, conversation_id)
+    """The state this process (or Redis) holds, else the one rebuilt from the episodic tier. While the
+    working tier's engine is down the state is replayed from the stored episodes, so reads still answer."""
+    try:
+        state = tiers.working.get(scope, conversation_id)
+    except BackendError as exc:
+        log.warning("working memory is unavailable, replaying the conversation from the store: %s", exc)
+        return _replay(tiers.store, scope, conversation_id)[0]
     return state if state is not None else rebuild(tiers, scope, conversation_id)
+
+
+def _replay(store: Store, scope: Scope, conversation_id: str) -> tuple[WorkingState, list[EpisodeRecord],
+                                                                       list[tracker.Said]]:
+    eps = store.list_episodes(scope, conversation_id=conversation_id, limit=MAX_REPLAY)
+    history = tracker.order([said(e) for e in eps])
+    return tracker.fold(None, history), eps, history
 
 
 def rebuild(tiers: Tiers, scope: Scope, conversation_id: str) -> WorkingState:
     """Replay every episode of the conversation in time order; refill an empty short-term tier."""
-    eps = tiers.store.list_episodes(scope, conversation_id=conversation_id, limit=MAX_REPLAY)
-    history = tracker.order([said(e) for e in eps])
-    state = tracker.fold(None, history)
+    state, eps, history = _replay(tiers.store, scope, conversation_id)
     tiers.working.put(scope, conversation_id, state)
     if eps and not tiers.short_term.recent(scope, conversation_id, 1):
         by_id = {e.id: e for e in eps}
