@@ -99,13 +99,17 @@ describe("memories", () => {
   test("conflicts and resolveConflict", async () => {
     await live.client.add("I live in Paris.", { userId: "erin" });
     await live.client.add("I live in Lisbon.", { userId: "erin" });
-    const { results } = await live.client.conflicts({ userId: "erin" });
-    assert.equal(results.length, 1);
-    assert.equal(results[0].status, "open");
-    const resolved = await live.client.resolveConflict(results[0].id, { userId: "erin", keep: "old" });
-    assert.equal(resolved.status, "resolved");
+    // The default policy (latest_wins) settles the change itself: nothing waits, the record says why.
     assert.deepEqual((await live.client.conflicts({ userId: "erin" })).results, []);
-    assert.equal((await live.client.conflicts({ userId: "erin", status: "all" })).results.length, 1);
+    const { results } = await live.client.conflicts({ userId: "erin", status: "all" });
+    assert.equal(results.length, 1);
+    assert.equal(results[0].status, "resolved");
+    assert.equal(results[0].resolution, "policy:keep_new");
+    // A person may still overrule it.
+    const resolved = await live.client.resolveConflict(results[0].id, { userId: "erin", keep: "old" });
+    assert.equal(resolved.resolution, "keep_old");
+    const hits = await live.client.search("where do I live", { userId: "erin" });
+    assert.match(hits.results[0].memory, /Paris/);
   });
 
   test("exportUser and forgetUser", async () => {
