@@ -1,0 +1,69 @@
+"""What the agent-framework integrations share: the missing-extra error, scope arguments and reading a
+conversation back from the episodic tier in order. Public API only."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+from memstrata.errors import ConfigurationError, InvalidInputError
+from memstrata.memory import MAX_LIMIT, Memory
+from memstrata.models import Scope
+
+
+def require(module: str, *, extra: str, package: str) -> ModuleType:
+    """Import ``module`` or say which extra brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{package} is not installed; this integration needs it: pip install 'memstrata[{extra}]'"
+        ) from exc
+
+
+def sync_memory(memory: Any) -> Memory:
+    """Accept a ``Memory`` or an ``AsyncMemory`` (whose methods run the same ``Memory`` in a worker thread)."""
+    inner = getattr(memory, "sync", memory)
+    if not isinstance(inner, Memory):
+        raise InvalidInputError("memory", f"must be a memstrata Memory or AsyncMemory, got {type(memory).__name__}")
+    return inner
+
+
+def scope_args(
+    *, user_id: str | None, agent_id: str | None = None, run_id: str | None = None, org_id: str | None = None
+) -> dict[str, str | None]:
+    """Validated scope keyword arguments, fixed when an integration object is built (fails early on bad ids)."""
+    Scope.of(user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
+    return {"user_id": user_id, "agent_id": agent_id, "run_id": run_id, "org_id": org_id}
+
+
+def conversation(memory: Memory, scope: dict[str, str | None], conversation_id: str) -> Iterator[dict[str, Any]]:
+    """Every episode of one conversation, oldest first, a page at a time (episodes share no cursor, so pages
+    restart at the last time seen and skip what they already returned)."""
+    seen: set[str] = set()
+    start: Any = None
+    while True:
+        page = memory.episodes(**scope, conversation_id=conversation_id, start=start, limit=MAX_LIMIT)["results"]
+        fresh = [e for e in page if e["id"] not in seen]
+        yield from fresh
+        seen.update(e["id"] for e in fresh)
+        if len(page) < MAX_LIMIT:
+            return
+        last = page[-1]["occurred_at"]
+        if fresh:
+            start = last
+        else:  # a full page of one instant: step past it
+            start = datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(microseconds=1)
+
+
+def first_text(value: Any) -> str:
+    """The text of a message content that may be a string or a list of typed parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = [p.get("text") or "" for p in value if isinstance(p, dict)]
+        return "\n".join(p for p in parts if p)
+    return ""
