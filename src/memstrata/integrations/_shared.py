@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict
 
 from memstrata.errors import ConfigurationError, InvalidInputError
 from memstrata.memory import MAX_LIMIT, Memory
@@ -32,15 +32,22 @@ def sync_memory(memory: Any) -> Memory:
     return inner
 
 
+class ScopeArgs(TypedDict):
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    org_id: str | None
+
+
 def scope_args(
     *, user_id: str | None, agent_id: str | None = None, run_id: str | None = None, org_id: str | None = None
-) -> dict[str, str | None]:
+) -> ScopeArgs:
     """Validated scope keyword arguments, fixed when an integration object is built (fails early on bad ids)."""
     Scope.of(user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
-    return {"user_id": user_id, "agent_id": agent_id, "run_id": run_id, "org_id": org_id}
+    return ScopeArgs(user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
 
 
-def conversation(memory: Memory, scope: dict[str, str | None], conversation_id: str) -> Iterator[dict[str, Any]]:
+def conversation(memory: Memory, scope: ScopeArgs, conversation_id: str) -> Iterator[dict[str, Any]]:
     """Every episode of one conversation, oldest first, a page at a time (episodes share no cursor, so pages
     restart at the last time seen and skip what they already returned)."""
     seen: set[str] = set()

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memstrata.errors import InvalidInputError
-from memstrata.integrations._shared import conversation, require, scope_args, sync_memory
+from memstrata.integrations._shared import ScopeArgs, conversation, require, scope_args, sync_memory
 
 af = require("agent_framework", extra="agent-framework", package="agent-framework-core")
 
@@ -116,10 +116,11 @@ class MemstrataHistoryProvider(af.HistoryProvider):  # type: ignore[misc, name-d
         self._memory = sync_memory(memory)
         self._owner = scope_args(user_id=user_id, agent_id=agent_id, org_id=org_id)
 
-    def _scope(self, session_id: str | None) -> dict[str, str | None]:
+    def _scope(self, session_id: str | None) -> ScopeArgs:
         if session_id is None:
             raise InvalidInputError("session_id", "history needs a session: pass session=agent.create_session()")
-        return {**self._owner, "run_id": session_id}
+        return scope_args(user_id=self._owner["user_id"], agent_id=self._owner["agent_id"], run_id=session_id,
+                          org_id=self._owner["org_id"])
 
     async def get_messages(
         self, session_id: str | None, *, state: dict[str, Any] | None = None, **kwargs: Any
@@ -136,7 +137,7 @@ class MemstrataHistoryProvider(af.HistoryProvider):  # type: ignore[misc, name-d
         scope = self._scope(session_id)
         await asyncio.to_thread(self._save, scope, session_id, list(messages))
 
-    def _save(self, scope: dict[str, str | None], session_id: str | None, messages: list[Any]) -> None:
+    def _save(self, scope: ScopeArgs, session_id: str | None, messages: list[Any]) -> None:
         for message in messages:  # metadata belongs to a whole add, and each episode keeps its own message
             text = (message.text or "").strip() or "[" + ", ".join(c.type for c in message.contents) + "]"
             self._memory.add(
