@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from _support_b import OpenAIFake, call, open_memory, say  # noqa: E402
+from _support_b import OpenAIFake, call, open_memory, say, shown  # noqa: E402
 
 with warnings.catch_warnings():  # crewai's lazy package setup raises ImportWarning while it imports itself
     warnings.simplefilter("ignore", ImportWarning)
@@ -147,7 +147,7 @@ async def test_async_twins(memory: Memory) -> None:
     assert await storage.adelete(categories=["t"]) == 1
 
 
-def test_crew_members_share_memory_and_crews_of_other_users_do_not(memory: Memory, llm: LLM) -> None:
+def test_crew_members_share_memory_and_crews_of_other_users_do_not(memory: Memory, fake: OpenAIFake, llm: LLM) -> None:
     """A writer's crew run leaves a memory; a reviewer in another crew of the same user finds it through
     CrewAI's memory tool; the same crew serving another user finds nothing."""
 
@@ -163,5 +163,11 @@ def test_crew_members_share_memory_and_crews_of_other_users_do_not(memory: Memor
     review = run("acme", "Reviewer", "Review the report format.")
     assert "Found memories:" in review and "The client wants the report as a PDF." in review
     assert "No relevant memories found." in run("globex", "Reviewer", "Review the report format.")
+    # Before each task CrewAI recalls by the task's description and puts what it finds in the prompt.
+    prompts = [shown(b) for b in fake.requests if "Current Task: Review the report format." in shown(b)
+               and b["messages"][-1]["role"] == "user"]
+    assert len(prompts) == 2
+    assert "Relevant memories" in prompts[0] and "The client wants the report as a PDF." in prompts[0]
+    assert "Relevant memories" not in prompts[1]
     # The reviewer's own result was remembered too: as one merged record for acme (an exact repeat).
     assert len(memory.get_all(user_id="acme")["results"]) == 1
