@@ -133,3 +133,20 @@ def open_memory(tmp_path: Path) -> Iterator[Memory]:
     m = Memory(f"sqlite:///{tmp_path / 'memory.db'}", embedder=HashEmbedder())
     yield m
     m.close()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_example(name: str) -> str:
+    """Run ``examples/<name>`` in a fresh interpreter of this environment; its standard output."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"{name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support_b import open_memory
+from _support_b import open_memory, run_example
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, Message
 
 from memstrata import InvalidInputError, Memory
@@ -109,3 +109,10 @@ async def test_bad_arguments_are_refused(memory: Memory) -> None:
         await MemstrataHistoryProvider(memory, user_id="h").get_messages(None)
     with pytest.raises(InvalidInputError, match="user_id"):
         MemstrataContextProvider(memory, user_id="")
+
+
+def test_example_runs_offline() -> None:
+    out = run_example("agent_framework_agent.py").splitlines()
+    friday = next(line for line in out if line.startswith("friday:"))
+    assert "vegetarian" in friday and "Porto" in friday
+    assert next(line for line in out if line.startswith("bob:")) == "bob: Noted (1 messages so far)."

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _support_b import open_memory
+from _support_b import open_memory, run_example
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import MemoryQueryEvent
 from autogen_core.memory import MemoryContent, MemoryMimeType
@@ -119,3 +119,10 @@ async def test_bad_content_is_refused(memory: Memory) -> None:
     with pytest.raises(InvalidInputError, match="limit"):
         MemstrataMemory(memory, user_id="jo", limit=0)
     assert memory.get_all(user_id="jo")["results"] == []
+
+
+def test_example_runs_offline() -> None:
+    out = run_example("autogen_agent.py")
+    chef = "alice's chef asked 'What snacks are safe?'; the model was reminded of: ['Alice is allergic to peanuts.']"
+    assert chef in out
+    assert "bob's planner asked 'What can I spend?'; the model was reminded of: nothing" in out

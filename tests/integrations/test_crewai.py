@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from _support_b import OpenAIFake, call, open_memory, say, shown  # noqa: E402
+from _support_b import OpenAIFake, call, open_memory, run_example, say, shown  # noqa: E402
 
 with warnings.catch_warnings():  # crewai's lazy package setup raises ImportWarning while it imports itself
     warnings.simplefilter("ignore", ImportWarning)
@@ -171,3 +171,10 @@ def test_crew_members_share_memory_and_crews_of_other_users_do_not(memory: Memor
     assert "Relevant memories" not in prompts[1]
     # The reviewer's own result was remembered too: as one merged record for acme (an exact repeat).
     assert len(memory.get_all(user_id="acme")["results"]) == 1
+
+
+def test_example_runs_offline() -> None:
+    out = run_example("crewai_crew.py")
+    assert "  - The client wants every report as a PDF. /client" in out
+    assert "acme reviewer: Checked the report against what we know:" in out and "Portuguese" in out
+    assert "globex reviewer: Nothing on record for this client" in out

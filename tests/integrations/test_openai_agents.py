@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support_b import OpenAIFake, call, open_memory, say, shown
+from _support_b import OpenAIFake, call, open_memory, run_example, say, shown
 from agents import Agent, OpenAIChatCompletionsModel, Runner, set_tracing_disabled
 from openai import AsyncOpenAI
 
@@ -150,3 +150,9 @@ def test_bad_arguments_are_refused(memory: Memory) -> None:
         MemstrataSession("ok", memory, user_id=" x")
     with pytest.raises(ValueError, match="memory"):
         MemstrataSession("ok", object(), user_id="x")
+
+
+def test_example_runs_offline() -> None:
+    out = run_example("openai_agents_session.py")
+    assert "alice, tuesday: From what I remember: I'm training for the Lisbon marathon in April." in out
+    assert "bob, tuesday: From what I remember: nothing yet." in out
