@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # crewai's lazy package setup raises ImportWarn
     from crewai.memory.storage.backend import StorageBackend
     from crewai.memory.types import MemoryRecord
 
-from memstrata import ConfigurationError, Memory  # noqa: E402
+from memstrata import ConfigurationError, InvalidInputError, Memory  # noqa: E402
 from memstrata.integrations.crewai import MemstrataStorage  # noqa: E402
 
 # CrewAI reads its own deprecated fields while it builds an agent; those warnings are its business.
@@ -130,6 +130,13 @@ def test_an_exact_repeat_is_one_record(memory: Memory) -> None:
     storage.save([first])
     storage.save([again])
     assert again.id == first.id and storage.count() == 1
+
+
+def test_a_bad_record_stores_nothing(memory: Memory) -> None:
+    storage = MemstrataStorage(memory, user_id="acme")
+    with pytest.raises(InvalidInputError, match=r"items\[1\]"):
+        storage.save([MemoryRecord(content="fine"), MemoryRecord(content="x", metadata={"blob": "y" * 70_000})])
+    assert storage.count() == 0
 
 
 def test_search_needs_the_paired_embedder(memory: Memory) -> None:

@@ -12,7 +12,7 @@ from _support_b import OpenAIFake, call, open_memory, run_example, say, shown
 from agents import Agent, OpenAIChatCompletionsModel, Runner, set_tracing_disabled
 from openai import AsyncOpenAI
 
-from memstrata import AsyncMemory, Memory
+from memstrata import AsyncMemory, InvalidInputError, Memory
 from memstrata.integrations.openai_agents import MemstrataSession, memory_tools
 
 set_tracing_disabled(True)
@@ -139,6 +139,15 @@ async def test_agents_share_a_users_memory_and_users_stay_apart(memory: Memory) 
         assert await ask(fake, "planner", memory_tools(memory, user_id="grace"), "favourite city?") == (
             "From memory: No relevant memories.")
     assert await MemstrataSession("s-1", memory, user_id="grace").get_items() == []
+
+
+async def test_a_bad_item_stores_nothing(memory: Memory) -> None:
+    session = MemstrataSession("s", memory, user_id="kim")
+    with pytest.raises(InvalidInputError, match=r"items\[1\]\.messages\[0\]\.content"):
+        await session.add_items([{"role": "user", "content": "fine"}, {"role": "user", "content": "x" * 100_001}])
+    with pytest.raises(InvalidInputError, match=r"items\[0\]\.metadata"):
+        await session.add_items([{"type": "reasoning", "summary": ["y" * 70_000]}])
+    assert await session.get_items() == [] and memory.episodes(user_id="kim", run_id="s")["results"] == []
 
 
 def test_bad_arguments_are_refused(memory: Memory) -> None:

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any, TypedDict
 
 from memstrata.errors import ConfigurationError, InvalidInputError
+from memstrata.ingest.messages import check_metadata, normalize_messages
 from memstrata.memory import MAX_LIMIT, Memory
 from memstrata.models import Scope
 
@@ -64,6 +65,18 @@ def conversation(memory: Memory, scope: ScopeArgs, conversation_id: str) -> Iter
             start = last
         else:  # a full page of one instant: step past it
             start = datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(microseconds=1)
+
+
+def check_each(entries: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Validate every (message, metadata) pair with the checks ``Memory.add`` applies, before the first is
+    written: integrations that store one message per ``add`` (each with its own metadata) then write all
+    or none."""
+    for i, (message, metadata) in enumerate(entries):
+        try:
+            normalize_messages([message])
+            check_metadata(metadata)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"items[{i}].{exc.field}", exc.problem) from None
 
 
 def first_text(value: Any) -> str:

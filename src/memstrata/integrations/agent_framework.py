@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memstrata.errors import InvalidInputError
-from memstrata.integrations._shared import ScopeArgs, conversation, require, scope_args, sync_memory
+from memstrata.integrations._shared import ScopeArgs, check_each, conversation, require, scope_args, sync_memory
 
 af = require("agent_framework", extra="agent-framework", package="agent-framework-core")
 
@@ -138,11 +138,10 @@ class MemstrataHistoryProvider(af.HistoryProvider):  # type: ignore[misc, name-d
         await asyncio.to_thread(self._save, scope, session_id, list(messages))
 
     def _save(self, scope: ScopeArgs, session_id: str | None, messages: list[Any]) -> None:
-        for message in messages:  # metadata belongs to a whole add, and each episode keeps its own message
+        entries = []
+        for message in messages:
             text = (message.text or "").strip() or "[" + ", ".join(c.type for c in message.contents) + "]"
-            self._memory.add(
-                {"role": _role(message), "content": text},
-                **scope,
-                conversation_id=session_id,
-                metadata={MESSAGE_KEY: message.to_dict()},
-            )
+            entries.append(({"role": _role(message), "content": text}, {MESSAGE_KEY: message.to_dict()}))
+        check_each(entries)
+        for said, metadata in entries:  # metadata belongs to a whole add, and each episode keeps its own message
+            self._memory.add(said, **scope, conversation_id=session_id, metadata=metadata)

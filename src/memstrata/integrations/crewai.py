@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from memstrata.errors import ConfigurationError, InvalidInputError
-from memstrata.integrations._shared import require, scope_args, sync_memory
+from memstrata.integrations._shared import check_each, require, scope_args, sync_memory
 from memstrata.memory import MAX_LIMIT
 
 require("crewai", extra="crewai", package="crewai")
@@ -258,8 +258,10 @@ class MemstrataStorage:
     # -- writing ----------------------------------------------------------------------------------
 
     def save(self, records: list[MemoryRecord]) -> None:
-        for record in records:
-            result = self._memory.add(record.content, **self._scope, infer=False, metadata=_metadata(record))
+        entries = [({"role": "user", "content": r.content}, _metadata(r)) for r in records]
+        check_each(entries)
+        for record, (_, metadata) in zip(records, entries, strict=True):
+            result = self._memory.add(record.content, **self._scope, infer=False, metadata=metadata)
             stored = result["results"][0] if result["results"] else None
             if stored is not None and stored["event"] != "ADD":
                 kept = self._memory.get(stored["id"], **self._scope)

@@ -21,7 +21,7 @@ import asyncio
 import json
 from typing import Any
 
-from memstrata.integrations._shared import conversation, first_text, require, scope_args, sync_memory
+from memstrata.integrations._shared import check_each, conversation, first_text, require, scope_args, sync_memory
 
 agents = require("agents", extra="openai-agents", package="openai-agents")
 
@@ -118,6 +118,7 @@ class MemstrataSession:
         if not items:
             return
         messages = [_to_episode(item) for item in items]
+        check_each([({"role": m["role"], "content": m["content"]}, m["metadata"]) for m in messages])
         await asyncio.to_thread(self._add, messages)
 
     def _add(self, messages: list[dict[str, Any]]) -> None:
