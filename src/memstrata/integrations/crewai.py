@@ -306,27 +306,10 @@ class MemstrataStorage:
     async def asave(self, records: list[MemoryRecord]) -> None:
         await asyncio.to_thread(self.save, records)
 
-    async def asearch(
-        self,
-        query_embedding: list[float],
-        scope_prefix: str | None = None,
-        categories: list[str] | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-        limit: int = 10,
-        min_score: float = 0.0,
-    ) -> list[tuple[MemoryRecord, float]]:
-        return await asyncio.to_thread(
-            self.search, query_embedding, scope_prefix, categories, metadata_filter, limit, min_score
-        )
+    async def asearch(self, *args: Any, **kwargs: Any) -> list[tuple[MemoryRecord, float]]:
+        """``search``'s arguments."""
+        return await asyncio.to_thread(self.search, *args, **kwargs)
 
-    async def adelete(
-        self,
-        scope_prefix: str | None = None,
-        categories: list[str] | None = None,
-        record_ids: list[str] | None = None,
-        older_than: datetime | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-    ) -> int:
-        return await asyncio.to_thread(
-            self.delete, scope_prefix, categories, record_ids, older_than, metadata_filter
-        )
+    async def adelete(self, *args: Any, **kwargs: Any) -> int:
+        """``delete``'s arguments."""
+        return await asyncio.to_thread(self.delete, *args, **kwargs)
