@@ -128,9 +128,9 @@ def shown(body: dict[str, Any]) -> str:
     return "\n".join(text_of(m) for m in body.get("messages", []))
 
 
-def open_memory(tmp_path: Path) -> Iterator[Memory]:
-    """A Memory on a fresh SQLite file with the deterministic embedder (for a fixture to yield from)."""
-    m = Memory(f"sqlite:///{tmp_path / 'memory.db'}", embedder=HashEmbedder())
+def open_memory(store_url: str) -> Iterator[Memory]:
+    """A Memory on ``store_url`` with the deterministic embedder (for a fixture to yield from)."""
+    m = Memory(store_url, embedder=HashEmbedder())
     yield m
     m.close()
 

@@ -4,7 +4,6 @@ client is a scripted fake that records what the model is shown."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +36,9 @@ class ScriptedClient(BaseChatClient):
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> Iterator[Memory]:
-    yield from open_memory(tmp_path)
+def memory(store_url: str) -> Iterator[Memory]:
+    """A fresh store on each backend of the main suite (SQLite, PostgreSQL + pgvector)."""
+    yield from open_memory(store_url)
 
 
 async def test_context_provider_recalls_across_sessions(memory: Memory) -> None:

@@ -19,8 +19,9 @@ from memstrata.integrations.autogen import MemstrataMemory
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> Iterator[Memory]:
-    yield from open_memory(tmp_path)
+def memory(store_url: str) -> Iterator[Memory]:
+    """A fresh store on each backend of the main suite (SQLite, PostgreSQL + pgvector)."""
+    yield from open_memory(store_url)
 
 
 def text(value: str) -> MemoryContent:

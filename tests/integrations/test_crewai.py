@@ -11,7 +11,6 @@ import json  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
@@ -64,8 +63,9 @@ def llm(fake: OpenAIFake) -> LLM:
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> Iterator[Memory]:
-    yield from open_memory(tmp_path)
+def memory(store_url: str) -> Iterator[Memory]:
+    """A fresh store on each backend of the main suite (SQLite, PostgreSQL + pgvector)."""
+    yield from open_memory(store_url)
 
 
 def crew_memory(storage: MemstrataStorage, llm: LLM) -> CrewMemory:

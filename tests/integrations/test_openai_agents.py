@@ -4,7 +4,6 @@ local server speaking OpenAI's Chat Completions protocol."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ set_tracing_disabled(True)
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> Iterator[Memory]:
-    yield from open_memory(tmp_path)
+def memory(store_url: str) -> Iterator[Memory]:
+    """A fresh store on each backend of the main suite (SQLite, PostgreSQL + pgvector)."""
+    yield from open_memory(store_url)
 
 
 def model(fake: OpenAIFake) -> OpenAIChatCompletionsModel:
