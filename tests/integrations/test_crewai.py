@@ -119,8 +119,14 @@ def test_update_forget_and_reset(memory: Memory, llm: LLM) -> None:
     assert storage.delete(record_ids=[other.id], older_than=datetime.utcnow() - timedelta(days=1)) == 0
     assert storage.delete(record_ids=[other.id]) == 1
     mem.remember("Something else.", scope="/x", categories=["misc"], importance=0.5)
-    mem.reset()
+    mem.reset()  # the scope held only the crew's records: all of it goes, episodes included
     assert storage.count() == 0 and memory.episodes(user_id="acme")["results"] == []
+    memory.add("Not the crew's: stored by another part of the app.", user_id="acme", infer=False)
+    mem.remember("The crew's.", scope="/x", categories=["misc"], importance=0.5)
+    mem.reset()  # now only the crew's records go
+    assert storage.count() == 0
+    assert [m["memory"] for m in memory.get_all(user_id="acme")["results"]] == [
+        "Not the crew's: stored by another part of the app."]
 
 
 def test_an_exact_repeat_is_one_record(memory: Memory) -> None:

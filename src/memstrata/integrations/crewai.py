@@ -295,11 +295,23 @@ class MemstrataStorage:
         return len(doomed)
 
     def reset(self, scope_prefix: str | None = None) -> None:
-        """Without a prefix, everything of this storage's scope goes (memstrata's ``delete_all``)."""
-        if _path(scope_prefix) == "/":
-            self._memory.delete_all(**self._scope)
-        else:
+        """Delete the records under ``scope_prefix``. Without one, when the scope holds only this storage's
+        records, the whole scope goes (``delete_all``: the episodes that carried the records too); when other
+        memories share the scope, only the records go and the rest is left alone."""
+        if _path(scope_prefix) != "/" or not self._scope_is_ours():
             self.delete(scope_prefix=scope_prefix)
+        else:
+            self._memory.delete_all(**self._scope)
+
+    def _scope_is_ours(self) -> bool:
+        cursor = None
+        while True:
+            page = self._memory.get_all(**self._scope, limit=MAX_LIMIT, cursor=cursor)
+            if any(ID_KEY not in item["metadata"] for item in page["results"]):
+                return False
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return True
 
     # -- async twins: the same calls in a worker thread --------------------------------------------
 

@@ -21,6 +21,7 @@ import asyncio
 import json
 from typing import Any
 
+from memstrata.errors import InvalidInputError
 from memstrata.integrations._shared import check_each, conversation, first_text, require, scope_args, sync_memory
 
 agents = require("agents", extra="openai-agents", package="openai-agents")
@@ -36,7 +37,7 @@ def _to_episode(item: Any) -> dict[str, Any]:
 
     The item's main text (a message's content or a tool's output) is kept once, as the episode's content."""
     if not isinstance(item, dict):
-        raise TypeError(f"session items must be dicts (TResponseInputItem), got {type(item).__name__}")
+        raise InvalidInputError("items", f"must be dicts (TResponseInputItem), got {type(item).__name__}")
     kind, role = item.get("type"), item.get("role")
     stored = dict(item)
     field: str | None = None
@@ -110,7 +111,7 @@ class MemstrataSession:
     async def get_items(self, limit: int | None = None) -> list[Any]:
         """The latest ``limit`` items (all when None), oldest first."""
         if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError("limit: must be a non-negative integer or None")
+            raise InvalidInputError("limit", "must be a non-negative integer or None")
         items = [item for _, item in await asyncio.to_thread(self._live)]
         return items if limit is None else items[len(items) - limit :] if limit else []
 
