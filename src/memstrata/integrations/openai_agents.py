@@ -120,7 +120,8 @@ class MemstrataSession:
             return
         messages = [_to_episode(item) for item in items]
         check_each([({"role": m["role"], "content": m["content"]}, m["metadata"]) for m in messages])
-        await asyncio.to_thread(self._add, messages)
+        async with self._lock:  # an add and a pop of one session object keep their order
+            await asyncio.to_thread(self._add, messages)
 
     def _add(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:  # metadata belongs to a whole add, and each episode keeps its own item
