@@ -7,7 +7,8 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The demo writes this store and the server serves it, so the web page opens on the demo's memories.
 DEMO_STORE := sqlite:///$(CURDIR)/.memstrata/demo.db
 
-.PHONY: setup run test test-ts lint bench bench-longmemeval clean test-integrations test-integrations-a
+.PHONY: setup run test test-ts lint bench bench-longmemeval clean test-integrations test-integrations-a \
+	test-integrations-b
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +38,7 @@ test: setup
 # Framework integrations run on the frameworks' real packages, in environments of their own (the main one
 # stays lean). A group is an environment built from a requirements file plus the test files it runs; add a
 # group by writing its target and appending it to INTEGRATION_GROUPS.
-INTEGRATION_GROUPS := test-integrations-a
+INTEGRATION_GROUPS := test-integrations-a test-integrations-b
 INTA_VENV := .venv-integrations
 INTA_TESTS := tests/integrations/test_langgraph.py tests/integrations/test_langchain.py \
 	tests/integrations/test_llamaindex.py
@@ -58,6 +59,28 @@ test-integrations: $(INTEGRATION_GROUPS)
 test-ts: setup
 	MEMSTRATA_PYTHON=$(CURDIR)/$(BIN)/python clients/run-tests.sh
 
+# CrewAI, Microsoft Agent Framework, AutoGen and the OpenAI Agents SDK, on their real packages. CrewAI's pins
+# clash with the others', so it has its own environment.
+INTB_VENV := .venv-integrations-b
+CREWAI_VENV := .venv-integrations-crewai
+
+$(INTB_VENV)/.installed: pyproject.toml tests/integrations/requirements-b.txt
+	test -x $(INTB_VENV)/bin/python || $(PYTHON) -m venv $(INTB_VENV)
+	$(INTB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INTB_VENV)/bin/python -m pip install --quiet -r tests/integrations/requirements-b.txt
+	touch $@
+
+$(CREWAI_VENV)/.installed: pyproject.toml tests/integrations/requirements-crewai.txt
+	test -x $(CREWAI_VENV)/bin/python || $(PYTHON) -m venv $(CREWAI_VENV)
+	$(CREWAI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CREWAI_VENV)/bin/python -m pip install --quiet -r tests/integrations/requirements-crewai.txt
+	touch $@
+
+test-integrations-b: $(INTB_VENV)/.installed $(CREWAI_VENV)/.installed
+	$(INTB_VENV)/bin/python -m pytest -q tests/integrations/test_agent_framework.py \
+		tests/integrations/test_autogen.py tests/integrations/test_openai_agents.py
+	$(CREWAI_VENV)/bin/python -m pytest -q tests/integrations/test_crewai.py
+
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/memstrata
@@ -69,4 +92,5 @@ bench-longmemeval: setup
 	$(BIN)/memstrata bench longmemeval ../shared/data/longmemeval_s_dev100.jsonl --write
 
 clean:
-	rm -rf $(VENV) $(INTA_VENV) build *.egg-info .pytest_cache clients/node_modules clients/*/dist clients/.cache
+	rm -rf $(VENV) $(INTA_VENV) $(INTB_VENV) $(CREWAI_VENV) build *.egg-info .pytest_cache clients/node_modules \
+		clients/*/dist clients/.cache
