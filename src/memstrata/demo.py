@@ -90,11 +90,11 @@ def run_demo(store: str | None = None, *, keep: bool = False) -> None:
             now="2026-03-16T09:00:00Z",
         )
         click.echo(f"\ncontext() within 120 tokens ({ctx['tokens']} used):\n{ctx['text']}")
-        conflicts = m.conflicts(user_id=user)["results"]
-        for c in conflicts:
+        for c in m.conflicts(user_id=user, status="all")["results"]:
+            settled = f", {c['resolution']}" if c["status"] == "resolved" else ", waiting for a decision"
             click.echo(
                 f"conflict: {c['subject']}.{c['attribute']}: {c['old_value']!r} → {c['new_value']!r} "
-                f"({c['policy']})"
+                f"({c['policy']}{settled})"
             )
     if tmp is not None and not keep:
         tmp.cleanup()
