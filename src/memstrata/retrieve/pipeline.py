@@ -151,9 +151,10 @@ class Retriever:
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
+        matched = {mid for mid, _ in keyword}  # a keyword match is a match even when it ranks last
         for mid, base in fused.items():
-            if base <= 0:
-                continue  # ranked last by every stage that found it: nothing matched, so it is not a result
+            if base <= 0 and mid not in matched:
+                continue  # only the dense stage's weakest neighbours, below its floor: padding, not a result
             rec = records.get(mid)
             if rec is None:
                 continue
