@@ -28,7 +28,8 @@ from memstrata.errors import (
 )
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
-from memstrata.ingest.pipeline import chunk_text, plan_add, verbatim_candidates
+from memstrata.ingest.evidence import message_report
+from memstrata.ingest.pipeline import chunk_text, keep_everything, plan_add, verbatim_candidates
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.retrieve.filters import parse_filters
@@ -281,7 +282,7 @@ class Memory:
             raise
         if conversation_id is not None:
             self._update_working(scope, conversation_id, plan.batch, now)
-        return {"results": plan.results, "episodes": episode_ids}
+        return {"results": plan.results, "episodes": episode_ids, "messages": plan.messages}
 
     def _plan(
         self,
@@ -294,7 +295,14 @@ class Memory:
         now: float,
     ):  # type: ignore[no-untyped-def]
         ref_time = max((m.timestamp for m in msgs if m.timestamp), default=None) or utcnow()
-        candidates = self._extract(scope, msgs, ref_time) if infer else verbatim_candidates(msgs)
+        if infer:
+            earlier = []
+            if conversation_id is not None:  # add() has already pushed this call's turns
+                turns = self.short_term.recent(scope, conversation_id, len(msgs) + 6)
+                earlier = [(t.role, t.content) for t in turns[: max(0, len(turns) - len(msgs))]]
+            candidates = keep_everything(self._extract(scope, msgs, ref_time), msgs, earlier)
+        else:
+            candidates = verbatim_candidates(msgs)
         plan = plan_add(
             self.store,
             scope,
@@ -320,6 +328,7 @@ class Memory:
             (e.id, "done" if e.id in cited else "skipped", None) for e in episodes
         )
         self.store.apply(scope, plan.batch)
+        plan.messages = message_report(msgs, [e.id for e in episodes], plan.results)
         return plan
 
     def _mark(self, scope: Scope, ids: list[str], status: str, error: str | None) -> None:

@@ -16,6 +16,9 @@ import numpy as np
 
 from memstrata.config import IngestConfig
 from memstrata.ingest.candidate import Candidate, Message
+from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
+from memstrata.ingest.revise import PARTLY_OUTDATED, assign_attributes, evidence_of, find_replaced, outdates_all
+from memstrata.ingest.updates import Decision
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
@@ -70,6 +73,20 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
 class AddPlan:
     batch: WriteBatch
     results: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)  # per message: outcome and reason code
+
+
+def keep_everything(facts: Sequence[Candidate], messages: Sequence[Message],
+                    earlier: Sequence[tuple[str, str]] = ()) -> list[Candidate]:
+    """Facts made whole and given their attribute, plus verbatim evidence for every message, in message
+    order (each message's evidence before its facts, so a later fact can close it)."""
+    kept = finish_facts(list(facts), messages, earlier)
+    kept += cue_candidates(messages, kept)
+    assign_attributes(kept, messages)
+    evidence = evidence_candidates(messages, kept, earlier)
+    order = {id(c): n for n, c in enumerate([*evidence, *kept])}
+    return sorted([*evidence, *kept], key=lambda c: (c.source_indexes[0] if c.source_indexes else -1,
+                                                      order[id(c)]))
 
 
 def verbatim_candidates(messages: Sequence[Message]) -> list[Candidate]:
@@ -159,16 +176,18 @@ def plan_add(
         twin = in_batch.get(h) or next((m for m in store.find_by_hash(scope, h) if m.current), None)
         if twin is not None:
             merge(updated.get(twin.id, twin), cand, ep_ids, "exact duplicate", "MERGE")
+            plan.results[-1]["kind"] = cand.kind
             continue
         olds: list[MemoryRecord] = []
         if cand.slot is not None:
             # Any subject: find_conflicts resolves aliases ("Anna" ~ "Anna Silva") itself.
             olds = [updated.get(m.id, m) for m in store.find_by_slot(scope, None, cand.slot.attribute)]
             olds += [m for m in in_batch.values() if m.slot and m.slot[1] == cand.slot.attribute and m.current]
-        if infer and config.near_duplicate:
+        if infer and config.near_duplicate and cand.kind != EVIDENCE_KIND:
             near = _near_duplicate(store, scope, cand, vecs[0], olds, is_near_duplicate)
             if near is not None:
                 merge(updated.get(near.id, near), cand, ep_ids, "near duplicate", "MERGE")
+                plan.results[-1]["kind"] = cand.kind
                 continue
 
         rec = MemoryRecord(
@@ -191,53 +210,31 @@ def plan_add(
             slot=(cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot else None,
             entities=sorted({e.canonical for e in cand.entities}),
         )
-        result: dict[str, Any] = {"id": rec.id, "memory": rec.text, "event": "ADD", "episode_ids": ep_ids}
+        result: dict[str, Any] = {"id": rec.id, "memory": rec.text, "event": "ADD", "kind": rec.kind,
+                                  "episode_ids": ep_ids}
         reason = (
             "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
         )
 
-        if cand.slot is not None:
+        if infer and cand.kind != EVIDENCE_KIND:
+            role = source.role if source else None
+            for rep in find_replaced(store, scope, cand, vecs[0], role, olds, ep_ids):
+                old = updated.get(rep.old.id, rep.old)
+                if old.superseded_by is not None:
+                    continue
+                cid = _replace(plan, store, scope, old, rec, cand, rep.decision, in_batch, updated, config,
+                               when, now, actor)
+                if config.conflict_policy == "latest_wins":
+                    result.setdefault("supersedes", []).append(old.id)
+                if cid:
+                    result.setdefault("conflicts", []).append(cid)
+        elif cand.slot is not None:
             clash = set(find_conflicts(cand, [(m.id, _slot_of(m)) for m in olds if m.slot]))
             for old in olds:
-                if old.id not in clash:
-                    continue
-                conflict = ConflictRecord(
-                    id=str(uuid.uuid4()),
-                    new_memory_id=rec.id,
-                    old_memory_id=old.id,
-                    subject=cand.slot.subject,
-                    attribute=cand.slot.attribute,
-                    old_value=old.slot[2] if old.slot else "",
-                    new_value=cand.slot.value,
-                    policy=config.conflict_policy,
-                    status="open",
-                    created_at=now,
-                )
-                batch.conflicts.append(conflict)
-                result.setdefault("conflicts", []).append(conflict.id)
-                if config.conflict_policy == "latest_wins":
-                    old.valid_to = when
-                    old.superseded_by = rec.id
-                    old.updated_at = now
-                    if old.id not in in_batch:
-                        updated[old.id] = old
-                    batch.history.append(
-                        HistoryEvent(
-                            str(uuid.uuid4()),
-                            old.id,
-                            "SUPERSEDE",
-                            old.text,
-                            old.text,
-                            actor,
-                            f"{cand.slot.attribute} of {cand.slot.subject} changed to {cand.slot.value!r}",
-                            now,
-                            {"superseded_by": rec.id, "conflict_id": conflict.id},
-                        )
-                    )
-                    plan.results.append(
-                        {"id": old.id, "memory": old.text, "event": "SUPERSEDE", "superseded_by": rec.id}
-                    )
-                    rec.confidence_reason += "; supersedes an earlier value"
+                if old.id in clash:
+                    cid = _replace(plan, store, scope, old, rec, cand, None, in_batch, updated, config,
+                                   when, now, actor)
+                    result.setdefault("conflicts", []).append(cid)
 
         batch.new_memories.append((rec, vecs))
         in_batch[h] = rec
@@ -264,6 +261,63 @@ def plan_add(
     return plan
 
 
+def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: MemoryRecord, cand: Candidate,
+             decision: Decision | None, in_batch: dict[str, MemoryRecord], updated: dict[str, MemoryRecord],
+             config: IngestConfig, when: float, now: float, actor: str) -> str | None:
+    """Record that ``rec`` gives ``old``'s attribute a new value: a conflict record unless the statement
+    said itself that it is a change, and under ``latest_wins`` the old fact (and evidence that said only
+    it) closed at the new fact's time. Returns the conflict id, if one was raised."""
+    batch = plan.batch
+    assert cand.slot is not None
+    conflict_id = None
+    if decision is None or not decision.explicit or config.conflict_policy != "latest_wins":
+        conflict = ConflictRecord(
+            id=str(uuid.uuid4()),
+            new_memory_id=rec.id,
+            old_memory_id=old.id,
+            subject=cand.slot.subject,
+            attribute=cand.slot.attribute,
+            old_value=old.slot[2] if old.slot else old.text,
+            new_value=cand.slot.value,
+            policy=config.conflict_policy,
+            status="open",
+            created_at=now,
+        )
+        batch.conflicts.append(conflict)
+        conflict_id = conflict.id
+    if config.conflict_policy != "latest_wins":
+        return conflict_id
+    why = decision.reason if decision else f"{cand.slot.attribute} of {cand.slot.subject} changed"
+    targets = [old]
+    if decision is not None:
+        for ev in evidence_of(store, scope, old, in_batch):
+            ev = updated.get(ev.id, ev)
+            if outdates_all(old, ev):
+                targets.append(ev)
+            elif ev.confidence > PARTLY_OUTDATED:
+                ev.confidence = PARTLY_OUTDATED
+                ev.confidence_reason = f"partly replaced by a later statement ({rec.id})"
+                ev.updated_at = now
+                if not any(m is ev for m in in_batch.values()):
+                    updated[ev.id] = ev
+    for target in targets:
+        target.valid_to = when
+        target.superseded_by = rec.id
+        target.updated_at = now
+        if not any(m is target for m in in_batch.values()):
+            updated[target.id] = target
+        extra = {"superseded_by": rec.id, **({"conflict_id": conflict_id} if conflict_id else {})}
+        batch.history.append(
+            HistoryEvent(str(uuid.uuid4()), target.id, "SUPERSEDE", target.text, target.text, actor,
+                         f"{why}: {cand.slot.value!r}" if target is old else f"its statement was replaced ({why})",
+                         now, extra)
+        )
+        plan.results.append({"id": target.id, "memory": target.text, "event": "SUPERSEDE", "superseded_by": rec.id,
+                             "reason": "explicit_update" if decision and decision.explicit else "implicit_update"})
+    rec.confidence_reason += "; supersedes an earlier value"
+    return conflict_id
+
+
 def _slot_of(m: MemoryRecord):  # type: ignore[no-untyped-def]
     from memstrata.ingest.candidate import Slot
 
@@ -288,7 +342,7 @@ def _near_duplicate(
     names = sorted({e.canonical for e in cand.entities})
     for rec in records.values():
         old_vec = vectors.get(rec.id)
-        if old_vec is None or not rec.current:
+        if old_vec is None or not rec.current or rec.kind == EVIDENCE_KIND:
             continue
         old_slot = Slot(*rec.slot) if rec.slot else None
         if judge(cand.text, vec, names, rec.text, old_vec, rec.entities, new_slot=cand.slot, old_slot=old_slot):

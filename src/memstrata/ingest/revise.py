@@ -1,0 +1,119 @@
+"""Which current facts a new statement replaces, found through the store (tier contract reads only).
+
+The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
+the nearest current facts by vector. :func:`memstrata.ingest.updates.decide` judges each pair. The
+evidence an old fact came from is closed with it when the fact was all it said, and marked as partly
+outdated otherwise, so search stops presenting the old value as current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memstrata.ingest.candidate import Candidate, Message, Slot
+from memstrata.ingest.conflicts import normalize_value, same_subject
+from memstrata.ingest.dedup import normalize_text, normalized_hash
+from memstrata.ingest.evidence import EVIDENCE_KIND
+from memstrata.ingest.updates import Attribute, Decision, attribute_of, content_words, decide, is_tentative
+from memstrata.models import MemoryRecord, Scope
+from memstrata.tiers.base import Store
+
+NEAREST_K = 5
+SINGLE_COSINE = 0.3  # a single-valued family match this far from the old fact is a pattern accident
+PARTLY_OUTDATED = 0.6  # confidence of evidence of which a part was replaced
+
+
+@dataclass
+class Replacement:
+    old: MemoryRecord
+    decision: Decision
+
+
+def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
+    if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
+        return None
+    if rec.slot is None:
+        return attribute_of(rec.text)
+    attr = attribute_of(rec.text, rec.slot[0], rec.slot[1])
+    if attr is None or attr.family != rec.slot[1]:
+        single = attr.single if attr is not None else True
+        return Attribute(rec.slot[0], rec.slot[1], single)
+    return attr
+
+
+def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
+                  family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = ()) -> list[Replacement]:
+    """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
+    and only facts of the same subject."""
+    if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text) or cand.slot is None:
+        return []
+    attr = Attribute(cand.slot.subject, cand.slot.attribute, _single(cand))
+    pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
+    near = [(i, s) for i, s in store.vector_search(scope, vec, NEAREST_K)]
+    missing = [i for i, _ in near if i not in pool]
+    for rec in store.get_memories(scope, missing):
+        if rec.current and rec.kind != EVIDENCE_KIND:
+            pool[rec.id] = rec
+    if not pool:
+        return []
+    vectors = store.vectors(scope, list(pool))
+    out: list[Replacement] = []
+    value = normalize_value(cand.slot.value)
+    for rec in pool.values():
+        old_attr = attribute_of_record(rec)
+        if old_attr is None or not same_subject(old_attr.subject, attr.subject):
+            continue
+        old_vec = vectors.get(rec.id)
+        cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
+        same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
+        d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value)
+        if d.replaces and old_attr.family == attr.family and attr.single and cosine < SINGLE_COSINE:
+            continue
+        if set(rec.episode_ids) & set(episode_ids):
+            continue  # one message does not replace itself
+        if d.replaces:
+            out.append(Replacement(rec, d))
+    return out
+
+
+def _single(cand: Candidate) -> bool:
+    attr = attribute_of(cand.text, cand.slot.subject if cand.slot else None,
+                        cand.slot.attribute if cand.slot else None)
+    return attr.single if attr is not None else True
+
+
+def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
+                in_batch: dict[str, MemoryRecord]) -> list[MemoryRecord]:
+    """The current evidence memories of the messages ``old`` was drawn from."""
+    if not old.episode_ids:
+        return []
+    out: list[MemoryRecord] = []
+    for ep in store.get_episodes(scope, old.episode_ids):
+        h = normalized_hash(ep.content)
+        found = [in_batch[h]] if h in in_batch else store.find_by_hash(scope, h)
+        out += [m for m in found if m.current and m.kind == EVIDENCE_KIND and ep.id in m.episode_ids]
+    return out
+
+
+def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
+    """Does the replaced fact say (nearly) everything its evidence says?"""
+    ev = content_words(evidence.text)
+    return not ev or len(ev & content_words(old.text)) >= 0.6 * len(ev)
+
+
+def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -> None:
+    """Give each user fact the slot of the attribute it sets (family, subject; the extractor's value when it
+    found one, else the statement itself), so facts of one attribute meet however they were worded."""
+    roles = {m.index: m.role for m in messages}
+    for f in facts:
+        if f.kind == EVIDENCE_KIND or not f.source_indexes or roles.get(f.source_indexes[0]) != "user":
+            continue
+        slot = f.slot
+        attr = attribute_of(f.text, slot.subject if slot else None, slot.attribute if slot else None)
+        if attr is None:
+            continue
+        value = slot.value if slot is not None and slot.subject == attr.subject else normalize_text(f.text)
+        f.slot = Slot(attr.subject, attr.family, value)

@@ -1,0 +1,210 @@
+"""Which attribute a statement sets, and whether it replaces what was true before.
+
+A statement about the user sets an attribute named by its predicate family: where they live, who they work
+for, who their manager is, what they eat, what they drive, how much they weigh or pay in rent, when they
+train, what they study, who they are with, which plans they hold. A family is either single-valued (one
+current value: a new one replaces the old) or keyed by the thing it is about (several current values:
+"I love sushi" and "I love ramen" coexist; "I can't eat sushi anymore" ends the first).
+
+The decision uses three signals: the family (:func:`attribute_of`), the nearest current facts of the same
+subject (cosine of their vectors) and change cues ("now", "anymore", "switched", "sold", "dropped out").
+Statements that only ask, wish or suppose never replace anything (:func:`is_tentative`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# (family, single-valued, pattern). Order matters: the first matching family names the attribute.
+_FAMILIES: list[tuple[str, bool, str]] = [
+    ("manager", True, r"\b(?:boss|manager|supervisor|team lead|line manager|report(?:s|ing)? (?:to|directly to))\b"),
+    ("partner", True, r"\b(?:girlfriend|boyfriend|partner|fianc[ée]e?|husband|wife|dating|going out with|"
+                      r"broke up|split up|single again|seeing someone|seeing [A-Z]\w+|married to)\b"),
+    ("diet", True, r"\b(?:vegetarian|vegan|pescatarian|keto|paleo|gluten[- ]free|dairy[- ]free|carnivore|"
+                   r"eat(?:ing)? meat|plant[- ]based|diet|intermittent fasting|lactose)\b"),
+    ("weight", True, r"\b(?:weigh(?:s|ed|ing)?|weight|kilos?|kg|lbs?|pounds)\b"),
+    ("rent", True, r"\brent\b"),
+    ("salary", True, r"\b(?:salary|pay raise|raise to|earn(?:s|ing)?|make \$|income|paid \$|hourly rate)\b"),
+    ("gym_schedule", True, r"\b(?:gym|work(?:ing)? out|workouts?|training (?:days|sessions)|lift(?:ing)? weights|"
+                           r"spin class|crossfit|pilates|yoga class)\b"),
+    ("commute", True, r"\b(?:commute|to work by|(?:bike|cycle|drive|walk|bus|train|subway|tram) to (?:work|the office)|"
+                      r"(?:take|catch) the (?:bus|train|subway|tram|metro|ferry) to)\b"),
+    ("phone", True, r"\b(?:phone|iphone|pixel|galaxy s\d*|android|smartphone)\b"),
+    ("laptop", True, r"\b(?:laptop|macbook|thinkpad|chromebook|notebook computer)\b"),
+    ("vehicle", True, r"\b(?:car|drive an?|driving an?|sedan|suv|hatchback|pickup|truck|motorbike|motorcycle|scooter|"
+                      r"tesla|civic|corolla|prius|golf|jeep|ev)\b"),
+    ("studies", True, r"\b(?:stud(?:y|ying|ies|ied)|degree|major(?:ing)?|enrolled|university|college|grad school|"
+                      r"master'?s|phd|bootcamp|course in|classes in|school)\b"),
+    ("job", True, r"\b(?:work(?:s|ing)? (?:at|for|as)|job|employer|hired|joined \w+ as|position|role as|"
+                  r"promoted|new role|employed|career|occupation|i'?m an? \w*(?:er|or|ist|ian|ant)\b|"
+                  r"started at|laid off|quit my job|freelanc\w*|self-employed|retired|unemployed)\b"),
+    ("residence", True, r"\b(?:live[sd]? in|living in|moved (?:to|into|back)|moving (?:to|into)|relocat\w+|"
+                        r"based in|home is|(?:flat|apartment|house|place|condo) (?:is )?in|settled in|"
+                        r"bought a (?:house|flat|condo|home))\b"),
+    ("wake_time", True, r"\b(?:wake up|get up|alarm|bedtime|go to bed|sleep at)\b"),
+    ("drink", True, r"\b(?:coffee|latte|espresso|cappuccino|tea|matcha|flat white)\b"),
+    ("doctor", True, r"\b(?:my (?:new )?(?:doctor|dentist|therapist|gp|physio|physiotherapist|pediatrician))\b"),
+    ("contact", True, r"\b(?:phone number|email(?: address)?|my number|mobile number)\b"),
+    ("age", True, r"\b(?:years old|turned \d+|i'?m \d{2}\b)"),
+    ("pets", False, r"\b(?:dogs?|cats?|puppy|kitten|pets?|hamsters?|rabbits?|parrots?|fish tank|aquarium)\b"),
+    ("favorite", False, r"\bfavou?rite\b"),
+    ("schedule", False, r"\b(?:appointment|meeting|check-?up|interview|lesson|session|class|call|dinner|party|"
+                        r"wedding|flight|trip|visit|reservation|deadline|exam|concert|game|match|practice)\b"),
+    ("plan", False, r"\b(?:marathon|half marathon|race|triathlon|trip|vacation|holiday|course|club|team|league|"
+                    r"choir|band|volunteer\w*|membership|subscription|project|competition|tournament|signed up)\b"),
+    ("preference", False, r"\b(?:love|like|enjoy|prefer|hate|dislike|can'?t stand|into|obsessed with|fan of|"
+                          r"can'?t (?:eat|drink|have)|allergic|favou?r)\b"),
+    ("hobby", False, r"\b(?:hobby|learning|practis\w+|practic\w+|playing|took up|taking up|paint\w*|knit\w*|"
+                     r"garden\w*|climb\w*|surf\w*|swim\w*|run(?:ning)?|cycl\w+|hik\w+)\b"),
+]
+_COMPILED = [(name, single, re.compile(p, re.IGNORECASE)) for name, single, p in _FAMILIES]
+
+# Words that say the statement reports a change of state rather than a first statement of it.
+CHANGE_CUE = re.compile(
+    r"\b(?:now|anymore|any more|no longer|not \w+ anymore|switch(?:ed|ing)?|chang(?:ed|ing)|moved|relocated|new|"
+    r"instead|sold|quit|left|dropp(?:ed|ing) (?:out|to)|dropped|cancell?ed|called off|rescheduled|postponed|"
+    r"pushed (?:back|to)|brought forward|moved (?:up|to)|got rid of|gave up|giving up|stopped|replaced|upgraded|"
+    r"traded|these days|nowadays|lately|since|broke up|split up|promoted|transferred|actually|went up|went down|"
+    r"raised|down to|up to|lost|gained|put on|anymore|finally|ended|no more|done with|back to|started|"
+    r"starting|joined|took over|took a job|got a job|accepted|bought|got a|picked up|adopted|passed away|"
+    r"graduated|finished|dropped out|withdrew|pulled out|not going|won't be|isn't|aren't|am not|no longer)\b",
+    re.IGNORECASE,
+)
+# A statement that ends, drops or reverses something (a negative state change).
+ENDING_CUE = re.compile(
+    r"\b(?:anymore|any more|no longer|quit|left|dropped out|dropp(?:ed|ing)|cancell?ed|called off|gave up|"
+    r"giving up|stopped|sold|got rid of|broke up|split up|withdrew|pulled out|not going|won't be|done with|"
+    r"no more|can'?t stand|hate|dislike|allergic|can'?t (?:eat|drink|have))\b",
+    re.IGNORECASE,
+)
+_TENTATIVE = re.compile(
+    r"\?\s*$|^\s*(?:if|what if|suppose|imagine|should i|would it|do you think|maybe)\b|\bi wish\b|\bwish i\b|"
+    r"\bi'?d (?:love|like|want) to\b|\bwould (?:love|like) to\b|\bif i (?:could|had|were|lived|moved)\b|"
+    r"\b(?:thinking|thought) (?:about|of)\b|\bconsidering\b|\bmight\b|\bsomeday\b|\bdream(?:ing)? (?:of|about)\b|"
+    r"\bwondering\b|\bnot sure (?:if|whether)\b|\bcould (?:i|we)\b|\bhypothetically\b|\bin theory\b",
+    re.IGNORECASE,
+)
+_RELATIVES = (r"sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|cousin|aunt|uncle|"
+              r"neighbou?r|colleague|coworker|co-worker|roommate|flatmate|grandma|grandmother|grandpa|"
+              r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
+_THIRD_PARTY = re.compile(
+    r"^\s*(?:(?:and|but|so|also|oh|well),?\s+)?(?:my|our)\s+(?:\w+\s+){0,2}?(?:" + _RELATIVES + r")\b"
+    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?[A-Z])",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're|we've|our|us)\b", re.IGNORECASE)
+_NAMED_START = re.compile(r"^\s*([A-Z][a-z]+)(?:\s+and\s+[A-Z][a-z]+)?\s+(?!I\b)[a-z]")
+_STOP = frozenset(
+    "the a an and or but so my our your i me we to of in on at for with from by is are was were be been "
+    "have has had do does did not no it its this that these those now new just really very also still "
+    "anymore any more than then there here about into over after before since because got get going".split()
+)
+_WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """What a statement sets: ``subject`` ("user" or who else), ``family`` and whether it holds one value."""
+
+    subject: str
+    family: str
+    single: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}"
+
+
+def is_tentative(text: str) -> bool:
+    """A question, wish or supposition: it changes nothing about what is true."""
+    return bool(_TENTATIVE.search(text))
+
+
+def has_change_cue(text: str) -> bool:
+    return bool(CHANGE_CUE.search(text))
+
+
+def is_ending(text: str) -> bool:
+    return bool(ENDING_CUE.search(text))
+
+
+def subject_of(text: str, slot_subject: str | None = None) -> str | None:
+    """"user" when the statement is the speaker's own, a name or relation word when it is someone else's,
+    None when it cannot tell (no first person, no named subject)."""
+    if slot_subject and slot_subject != "user":
+        return slot_subject
+    m = _THIRD_PARTY.match(text)
+    if m:
+        word = re.findall(_RELATIVES, m.group(0), re.IGNORECASE)
+        return word[-1].lower() if word else "someone"
+    named = _NAMED_START.match(text)
+    if named and named.group(1) not in ("I", "My", "Our", "Me", "We", "The", "Now", "Since", "Also", "And", "But",
+                                        "So", "Oh", "Well", "Just", "Actually", "Finally", "Last", "This", "Next",
+                                        "Today", "Yesterday", "Tomorrow", "After", "Before", "As", "Starting"):
+        return named.group(1)
+    if slot_subject == "user" or _FIRST_PERSON.search(text):
+        return "user"
+    return None
+
+
+def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str | None = None) -> Attribute | None:
+    """The attribute a statement sets, or None when no family applies (it is then only a keyed fact)."""
+    subject = subject_of(text, slot_subject)
+    if subject is None:
+        return None
+    for name, single, pattern in _COMPILED:
+        if pattern.search(text):
+            return Attribute(subject, name, single)
+    if slot_attribute:
+        return Attribute(subject, slot_attribute, True)
+    return None
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words that carry the topic (stop words and short words dropped, plurals folded)."""
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        if w in _STOP or len(w) < 3:
+            continue
+        out.add(w[:-1] if w.endswith("s") and len(w) > 4 else w)
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a new statement replaces an old fact, and whether it said so itself (``explicit``)."""
+
+    replaces: bool
+    explicit: bool
+    reason: str
+
+
+def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribute | None, cosine: float,
+           *, same_value: bool) -> Decision:
+    """Does ``new_text`` replace the current fact ``old_text``?
+
+    Single-valued families: any other value of the same subject's attribute replaces it. Keyed families:
+    only a statement about the same thing (shared topic words or a close vector) that marks a change or
+    an ending replaces it. Without a family, only a close, cued statement about the same thing does.
+    """
+    explicit = has_change_cue(new_text)
+    if same_value:
+        return Decision(False, explicit, "same value")
+    if old_attr is not None and old_attr.subject != new_attr.subject:
+        return Decision(False, explicit, "another subject")
+    shared = content_words(new_text) & content_words(old_text)
+    if old_attr is not None and old_attr.family == new_attr.family:
+        if new_attr.single:
+            return Decision(True, explicit, f"new value for {new_attr.family}")
+        about_same = bool(shared) or cosine >= KEYED_COSINE
+        if about_same and (explicit or is_ending(new_text) != is_ending(old_text)):
+            return Decision(True, True, f"{new_attr.family} changed")
+        return Decision(False, explicit, "another item of a keyed attribute")
+    if explicit and cosine >= CUED_COSINE and shared:
+        return Decision(True, True, "cued change of a close fact")
+    return Decision(False, explicit, "unrelated")
+
+
+KEYED_COSINE = 0.72  # two statements of one keyed family this close are about the same thing
+CUED_COSINE = 0.6  # a cued statement this close to a fact of no family is about the same thing
