@@ -19,6 +19,7 @@ SHORT_REPLY_WORDS = 6  # a reply this short is stored with the turn it answers
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:%)\]])")
 _SPACES = re.compile(r"[ \t]+")
+_LEAD = re.compile(r"^(?:(?:also|and|but|so|oh|well|anyway|btw|by the way|plus|ok|okay),?\s+)+", re.IGNORECASE)
 _HAS_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _INTERJECTION = frozenset(
@@ -41,6 +42,8 @@ def tidy(text: str) -> str:
     """One line of text as a reader expects it: no space before punctuation, no doubled spaces, no bare
     exclamation ("Wow!" becomes "", which callers treat as nothing to keep)."""
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", text)).strip()
+    text = _LEAD.sub("", text)
+    text = text[:1].upper() + text[1:]
     words = normalize_text(text).split()
     if not words or not _HAS_WORD.search(text) or all(w in _INTERJECTION for w in words):
         return ""

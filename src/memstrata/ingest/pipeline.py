@@ -18,7 +18,7 @@ from memstrata.config import IngestConfig
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.revise import PARTLY_OUTDATED, assign_attributes, evidence_of, find_replaced, outdates_all
-from memstrata.ingest.updates import Decision
+from memstrata.ingest.updates import DESCRIPTIONS, Decision
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
@@ -66,6 +66,8 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
     is the dominant cost of ingestion: a 150-token window costs ~50 ms of CPU on a small machine."""
     windows = chunk_text(cand.text)
     roles = {messages[i].role for i in cand.source_indexes if 0 <= i < len(messages)}
+    if cand.slot is not None and cand.slot.subject == "user" and cand.slot.attribute in DESCRIPTIONS:
+        windows[0] = f"{windows[0]} ({DESCRIPTIONS[cand.slot.attribute]})"
     return windows if "user" in roles or not roles else windows[:1]
 
 

@@ -58,6 +58,19 @@ _FAMILIES: list[tuple[str, bool, str]] = [
     ("hobby", False, r"\b(?:hobby|learning|practis\w+|practic\w+|playing|took up|taking up|paint\w*|knit\w*|"
                      r"garden\w*|climb\w*|surf\w*|swim\w*|run(?:ning)?|cycl\w+|hik\w+)\b"),
 ]
+# What each family is about, in the words people ask with: embedded with the fact (not stored in its text),
+# so "where do I live?" meets "I moved to Lisbon last week!".
+DESCRIPTIONS = {
+    "manager": "who my boss or manager is", "partner": "my relationship, who I am dating",
+    "diet": "my diet, what I eat", "weight": "how much I weigh", "rent": "how much rent I pay",
+    "salary": "my salary, how much I earn", "gym_schedule": "when I go to the gym, my workout days",
+    "commute": "how I get to work", "phone": "which phone I use", "laptop": "which laptop I use",
+    "vehicle": "what car I drive", "studies": "what and where I study", "job": "my job, where I work",
+    "residence": "where I live, my home city", "wake_time": "when I wake up", "drink": "what I drink",
+    "doctor": "who my doctor is", "contact": "my contact details", "age": "how old I am",
+    "pets": "my pets", "favorite": "my favourite things", "schedule": "when it is scheduled",
+    "plan": "my plans and activities", "preference": "what I like or dislike", "hobby": "my hobbies",
+}
 _COMPILED = [(name, single, re.compile(p, re.IGNORECASE)) for name, single, p in _FAMILIES]
 
 # Words that say the statement reports a change of state rather than a first statement of it.
