@@ -14,7 +14,7 @@ def _mem(tmp_path, policy: str) -> Memory:  # type: ignore[no-untyped-def]
 
 def _move(m: Memory) -> tuple[str, str]:
     old = m.add("I live in Berlin.", user_id="a", timestamp="2025-01-10T09:00:00Z")["results"][0]["id"]
-    r = m.add("I live in Lisbon now.", user_id="a", timestamp="2026-03-01T09:00:00Z")
+    r = m.add("I live in Lisbon.", user_id="a", timestamp="2026-03-01T09:00:00Z")  # not said as a change
     new = next(x["id"] for x in r["results"] if x["event"] == "ADD")
     return old, new
 

@@ -18,7 +18,7 @@ from memstrata.config import IngestConfig
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.revise import PARTLY_OUTDATED, assign_attributes, evidence_of, find_replaced, outdates_all
-from memstrata.ingest.updates import DESCRIPTIONS, Decision
+from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
@@ -66,8 +66,9 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
     is the dominant cost of ingestion: a 150-token window costs ~50 ms of CPU on a small machine."""
     windows = chunk_text(cand.text)
     roles = {messages[i].role for i in cand.source_indexes if 0 <= i < len(messages)}
-    if cand.slot is not None and cand.slot.subject == "user" and cand.slot.attribute in DESCRIPTIONS:
-        windows[0] = f"{windows[0]} ({DESCRIPTIONS[cand.slot.attribute]})"
+    family = family_of(cand.slot.attribute) if cand.slot is not None else None
+    if cand.slot is not None and cand.slot.subject == "user" and family in DESCRIPTIONS:
+        windows[0] = f"{windows[0]} ({DESCRIPTIONS[family]})"
     return windows if "user" in roles or not roles else windows[:1]
 
 
@@ -183,8 +184,9 @@ def plan_add(
         olds: list[MemoryRecord] = []
         if cand.slot is not None:
             # Any subject: find_conflicts resolves aliases ("Anna" ~ "Anna Silva") itself.
-            olds = [updated.get(m.id, m) for m in store.find_by_slot(scope, None, cand.slot.attribute)]
-            olds += [m for m in in_batch.values() if m.slot and m.slot[1] == cand.slot.attribute and m.current]
+            names = attributes_in(family_of(cand.slot.attribute)) if infer else [cand.slot.attribute]
+            olds = [updated.get(m.id, m) for a in names for m in store.find_by_slot(scope, None, a)]
+            olds += [m for m in in_batch.values() if m.slot and m.slot[1] in names and m.current]
         if infer and config.near_duplicate and cand.kind != EVIDENCE_KIND:
             near = _near_duplicate(store, scope, cand, vecs[0], olds, is_near_duplicate)
             if near is not None:

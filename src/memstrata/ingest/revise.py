@@ -37,11 +37,7 @@ def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
         return None
     if rec.slot is None:
         return attribute_of(rec.text)
-    attr = attribute_of(rec.text, rec.slot[0], rec.slot[1])
-    if attr is None or attr.family != rec.slot[1]:
-        single = attr.single if attr is not None else True
-        return Attribute(rec.slot[0], rec.slot[1], single)
-    return attr
+    return attribute_of(rec.text, rec.slot[0], rec.slot[1])
 
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
@@ -50,7 +46,8 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     and only facts of the same subject."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text) or cand.slot is None:
         return []
-    attr = Attribute(cand.slot.subject, cand.slot.attribute, _single(cand))
+    attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    assert attr is not None  # a slot always names an attribute
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
     near = [(i, s) for i, s in store.vector_search(scope, vec, NEAREST_K)]
     missing = [i for i, _ in near if i not in pool]
@@ -79,12 +76,6 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     return out
 
 
-def _single(cand: Candidate) -> bool:
-    attr = attribute_of(cand.text, cand.slot.subject if cand.slot else None,
-                        cand.slot.attribute if cand.slot else None)
-    return attr.single if attr is not None else True
-
-
 def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
                 in_batch: dict[str, MemoryRecord]) -> list[MemoryRecord]:
     """The current evidence memories of the messages ``old`` was drawn from."""
@@ -111,9 +102,8 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
     for f in facts:
         if f.kind == EVIDENCE_KIND or not f.source_indexes or roles.get(f.source_indexes[0]) != "user":
             continue
-        slot = f.slot
-        attr = attribute_of(f.text, slot.subject if slot else None, slot.attribute if slot else None)
-        if attr is None:
-            continue
-        value = slot.value if slot is not None and slot.subject == attr.subject else normalize_text(f.text)
-        f.slot = Slot(attr.subject, attr.family, value)
+        if f.slot is not None:
+            continue  # the extractor's own slot is more precise than a family
+        attr = attribute_of(f.text)
+        if attr is not None:
+            f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))

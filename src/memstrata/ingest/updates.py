@@ -30,7 +30,7 @@ _FAMILIES: list[tuple[str, bool, str]] = [
                            r"spin class|crossfit|pilates|yoga class)\b"),
     ("commute", True, r"\b(?:commute|to work by|(?:bike|cycle|drive|walk|bus|train|subway|tram) to (?:work|the office)|"
                       r"(?:take|catch) the (?:bus|train|subway|tram|metro|ferry) to)\b"),
-    ("phone", True, r"\b(?:phone|iphone|pixel|galaxy s\d*|android|smartphone)\b"),
+    ("phone_model", True, r"\b(?:phone|iphone|pixel|galaxy s\d*|android|smartphone)\b"),
     ("laptop", True, r"\b(?:laptop|macbook|thinkpad|chromebook|notebook computer)\b"),
     ("vehicle", True, r"\b(?:car|drive an?|driving an?|sedan|suv|hatchback|pickup|truck|motorbike|motorcycle|scooter|"
                       r"tesla|civic|corolla|prius|golf|jeep|ev)\b"),
@@ -39,7 +39,7 @@ _FAMILIES: list[tuple[str, bool, str]] = [
     ("job", True, r"\b(?:work(?:s|ing)? (?:at|for|as)|job|employer|hired|joined \w+ as|position|role as|"
                   r"promoted|new role|employed|career|occupation|i'?m an? \w*(?:er|or|ist|ian|ant)\b|"
                   r"started at|laid off|quit my job|freelanc\w*|self-employed|retired|unemployed)\b"),
-    ("residence", True, r"\b(?:live[sd]? in|living in|moved (?:to|into|back)|moving (?:to|into)|relocat\w+|"
+    ("lives_in", True, r"\b(?:live[sd]? in|living in|moved (?:to|into|back)|moving (?:to|into)|relocat\w+|"
                         r"based in|home is|(?:flat|apartment|house|place|condo) (?:is )?in|settled in|"
                         r"bought a (?:house|flat|condo|home))\b"),
     ("wake_time", True, r"\b(?:wake up|get up|alarm|bedtime|go to bed|sleep at)\b"),
@@ -64,9 +64,9 @@ DESCRIPTIONS = {
     "manager": "who my boss or manager is", "partner": "my relationship, who I am dating",
     "diet": "my diet, what I eat", "weight": "how much I weigh", "rent": "how much rent I pay",
     "salary": "my salary, how much I earn", "gym_schedule": "when I go to the gym, my workout days",
-    "commute": "how I get to work", "phone": "which phone I use", "laptop": "which laptop I use",
+    "commute": "how I get to work", "phone_model": "which phone I use", "laptop": "which laptop I use",
     "vehicle": "what car I drive", "studies": "what and where I study", "job": "my job, where I work",
-    "residence": "where I live, my home city", "wake_time": "when I wake up", "drink": "what I drink",
+    "lives_in": "where I live, my home city", "wake_time": "when I wake up", "drink": "what I drink",
     "doctor": "who my doctor is", "contact": "my contact details", "age": "how old I am",
     "pets": "my pets", "favorite": "my favourite things", "schedule": "when it is scheduled",
     "plan": "my plans and activities", "preference": "what I like or dislike", "hobby": "my hobbies",
@@ -124,9 +124,28 @@ class Attribute:
     family: str
     single: bool
 
-    @property
-    def key(self) -> str:
-        return f"{self.family}"
+
+# Attributes the extractor names itself, and the family each belongs to.
+FAMILY_OF = {"works_at": "job", "job_title": "job", "phone": "contact", "email": "contact", "address": "lives_in",
+             "scheduled_for": "schedule", "preferred_name": "name"}
+_SINGLE = {name: single for name, single, _ in _FAMILIES}
+
+
+def family_of(attribute: str) -> str:
+    """The family of a slot attribute: ``works_at`` and ``job_title`` are both the user's job."""
+    if attribute.startswith(("likes_", "prefers_", "allergic_to_")):
+        return "preference"
+    return FAMILY_OF.get(attribute, attribute)
+
+
+def single_valued(family: str) -> bool:
+    """Families not in the table are the extractor's own "my X is Y" slots: one value each."""
+    return _SINGLE.get(family, True)
+
+
+def attributes_in(family: str) -> list[str]:
+    """Every slot attribute stored for ``family`` (the family itself and the extractor's names for it)."""
+    return [family, *(a for a, f in FAMILY_OF.items() if f == family)]
 
 
 def is_tentative(text: str) -> bool:
@@ -166,11 +185,12 @@ def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str
     subject = subject_of(text, slot_subject)
     if subject is None:
         return None
+    if slot_attribute:
+        family = family_of(slot_attribute)
+        return Attribute(subject, family, single_valued(family))
     for name, single, pattern in _COMPILED:
         if pattern.search(text):
             return Attribute(subject, name, single)
-    if slot_attribute:
-        return Attribute(subject, slot_attribute, True)
     return None
 
 
