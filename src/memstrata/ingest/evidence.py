@@ -73,8 +73,9 @@ def sentences(text: str) -> list[str]:
 
 
 def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> list[Candidate]:
-    """First-person sentences that state a change ("I dropped out of the book club") but that the extractor
-    did not keep: they become facts so the change can reach the fact it ends."""
+    """The user's sentences that set a one-valued attribute ("I'm 27.") or state a change ("I dropped out of
+    the book club") but that the extractor did not keep: they become facts, so a later value can replace
+    them and a change can reach the fact it ends."""
     covered: dict[int, list[set[str]]] = {}
     for f in facts:
         for i in f.source_indexes:
@@ -88,7 +89,7 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             if not text or is_tentative(text) or len(text.split()) < 3:
                 continue
             attr = attribute_of(text)
-            if attr is None or attr.subject != "user" or not has_change_cue(text):
+            if attr is None or attr.subject != "user" or not (attr.single or has_change_cue(text)):
                 continue
             words = content_words(text)
             if any(len(words & c) >= max(1, len(c) // 2) for c in covered.get(m.index, [])):

@@ -36,8 +36,8 @@ def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
     if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
         return None
     if rec.slot is None:
-        return attribute_of(rec.text)
-    return attribute_of(rec.text, rec.slot[0], rec.slot[1])
+        return attribute_of(rec.text, people=rec.entities)
+    return attribute_of(rec.text, rec.slot[0], rec.slot[1], rec.entities)
 
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
@@ -61,7 +61,7 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     value = normalize_value(cand.slot.value)
     for rec in pool.values():
         old_attr = attribute_of_record(rec)
-        if old_attr is None or not same_subject(old_attr.subject, attr.subject):
+        if old_attr is None or not _same_thing(old_attr.subject, attr.subject):
             continue
         old_vec = vectors.get(rec.id)
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
@@ -74,6 +74,15 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         if d.replaces:
             out.append(Replacement(rec, d))
     return out
+
+
+def _same_thing(a: str, b: str) -> bool:
+    """Same subject, or two lower-case event phrases with one head noun ("recital" ~ "piano recital")."""
+    if same_subject(a, b):
+        return True
+    if a == "user" or b == "user" or a != a.lower() or b != b.lower():
+        return False
+    return a.split()[-1].split("-")[-1] == b.split()[-1].split("-")[-1]
 
 
 def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
@@ -104,6 +113,6 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
             continue
         if f.slot is not None:
             continue  # the extractor's own slot is more precise than a family
-        attr = attribute_of(f.text)
+        attr = attribute_of(f.text, people=[e.canonical for e in f.entities if e.label == "PERSON"])
         if attr is not None:
             f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))

@@ -14,6 +14,7 @@ Statements that only ask, wish or suppose never replace anything (:func:`is_tent
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # (family, single-valued, pattern). Order matters: the first matching family names the attribute.
@@ -39,11 +40,13 @@ _FAMILIES: list[tuple[str, bool, str]] = [
     ("job", True, r"\b(?:work(?:s|ing)? (?:at|for|as)|job|employer|hired|joined \w+ as|position|role as|"
                   r"promoted|new role|employed|career|occupation|i'?m an? \w*(?:er|or|ist|ian|ant)\b|"
                   r"started at|laid off|quit my job|freelanc\w*|self-employed|retired|unemployed)\b"),
-    ("lives_in", True, r"\b(?:live[sd]? in|living in|moved (?:to|into|back)|moving (?:to|into)|relocat\w+|"
+    ("lives_in", True, r"\b(?:live[sd]? in|living in|(?<!got )(?<!was )(?<!been )(?<!be )moved (?:to|into|back)|moving (?:to|into)|relocat\w+|"
                         r"based in|home is|(?:flat|apartment|house|place|condo) (?:is )?in|settled in|"
                         r"bought a (?:house|flat|condo|home))\b"),
-    ("wake_time", True, r"\b(?:wake up|get up|alarm|bedtime|go to bed|sleep at)\b"),
-    ("drink", True, r"\b(?:coffee|latte|espresso|cappuccino|tea|matcha|flat white)\b"),
+    ("wake_time", True, r"\b(?:wak(?:e|es|ing) up|wake at|wak(?:e|ing) at|get(?:ting)? up|alarm|bedtime|go to bed|"
+                        r"sleep at)\b"),
+    ("drink", True, r"\b(?:coffees?|lattes?|espresso|cappuccino|tea|matcha|flat whites?|rooibos|drink(?:ing)? \w+ "
+                     r"(?:in the|every|each|at)|take my (?:coffee|tea))\b"),
     ("doctor", True, r"\b(?:my (?:new )?(?:doctor|dentist|therapist|gp|physio|physiotherapist|pediatrician))\b"),
     ("contact", True, r"\b(?:phone number|email(?: address)?|my number|mobile number)\b"),
     ("age", True, r"\b(?:years old|turned \d+|i'?m \d{2}\b)"),
@@ -98,7 +101,7 @@ _TENTATIVE = re.compile(
     r"\bwondering\b|\bnot sure (?:if|whether)\b|\bcould (?:i|we)\b|\bhypothetically\b|\bin theory\b",
     re.IGNORECASE,
 )
-_RELATIVES = (r"sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|cousin|aunt|uncle|"
+_RELATIVES = (r"housemate|sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|cousin|aunt|uncle|"
               r"neighbou?r|colleague|coworker|co-worker|roommate|flatmate|grandma|grandmother|grandpa|"
               r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
 _THIRD_PARTY = re.compile(
@@ -107,6 +110,9 @@ _THIRD_PARTY = re.compile(
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're|we've|our|us)\b", re.IGNORECASE)
+# "My housemate is a guy called Femi", "my mentor at work is Gloria": the user's own attribute.
+_MY_ATTRIBUTE = re.compile(r"^\s*my\s+(?:new\s+|current\s+)?([a-z]+(?:\s+[a-z]+)?)(?:\s+at\s+\w+)?\s+(?:is|are)\s+"
+                           r"(?!\w+ing\b)", re.IGNORECASE)
 _NAMED_START = re.compile(r"^\s*([A-Z][a-z]+)(?:\s+and\s+[A-Z][a-z]+)?\s+(?!I\b)[a-z]")
 _STOP = frozenset(
     "the a an and or but so my our your i me we to of in on at for with from by is are was were be been "
@@ -161,9 +167,9 @@ def is_ending(text: str) -> bool:
     return bool(ENDING_CUE.search(text))
 
 
-def subject_of(text: str, slot_subject: str | None = None) -> str | None:
-    """"user" when the statement is the speaker's own, a name or relation word when it is someone else's,
-    None when it cannot tell (no first person, no named subject)."""
+def subject_of(text: str, slot_subject: str | None = None, people: Iterable[str] = ()) -> str:
+    """A name or relation word when the statement is about someone else, else "user" (callers only ask
+    about the speaker's own messages). ``people``: names of persons the statement mentions."""
     if slot_subject and slot_subject != "user":
         return slot_subject
     m = _THIRD_PARTY.match(text)
@@ -171,23 +177,23 @@ def subject_of(text: str, slot_subject: str | None = None) -> str | None:
         word = re.findall(_RELATIVES, m.group(0), re.IGNORECASE)
         return word[-1].lower() if word else "someone"
     named = _NAMED_START.match(text)
-    if named and named.group(1) not in ("I", "My", "Our", "Me", "We", "The", "Now", "Since", "Also", "And", "But",
-                                        "So", "Oh", "Well", "Just", "Actually", "Finally", "Last", "This", "Next",
-                                        "Today", "Yesterday", "Tomorrow", "After", "Before", "As", "Starting"):
+    if named and named.group(1) in set(people):
         return named.group(1)
-    if slot_subject == "user" or _FIRST_PERSON.search(text):
-        return "user"
-    return None
+    return "user"  # the speaker's own message with no one else as its subject
 
 
-def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str | None = None) -> Attribute | None:
+def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str | None = None,
+                 people: Iterable[str] = ()) -> Attribute | None:
     """The attribute a statement sets, or None when no family applies (it is then only a keyed fact)."""
-    subject = subject_of(text, slot_subject)
-    if subject is None:
-        return None
+    subject = subject_of(text, slot_subject, people)
+    own = _MY_ATTRIBUTE.match(text)
+    if own and not slot_attribute:
+        slot_attribute = re.sub(r"\W+", "_", own.group(1).lower())
+        subject = "user"
     if slot_attribute:
         family = family_of(slot_attribute)
-        return Attribute(subject, family, single_valued(family))
+        # An event named as the subject has one time: "the recital" is on one day.
+        return Attribute(subject, family, single_valued(family) or subject != "user")
     for name, single, pattern in _COMPILED:
         if pattern.search(text):
             return Attribute(subject, name, single)
