@@ -19,6 +19,7 @@ SHORT_REPLY_WORDS = 6  # a reply this short is stored with the turn it answers
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:%)\]])")
 _SPACES = re.compile(r"[ \t]+")
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|our|me|us)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:(?:also|and|but|so|oh|well|anyway|btw|by the way|plus|ok|okay),?\s+)+", re.IGNORECASE)
 _HAS_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
@@ -89,13 +90,15 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             if not text or is_tentative(text) or len(text.split()) < 3:
                 continue
             attr = attribute_of(text)
-            if attr is None or attr.subject != "user" or not (attr.single or has_change_cue(text)):
+            if not _FIRST_PERSON.search(text) or (attr is None and not has_change_cue(text)) \
+                    or (attr is not None and attr.subject != "user"):
                 continue
             words = content_words(text)
             if any(len(words & c) >= max(1, len(c) // 2) for c in covered.get(m.index, [])):
                 continue
             out.append(Candidate(text=text, importance=0.6, reasons=["update_cue"], kind="fact",
-                                 source_indexes=[m.index], slot=Slot("user", attr.family, normalize_text(text)),
+                                 source_indexes=[m.index],
+                                 slot=Slot("user", attr.family, normalize_text(text)) if attr else None,
                                  confidence=0.7, confidence_reason="rules extraction; states a change"))
     return out
 

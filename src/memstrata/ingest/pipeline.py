@@ -272,17 +272,20 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
     said itself that it is a change, and under ``latest_wins`` the old fact (and evidence that said only
     it) closed at the new fact's time. Returns the conflict id, if one was raised."""
     batch = plan.batch
-    assert cand.slot is not None
+    subject, attribute, value = (
+        (cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot
+        else (old.slot[0], old.slot[1], cand.text) if old.slot else ("user", "", cand.text)
+    )
     conflict_id = None
     if decision is None or not decision.explicit or config.conflict_policy != "latest_wins":
         conflict = ConflictRecord(
             id=str(uuid.uuid4()),
             new_memory_id=rec.id,
             old_memory_id=old.id,
-            subject=cand.slot.subject,
-            attribute=cand.slot.attribute,
+            subject=subject,
+            attribute=attribute,
             old_value=old.slot[2] if old.slot else old.text,
-            new_value=cand.slot.value,
+            new_value=value,
             policy=config.conflict_policy,
             status="open",
             created_at=now,
@@ -291,7 +294,7 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
         conflict_id = conflict.id
     if config.conflict_policy != "latest_wins":
         return conflict_id
-    why = decision.reason if decision else f"{cand.slot.attribute} of {cand.slot.subject} changed"
+    why = decision.reason if decision else f"{attribute} of {subject} changed"
     targets = [old]
     if decision is not None:
         for ev in evidence_of(store, scope, old, in_batch):
@@ -313,7 +316,7 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
         extra = {"superseded_by": rec.id, **({"conflict_id": conflict_id} if conflict_id else {})}
         batch.history.append(
             HistoryEvent(str(uuid.uuid4()), target.id, "SUPERSEDE", target.text, target.text, actor,
-                         f"{why}: {cand.slot.value!r}" if target is old else f"its statement was replaced ({why})",
+                         f"{why}: {value!r}" if target is old else f"its statement was replaced ({why})",
                          now, extra)
         )
         plan.results.append({"id": target.id, "memory": target.text, "event": "SUPERSEDE", "superseded_by": rec.id,

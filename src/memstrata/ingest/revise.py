@@ -17,7 +17,17 @@ from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.conflicts import normalize_value, same_subject
 from memstrata.ingest.dedup import normalize_text, normalized_hash
 from memstrata.ingest.evidence import EVIDENCE_KIND
-from memstrata.ingest.updates import Attribute, Decision, attribute_of, content_words, decide, is_tentative
+from memstrata.ingest.updates import (
+    Attribute,
+    Decision,
+    attribute_of,
+    content_words,
+    decide,
+    has_change_cue,
+    is_tentative,
+    own_attribute,
+    subject_of,
+)
 from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
@@ -36,17 +46,26 @@ def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
     if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
         return None
     if rec.slot is None:
-        return attribute_of(rec.text, people=rec.entities)
-    return attribute_of(rec.text, rec.slot[0], rec.slot[1], rec.entities)
+        return attribute_of(rec.text, people=_names(rec.entities))
+    return attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+
+
+def _names(entities: Sequence[str]) -> list[str]:
+    return [w for e in entities for w in (e, e.split()[0])]
 
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
                   family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = ()) -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
     and only facts of the same subject."""
-    if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text) or cand.slot is None:
+    if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
-    attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    if cand.slot is not None:
+        attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    elif has_change_cue(cand.text):  # no attribute, but it says something changed: only close facts qualify
+        attr = Attribute(subject_of(cand.text, None, [e.canonical for e in cand.entities]), "", False)
+    else:
+        return []
     assert attr is not None  # a slot always names an attribute
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
     near = [(i, s) for i, s in store.vector_search(scope, vec, NEAREST_K)]
@@ -58,7 +77,7 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         return []
     vectors = store.vectors(scope, list(pool))
     out: list[Replacement] = []
-    value = normalize_value(cand.slot.value)
+    value = normalize_value(cand.slot.value) if cand.slot else None
     for rec in pool.values():
         old_attr = attribute_of_record(rec)
         if old_attr is None or not _same_thing(old_attr.subject, attr.subject):
@@ -67,8 +86,9 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
         d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value)
-        if d.replaces and old_attr.family == attr.family and attr.single and cosine < SINGLE_COSINE:
-            continue
+        if d.replaces and not d.explicit and old_attr.family == attr.family and attr.single \
+                and cosine < SINGLE_COSINE:
+            continue  # an unmarked statement this far from the old fact matched the family by accident
         if set(rec.episode_ids) & set(episode_ids):
             continue  # one message does not replace itself
         if d.replaces:
@@ -111,8 +131,11 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
     for f in facts:
         if f.kind == EVIDENCE_KIND or not f.source_indexes or roles.get(f.source_indexes[0]) != "user":
             continue
-        if f.slot is not None:
-            continue  # the extractor's own slot is more precise than a family
-        attr = attribute_of(f.text, people=[e.canonical for e in f.entities if e.label == "PERSON"])
+        own = own_attribute(f.text)
+        if own is not None and (f.slot is None or f.slot.subject != "user"):
+            f.slot = Slot("user", own[0], normalize_value(own[1]))
+        attr = attribute_of(f.text, people=[w for e in f.entities for w in (e.canonical, e.canonical.split()[0])])
+        if f.slot is not None and not (f.slot.attribute.endswith("_count") and attr is not None):
+            continue  # the extractor's own slot is more precise than a family, except a bare count
         if attr is not None:
             f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))

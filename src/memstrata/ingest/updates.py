@@ -40,9 +40,9 @@ _FAMILIES: list[tuple[str, bool, str]] = [
     ("job", True, r"\b(?:work(?:s|ing)? (?:at|for|as)|job|employer|hired|joined \w+ as|position|role as|"
                   r"promoted|new role|employed|career|occupation|i'?m an? \w*(?:er|or|ist|ian|ant)\b|"
                   r"started at|laid off|quit my job|freelanc\w*|self-employed|retired|unemployed)\b"),
-    ("lives_in", True, r"\b(?:live[sd]? in|living in|(?<!got )(?<!was )(?<!been )(?<!be )moved (?:to|into|back)|moving (?:to|into)|relocat\w+|"
-                        r"based in|home is|(?:flat|apartment|house|place|condo) (?:is )?in|settled in|"
-                        r"bought a (?:house|flat|condo|home))\b"),
+    ("lives_in", True, r"\b(?:(?:live[sd]?|living)(?:\s+\w+){0,4}\s+in|"
+                       r"(?:i|we)(?:'ve| have| just| recently| finally)*\s+moved (?:to|into|back|out)|moving (?:to|into)|relocat\w+|based in|home is|(?:flat|apartment|house|"
+                       r"place|condo) (?:is )?in|settled in|bought a (?:house|flat|condo|home)|got my own place)\b"),
     ("wake_time", True, r"\b(?:wak(?:e|es|ing) up|wake at|wak(?:e|ing) at|get(?:ting)? up|alarm|bedtime|go to bed|"
                         r"sleep at)\b"),
     ("drink", True, r"\b(?:coffees?|lattes?|espresso|cappuccino|tea|matcha|flat whites?|rooibos|drink(?:ing)? \w+ "
@@ -50,16 +50,21 @@ _FAMILIES: list[tuple[str, bool, str]] = [
     ("doctor", True, r"\b(?:my (?:new )?(?:doctor|dentist|therapist|gp|physio|physiotherapist|pediatrician))\b"),
     ("contact", True, r"\b(?:phone number|email(?: address)?|my number|mobile number)\b"),
     ("age", True, r"\b(?:years old|turned \d+|i'?m \d{2}\b)"),
+    ("housemate", True, r"\b(?:roommate|flatmate|housemate|live alone|living alone|live on my own)\b"),
+    ("children", True, r"\b(?:kids|children|(?:one|two|three|a) (?:daughters?|sons?)|baby (?:boy|girl))\b"),
     ("pets", False, r"\b(?:dogs?|cats?|puppy|kitten|pets?|hamsters?|rabbits?|parrots?|fish tank|aquarium)\b"),
     ("favorite", False, r"\bfavou?rite\b"),
-    ("schedule", False, r"\b(?:appointment|meeting|check-?up|interview|lesson|session|class|call|dinner|party|"
+    ("schedule", False, r"\b(?:(?:on|every|to|until) (?:mon|tues|wednes|thurs|fri|satur|sun)days?|"
+                        r"(?:pushed|moved|rescheduled|changed|bumped)(?: \w+)?(?: back| forward)? to|"
+                        r"appointment|meeting|check-?up|interview|lesson|session|class|call|dinner|party|"
                         r"wedding|flight|trip|visit|reservation|deadline|exam|concert|game|match|practice)\b"),
     ("plan", False, r"\b(?:marathon|half marathon|race|triathlon|trip|vacation|holiday|course|club|team|league|"
                     r"choir|band|volunteer\w*|membership|subscription|project|competition|tournament|signed up)\b"),
     ("preference", False, r"\b(?:love|like|enjoy|prefer|hate|dislike|can'?t stand|into|obsessed with|fan of|"
                           r"can'?t (?:eat|drink|have)|allergic|favou?r)\b"),
     ("hobby", False, r"\b(?:hobby|learning|practis\w+|practic\w+|playing|took up|taking up|paint\w*|knit\w*|"
-                     r"garden\w*|climb\w*|surf\w*|swim\w*|run(?:ning)?|cycl\w+|hik\w+)\b"),
+                     r"garden\w*|climb\w*|surf\w*|swim\w*|run(?:ning)?|cycl\w+|hik\w+|play|xbox|playstation|ps5|"
+                     r"nintendo|switch console|instrument|guitar|piano|cello|violin|drums)\b"),
 ]
 # What each family is about, in the words people ask with: embedded with the fact (not stored in its text),
 # so "where do I live?" meets "I moved to Lisbon last week!".
@@ -71,7 +76,8 @@ DESCRIPTIONS = {
     "vehicle": "what car I drive", "studies": "what and where I study", "job": "my job, where I work",
     "lives_in": "where I live, my home city", "wake_time": "when I wake up", "drink": "what I drink",
     "doctor": "who my doctor is", "contact": "my contact details", "age": "how old I am",
-    "pets": "my pets", "favorite": "my favourite things", "schedule": "when it is scheduled",
+    "pets": "my pets", "children": "my children", "housemate": "who I live with",
+    "favorite": "my favourite things", "schedule": "when it is scheduled",
     "plan": "my plans and activities", "preference": "what I like or dislike", "hobby": "my hobbies",
 }
 _COMPILED = [(name, single, re.compile(p, re.IGNORECASE)) for name, single, p in _FAMILIES]
@@ -84,7 +90,9 @@ CHANGE_CUE = re.compile(
     r"traded|these days|nowadays|lately|since|broke up|split up|promoted|transferred|actually|went up|went down|"
     r"raised|down to|up to|lost|gained|put on|anymore|finally|ended|no more|done with|back to|started|"
     r"starting|joined|took over|took a job|got a job|accepted|bought|got a|picked up|adopted|passed away|"
-    r"graduated|finished|dropped out|withdrew|pulled out|not going|won't be|isn't|aren't|am not|no longer)\b",
+    r"graduated|finished|dropped out|withdrew|pulled out|not going|won't be|isn't|aren't|am not|no longer|"
+    r"turned|again|cut (?:out|down|back)|pushed|became|as of|from \w+ to|went (?:full|part)|got hired|"
+    r"come around|retired|resigned)\b",
     re.IGNORECASE,
 )
 # A statement that ends, drops or reverses something (a negative state change).
@@ -133,7 +141,19 @@ class Attribute:
 
 # Attributes the extractor names itself, and the family each belongs to.
 FAMILY_OF = {"works_at": "job", "job_title": "job", "phone": "contact", "email": "contact", "address": "lives_in",
-             "scheduled_for": "schedule", "preferred_name": "name"}
+             "scheduled_for": "schedule", "preferred_name": "name", "boss": "manager", "supervisor": "manager",
+             "team_lead": "manager", "line_manager": "manager", "roommate": "housemate", "flatmate": "housemate",
+             "girlfriend": "partner", "boyfriend": "partner", "husband": "partner", "wife": "partner"}
+# Keyed families where one thing has one value ("the recital" has one date, "favourite food" one dish).
+KEYED_SINGLE = frozenset({"schedule", "favorite", "pets"})
+_TIME_WORDS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays thursdays fridays "
+    "saturdays sundays morning mornings afternoon afternoons evening evenings night nights weekend weekends "
+    "january february march april may june july august september october november december today tomorrow "
+    "week month year weekly daily every back moved pushed rescheduled changed".split()
+)
+_IS_MY = re.compile(r"^\s*([A-Z][\w.]*(?:\s+[A-Z][\w.]*)?)\s+(?:is|'s)\s+(?:now\s+)?my\s+(?:new\s+)?"
+                    r"([a-z]+(?:\s+(?!now\b|again\b|too\b|also\b|though\b)[a-z]+)?)\b")
 _SINGLE = {name: single for name, single, _ in _FAMILIES}
 
 
@@ -152,6 +172,17 @@ def single_valued(family: str) -> bool:
 def attributes_in(family: str) -> list[str]:
     """Every slot attribute stored for ``family`` (the family itself and the extractor's names for it)."""
     return [family, *(a for a, f in FAMILY_OF.items() if f == family)]
+
+
+def own_attribute(text: str) -> tuple[str, str] | None:
+    """(attribute, value) of "my X is Y" and "Y is my X" statements: the user's own X."""
+    m = _MY_ATTRIBUTE.match(text)
+    if m:
+        return re.sub(r"\W+", "_", m.group(1).lower()), text[m.end():].strip(" .!")
+    m = _IS_MY.match(text)
+    if m:
+        return re.sub(r"\W+", "_", m.group(2).lower()), m.group(1)
+    return None
 
 
 def is_tentative(text: str) -> bool:
@@ -186,14 +217,14 @@ def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str
                  people: Iterable[str] = ()) -> Attribute | None:
     """The attribute a statement sets, or None when no family applies (it is then only a keyed fact)."""
     subject = subject_of(text, slot_subject, people)
-    own = _MY_ATTRIBUTE.match(text)
-    if own and not slot_attribute:
-        slot_attribute = re.sub(r"\W+", "_", own.group(1).lower())
-        subject = "user"
+    own = own_attribute(text)
+    if own and (not slot_attribute or subject != "user"):
+        slot_attribute, subject = own[0], "user"
     if slot_attribute:
         family = family_of(slot_attribute)
-        # An event named as the subject has one time: "the recital" is on one day.
-        return Attribute(subject, family, single_valued(family) or subject != "user")
+        if family == "schedule" and subject == subject.lower():
+            subject = "user"  # an event of the user's ("the recital"): keyed by what it is about
+        return Attribute(subject, family, single_valued(family))
     for name, single, pattern in _COMPILED:
         if pattern.search(text):
             return Attribute(subject, name, single)
@@ -219,6 +250,9 @@ class Decision:
     reason: str
 
 
+_PAST_STATE = re.compile(r"\b(?:was|were|used to|had been|back when|back then)\b", re.IGNORECASE)
+
+
 def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribute | None, cosine: float,
            *, same_value: bool) -> Decision:
     """Does ``new_text`` replace the current fact ``old_text``?
@@ -230,13 +264,17 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
     explicit = has_change_cue(new_text)
     if same_value:
         return Decision(False, explicit, "same value")
+    if _PAST_STATE.search(new_text) and "now" not in new_text.lower():
+        return Decision(False, explicit, "says how things were")
     if old_attr is not None and old_attr.subject != new_attr.subject:
         return Decision(False, explicit, "another subject")
     shared = content_words(new_text) & content_words(old_text)
     if old_attr is not None and old_attr.family == new_attr.family:
         if new_attr.single:
             return Decision(True, explicit, f"new value for {new_attr.family}")
-        about_same = bool(shared) or cosine >= KEYED_COSINE
+        about_same = bool(shared - _TIME_WORDS) or cosine >= KEYED_COSINE
+        if about_same and new_attr.family in KEYED_SINGLE:
+            return Decision(True, explicit, f"new value for this {new_attr.family}")
         if about_same and (explicit or is_ending(new_text) != is_ending(old_text)):
             return Decision(True, True, f"{new_attr.family} changed")
         return Decision(False, explicit, "another item of a keyed attribute")
