@@ -90,7 +90,8 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             if not text or is_tentative(text) or len(text.split()) < 3:
                 continue
             attr = attribute_of(text)
-            if not _FIRST_PERSON.search(text) or (attr is None and not has_change_cue(text)) \
+            cued = has_change_cue(text)
+            if not (cued or _FIRST_PERSON.search(text)) or (attr is None and not cued) \
                     or (attr is not None and attr.subject != "user"):
                 continue
             words = content_words(text)
