@@ -31,10 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from results_md import provenance, write_section  # noqa: E402
-
 from memstrata import Memory  # noqa: E402
 from memstrata.providers.embedders import default_embedder  # noqa: E402
+from results_md import provenance, write_section  # noqa: E402
 
 
 def _holds(text: str, value: str) -> bool:
@@ -107,7 +106,8 @@ def summarise(rows: list[dict]) -> dict:
         "old_current": pct([u["old_current"] for u in ups]),
         "old_as_of": pct([u["old_as_of"] for u in ups]),
         "implicit": len(implicit),
-        "conflict_recall": round(sum(u.get("conflict", False) for u in implicit) / len(implicit), 3) if implicit else None,
+        "conflict_recall": (round(sum(u.get("conflict", False) for u in implicit) / len(implicit), 3)
+                            if implicit else None),
         "conflict_precision": round(matched / raised, 3) if raised else None,
         "conflicts_raised": raised,
         "findable": pct([f["found"] for f in findable]), "statements": len(findable),

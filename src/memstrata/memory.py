@@ -27,8 +27,8 @@ from memstrata.errors import (
     ProviderError,
 )
 from memstrata.ingest.candidate import Candidate, Message
-from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
 from memstrata.ingest.evidence import message_report
+from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
 from memstrata.ingest.pipeline import chunk_text, keep_everything, plan_add, verbatim_candidates
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder

@@ -578,7 +578,8 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         f"Data: `{result['dataset']}`, {any_sys['questions']} questions, {any_sys['scorable']} scorable "
         f"(not `_abs`, at least one gold user turn){limit_note}. "
         f"Embedder: {result['embedder']}. Baselines index {' + '.join(result['baseline_roles'])} turns; "
-        f"memstrata ingests {' + '.join(result['memstrata_roles'])} turns per session (`memstrata`: `infer=False`; `memstrata-infer`: the default `add`, rules extraction), "
+        f"memstrata ingests {' + '.join(result['memstrata_roles'])} turns per session (`memstrata`: "
+        "`infer=False`; `memstrata-infer`: the default `add`, rules extraction), "
         f"one SQLite database per instance.",
         "",
         "Scoring (LongMemEval's conventions): one index per instance, sessions added in time order with their "

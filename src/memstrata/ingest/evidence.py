@@ -87,7 +87,7 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             continue
         for sent in sentences(m.content):
             text = tidy(sent)
-            if not text or is_tentative(text) or len(text.split()) < 3:
+            if not text or is_tentative(text) or len(text.split()) < 2:
                 continue
             attr = attribute_of(text)
             cued = has_change_cue(text)

@@ -222,7 +222,8 @@ def plan_add(
 
         if infer and cand.kind != EVIDENCE_KIND:
             role = source.role if source else None
-            for rep in find_replaced(store, scope, cand, vecs[0], role, olds, ep_ids):
+            for rep in find_replaced(store, scope, cand, vecs[0], role, olds, ep_ids,
+                                     source.content if source else ""):
                 old = updated.get(rep.old.id, rep.old)
                 if old.superseded_by is not None:
                     continue

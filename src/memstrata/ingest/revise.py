@@ -33,7 +33,7 @@ from memstrata.tiers.base import Store
 
 NEAREST_K = 5
 SINGLE_COSINE = 0.3  # a single-valued family match this far from the old fact is a pattern accident
-PARTLY_OUTDATED = 0.6  # confidence of evidence of which a part was replaced
+PARTLY_OUTDATED = 0.3  # confidence of evidence of which a part was replaced
 
 
 @dataclass
@@ -55,7 +55,8 @@ def _names(entities: Sequence[str]) -> list[str]:
 
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
-                  family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = ()) -> list[Replacement]:
+                  family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
+                  message: str = "") -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
     and only facts of the same subject."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
@@ -85,7 +86,7 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         old_vec = vectors.get(rec.id)
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
-        d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value)
+        d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
         if d.replaces and not d.explicit and old_attr.family == attr.family and attr.single \
                 and cosine < SINGLE_COSINE:
             continue  # an unmarked statement this far from the old fact matched the family by accident
@@ -121,7 +122,7 @@ def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
 def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
     """Does the replaced fact say (nearly) everything its evidence says?"""
     ev = content_words(evidence.text)
-    return not ev or len(ev & content_words(old.text)) >= 0.6 * len(ev)
+    return not ev or len(ev & content_words(old.text)) >= 0.5 * len(ev)
 
 
 def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -> None:

@@ -35,14 +35,17 @@ _FAMILIES: list[tuple[str, bool, str]] = [
     ("laptop", True, r"\b(?:laptop|macbook|thinkpad|chromebook|notebook computer)\b"),
     ("vehicle", True, r"\b(?:car|drive an?|driving an?|sedan|suv|hatchback|pickup|truck|motorbike|motorcycle|scooter|"
                       r"tesla|civic|corolla|prius|golf|jeep|ev)\b"),
-    ("studies", True, r"\b(?:stud(?:y|ying|ies|ied)|degree|major(?:ing)?|enrolled|university|college|grad school|"
-                      r"master'?s|phd|bootcamp|course in|classes in|school)\b"),
+    ("medication", True, r"\b(?:medication|meds|prescri\w+|tablets?|pills?|inhaler|insulin|\d+ ?mg)\b"),
+    ("studies", True, r"\b(?:residency|stud(?:y|ying|ies|ied)|degree|major(?:ing)?|enrolled|university|college|"
+                      r"grad school|master'?s|phd|bootcamp|course in|classes in|school)\b"),
     ("job", True, r"\b(?:work(?:s|ing)? (?:at|for|as)|job|employer|hired|joined \w+ as|position|role as|"
                   r"promoted|new role|employed|career|occupation|i'?m an? \w*(?:er|or|ist|ian|ant)\b|"
                   r"started at|laid off|quit my job|freelanc\w*|self-employed|retired|unemployed)\b"),
     ("lives_in", True, r"\b(?:(?:live[sd]?|living)(?:\s+\w+){0,4}\s+in|"
-                       r"(?:i|we)(?:'ve| have| just| recently| finally)*\s+moved (?:to|into|back|out)|moving (?:to|into)|relocat\w+|based in|home is|(?:flat|apartment|house|"
-                       r"place|condo) (?:is )?in|settled in|bought a (?:house|flat|condo|home)|got my own place)\b"),
+                       r"(?:i|we)(?:'ve| have| just| recently| finally)*\s+moved (?:to|into|back|out)|"
+                       r"moving (?:to|into)|relocat\w+|based in|home is|"
+                       r"(?:flat|apartment|house|place|condo) (?:is )?in|settled in|"
+                       r"bought a (?:house|flat|condo|home)|got my own place)\b"),
     ("wake_time", True, r"\b(?:wak(?:e|es|ing) up|wake at|wak(?:e|ing) at|get(?:ting)? up|alarm|bedtime|go to bed|"
                         r"sleep at)\b"),
     ("drink", True, r"\b(?:coffees?|lattes?|espresso|cappuccino|tea|matcha|flat whites?|rooibos|drink(?:ing)? \w+ "
@@ -76,7 +79,8 @@ DESCRIPTIONS = {
     "vehicle": "what car I drive", "studies": "what and where I study", "job": "my job, where I work",
     "lives_in": "where I live, my home city", "wake_time": "when I wake up", "drink": "what I drink",
     "doctor": "who my doctor is", "contact": "my contact details", "age": "how old I am",
-    "pets": "my pets", "children": "my children", "housemate": "who I live with",
+    "pets": "my pets", "children": "my children", "medication": "which medication I take",
+    "housemate": "who I live with",
     "favorite": "my favourite things", "schedule": "when it is scheduled",
     "plan": "my plans and activities", "preference": "what I like or dislike", "hobby": "my hobbies",
 }
@@ -92,7 +96,7 @@ CHANGE_CUE = re.compile(
     r"starting|joined|took over|took a job|got a job|accepted|bought|got a|picked up|adopted|passed away|"
     r"graduated|finished|dropped out|withdrew|pulled out|not going|won't be|isn't|aren't|am not|no longer|"
     r"turned|again|cut (?:out|down|back)|pushed|became|as of|from \w+ to|went (?:full|part)|got hired|"
-    r"come around|retired|resigned)\b",
+    r"come around|retired|resigned|got my own|took (?:a|an|the) [\w -]{0,30}job|got (?:a|an) [\w -]{0,20}job)\b",
     re.IGNORECASE,
 )
 # A statement that ends, drops or reverses something (a negative state change).
@@ -254,14 +258,14 @@ _PAST_STATE = re.compile(r"\b(?:was|were|used to|had been|back when|back then)\b
 
 
 def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribute | None, cosine: float,
-           *, same_value: bool) -> Decision:
+           *, same_value: bool, message: str = "") -> Decision:
     """Does ``new_text`` replace the current fact ``old_text``?
 
     Single-valued families: any other value of the same subject's attribute replaces it. Keyed families:
     only a statement about the same thing (shared topic words or a close vector) that marks a change or
     an ending replaces it. Without a family, only a close, cued statement about the same thing does.
     """
-    explicit = has_change_cue(new_text)
+    explicit = has_change_cue(new_text) or has_change_cue(message)  # the message as a whole may say it
     if same_value:
         return Decision(False, explicit, "same value")
     if _PAST_STATE.search(new_text) and "now" not in new_text.lower():
@@ -284,4 +288,4 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
 
 
 KEYED_COSINE = 0.72  # two statements of one keyed family this close are about the same thing
-CUED_COSINE = 0.6  # a cued statement this close to a fact of no family is about the same thing
+CUED_COSINE = 0.45  # a cued statement this close to a fact of no family is about the same thing
