@@ -177,7 +177,7 @@ def main() -> None:
     md = render(a.split, s, command, a.label)
     print(md)
     if a.write:
-        write_section(str(ROOT / "RESULTS.md"), f"updates-{a.split}", md)
+        write_section(f"updates-{a.split}", md)
 
 
 if __name__ == "__main__":

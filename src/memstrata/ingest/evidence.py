@@ -22,7 +22,8 @@ _SPACES = re.compile(r"[ \t]+")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|our|me|us)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:(?:also|and|but|so|oh|well|anyway|btw|by the way|plus|ok|okay),?\s+)+", re.IGNORECASE)
 _HAS_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_SENTENCE = re.compile(r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bProf\.)(?<!\bvs\.)"
+                       r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _INTERJECTION = frozenset(
     "wow oh ah ok okay yes yeah yep no nope thanks thank you cool great nice awesome lol haha hmm hey hi hello "
     "sure right sounds good perfect amazing bye congrats wonderful indeed".split()
