@@ -21,7 +21,7 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:%)\]])")
 _SPACES = re.compile(r"[ \t]+")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|our|me|us)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:(?:also|and|but|so|oh|well|anyway|btw|by the way|plus|ok|okay),?\s+)+", re.IGNORECASE)
-_HAS_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+_HAS_WORD = re.compile(r"[^\W\d_]", re.UNICODE)
 _SENTENCE = re.compile(r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bProf\.)(?<!\bvs\.)"
                        r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _INTERJECTION = frozenset(
@@ -92,8 +92,9 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
                 continue
             attr = attribute_of(text)
             cued = has_change_cue(text)
-            if not (cued or _FIRST_PERSON.search(text)) or (attr is None and not cued) \
-                    or (attr is not None and attr.subject != "user"):
+            mine = bool(_FIRST_PERSON.search(text))
+            if attr is None and not (cued and mine) or attr is not None and (attr.subject != "user"
+                                                                            or not (cued or mine)):
                 continue
             words = content_words(text)
             if any(len(words & c) >= max(1, len(c) // 2) for c in covered.get(m.index, [])):
@@ -118,7 +119,7 @@ def evidence_candidates(messages: Sequence[Message], facts: Sequence[Candidate],
     for m in messages:
         if m.role == "system":
             continue
-        text = _SPACES.sub(" ", m.content).strip()
+        text = _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", m.content)).strip()
         key = normalize_text(text)
         if (m.index, key) not in verbatim and key:
             shown = text

@@ -245,6 +245,20 @@ def content_words(text: str) -> set[str]:
     return out
 
 
+_CUE_WORDS = frozenset(
+    "dropped drop quit left switched switch changed moved new now anymore instead sold cancelled canceled called "
+    "rescheduled postponed pushed replaced upgraded traded stopped started starting joined finally since lately "
+    "gave giving broke split promoted transferred actually went raised lost gained ended done back turned again "
+    "cut became got took accepted adopted bought finished graduated withdrew pulled retired resigned come around "
+    "out off longer".split()
+)
+
+
+def _topic_words(text: str) -> set[str]:
+    """Content words without the words that only mark a change ("dropped out", "switched", "now")."""
+    return content_words(text) - _CUE_WORDS
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether a new statement replaces an old fact, and whether it said so itself (``explicit``)."""
@@ -272,7 +286,7 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
         return Decision(False, explicit, "says how things were")
     if old_attr is not None and old_attr.subject != new_attr.subject:
         return Decision(False, explicit, "another subject")
-    shared = content_words(new_text) & content_words(old_text)
+    shared = _topic_words(new_text) & _topic_words(old_text)
     if old_attr is not None and old_attr.family == new_attr.family:
         if new_attr.single:
             return Decision(True, explicit, f"new value for {new_attr.family}")
