@@ -30,6 +30,7 @@ from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import message_report
 from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
 from memstrata.ingest.pipeline import chunk_text, keep_everything, plan_add, verbatim_candidates
+from memstrata.ingest.revise import known_neighbours
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.retrieve.filters import parse_filters
@@ -194,6 +195,7 @@ class Memory:
             raise MemstrataError("memory is closed")
 
     def _extract(self, scope: Scope, messages: list[Message], now: datetime) -> list[Candidate]:
+        from memstrata.ingest.llm_extract import LLMExtractor
         from memstrata.ingest.rules import RulesExtractor
 
         if self._extractor is None:
@@ -204,6 +206,9 @@ class Memory:
             # Known names let "Anna" resolve to the stored "Anna Silva" instead of becoming a second node.
             known = [e.name for e in self.store.entities(scope, limit=5000)]
             return self._extractor.extract(messages, now, known_entities=known)
+        if isinstance(self._extractor, LLMExtractor):  # one call that also sees the nearest stored facts
+            near = known_neighbours(self.store, scope, self.embedder.embed, messages)
+            return self._extractor.extract(messages, now, known=near)
         return self._extractor.extract(messages, now)
 
     def _query_vector(self, query: str) -> np.ndarray:
@@ -300,7 +305,10 @@ class Memory:
             if conversation_id is not None:  # add() has already pushed this call's turns
                 turns = self.short_term.recent(scope, conversation_id, len(msgs) + 6)
                 earlier = [(t.role, t.content) for t in turns[: max(0, len(turns) - len(msgs))]]
-            candidates = keep_everything(self._extract(scope, msgs, ref_time), msgs, earlier)
+            from memstrata.ingest.rules import RulesExtractor
+
+            facts = self._extract(scope, msgs, ref_time)
+            candidates = keep_everything(facts, msgs, earlier, cues=isinstance(self._extractor, RulesExtractor))
         else:
             candidates = verbatim_candidates(msgs)
         plan = plan_add(

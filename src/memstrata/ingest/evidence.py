@@ -167,7 +167,9 @@ _SUBJECT = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|we|you|he|she|it|they|this|that
 
 def is_fragment(text: str) -> bool:
     """A phrase with no subject or verb word ("Lisbon, hopefully by March.")."""
-    return not _SUBJECT.search(text) and not re.search(r"\b\w+(?:ed|es)\b", text.split(",")[0])
+    head = text.split(",")[0]
+    return len(text.split()) <= SHORT_REPLY_WORDS and not _SUBJECT.search(text) \
+        and not re.search(r"\b(?:user|\w+(?:ed|es|s|ing))\b", head, re.IGNORECASE)
 
 
 def _question_before(messages: Sequence[Message], src: Message | None,

@@ -17,7 +17,14 @@ import numpy as np
 from memstrata.config import IngestConfig
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
-from memstrata.ingest.revise import PARTLY_OUTDATED, assign_attributes, evidence_of, find_replaced, outdates_all
+from memstrata.ingest.revise import (
+    PARTLY_OUTDATED,
+    assign_attributes,
+    evidence_of,
+    find_replaced,
+    model_replacements,
+    outdates_all,
+)
 from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
@@ -80,11 +87,13 @@ class AddPlan:
 
 
 def keep_everything(facts: Sequence[Candidate], messages: Sequence[Message],
-                    earlier: Sequence[tuple[str, str]] = ()) -> list[Candidate]:
+                    earlier: Sequence[tuple[str, str]] = (), *, cues: bool = True) -> list[Candidate]:
     """Facts made whole and given their attribute, plus verbatim evidence for every message, in message
-    order (each message's evidence before its facts, so a later fact can close it)."""
+    order (each message's evidence before its facts, so a later fact can close it). ``cues``: also turn
+    statements of change the extractor skipped into facts (the rules mode; a model judges them itself)."""
     kept = finish_facts(list(facts), messages, earlier)
-    kept += cue_candidates(messages, kept)
+    if cues:
+        kept += cue_candidates(messages, kept)
     assign_attributes(kept, messages)
     evidence = evidence_candidates(messages, kept, earlier)
     order = {id(c): n for n, c in enumerate([*evidence, *kept])}
@@ -176,6 +185,12 @@ def plan_add(
         when = cand.event_time.timestamp() if cand.event_time else said
         h = normalized_hash(cand.text)
 
+        if cand.action == "NOOP":  # the extractor says a stored memory already holds it
+            known = [m for m in store.get_memories(scope, cand.targets) if m.current]
+            if known:
+                merge(updated.get(known[0].id, known[0]), cand, ep_ids, "already known", "MERGE")
+                plan.results[-1]["kind"] = cand.kind
+                continue
         twin = in_batch.get(h) or next((m for m in store.find_by_hash(scope, h) if m.current), None)
         if twin is not None:
             merge(updated.get(twin.id, twin), cand, ep_ids, "exact duplicate", "MERGE")
@@ -222,8 +237,9 @@ def plan_add(
 
         if infer and cand.kind != EVIDENCE_KIND:
             role = source.role if source else None
-            for rep in find_replaced(store, scope, cand, vecs[0], role, olds, ep_ids,
-                                     source.content if source else ""):
+            reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
+                store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "")
+            for rep in reps:
                 old = updated.get(rep.old.id, rep.old)
                 if old.superseded_by is not None:
                     continue

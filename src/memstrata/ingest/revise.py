@@ -8,7 +8,7 @@ outdated otherwise, so search stops presenting the old value as current.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,3 +140,28 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
             continue  # the extractor's own slot is more precise than a family, except a bare count
         if attr is not None:
             f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))
+
+
+def known_neighbours(store: Store, scope: Scope, embed: Callable[[list[str]], np.ndarray],
+                     messages: Sequence[Message], per_message: int = NEAREST_K,
+                     limit: int = 20) -> list[tuple[str, str]]:
+    """(id, text) of the current facts nearest to the user's messages: what an LLM extractor is shown so
+    it can say which of them a new statement updates, replaces or repeats."""
+    texts = [m.content for m in messages if m.role == "user" and m.content.strip()][:limit]
+    if not texts:
+        return []
+    ids: list[str] = []
+    for vec in embed(texts):
+        ids += [i for i, _ in store.vector_search(scope, vec, per_message) if i not in ids]
+    recs = {r.id: r for r in store.get_memories(scope, ids)}
+    return [(i, recs[i].text) for i in ids if i in recs and recs[i].current and recs[i].kind != EVIDENCE_KIND][:limit]
+
+
+def model_replacements(store: Store, scope: Scope, cand: Candidate) -> list[Replacement]:
+    """The stored facts an extractor said ``cand`` updates or supersedes (current, not evidence, this scope)."""
+    if cand.action not in ("UPDATE", "SUPERSEDE") or not cand.targets:
+        return []
+    explicit = cand.explicit if cand.explicit is not None else cand.action == "UPDATE"
+    reason = "refined by the model" if cand.action == "UPDATE" else "superseded by the model"
+    return [Replacement(r, Decision(True, explicit, reason)) for r in store.get_memories(scope, cand.targets)
+            if r.current and r.kind != EVIDENCE_KIND]
