@@ -238,7 +238,8 @@ def plan_add(
         if infer and cand.kind != EVIDENCE_KIND:
             role = source.role if source else None
             reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
-                store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "")
+                store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
+                source.name if source else None)
             for rep in reps:
                 old = updated.get(rep.old.id, rep.old)
                 if old.superseded_by is not None:

@@ -56,9 +56,10 @@ def _names(entities: Sequence[str]) -> list[str]:
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
                   family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
-                  message: str = "") -> list[Replacement]:
+                  message: str = "", speaker: str | None = None) -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
-    and only facts of the same subject."""
+    and only facts of the same subject; when messages carry speaker names (several people talking as
+    users), only facts the same speaker stated."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
     if cand.slot is not None:
@@ -76,6 +77,11 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
             pool[rec.id] = rec
     if not pool:
         return []
+    if speaker is not None:
+        said_by = {e.id: e.name for e in store.get_episodes(scope, [e for m in pool.values() for e in m.episode_ids])}
+        pool = {i: m for i, m in pool.items() if any(said_by.get(e) == speaker for e in m.episode_ids)}
+        if not pool:
+            return []
     vectors = store.vectors(scope, list(pool))
     out: list[Replacement] = []
     value = normalize_value(cand.slot.value) if cand.slot else None
