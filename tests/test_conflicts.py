@@ -91,12 +91,14 @@ def test_schedule_change_supersedes(tmp_path) -> None:  # type: ignore[no-untype
         assert len(m.get_all(user_id="a", include_superseded=True)["results"]) == 2
 
 
-def test_low_importance_stays_episodic_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_low_importance_is_kept_as_evidence_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with _mem(tmp_path, "latest_wins") as m:
         for text in ("thanks!", "ok", "haha nice", "Good morning!"):
             r = m.add(text, user_id="a")
-            assert r["results"] == [] and len(r["episodes"]) == 1
-        assert m.get_all(user_id="a")["results"] == []
+            assert [x["kind"] for x in r["results"]] == ["message"] and len(r["episodes"]) == 1
+            (report,) = r["messages"]
+            assert report["outcome"] == "archived" and report["reason"] == "small_talk"
+        assert {x["kind"] for x in m.get_all(user_id="a")["results"]} == {"message"}
         assert len(m.episodes(user_id="a")["results"]) == 4
         assert {e["extraction_status"] for e in m.episodes(user_id="a")["results"]} == {"skipped"}
         kept = m.add("Remember that my gate code is 4512", user_id="a")["results"]

@@ -27,7 +27,7 @@ from memstrata.errors import (
     ProviderError,
 )
 from memstrata.ingest.candidate import Candidate, Message
-from memstrata.ingest.evidence import message_report
+from memstrata.ingest.evidence import EVIDENCE_KIND, message_report
 from memstrata.ingest.messages import check_metadata, normalize_messages, parse_time
 from memstrata.ingest.pipeline import chunk_text, keep_everything, plan_add, verbatim_candidates
 from memstrata.ingest.revise import known_neighbours
@@ -325,9 +325,10 @@ class Memory:
             now=now,
             actor=self.actor,
         )
-        cited = {
+        cited = {  # episodes a fact was drawn from; evidence alone leaves an episode 'skipped'
             e
             for c in candidates
+            if not infer or c.kind != EVIDENCE_KIND
             for i in c.source_indexes
             if 0 <= i < len(episodes)
             for e in [episodes[i].id]

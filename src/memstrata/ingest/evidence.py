@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.dedup import normalize_text
-from memstrata.ingest.updates import attribute_of, content_words, has_change_cue, is_tentative
+from memstrata.ingest.updates import _OWN_START, attribute_of, content_words, has_change_cue, is_tentative
 
 EVIDENCE_KIND = "message"
 SHORT_REPLY_WORDS = 6  # a reply this short is stored with the turn it answers
@@ -92,7 +92,7 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
                 continue
             attr = attribute_of(text)
             cued = has_change_cue(text)
-            mine = bool(_FIRST_PERSON.search(text))
+            mine = bool(_OWN_START.match(text))
             if attr is None and not (cued and mine) or attr is not None and (attr.subject != "user"
                                                                             or not (cued or mine)):
                 continue

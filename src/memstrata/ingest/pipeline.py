@@ -312,7 +312,7 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
         conflict_id = conflict.id
     if config.conflict_policy != "latest_wins":
         return conflict_id
-    why = decision.reason if decision else f"{attribute} of {subject} changed"
+    why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
     targets = [old]
     if decision is not None:
         for ev in evidence_of(store, scope, old, in_batch):
@@ -334,7 +334,7 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
         extra = {"superseded_by": rec.id, **({"conflict_id": conflict_id} if conflict_id else {})}
         batch.history.append(
             HistoryEvent(str(uuid.uuid4()), target.id, "SUPERSEDE", target.text, target.text, actor,
-                         f"{why}: {value!r}" if target is old else f"its statement was replaced ({why})",
+                         f"{why} to {value!r}" if target is old else f"its statement was replaced ({why})",
                          now, extra)
         )
         plan.results.append({"id": target.id, "memory": target.text, "event": "SUPERSEDE", "superseded_by": rec.id,

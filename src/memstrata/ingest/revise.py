@@ -32,7 +32,6 @@ from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
 NEAREST_K = 5
-SINGLE_COSINE = 0.3  # a single-valued family match this far from the old fact is a pattern accident
 PARTLY_OUTDATED = 0.3  # confidence of evidence of which a part was replaced
 
 
@@ -93,9 +92,6 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
         d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
-        if d.replaces and not d.explicit and old_attr.family == attr.family and attr.single \
-                and cosine < SINGLE_COSINE:
-            continue  # an unmarked statement this far from the old fact matched the family by accident
         if set(rec.episode_ids) & set(episode_ids):
             continue  # one message does not replace itself
         if d.replaces:

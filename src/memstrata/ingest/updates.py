@@ -125,6 +125,8 @@ _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're
 # "My housemate is a guy called Femi", "my mentor at work is Gloria": the user's own attribute.
 _MY_ATTRIBUTE = re.compile(r"^\s*my\s+(?:new\s+|current\s+)?([a-z]+(?:\s+[a-z]+)?)(?:\s+at\s+\w+)?\s+(?:is|are)\s+"
                            r"(?!\w+ing\b)", re.IGNORECASE)
+_OTHER_START = re.compile(r"^\s*(?:(?:and|but|so|oh|well|yeah|wow),?\s+)?(he|she|they|it|you|this|that|these|those|"
+                          r"there|his|her|their|your|its)\b", re.IGNORECASE)
 _NAMED_START = re.compile(r"^\s*([A-Z][a-z]+)(?:\s+and\s+[A-Z][a-z]+)?\s+(?!I\b)[a-z]")
 _STOP = frozenset(
     "the a an and or but so my our your i me we to of in on at for with from by is are was were be been "
@@ -214,6 +216,9 @@ def subject_of(text: str, slot_subject: str | None = None, people: Iterable[str]
     named = _NAMED_START.match(text)
     if named and named.group(1) in set(people):
         return named.group(1)
+    other = _OTHER_START.match(text)
+    if other:
+        return other.group(1).lower()  # "They love the park", "You got a new job": not the speaker's own
     return "user"  # the speaker's own message with no one else as its subject
 
 
@@ -271,6 +276,29 @@ class Decision:
 _PAST_STATE = re.compile(r"\b(?:was|were|used to|had been|back when|back then)\b", re.IGNORECASE)
 
 
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|a second|a third|no)\b",
+                     re.IGNORECASE)
+_TIME_VALUE = re.compile(r"\d|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|"
+                         r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:noon|midnight|morning|evening|afternoon|tonight|tomorrow)\b",
+                         re.IGNORECASE)
+_NAME_VALUE = re.compile(r"\d|(?<!^)(?<![.!?] )\b[A-Z][A-Za-z]+")
+_OWN_START = re.compile(r"^\s*(?:[\w']+,?\s+){0,3}?(?:i|i'm|i've|i'd|i'll|we|we're|we've|my|our)\b", re.IGNORECASE)
+_COUNTED = frozenset({"pets", "children", "weight", "rent", "salary", "age"})
+
+
+def states_value(text: str, family: str, explicit: bool) -> bool:
+    """Does the statement give the attribute a value, rather than mention its topic in passing ("my dogs
+    go nuts on hikes" says nothing about how many dogs)? Counted families need a number, schedules a time,
+    favourites the "favourite X is" form; others a name or number, or a change said in the first person."""
+    if family in _COUNTED:
+        return bool(_NUMBER.search(text))
+    if family == "schedule":
+        return bool(_TIME_VALUE.search(text))
+    if family == "favorite":
+        return bool(re.search(r"favou?rite \w+(?: \w+)? (?:is|are|'s)\b", text, re.IGNORECASE))
+    return bool(_NAME_VALUE.search(text.strip())) or explicit and bool(_OWN_START.match(text))
+
+
 def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribute | None, cosine: float,
            *, same_value: bool, message: str = "") -> Decision:
     """Does ``new_text`` replace the current fact ``old_text``?
@@ -288,9 +316,14 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
         return Decision(False, explicit, "another subject")
     shared = _topic_words(new_text) & _topic_words(old_text)
     if old_attr is not None and old_attr.family == new_attr.family:
+        if (new_attr.single or new_attr.family in KEYED_SINGLE) and not states_value(
+                new_text, new_attr.family, explicit):
+            return Decision(False, explicit, "gives no new value")
         if new_attr.single:
+            if cosine < (SINGLE_COSINE_CUED if explicit else SINGLE_COSINE):
+                return Decision(False, explicit, "too far from the old fact")
             return Decision(True, explicit, f"new value for {new_attr.family}")
-        about_same = bool(shared - _TIME_WORDS) or cosine >= KEYED_COSINE
+        about_same = cosine >= KEYED_COSINE or bool(shared - _TIME_WORDS) and cosine >= KEYED_SHARED_COSINE
         if about_same and new_attr.family in KEYED_SINGLE:
             return Decision(True, explicit, f"new value for this {new_attr.family}")
         if about_same and (explicit or is_ending(new_text) != is_ending(old_text)):
@@ -302,4 +335,7 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
 
 
 KEYED_COSINE = 0.72  # two statements of one keyed family this close are about the same thing
-CUED_COSINE = 0.45  # a cued statement this close to a fact of no family is about the same thing
+KEYED_SHARED_COSINE = 0.5  # ... or this close and sharing a topic word
+SINGLE_COSINE = 0.45  # an unmarked new value of a one-valued attribute must be this close to the old fact
+SINGLE_COSINE_CUED = 0.35  # a marked one ("now", "switched") this close
+CUED_COSINE = 0.6  # a cued statement this close to a fact of no family is about the same thing
