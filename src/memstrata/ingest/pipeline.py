@@ -18,7 +18,6 @@ from memstrata.config import IngestConfig
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.revise import (
-    PARTLY_OUTDATED,
     assign_attributes,
     evidence_of,
     find_replaced,
@@ -314,17 +313,8 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
         return conflict_id
     why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
     targets = [old]
-    if decision is not None:
-        for ev in evidence_of(store, scope, old, in_batch):
-            ev = updated.get(ev.id, ev)
-            if outdates_all(old, ev):
-                targets.append(ev)
-            elif ev.confidence > PARTLY_OUTDATED:
-                ev.confidence = PARTLY_OUTDATED
-                ev.confidence_reason = f"partly replaced by a later statement ({rec.id})"
-                ev.updated_at = now
-                if not any(m is ev for m in in_batch.values()):
-                    updated[ev.id] = ev
+    if decision is not None:  # a message that said only the old fact ends with it; a longer one stays as said
+        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch) if outdates_all(old, ev)]
     for target in targets:
         target.valid_to = when
         target.superseded_by = rec.id

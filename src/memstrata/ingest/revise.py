@@ -2,8 +2,8 @@
 
 The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
 the nearest current facts by vector. :func:`memstrata.ingest.updates.decide` judges each pair. The
-evidence an old fact came from is closed with it when the fact was all it said, and marked as partly
-outdated otherwise, so search stops presenting the old value as current.
+evidence an old fact came from is closed with it when the fact was (nearly) all it said; a longer message
+stays current as the record of what was said.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
 NEAREST_K = 5
-PARTLY_OUTDATED = 0.3  # confidence of evidence of which a part was replaced
 
 
 @dataclass

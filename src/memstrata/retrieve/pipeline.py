@@ -179,9 +179,6 @@ class Retriever:
                 elif own and asks_own:
                     boost *= SAME_SUBJECT
                     st["subject"] = SAME_SUBJECT
-            if rec.kind == "message" and rec.confidence < 1.0:
-                boost *= rec.confidence  # evidence of which a later statement replaced a part
-                st["outdated"] = rec.confidence
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
 
