@@ -320,7 +320,8 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
                 new_text, new_attr.family, explicit):
             return Decision(False, explicit, "gives no new value")
         if new_attr.single:
-            if cosine < (SINGLE_COSINE_CUED if explicit else SINGLE_COSINE):
+            named = bool(_NAME_VALUE.search(new_text.strip()))  # a name or number is a value in itself
+            if not named and cosine < (SINGLE_COSINE_CUED if explicit else SINGLE_COSINE):
                 return Decision(False, explicit, "too far from the old fact")
             return Decision(True, explicit, f"new value for {new_attr.family}")
         about_same = cosine >= KEYED_COSINE or bool(shared - _TIME_WORDS) and cosine >= KEYED_SHARED_COSINE
@@ -329,13 +330,14 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
         if about_same and (explicit or is_ending(new_text) != is_ending(old_text)):
             return Decision(True, True, f"{new_attr.family} changed")
         return Decision(False, explicit, "another item of a keyed attribute")
-    if explicit and cosine >= CUED_COSINE and shared:
+    if explicit and shared and (cosine >= CUED_COSINE or is_ending(new_text) and cosine >= ENDING_COSINE):
         return Decision(True, True, "cued change of a close fact")
     return Decision(False, explicit, "unrelated")
 
 
 KEYED_COSINE = 0.72  # two statements of one keyed family this close are about the same thing
 KEYED_SHARED_COSINE = 0.5  # ... or this close and sharing a topic word
-SINGLE_COSINE = 0.45  # an unmarked new value of a one-valued attribute must be this close to the old fact
+SINGLE_COSINE = 0.45  # an unmarked new value with no name or number must be this close to the old fact
 SINGLE_COSINE_CUED = 0.35  # a marked one ("now", "switched") this close
+ENDING_COSINE = 0.45  # ... or this close when it ends the thing ("I sold the Fiesta")
 CUED_COSINE = 0.6  # a cued statement this close to a fact of no family is about the same thing
