@@ -153,3 +153,16 @@ def test_dates_without_a_year_look_forward_for_plans_and_back_for_reports(real_m
     marathon = real_mem.get(report["results"][-1]["id"], user_id=uid)
     assert wedding["valid_from"].startswith("2026-04"), wedding
     assert marathon["valid_from"].startswith("2025-04"), marathon
+
+
+def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> None:
+    from memstrata.demo import QUESTIONS, SESSIONS
+
+    for i, (when, turns) in enumerate(SESSIONS, start=1):
+        real_mem.add([{"role": r, "content": t} for r, t in turns], user_id=uid, conversation_id=f"s{i}",
+                     timestamp=when)
+    expected = ["Lisbon", "4512", "Porto", "John", "vegetarian", "Tuesday"]
+    assert len(expected) == len(QUESTIONS)
+    for question, answer in zip(QUESTIONS, expected, strict=True):
+        top = real_mem.search(question, user_id=uid, limit=1)["results"][0]["memory"]
+        assert answer in top, (question, top)
