@@ -68,11 +68,13 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         return []
     assert attr is not None  # a slot always names an attribute
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
-    near = [(i, s) for i, s in store.vector_search(scope, vec, NEAREST_K)]
-    missing = [i for i, _ in near if i not in pool]
-    for rec in store.get_memories(scope, missing):
-        if rec.current and rec.kind != EVIDENCE_KIND:
-            pool[rec.id] = rec
+    if not attr.single or has_change_cue(cand.text) or has_change_cue(message):
+        # Keyed families and stated changes also look among the nearest facts; an unmarked one-valued
+        # statement only meets the facts of its own family.
+        missing = [i for i, _ in store.vector_search(scope, vec, NEAREST_K) if i not in pool]
+        for rec in store.get_memories(scope, missing):
+            if rec.current and rec.kind != EVIDENCE_KIND:
+                pool[rec.id] = rec
     if not pool:
         return []
     if speaker is not None:
