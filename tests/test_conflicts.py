@@ -14,7 +14,7 @@ def _mem(tmp_path, policy: str) -> Memory:  # type: ignore[no-untyped-def]
 
 def _move(m: Memory) -> tuple[str, str]:
     old = m.add("I live in Berlin.", user_id="a", timestamp="2025-01-10T09:00:00Z")["results"][0]["id"]
-    r = m.add("I live in Lisbon now.", user_id="a", timestamp="2026-03-01T09:00:00Z")
+    r = m.add("I live in Lisbon.", user_id="a", timestamp="2026-03-01T09:00:00Z")  # not said as a change
     new = next(x["id"] for x in r["results"] if x["event"] == "ADD")
     return old, new
 
@@ -92,12 +92,14 @@ def test_schedule_change_supersedes(tmp_path) -> None:  # type: ignore[no-untype
         assert len(m.get_all(user_id="a", include_superseded=True)["results"]) == 2
 
 
-def test_low_importance_stays_episodic_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_low_importance_is_kept_as_evidence_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with _mem(tmp_path, "latest_wins") as m:
         for text in ("thanks!", "ok", "haha nice", "Good morning!"):
             r = m.add(text, user_id="a")
-            assert r["results"] == [] and len(r["episodes"]) == 1
-        assert m.get_all(user_id="a")["results"] == []
+            assert [x["kind"] for x in r["results"]] == ["message"] and len(r["episodes"]) == 1
+            (report,) = r["messages"]
+            assert report["outcome"] == "archived" and report["reason"] == "small_talk"
+        assert {x["kind"] for x in m.get_all(user_id="a")["results"]} == {"message"}
         assert len(m.episodes(user_id="a")["results"]) == 4
         assert {e["extraction_status"] for e in m.episodes(user_id="a")["results"]} == {"skipped"}
         kept = m.add("Remember that my gate code is 4512", user_id="a")["results"]

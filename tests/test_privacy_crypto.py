@@ -277,8 +277,8 @@ def test_forgotten_subject_cannot_be_read_and_a_returning_user_gets_a_new_key(ra
 # values (so conflicts and superseded memories), edges, and the speaker's name on every episode.
 INFERRED = [
     "My sister Quokkafizzle lives in Barcelona. My gate code is 83920417.",
-    "My gate code is 83920418 now.",
-    "My sister Quokkafizzle lives in Valencia now.",
+    "My gate code is 83920418.",  # new values not said as changes: conflict records
+    "My sister Quokkafizzle lives in Valencia.",
     "Quokkafizzle works at Zembla Corp.",
 ]
 SPEAKER = "Wilhelmina"

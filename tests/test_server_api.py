@@ -152,7 +152,7 @@ def test_episodes_conflicts_entities_stats(client: TestClient, keys: dict[str, s
     alice = h(keys["alice"])
     client.post("/v1/memories", headers=alice, json={"messages": "John works on the Alpha project with Maria."})
     client.post("/v1/memories", headers=alice, json={"messages": "I live in Berlin.", "timestamp": "2025-01-10"})
-    client.post("/v1/memories", headers=alice, json={"messages": "I live in Lisbon now.", "timestamp": 1772355600})
+    client.post("/v1/memories", headers=alice, json={"messages": "I live in Lisbon.", "timestamp": 1772355600})
 
     eps = client.get("/v1/episodes", headers=alice).json()["results"]
     assert len(eps) == 3

@@ -30,8 +30,10 @@ from memstrata.errors import (
 )
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import BY_POLICY
+from memstrata.ingest.evidence import EVIDENCE_KIND, message_report
 from memstrata.ingest.messages import check_metadata, check_utf8, normalize_messages, parse_time
-from memstrata.ingest.pipeline import chunk_text, plan_add, verbatim_candidates
+from memstrata.ingest.pipeline import chunk_text, keep_everything, plan_add, verbatim_candidates
+from memstrata.ingest.revise import known_neighbours
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.retrieve.filters import parse_filters
@@ -219,6 +221,7 @@ class Memory:
             raise MemstrataError("memory is closed")
 
     def _extract(self, scope: Scope, messages: list[Message], now: datetime) -> list[Candidate]:
+        from memstrata.ingest.llm_extract import LLMExtractor
         from memstrata.ingest.rules import RulesExtractor
 
         if self._extractor is None:
@@ -229,6 +232,9 @@ class Memory:
             # Known names let "Anna" resolve to the stored "Anna Silva" instead of becoming a second node.
             known = [e.name for e in self.store.entities(scope, limit=5000)]
             return self._extractor.extract(messages, now, known_entities=known)
+        if isinstance(self._extractor, LLMExtractor):  # one call that also sees the nearest stored facts
+            near = known_neighbours(self.store, scope, self.embedder.embed, messages)
+            return self._extractor.extract(messages, now, known=near)
         return self._extractor.extract(messages, now)
 
     def _query_vector(self, query: str) -> np.ndarray:
@@ -307,7 +313,7 @@ class Memory:
         except BaseException as exc:
             self._mark(scope, episode_ids, "failed", f"{type(exc).__name__}: {exc}")
             raise
-        out: dict[str, Any] = {"results": plan.results, "episodes": episode_ids}
+        out: dict[str, Any] = {"results": plan.results, "episodes": episode_ids, "messages": plan.messages}
         if warnings:
             out["warnings"] = warnings
         return out
@@ -323,7 +329,17 @@ class Memory:
         now: float,
     ):  # type: ignore[no-untyped-def]
         ref_time = max((m.timestamp for m in msgs if m.timestamp), default=None) or utcnow()
-        candidates = self._extract(scope, msgs, ref_time) if infer else verbatim_candidates(msgs)
+        if infer:
+            earlier = []
+            if conversation_id is not None:  # add() has already pushed this call's turns
+                turns = self.short_term.recent(scope, conversation_id, len(msgs) + 6)
+                earlier = [(t.role, t.content) for t in turns[: max(0, len(turns) - len(msgs))]]
+            from memstrata.ingest.rules import RulesExtractor
+
+            facts = self._extract(scope, msgs, ref_time)
+            candidates = keep_everything(facts, msgs, earlier, cues=isinstance(self._extractor, RulesExtractor))
+        else:
+            candidates = verbatim_candidates(msgs)
         plan = plan_add(
             self.store,
             scope,
@@ -338,9 +354,10 @@ class Memory:
             now=now,
             actor=self.actor,
         )
-        cited = {
+        cited = {  # episodes a fact was drawn from; evidence alone leaves an episode 'skipped'
             e
             for c in candidates
+            if not infer or c.kind != EVIDENCE_KIND
             for i in c.source_indexes
             if 0 <= i < len(episodes)
             for e in [episodes[i].id]
@@ -349,6 +366,7 @@ class Memory:
             (e.id, "done" if e.id in cited else "skipped", None) for e in episodes
         )
         self.store.apply(scope, plan.batch)
+        plan.messages = message_report(msgs, [e.id for e in episodes], plan.results)
         return plan
 
     def _mark(self, scope: Scope, ids: list[str], status: str, error: str | None) -> None:

@@ -34,7 +34,7 @@ from memstrata.evaluation.baselines import (
     Turn,
 )
 
-SYSTEM_ORDER = ("flat", "bm25", "memstrata")
+SYSTEM_ORDER = ("flat", "bm25", "memstrata", "memstrata-infer")  # memstrata: infer=False; -infer: the default add
 SEARCH_LIMIT = 50
 
 TURN_KEYS = ("turn_recall_all@5", "turn_recall_all@10", "turn_ndcg@10", "turn_recall_any@5")
@@ -180,13 +180,16 @@ class MemstrataSystem:
         workdir: str | Path | None = None,
         roles: Sequence[str] = ("user", "assistant"),
         search_limit: int = SEARCH_LIMIT,
+        infer: bool = False,
     ) -> None:
         from memstrata import Memory  # imported here so the baselines run without the full package
 
         self._memory_cls = Memory
         self.embedder = embedder
         self.preset = preset
-        self.label = f"memstrata ({preset})"
+        self.infer = infer
+        self.key = "memstrata-infer" if infer else "memstrata"
+        self.label = f"memstrata ({preset}, infer={'on' if infer else 'off'})"
         self.roles = tuple(roles)
         self.search_limit = search_limit
         self._own_dir = workdir is None
@@ -218,7 +221,8 @@ class MemstrataSystem:
             messages.append(msg)
         start = time.perf_counter()
         r = self._mem.add(
-            messages, user_id=self._user, conversation_id=session.session_id, timestamp=session.date, infer=False
+            messages, user_id=self._user, conversation_id=session.session_id, timestamp=session.date,
+            infer=self.infer,
         )
         elapsed = time.perf_counter() - start
         episodes = r.get("episodes", [])
@@ -293,7 +297,7 @@ def make_systems(
         elif key == "bm25":
             systems.append(BM25Baseline(emb, baseline_roles))
         else:
-            systems.append(MemstrataSystem(emb, preset, workdir, memstrata_roles))
+            systems.append(MemstrataSystem(emb, preset, workdir, memstrata_roles, infer=key == "memstrata-infer"))
     return systems
 
 
@@ -574,7 +578,8 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         f"Data: `{result['dataset']}`, {any_sys['questions']} questions, {any_sys['scorable']} scorable "
         f"(not `_abs`, at least one gold user turn){limit_note}. "
         f"Embedder: {result['embedder']}. Baselines index {' + '.join(result['baseline_roles'])} turns; "
-        f"memstrata ingests {' + '.join(result['memstrata_roles'])} turns per session (`infer=False`), "
+        f"memstrata ingests {' + '.join(result['memstrata_roles'])} turns per session (`memstrata`: "
+        "`infer=False`; `memstrata-infer`: the default `add`, rules extraction), "
         f"one SQLite database per instance.",
         "",
         "Scoring (LongMemEval's conventions): one index per instance, sessions added in time order with their "

@@ -64,3 +64,8 @@ class Candidate:
     event_time: datetime | None = None  # when the fact happened/holds, if the text says
     confidence: float = 0.8
     confidence_reason: str = "rules extraction"
+    # What the extractor decided against stored memories (the llm mode does; rules leave it to the store):
+    # "ADD", "UPDATE" (refines a stored fact), "SUPERSEDE" (a new value replaces it) or "NOOP" (already known).
+    action: str | None = None
+    targets: list[str] = field(default_factory=list)  # ids of the stored memories the action refers to
+    explicit: bool | None = None  # the user said it is a change ("I moved", "not anymore")

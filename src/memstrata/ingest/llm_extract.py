@@ -20,6 +20,7 @@ from memstrata.providers.llm import LLMClient, Usage
 __all__ = ["MEMORY_SCHEMA", "SYSTEM_PROMPT", "ExtractionFailed", "LLMExtractor"]
 
 KINDS = ("fact", "preference", "plan", "event", "relationship", "instruction")
+ACTIONS = ("ADD", "UPDATE", "SUPERSEDE", "NOOP")
 LABELS = ("PERSON", "PLACE", "ORG", "PROJECT", "PRODUCT", "DATE", "EVENT", "OTHER")
 
 # Kinds and labels are described, not enumerated: an unknown value is normalised here ("fact", "OTHER")
@@ -59,6 +60,9 @@ MEMORY_SCHEMA: dict[str, Any] = {
                     "slot": _SLOT,
                     "event_time": {"type": ["string", "null"]},
                     "confidence": {"type": "number"},
+                    "action": {"type": "string", "description": " | ".join(ACTIONS)},
+                    "targets": {"type": "array", "items": _STR},
+                    "explicit": {"type": "boolean"},
                 },
                 "required": ["text", "importance", "kind", "source_indexes"],
             },
@@ -95,6 +99,14 @@ EVENT, OTHER; canonical is the bare normalised name ("my sister Anna" -> "Anna")
 - slot: the (subject, attribute, value) the fact sets, when a newer value would replace an older one \
 (e.g. {"subject": "user", "attribute": "lives_in", "value": "Lisbon"}); otherwise null.
 - event_time: ISO-8601 time when the memory happened or holds, if the chat says; otherwise null.
+- Known memories (if listed) are what is already stored, each with a ref such as "k1". For every memory \
+you propose, say what it does to them: action "ADD" (new, unrelated to any known memory), "UPDATE" (the \
+same fact with more or corrected detail; targets: the refs it refines), "SUPERSEDE" (a new value for \
+what a known memory states, e.g. a new city, job, manager, date, weight, or a preference reversed or a \
+plan dropped; targets: the refs it replaces) or "NOOP" (already known; targets: the ref that says it). \
+explicit: true when the user said it is a change ("I moved", "not anymore", "switched"), false when they \
+only stated the new value. Never supersede the user's facts with someone else's, and never act on \
+questions, wishes or hypotheticals.
 - If nothing is worth remembering, return {"memories": []}.
 """
 
@@ -179,22 +191,27 @@ class LLMExtractor:
 
     # -- public API ----------------------------------------------------------------------------------
 
-    def extract(self, messages: Sequence[Message], now: datetime | None = None) -> list[Candidate]:
-        """Candidates for ``messages``; raises :class:`ExtractionFailed` when the provider call fails."""
+    def extract(self, messages: Sequence[Message], now: datetime | None = None,
+                known: Sequence[tuple[str, str]] = ()) -> list[Candidate]:
+        """Candidates for ``messages``; raises :class:`ExtractionFailed` when the provider call fails.
+
+        ``known``: (id, text) of stored memories near these messages; the model says which of them each
+        proposal adds to, updates, supersedes or repeats (one call for the whole batch)."""
         todo = self._todo(messages)
         if not todo:
             self.last_usage, self.last_dropped = Usage(), 0
             return []
         try:
             answer, self.last_usage = self.client.complete_json(
-                self.system_prompt, self.render(todo, now), MEMORY_SCHEMA, name="record_memories"
+                self.system_prompt, self.render(todo, now, known), MEMORY_SCHEMA, name="record_memories"
             )
         except ProviderError as exc:
             self.last_usage = self.client.last_usage
             raise self._failure(exc) from exc
-        return self.to_candidates(answer, todo, now)
+        return self.to_candidates(answer, todo, now, known)
 
-    async def aextract(self, messages: Sequence[Message], now: datetime | None = None) -> list[Candidate]:
+    async def aextract(self, messages: Sequence[Message], now: datetime | None = None,
+                       known: Sequence[tuple[str, str]] = ()) -> list[Candidate]:
         """Async twin of :meth:`extract`."""
         todo = self._todo(messages)
         if not todo:
@@ -202,12 +219,12 @@ class LLMExtractor:
             return []
         try:
             answer, self.last_usage = await self.client.acomplete_json(
-                self.system_prompt, self.render(todo, now), MEMORY_SCHEMA, name="record_memories"
+                self.system_prompt, self.render(todo, now, known), MEMORY_SCHEMA, name="record_memories"
             )
         except ProviderError as exc:
             self.last_usage = self.client.last_usage
             raise self._failure(exc) from exc
-        return self.to_candidates(answer, todo, now)
+        return self.to_candidates(answer, todo, now, known)
 
     # -- I/O-free helpers ----------------------------------------------------------------------------
 
@@ -224,10 +241,14 @@ class LLMExtractor:
         return ExtractionFailed(str(exc), cause=exc, retryable=not permanent)
 
     @staticmethod
-    def render(messages: Sequence[Message], now: datetime | None) -> str:
-        """The user prompt: the reference time, then each message as ``[index] role (name, time): text``."""
+    def render(messages: Sequence[Message], now: datetime | None, known: Sequence[tuple[str, str]] = ()) -> str:
+        """The user prompt: the reference time, the known memories as ``[k1] text``, then each message as
+        ``[index] role (name, time): text``."""
         ref = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        lines = [f"Current time: {ref}", "", "Messages:"]
+        lines = [f"Current time: {ref}", ""]
+        if known:
+            lines += ["Known memories:", *(f"[k{n}] {text}" for n, (_, text) in enumerate(known, start=1)), ""]
+        lines.append("Messages:")
         for m in messages:
             extra = [x for x in (m.name, m.timestamp.isoformat(timespec="seconds") if m.timestamp else None) if x]
             who = f"{m.role} ({', '.join(extra)})" if extra else m.role
@@ -235,15 +256,18 @@ class LLMExtractor:
         return "\n".join(lines)
 
     def to_candidates(
-        self, answer: dict[str, Any], messages: Sequence[Message], now: datetime | None
+        self, answer: dict[str, Any], messages: Sequence[Message], now: datetime | None,
+        known: Sequence[tuple[str, str]] = (),
     ) -> list[Candidate]:
-        """Validate and normalise the model's proposals; ones citing messages not in the batch are dropped."""
+        """Validate and normalise the model's proposals; ones citing messages not in the batch are dropped,
+        and so are refs to memories it was not shown."""
         valid = {m.index for m in messages}
+        refs = {f"k{n}": mid for n, (mid, _) in enumerate(known, start=1)}
         tz = now.tzinfo if now is not None else None
         out: list[Candidate] = []
         dropped = 0
         for item in answer.get("memories", []):
-            cand = self._candidate(item, valid, tz) if isinstance(item, dict) else None
+            cand = self._candidate(item, valid, tz, refs) if isinstance(item, dict) else None
             if cand is None:
                 dropped += 1
             elif cand.importance >= self.threshold:
@@ -255,7 +279,8 @@ class LLMExtractor:
         self.last_dropped = dropped
         return out
 
-    def _candidate(self, item: dict[str, Any], valid: set[int], tz: Any) -> Candidate | None:
+    def _candidate(self, item: dict[str, Any], valid: set[int], tz: Any,
+                   refs: dict[str, str] | None = None) -> Candidate | None:
         text = _text(item.get("text"))
         raw = item.get("source_indexes")
         if not text or not isinstance(raw, list) or not raw:
@@ -292,6 +317,8 @@ class LLMExtractor:
             if subj and attr and value:
                 slot = Slot(_subject(subj), attr, value)
         reasons = [_snake(r) for r in item.get("reasons") or [] if isinstance(r, str) and _snake(r)]
+        action, targets = _action(item, refs or {})
+        explicit = item.get("explicit")
         return Candidate(
             text=text,
             importance=_clamp(item.get("importance"), 0.5),
@@ -304,4 +331,20 @@ class LLMExtractor:
             event_time=_parse_time(item.get("event_time"), tz),
             confidence=_clamp(item.get("confidence"), 0.8),
             confidence_reason=f"llm extraction ({self.client.model})",
+            action=action,
+            targets=targets,
+            explicit=explicit if isinstance(explicit, bool) else None,
         )
+
+
+def _action(item: dict[str, Any], refs: dict[str, str]) -> tuple[str, list[str]]:
+    """The model's decision with its refs mapped to memory ids; a change or repeat that names no memory it
+    was shown is an ADD."""
+    action = _text(item.get("action")).upper() or "ADD"
+    if action not in ACTIONS:
+        action = "ADD"
+    raw = item.get("targets") or []
+    targets = [refs[r] for r in (raw if isinstance(raw, list) else []) if isinstance(r, str) and r in refs]
+    if action != "ADD" and not targets:
+        return "ADD", []
+    return action, list(dict.fromkeys(targets))

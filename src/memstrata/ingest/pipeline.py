@@ -16,6 +16,16 @@ import numpy as np
 
 from memstrata.config import IngestConfig
 from memstrata.ingest.candidate import Candidate, Message
+from memstrata.ingest.conflicts import AUTO_RESOLUTION
+from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
+from memstrata.ingest.revise import (
+    assign_attributes,
+    evidence_of,
+    find_replaced,
+    model_replacements,
+    outdates_all,
+)
+from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
@@ -63,6 +73,9 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
     is the dominant cost of ingestion: a 150-token window costs ~50 ms of CPU on a small machine."""
     windows = chunk_text(cand.text)
     roles = {messages[i].role for i in cand.source_indexes if 0 <= i < len(messages)}
+    family = family_of(cand.slot.attribute) if cand.slot is not None else None
+    if cand.slot is not None and cand.slot.subject == "user" and family in DESCRIPTIONS:
+        windows[0] = f"{windows[0]} ({DESCRIPTIONS[family]})"
     return windows if "user" in roles or not roles else windows[:1]
 
 
@@ -70,6 +83,22 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
 class AddPlan:
     batch: WriteBatch
     results: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)  # per message: outcome and reason code
+
+
+def keep_everything(facts: Sequence[Candidate], messages: Sequence[Message],
+                    earlier: Sequence[tuple[str, str]] = (), *, cues: bool = True) -> list[Candidate]:
+    """Facts made whole and given their attribute, plus verbatim evidence for every message, in message
+    order (each message's evidence before its facts, so a later fact can close it). ``cues``: also turn
+    statements of change the extractor skipped into facts (the rules mode; a model judges them itself)."""
+    kept = finish_facts(list(facts), messages, earlier)
+    if cues:
+        kept += cue_candidates(messages, kept)
+    assign_attributes(kept, messages)
+    evidence = evidence_candidates(messages, kept, earlier)
+    order = {id(c): n for n, c in enumerate([*evidence, *kept])}
+    return sorted([*evidence, *kept], key=lambda c: (c.source_indexes[0] if c.source_indexes else -1,
+                                                      order[id(c)]))
 
 
 def verbatim_candidates(messages: Sequence[Message]) -> list[Candidate]:
@@ -104,7 +133,7 @@ def plan_add(
     now: float,
     actor: str,
 ) -> AddPlan:
-    from memstrata.ingest.conflicts import AUTO_RESOLUTION, find_conflicts
+    from memstrata.ingest.conflicts import find_conflicts
     from memstrata.ingest.dedup import is_near_duplicate, normalized_hash
 
     batch = WriteBatch()
@@ -156,19 +185,28 @@ def plan_add(
         when = cand.event_time.timestamp() if cand.event_time else said
         h = normalized_hash(cand.text)
 
+        if cand.action == "NOOP":  # the extractor says a stored memory already holds it
+            known = [m for m in store.get_memories(scope, cand.targets) if m.current]
+            if known:
+                merge(updated.get(known[0].id, known[0]), cand, ep_ids, "already known", "MERGE")
+                plan.results[-1]["kind"] = cand.kind
+                continue
         twin = in_batch.get(h) or next((m for m in store.find_by_hash(scope, h) if m.current), None)
         if twin is not None:
             merge(updated.get(twin.id, twin), cand, ep_ids, "exact duplicate", "MERGE")
+            plan.results[-1]["kind"] = cand.kind
             continue
         olds: list[MemoryRecord] = []
         if cand.slot is not None:
             # Any subject: find_conflicts resolves aliases ("Anna" ~ "Anna Silva") itself.
-            olds = [updated.get(m.id, m) for m in store.find_by_slot(scope, None, cand.slot.attribute)]
-            olds += [m for m in in_batch.values() if m.slot and m.slot[1] == cand.slot.attribute and m.current]
-        if infer and config.near_duplicate:
+            names = attributes_in(family_of(cand.slot.attribute)) if infer else [cand.slot.attribute]
+            olds = [updated.get(m.id, m) for a in names for m in store.find_by_slot(scope, None, a)]
+            olds += [m for m in in_batch.values() if m.slot and m.slot[1] in names and m.current]
+        if infer and config.near_duplicate and cand.kind != EVIDENCE_KIND:
             near = _near_duplicate(store, scope, cand, vecs[0], olds, is_near_duplicate)
             if near is not None:
                 merge(updated.get(near.id, near), cand, ep_ids, "near duplicate", "MERGE")
+                plan.results[-1]["kind"] = cand.kind
                 continue
 
         rec = MemoryRecord(
@@ -191,55 +229,34 @@ def plan_add(
             slot=(cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot else None,
             entities=sorted({e.canonical for e in cand.entities}),
         )
-        result: dict[str, Any] = {"id": rec.id, "memory": rec.text, "event": "ADD", "episode_ids": ep_ids}
+        result: dict[str, Any] = {"id": rec.id, "memory": rec.text, "event": "ADD", "kind": rec.kind,
+                                  "episode_ids": ep_ids}
         reason = (
             "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
         )
 
-        if cand.slot is not None:
+        if infer and cand.kind != EVIDENCE_KIND:
+            role = source.role if source else None
+            reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
+                store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
+                source.name if source else None)
+            for rep in reps:
+                old = updated.get(rep.old.id, rep.old)
+                if old.superseded_by is not None:
+                    continue
+                cid = _replace(plan, store, scope, old, rec, cand, rep.decision, in_batch, updated, config,
+                               when, now, actor)
+                if config.conflict_policy == "latest_wins":
+                    result.setdefault("supersedes", []).append(old.id)
+                if cid:
+                    result.setdefault("conflicts", []).append(cid)
+        elif cand.slot is not None:
             clash = set(find_conflicts(cand, [(m.id, _slot_of(m)) for m in olds if m.slot]))
             for old in olds:
-                if old.id not in clash:
-                    continue
-                conflict = ConflictRecord(
-                    id=str(uuid.uuid4()),
-                    new_memory_id=rec.id,
-                    old_memory_id=old.id,
-                    subject=cand.slot.subject,
-                    attribute=cand.slot.attribute,
-                    old_value=old.slot[2] if old.slot else "",
-                    new_value=cand.slot.value,
-                    policy=config.conflict_policy,
-                    status="resolved" if config.conflict_policy in AUTO_RESOLUTION else "open",
-                    created_at=now,
-                    resolved_at=now if config.conflict_policy in AUTO_RESOLUTION else None,
-                    resolution=AUTO_RESOLUTION.get(config.conflict_policy),
-                )
-                batch.conflicts.append(conflict)
-                result.setdefault("conflicts", []).append(conflict.id)
-                if config.conflict_policy == "latest_wins":
-                    old.valid_to = when
-                    old.superseded_by = rec.id
-                    old.updated_at = now
-                    if old.id not in in_batch:
-                        updated[old.id] = old
-                    batch.history.append(
-                        HistoryEvent(
-                            str(uuid.uuid4()),
-                            old.id,
-                            "SUPERSEDE",
-                            old.text,
-                            old.text,
-                            actor,
-                            f"{cand.slot.attribute} of {cand.slot.subject} changed to {cand.slot.value!r}",
-                            now,
-                            {"superseded_by": rec.id, "conflict_id": conflict.id},
-                        )
-                    )
-                    plan.results.append(
-                        {"id": old.id, "memory": old.text, "event": "SUPERSEDE", "superseded_by": rec.id}
-                    )
-                    rec.confidence_reason += "; supersedes an earlier value"
+                if old.id in clash:
+                    cid = _replace(plan, store, scope, old, rec, cand, None, in_batch, updated, config,
+                                   when, now, actor)
+                    result.setdefault("conflicts", []).append(cid)
 
         batch.new_memories.append((rec, vecs))
         in_batch[h] = rec
@@ -266,6 +283,60 @@ def plan_add(
     return plan
 
 
+def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: MemoryRecord, cand: Candidate,
+             decision: Decision | None, in_batch: dict[str, MemoryRecord], updated: dict[str, MemoryRecord],
+             config: IngestConfig, when: float, now: float, actor: str) -> str | None:
+    """Record that ``rec`` gives ``old``'s attribute a new value: a conflict record unless the statement
+    said itself that it is a change, and under ``latest_wins`` the old fact (and evidence that said only
+    it) closed at the new fact's time. Returns the conflict id, if one was raised."""
+    batch = plan.batch
+    subject, attribute, value = (
+        (cand.slot.subject, cand.slot.attribute, cand.slot.value) if cand.slot
+        else (old.slot[0], old.slot[1], cand.text) if old.slot else ("user", "", cand.text)
+    )
+    conflict_id = None
+    if decision is None or not decision.explicit or config.conflict_policy != "latest_wins":
+        conflict = ConflictRecord(
+            id=str(uuid.uuid4()),
+            new_memory_id=rec.id,
+            old_memory_id=old.id,
+            subject=subject,
+            attribute=attribute,
+            old_value=old.slot[2] if old.slot else old.text,
+            new_value=value,
+            policy=config.conflict_policy,
+            # a policy that settles conflicts itself records how; a person may still overrule it
+            status="resolved" if config.conflict_policy in AUTO_RESOLUTION else "open",
+            created_at=now,
+            resolved_at=now if config.conflict_policy in AUTO_RESOLUTION else None,
+            resolution=AUTO_RESOLUTION.get(config.conflict_policy),
+        )
+        batch.conflicts.append(conflict)
+        conflict_id = conflict.id
+    if config.conflict_policy != "latest_wins":
+        return conflict_id
+    why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
+    targets = [old]
+    if decision is not None:  # a message that said only the old fact ends with it; a longer one stays as said
+        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch) if outdates_all(old, ev)]
+    for target in targets:
+        target.valid_to = when
+        target.superseded_by = rec.id
+        target.updated_at = now
+        if not any(m is target for m in in_batch.values()):
+            updated[target.id] = target
+        extra = {"superseded_by": rec.id, **({"conflict_id": conflict_id} if conflict_id else {})}
+        batch.history.append(
+            HistoryEvent(str(uuid.uuid4()), target.id, "SUPERSEDE", target.text, target.text, actor,
+                         f"{why} to {value!r}" if target is old else f"its statement was replaced ({why})",
+                         now, extra)
+        )
+        plan.results.append({"id": target.id, "memory": target.text, "event": "SUPERSEDE", "superseded_by": rec.id,
+                             "reason": "explicit_update" if decision and decision.explicit else "implicit_update"})
+    rec.confidence_reason += "; supersedes an earlier value"
+    return conflict_id
+
+
 def _slot_of(m: MemoryRecord):  # type: ignore[no-untyped-def]
     from memstrata.ingest.candidate import Slot
 
@@ -290,7 +361,7 @@ def _near_duplicate(
     names = sorted({e.canonical for e in cand.entities})
     for rec in records.values():
         old_vec = vectors.get(rec.id)
-        if old_vec is None or not rec.current:
+        if old_vec is None or not rec.current or rec.kind == EVIDENCE_KIND:
             continue
         old_slot = Slot(*rec.slot) if rec.slot else None
         if judge(cand.text, vec, names, rec.text, old_vec, rec.entities, new_slot=cand.slot, old_slot=old_slot):

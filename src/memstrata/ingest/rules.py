@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from memstrata.ingest import importance as imp
@@ -1008,11 +1008,7 @@ def _relations(pred: Token, who: str | None, feats: imp.SentenceFeatures,
 
 
 def _event_time(text: str, ref: datetime | None) -> datetime | None:
-    """Start of the first time expression in ``text``, resolved against ``ref``; None without the helper."""
-    try:
-        from memstrata.retrieve.temporal import find_time_expressions
-    except ImportError:
-        return None
-    # "first", "latest", "before X" order things; they say nothing about when this fact happened.
-    windows = [w for w in find_time_expressions(text, ref or datetime.now(UTC)) if w.kind != "order"]
-    return windows[0].start if windows else None
+    """Start of the first time expression in ``text``: forward for plans, backward for reports."""
+    from memstrata.ingest.timing import event_time
+
+    return event_time(text, ref)

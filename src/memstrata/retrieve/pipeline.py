@@ -148,6 +148,7 @@ class Retriever:
         if p.neighbour_weight > 0:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
+        asks_own = _asks_about_user(req.query)
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
@@ -175,6 +176,14 @@ class Retriever:
                 r_score = _recency(last, now_ts, p.recency_half_life_days)
                 st["recency"] = round(r_score, 4)
                 boost *= 1.0 + p.recency_weight * r_score
+            if asks_own is not None and rec.slot is not None:
+                own = rec.slot[0] == "user"
+                if own != asks_own and rec.slot[0].lower() not in req.query.lower():
+                    boost *= OTHER_SUBJECT
+                    st["subject"] = OTHER_SUBJECT
+                elif own and asks_own:
+                    boost *= SAME_SUBJECT
+                    st["subject"] = SAME_SUBJECT
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
 
@@ -201,6 +210,24 @@ class Retriever:
             by_id = {h.record.id: h for h in head}
             head = [by_id[i] for i in order]
         return head[: req.limit]
+
+
+OTHER_SUBJECT = 0.5  # a fact about someone else, when the query asks about the user (or the reverse)
+SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
+_FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)
+_RELATIVE_Q = re.compile(
+    r"\b(?:my|our)\s+(?:\w+\s+)?(?:sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|"
+    r"cousin|aunt|uncle|neighbou?r|colleague|coworker|roommate|partner|girlfriend|boyfriend|kids?|parents)\b",
+    re.IGNORECASE,
+)
+
+
+def _asks_about_user(query: str) -> bool | None:
+    """True when the query asks about the speaker ("where do I live?"), False when about someone of theirs
+    ("where does my sister live?"), None when it says neither."""
+    if _RELATIVE_Q.search(query):
+        return False
+    return True if _FIRST_PERSON_Q.search(query) else None
 
 
 def _held_at(rec: MemoryRecord, t: float) -> bool:

@@ -1,0 +1,170 @@
+"""Which current facts a new statement replaces, found through the store (tier contract reads only).
+
+The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
+the nearest current facts by vector. :func:`memstrata.ingest.updates.decide` judges each pair. The
+evidence an old fact came from is closed with it when the fact was (nearly) all it said; a longer message
+stays current as the record of what was said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memstrata.ingest.candidate import Candidate, Message, Slot
+from memstrata.ingest.conflicts import normalize_value, same_subject
+from memstrata.ingest.dedup import normalize_text, normalized_hash
+from memstrata.ingest.evidence import EVIDENCE_KIND
+from memstrata.ingest.updates import (
+    Attribute,
+    Decision,
+    attribute_of,
+    content_words,
+    decide,
+    has_change_cue,
+    is_tentative,
+    own_attribute,
+    subject_of,
+)
+from memstrata.models import MemoryRecord, Scope
+from memstrata.tiers.base import Store
+
+NEAREST_K = 5
+
+
+@dataclass
+class Replacement:
+    old: MemoryRecord
+    decision: Decision
+
+
+def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
+    if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
+        return None
+    if rec.slot is None:
+        return attribute_of(rec.text, people=_names(rec.entities))
+    return attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+
+
+def _names(entities: Sequence[str]) -> list[str]:
+    return [w for e in entities for w in (e, e.split()[0])]
+
+
+def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
+                  family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
+                  message: str = "", speaker: str | None = None) -> list[Replacement]:
+    """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
+    and only facts of the same subject; when messages carry speaker names (several people talking as
+    users), only facts the same speaker stated."""
+    if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
+        return []
+    if cand.slot is not None:
+        attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    elif has_change_cue(cand.text):  # no attribute, but it says something changed: only close facts qualify
+        attr = Attribute(subject_of(cand.text, None, [e.canonical for e in cand.entities]), "", False)
+    else:
+        return []
+    assert attr is not None  # a slot always names an attribute
+    pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
+    if not attr.single or has_change_cue(cand.text) or has_change_cue(message):
+        # Keyed families and stated changes also look among the nearest facts; an unmarked one-valued
+        # statement only meets the facts of its own family.
+        missing = [i for i, _ in store.vector_search(scope, vec, NEAREST_K) if i not in pool]
+        for rec in store.get_memories(scope, missing):
+            if rec.current and rec.kind != EVIDENCE_KIND:
+                pool[rec.id] = rec
+    if not pool:
+        return []
+    if speaker is not None:
+        said_by = {e.id: e.name for e in store.get_episodes(scope, [e for m in pool.values() for e in m.episode_ids])}
+        pool = {i: m for i, m in pool.items() if any(said_by.get(e) == speaker for e in m.episode_ids)}
+        if not pool:
+            return []
+    vectors = store.vectors(scope, list(pool))
+    out: list[Replacement] = []
+    value = normalize_value(cand.slot.value) if cand.slot else None
+    for rec in pool.values():
+        old_attr = attribute_of_record(rec)
+        if old_attr is None or not _same_thing(old_attr.subject, attr.subject):
+            continue
+        old_vec = vectors.get(rec.id)
+        cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
+        same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
+        d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
+        if set(rec.episode_ids) & set(episode_ids):
+            continue  # one message does not replace itself
+        if d.replaces:
+            out.append(Replacement(rec, d))
+    return out
+
+
+def _same_thing(a: str, b: str) -> bool:
+    """Same subject, or two lower-case event phrases with one head noun ("recital" ~ "piano recital")."""
+    if same_subject(a, b):
+        return True
+    if a == "user" or b == "user" or a != a.lower() or b != b.lower():
+        return False
+    return a.split()[-1].split("-")[-1] == b.split()[-1].split("-")[-1]
+
+
+def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
+                in_batch: dict[str, MemoryRecord]) -> list[MemoryRecord]:
+    """The current evidence memories of the messages ``old`` was drawn from."""
+    if not old.episode_ids:
+        return []
+    out: list[MemoryRecord] = []
+    for ep in store.get_episodes(scope, old.episode_ids):
+        h = normalized_hash(ep.content)
+        found = [in_batch[h]] if h in in_batch else store.find_by_hash(scope, h)
+        out += [m for m in found if m.current and m.kind == EVIDENCE_KIND and ep.id in m.episode_ids]
+    return out
+
+
+def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
+    """Does the replaced fact say (nearly) everything its evidence says?"""
+    ev = content_words(evidence.text)
+    return not ev or len(ev & content_words(old.text)) >= 0.5 * len(ev)
+
+
+def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -> None:
+    """Give each user fact the slot of the attribute it sets (family, subject; the extractor's value when it
+    found one, else the statement itself), so facts of one attribute meet however they were worded."""
+    roles = {m.index: m.role for m in messages}
+    for f in facts:
+        if f.kind == EVIDENCE_KIND or not f.source_indexes or roles.get(f.source_indexes[0]) != "user":
+            continue
+        own = own_attribute(f.text)
+        if own is not None and (f.slot is None or f.slot.subject != "user"):
+            f.slot = Slot("user", own[0], normalize_value(own[1]))
+        attr = attribute_of(f.text, people=[w for e in f.entities for w in (e.canonical, e.canonical.split()[0])])
+        if f.slot is not None and not (f.slot.attribute.endswith("_count") and attr is not None):
+            continue  # the extractor's own slot is more precise than a family, except a bare count
+        if attr is not None:
+            f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))
+
+
+def known_neighbours(store: Store, scope: Scope, embed: Callable[[list[str]], np.ndarray],
+                     messages: Sequence[Message], per_message: int = NEAREST_K,
+                     limit: int = 20) -> list[tuple[str, str]]:
+    """(id, text) of the current facts nearest to the user's messages: what an LLM extractor is shown so
+    it can say which of them a new statement updates, replaces or repeats."""
+    texts = [m.content for m in messages if m.role == "user" and m.content.strip()][:limit]
+    if not texts:
+        return []
+    ids: list[str] = []
+    for vec in embed(texts):
+        ids += [i for i, _ in store.vector_search(scope, vec, per_message) if i not in ids]
+    recs = {r.id: r for r in store.get_memories(scope, ids)}
+    return [(i, recs[i].text) for i in ids if i in recs and recs[i].current and recs[i].kind != EVIDENCE_KIND][:limit]
+
+
+def model_replacements(store: Store, scope: Scope, cand: Candidate) -> list[Replacement]:
+    """The stored facts an extractor said ``cand`` updates or supersedes (current, not evidence, this scope)."""
+    if cand.action not in ("UPDATE", "SUPERSEDE") or not cand.targets:
+        return []
+    explicit = cand.explicit if cand.explicit is not None else cand.action == "UPDATE"
+    reason = "refined by the model" if cand.action == "UPDATE" else "superseded by the model"
+    return [Replacement(r, Decision(True, explicit, reason)) for r in store.get_memories(scope, cand.targets)
+            if r.current and r.kind != EVIDENCE_KIND]

@@ -1,0 +1,168 @@
+"""The default add keeps whole facts, loses no statement and replaces every kind of fact.
+
+Real MiniLM embedder, real text, public API, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from memstrata import Memory
+
+T1, T2 = "2025-09-10T10:00:00Z", "2026-01-20T18:00:00Z"
+
+# kind: (first statement, later statement, question, old value, new value)
+UPDATES = {
+    "job": ("I work as a data analyst at Stripe.", "I started a new job at Intercom last week.",
+            "Where do I work?", "Stripe", "Intercom"),
+    "manager": ("My manager is Karen Li.", "After the reorg I report to Marcus Bell.", "Who is my manager?",
+                "Karen", "Marcus"),
+    "residence": ("I live in Hackney.", "We moved to Walthamstow last month.", "Where do I live?",
+                  "Hackney", "Walthamstow"),
+    "schedule": ("My dentist appointment is on Tuesday at 9am.", "The dentist moved it, the appointment is on "
+                 "Thursday at 2pm now.", "When is my dentist appointment?", "Tuesday", "Thursday"),
+    "preference": ("I love spicy food, the hotter the better.", "Since the ulcer I can't eat spicy food anymore.",
+                   "Do I like spicy food?", "love spicy", "anymore"),
+    "diet": ("I'm vegan.", "I've started eating fish again, so I'm pescatarian these days.", "What is my diet?",
+             "vegan.", "pescatarian"),
+    "sold": ("I drive a 2014 Ford Fiesta.", "I sold the Fiesta and bought a Kia Niro.", "What car do I drive?",
+             "2014 Ford Fiesta", "Niro"),
+    "phone": ("I use an iPhone 12.", "My phone died so I'm on a Pixel 8 now.", "What phone do I use?",
+              "iPhone", "Pixel"),
+    "weight": ("I weigh 92 kg.", "Progress update: I weigh 87 kg.", "How much do I weigh?", "92", "87"),
+    "rent": ("My rent is 950 pounds a month.", "The landlord put the rent up to 1,040 pounds.",
+             "How much rent do I pay?", "950", "1,040"),
+    "salary": ("I earn 41k a year as a junior designer.", "Got the raise, my salary is 46k now.",
+               "What is my salary?", "41k", "46k"),
+    "count": ("I have one cat, a tabby called Biscuit.", "We adopted a second cat, so now we have two cats.",
+              "How many cats do I have?", "one cat", "two cats"),
+    "relationship": ("My boyfriend Tom and I have been together two years.", "Tom and I broke up, I'm seeing "
+                     "Marcus now.", "Who am I dating?", "Tom and I have been", "Marcus"),
+    "plan_dropped": ("I'm signed up for the Berlin half marathon in April.", "I dropped out of the Berlin half "
+                     "marathon because of a knee injury.", "Am I running the Berlin half marathon?",
+                     "signed up", "dropped out"),
+    "studies": ("I'm doing a master's in data science at Edinburgh.", "I gave up the data science master's, I'm "
+                "studying nursing at Napier now.", "What am I studying?", "master's in data science", "nursing"),
+    "gym_days": ("I go to the gym on Mondays and Thursdays.", "I switched my gym days to Tuesdays and Saturdays.",
+                 "Which days do I go to the gym?", "Mondays", "Tuesdays"),
+}
+
+
+def _said(m: Memory, uid: str, old: str, new: str) -> None:
+    m.add(old, user_id=uid, timestamp=T1)
+    m.add(new, user_id=uid, timestamp=T2)
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATES))
+def test_a_later_value_replaces_the_earlier_one(real_mem: Memory, uid: str, kind: str) -> None:
+    old, new, question, old_value, new_value = UPDATES[kind]
+    _said(real_mem, uid, old, new)
+    top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
+    assert new_value.lower() in top[0]["memory"].lower(), top
+    assert not any(old_value.lower() in h["memory"].lower() and new_value.lower() not in h["memory"].lower()
+                   for h in top), f"the old value is still presented as current: {top}"
+    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
+    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
+    assert replaced and all(x["valid_to"] for x in replaced)
+    assert [e["event"] for e in real_mem.history(replaced[0]["id"], user_id=uid)] == ["ADD", "SUPERSEDE"]
+    then = real_mem.search(question, user_id=uid, limit=3, as_of="2025-10-01T00:00:00Z")["results"]
+    assert any(old_value.lower() in h["memory"].lower() for h in then)
+
+
+def test_an_unmarked_change_raises_a_conflict_and_a_marked_one_does_not(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I work as an accountant at Deloitte.", "I work as an accountant at KPMG.")
+    (conflict,) = real_mem.conflicts(user_id=uid)["results"]
+    assert "deloitte" in real_mem.get(conflict["old_memory_id"], user_id=uid)["memory"].lower()
+    other = uid + "-b"
+    _said(real_mem, other, "I work as an accountant at Deloitte.", "I switched jobs, I'm an accountant at KPMG now.")
+    assert real_mem.conflicts(user_id=other, status=None)["results"] == []
+    assert "kpmg" in real_mem.search("Where do I work?", user_id=other, limit=1)["results"][0]["memory"].lower()
+
+
+@pytest.mark.parametrize("later", [
+    "My sister moved to Lisbon last month.",  # a third party's fact
+    "Should I move to Lisbon?",  # a question
+    "If I lived in Lisbon I'd surf every day.",  # a hypothetical
+    "I wish I lived in Lisbon.",  # a wish
+    "I'm thinking about moving to Lisbon someday.",  # a plan not made
+])
+def test_others_questions_and_wishes_replace_nothing(real_mem: Memory, uid: str, later: str) -> None:
+    first = real_mem.add("I live in Berlin.", user_id=uid, timestamp=T1)
+    r = real_mem.add(later, user_id=uid, timestamp=T2)
+    assert not any(x["event"] == "SUPERSEDE" for x in r["results"])
+    kept = real_mem.get(first["results"][0]["id"], user_id=uid)
+    assert kept["valid_to"] is None and kept["superseded_by"] is None
+    assert real_mem.conflicts(user_id=uid, status=None)["results"] == []
+
+
+def test_no_statement_is_lost_and_add_says_what_it_did(real_mem: Memory, uid: str) -> None:
+    said = [
+        {"role": "user", "content": "I dropped out of the half marathon because of a knee injury."},
+        {"role": "user", "content": "I dropped out of the book club."},
+        {"role": "user", "content": "The kitchen renovation finally finished yesterday."},
+        {"role": "assistant", "content": "Sorry about the knee! Rest up."},
+        {"role": "user", "content": "Thanks!"},
+    ]
+    r = real_mem.add(said, user_id=uid, conversation_id="c1", timestamp=T2)
+    report = r["messages"]
+    assert [x["index"] for x in report] == [0, 1, 2, 3, 4]
+    assert all(x["memory_ids"] and x["reason"] for x in report)
+    assert report[3]["outcome"] == "archived" and report[3]["reason"] == "assistant_turn"
+    assert report[4]["outcome"] == "archived" and report[4]["reason"] == "small_talk"
+    for query, expect in [("Am I running the half marathon?", "half marathon"), ("Am I in a book club?", "book club"),
+                          ("Is the kitchen renovation done?", "kitchen renovation"),
+                          ("What did the assistant say about my knee?", "rest up")]:
+        hits = real_mem.search(query, user_id=uid, limit=5)["results"]
+        assert any(expect in h["memory"].lower() for h in hits), (query, hits)
+        assert all(h["episode_ids"] for h in hits)  # provenance
+    ctx = real_mem.context("half marathon", user_id=uid)
+    assert "half marathon" in ctx["text"]
+
+
+def test_memories_read_whole(real_mem: Memory, uid: str) -> None:
+    r = real_mem.add([
+        {"role": "user", "content": "Hi! I'm planning my move. I currently live in Berlin ."},
+        {"role": "assistant", "content": "Where are you moving to?"},
+        {"role": "user", "content": "Lisbon, hopefully by March. My sister Anna lives in Porto, so I'll be closer "
+                                    "to her."},
+        {"role": "user", "content": "Wow!"},
+    ], user_id=uid, conversation_id="c1", timestamp=T1)
+    texts = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
+    assert not any(" ." in t or "  " in t for t in texts), texts
+    facts = [x["memory"] for x in r["results"] if x.get("kind") != "message"]
+    assert "Wow!" not in facts and "Lisbon, hopefully by March." not in facts
+    assert any("her (my sister Anna)" in t for t in facts), facts
+    reply = next(t for t in texts if t.startswith("Lisbon, hopefully by March"))
+    assert "Where are you moving to?" in reply or "Anna" in reply  # never the bare fragment
+
+
+def test_where_do_i_live_is_the_users_own_city(real_mem: Memory, uid: str) -> None:
+    real_mem.add("I currently live in Berlin.", user_id=uid, timestamp=T1)
+    real_mem.add("My sister Anna lives in Porto.", user_id=uid, timestamp=T1)
+    real_mem.add("I moved to Lisbon last week!", user_id=uid, timestamp=T2)
+    top = real_mem.search("Where do I live now?", user_id=uid, limit=2)["results"]
+    assert "Lisbon" in top[0]["memory"]
+    anna = real_mem.search("Where does my sister live?", user_id=uid, limit=1)["results"]
+    assert "Porto" in anna[0]["memory"]
+
+
+def test_dates_without_a_year_look_forward_for_plans_and_back_for_reports(real_mem: Memory, uid: str) -> None:
+    plan = real_mem.add("My sister's wedding is in April.", user_id=uid, timestamp="2026-01-15T10:00:00Z")
+    report = real_mem.add("In April I ran my first marathon.", user_id=uid, timestamp="2026-01-15T10:00:00Z")
+    wedding = real_mem.get(plan["results"][-1]["id"], user_id=uid)
+    marathon = real_mem.get(report["results"][-1]["id"], user_id=uid)
+    assert wedding["valid_from"].startswith("2026-04"), wedding
+    assert marathon["valid_from"].startswith("2025-04"), marathon
+
+
+def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> None:
+    from memstrata.demo import QUESTIONS, SESSIONS
+
+    for i, (when, turns) in enumerate(SESSIONS, start=1):
+        real_mem.add([{"role": r, "content": t} for r, t in turns], user_id=uid, conversation_id=f"s{i}",
+                     timestamp=when)
+    expected = ["Lisbon", "4512", "Porto", "John", "vegetarian", "Tuesday"]
+    assert len(expected) == len(QUESTIONS)
+    for question, answer in zip(QUESTIONS, expected, strict=True):
+        top = real_mem.search(question, user_id=uid, limit=1)["results"][0]["memory"]
+        assert answer in top, (question, top)
