@@ -20,7 +20,8 @@ from memstrata.server import create_app
 
 def _moved(m: Memory) -> None:
     m.add("I live in Berlin.", user_id="a", timestamp="2025-01-10T09:00:00Z")
-    m.add("I live in Lisbon now.", user_id="a", timestamp="2026-03-01T09:00:00Z")
+    # said without a change cue ("now", "moved"): the policy, not the speaker, decides it is a change
+    m.add("I live in Lisbon.", user_id="a", timestamp="2026-03-01T09:00:00Z")
 
 
 @pytest.fixture
