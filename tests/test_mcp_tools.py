@@ -53,9 +53,9 @@ async def test_the_whole_lifecycle_under_no_auth_as_documented(tmp_path: Path) -
                 "messages": [{"role": "user", "content": "I live in Berlin."}], "user_id": "alice",
                 "timestamp": "2025-01-10T09:00:00Z"}))
             first = added["results"][0]["id"]
-            _data(await mcp.call_tool("add_memory", {"messages": "I live in Lisbon now.", "user_id": "alice"}))
+            _data(await mcp.call_tool("add_memory", {"messages": "I live in Lisbon.", "user_id": "alice"}))
             found = _data(await mcp.call_tool("search_memories", {"query": "where do I live?", "user_id": "alice"}))
-            assert found["results"][0]["memory"] == "I live in Lisbon now."
+            assert found["results"][0]["memory"] == "I live in Lisbon."
 
             got = _data(await mcp.call_tool("get_memory", {"memory_id": first, "user_id": "alice"}))
             assert got["memory"] == "I live in Berlin." and got["superseded_by"]

@@ -71,8 +71,9 @@ def test_a_later_value_replaces_the_earlier_one(real_mem: Memory, uid: str, kind
 
 def test_an_unmarked_change_raises_a_conflict_and_a_marked_one_does_not(real_mem: Memory, uid: str) -> None:
     _said(real_mem, uid, "I work as an accountant at Deloitte.", "I work as an accountant at KPMG.")
-    (conflict,) = real_mem.conflicts(user_id=uid)["results"]
+    (conflict,) = real_mem.conflicts(user_id=uid, status="all")["results"]
     assert "deloitte" in real_mem.get(conflict["old_memory_id"], user_id=uid)["memory"].lower()
+    assert conflict["resolution"] == "policy:keep_new"  # the default policy settled it; a person may overrule
     other = uid + "-b"
     _said(real_mem, other, "I work as an accountant at Deloitte.", "I switched jobs, I'm an accountant at KPMG now.")
     assert real_mem.conflicts(user_id=other, status=None)["results"] == []

@@ -331,8 +331,8 @@ class Memory:
         ref_time = max((m.timestamp for m in msgs if m.timestamp), default=None) or utcnow()
         if infer:
             earlier = []
-            if conversation_id is not None:  # add() has already pushed this call's turns
-                turns = self.short_term.recent(scope, conversation_id, len(msgs) + 6)
+            if conversation_id is not None:  # this call's turns are already pushed (or stored, if the cache is down)
+                turns = _recent_turns(self.short_term, self.store, scope, conversation_id, len(msgs) + 6)
                 earlier = [(t.role, t.content) for t in turns[: max(0, len(turns) - len(msgs))]]
             from memstrata.ingest.rules import RulesExtractor
 
