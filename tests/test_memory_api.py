@@ -205,3 +205,10 @@ def test_wrong_embedder_dimension_is_refused(tmp_path) -> None:  # type: ignore[
         m.add("x", user_id="u", infer=False)
     with pytest.raises(ConfigurationError, match="64-dimensional"):
         Memory(url, embedder=HashEmbedder(32))
+
+
+def test_a_short_reply_is_never_read_as_answering_a_system_turn(mem: Memory, uid: str) -> None:
+    mem.add([{"role": "system", "content": "conversation cleared"}], user_id=uid, conversation_id="c")
+    mem.add([{"role": "user", "content": "Hello again."}], user_id=uid, conversation_id="c")
+    texts = [r["memory"] for r in mem.get_all(user_id=uid)["results"]]
+    assert texts == ["Hello again."]

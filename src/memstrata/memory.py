@@ -333,7 +333,8 @@ class Memory:
             earlier = []
             if conversation_id is not None:  # this call's turns are already pushed (or stored, if the cache is down)
                 turns = _recent_turns(self.short_term, self.store, scope, conversation_id, len(msgs) + 6)
-                earlier = [(t.role, t.content) for t in turns[: max(0, len(turns) - len(msgs))]]
+                # system turns (markers, recorded working-state edits) are nobody's words to complete a reply with
+                earlier = [(t.role, t.content) for t in turns[: max(0, len(turns) - len(msgs))] if t.role != "system"]
             from memstrata.ingest.rules import RulesExtractor
 
             facts = self._extract(scope, msgs, ref_time)
