@@ -31,7 +31,11 @@ class RecallingModel(Model):
         items = [input] if isinstance(input, str) else list(input)
         last = items[-1]
         if isinstance(last, dict) and last.get("type") == "function_call_output":
-            found = [line[15:] for line in str(last["output"]).splitlines() if line.startswith("- [")]
+            asked = {i if isinstance(i, str) else i.get("content") for i in items
+                     if isinstance(i, str) or i.get("role") == "user"}
+            # the question itself is remembered too, as said; a model reads past it
+            found = [line[15:] for line in str(last["output"]).splitlines()
+                     if line.startswith("- [") and line[15:] not in asked]
             text = "From what I remember: " + (" ".join(found) or "nothing yet.")
             out: Any = ResponseOutputMessage(id="msg", type="message", role="assistant", status="completed",
                                              content=[ResponseOutputText(type="output_text", text=text,
