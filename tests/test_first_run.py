@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from memstrata.secure import secure_memory
 from memstrata.server import create_app
 from pg_support import free_port
 from test_serve_stack import serving
-from test_ui_e2e import ARGS, ARTIFACTS, CHROMIUM
+from test_ui_e2e import ARTIFACTS, page  # noqa: F401 - the shared browser page
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,47 +63,38 @@ def test_scopes_endpoint_lists_the_demo_user_first(demo_server: str) -> None:
     assert scopes[0]["user_id"] == "demo-user" and scopes[0]["memories"] > 5 and scopes[0]["episodes"] == 11
 
 
-def test_the_web_page_opens_on_the_demos_memories(demo_server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_the_web_page_opens_on_the_demos_memories(demo_server: str, page: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 860})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{demo_server}/ui")
-            expect(page.locator("#results tr.memory").first).to_be_visible()
-            expect(page.locator("#key-form")).to_be_hidden()  # auth is off: no key box
-            expect(page.locator("#error")).to_be_hidden()
-            expect(page.locator("#user")).to_have_value("demo-user")
-            expect(page.locator("#scope-picker option:checked")).to_contain_text("demo-user")
-            expect(page.locator("#results")).to_contain_text("Lisbon")
-            page.screenshot(path=str(ARTIFACTS / "first-run-memories.png"), full_page=True)
+    page.goto(f"{demo_server}/ui")
+    expect(page.locator("#results tr.memory").first).to_be_visible()
+    expect(page.locator("#key-form")).to_be_hidden()  # auth is off: no key box
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#user")).to_have_value("demo-user")
+    expect(page.locator("#scope-picker option:checked")).to_contain_text("demo-user")
+    expect(page.locator("#results")).to_contain_text("Lisbon")
+    page.screenshot(path=str(ARTIFACTS / "first-run-memories.png"), full_page=True)
 
-            page.fill("#q", "gate code")
-            page.click("#search-form button")
-            expect(page.locator("#results tr.memory").first).to_contain_text("4512")
-            page.locator("#results tr.memory").first.click()
-            expect(page.locator("#detail h3")).to_contain_text("4512")
-            page.fill("#q", "sister")
-            page.click("#search-form button")
-            expect(page.locator("#detail")).to_be_empty()  # the old detail does not linger beside new results
-            expect(page.locator("#results tr.memory").first).to_contain_text("Porto")
+    page.fill("#q", "gate code")
+    page.click("#search-form button")
+    expect(page.locator("#results tr.memory").first).to_contain_text("4512")
+    page.locator("#results tr.memory").first.click()
+    expect(page.locator("#detail h3")).to_contain_text("4512")
+    page.fill("#q", "sister")
+    page.click("#search-form button")
+    expect(page.locator("#detail")).to_be_empty()  # the old detail does not linger beside new results
+    expect(page.locator("#results tr.memory").first).to_contain_text("Porto")
 
-            page.click('button[data-tab="entities"]')
-            graph = page.locator("#neighbourhood svg.graph")
-            expect(graph).to_be_visible()
-            assert graph.locator("g.node circle").count() >= 2
-            assert graph.locator("g.edge line").count() >= 1
-            page.screenshot(path=str(ARTIFACTS / "first-run-graph.png"), full_page=True)
-            before = page.locator("#neighbourhood h3").inner_text()
-            graph.locator("g.node[data-entity]").first.click()  # a node opens its own graph
-            expect(page.locator("#neighbourhood h3")).not_to_have_text(before)
-            assert errors == []
-        finally:
-            browser.close()
+    page.click('button[data-tab="entities"]')
+    graph = page.locator("#neighbourhood svg.graph")
+    expect(graph).to_be_visible()
+    assert graph.locator("g.node circle").count() >= 2
+    assert graph.locator("g.edge line").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "first-run-graph.png"), full_page=True)
+    before = page.locator("#neighbourhood h3").inner_text()
+    graph.locator("g.node[data-entity]").first.click()  # a node opens its own graph
+    expect(page.locator("#neighbourhood h3")).not_to_have_text(before)
 
 
 def test_audit_entries_show_memory_ids_as_ids(tmp_path: Path) -> None:

@@ -53,6 +53,23 @@ class _Server:
 
 
 @pytest.fixture
+def page() -> Iterator[Any]:
+    """A fresh Chromium page; the test fails if the page's script throws."""
+    from playwright.sync_api import sync_playwright
+
+    thrown: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            tab = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+            tab.on("pageerror", lambda exc: thrown.append(str(exc)))
+            yield tab
+        finally:
+            browser.close()
+    assert thrown == [], thrown
+
+
+@pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     with Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash") as m:
         key, _ = create_key(m, None, "read,write", user_ids=["alice"])
@@ -60,8 +77,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
             yield base, key
 
 
-def test_search_and_browse_in_a_browser(served: tuple[str, str]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_search_and_browse_in_a_browser(served: tuple[str, str], page: Any) -> None:
+    from playwright.sync_api import expect
 
     base, key = served
     auth = {"Authorization": f"Bearer {key}"}
@@ -74,40 +91,31 @@ def test_search_and_browse_in_a_browser(served: tuple[str, str]) -> None:
         assert r.status_code == 201, r.text
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{base}/ui")
-            expect(page.locator("#key-form")).to_be_visible()
-            page.fill("#key", key)
-            page.click("#key-form button")
-            expect(page.locator("#user")).to_have_value("alice")
-            current = httpx.get(f"{base}/v1/memories", headers=auth).json()["results"]
-            assert len(current) >= 3 and not any("Berlin" in x["memory"] for x in current)
-            expect(page.locator("#results tr.memory")).to_have_count(len(current))  # browse: current ones only
+    page.goto(f"{base}/ui")
+    expect(page.locator("#key-form")).to_be_visible()
+    page.fill("#key", key)
+    page.click("#key-form button")
+    expect(page.locator("#user")).to_have_value("alice")
+    current = httpx.get(f"{base}/v1/memories", headers=auth).json()["results"]
+    assert len(current) >= 3 and not any("Berlin" in x["memory"] for x in current)
+    expect(page.locator("#results tr.memory")).to_have_count(len(current))  # browse: current ones only
 
-            page.fill("#q", "green tea")
-            page.click("#search-form button")
-            first = page.locator("#results tr.memory").first
-            expect(first).to_contain_text("green tea")
-            first.click()
-            expect(page.locator("#detail h3")).to_contain_text("green tea")
-            expect(page.locator("#detail table.history")).to_contain_text("ADD")
-            page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
+    page.fill("#q", "green tea")
+    page.click("#search-form button")
+    first = page.locator("#results tr.memory").first
+    expect(first).to_contain_text("green tea")
+    first.click()
+    expect(page.locator("#detail h3")).to_contain_text("green tea")
+    expect(page.locator("#detail table.history")).to_contain_text("ADD")
+    page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
 
-            page.click('button[data-tab="conflicts"]')
-            expect(page.locator("#conflicts")).to_contain_text("lisbon")
-            page.click('button[data-tab="entities"]')
-            page.locator('#entities button[data-entity]', has_text="John").click()
-            expect(page.locator("#neighbourhood")).to_contain_text("works_on")
-            page.screenshot(path=str(ARTIFACTS / "ui-graph.png"), full_page=True)
+    page.click('button[data-tab="conflicts"]')
+    expect(page.locator("#conflicts")).to_contain_text("lisbon")
+    page.click('button[data-tab="entities"]')
+    page.locator('#entities button[data-entity]', has_text="John").click()
+    expect(page.locator("#neighbourhood")).to_contain_text("works_on")
+    page.screenshot(path=str(ARTIFACTS / "ui-graph.png"), full_page=True)
 
-            page.fill("#user", "bob")
-            page.dispatch_event("#user", "change")
-            expect(page.locator("#error")).to_contain_text("not bound to user_id 'bob'")
-            assert errors == []
-        finally:
-            browser.close()
+    page.fill("#user", "bob")
+    page.dispatch_event("#user", "change")
+    expect(page.locator("#error")).to_contain_text("not bound to user_id 'bob'")

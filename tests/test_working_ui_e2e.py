@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from test_ui_e2e import ARGS, ARTIFACTS, CHROMIUM, pytestmark, served  # noqa: F401 - same skip rule and server
+from test_ui_e2e import ARTIFACTS, page, pytestmark, served  # noqa: F401 - same browser, skip rule and server
 
 TURNS = [
     ("user", "Let's plan the Alpha project launch with John for next Monday.", "2024-03-04T09:00:00Z"),
@@ -16,21 +14,6 @@ TURNS = [
     ("user", "Budget review and hiring. I need to book the big meeting room. Keep it under one hour.",
      "2024-03-04T09:02:00Z"),
 ]
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    """A fresh Chromium page; the test fails if the page's script throws."""
-    from playwright.sync_api import sync_playwright
-
-    thrown: list[str] = []
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        tab = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        tab.on("pageerror", lambda exc: thrown.append(str(exc)))
-        yield tab
-        chromium.close()
-    assert thrown == []
 
 
 def test_conversation_view_shows_and_sets_the_working_state(served: tuple[str, str], page: Any) -> None:  # noqa: F811
