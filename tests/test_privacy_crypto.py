@@ -12,7 +12,7 @@ import pytest
 
 from memstrata import ConfigurationError, Memory, NotFoundError
 from memstrata.backends.sqlite import SQLiteStore
-from memstrata.ingest.dedup import normalized_hash
+from memstrata.core.text import normalized_hash
 from memstrata.models import MemoryRecord, Scope
 from memstrata.privacy.crypto import (
     DecryptionError,

@@ -1,4 +1,4 @@
-"""Time expressions, timestamps and time scores in memstrata.retrieve.temporal."""
+"""Time expressions, timestamps and time scores in memstrata.core.temporal."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from memstrata.retrieve.temporal import (
+from memstrata.core.temporal import (
     TimeWindow,
     find_time_expressions,
     parse_time_window,

@@ -21,6 +21,8 @@ from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm
 from memstrata.cache_guard import cache_write
 from memstrata.cache_guard import recent_turns as _recent_turns  # context() has an argument of that name
 from memstrata.config import IngestConfig, default_store_url, parse_store_url
+from memstrata.core.text import chunk_text
+from memstrata.core.validate import check_metadata, check_utf8, parse_time
 from memstrata.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -31,8 +33,8 @@ from memstrata.errors import (
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import BY_POLICY
 from memstrata.ingest.evidence import EVIDENCE_KIND, message_report
-from memstrata.ingest.messages import check_metadata, check_utf8, normalize_messages, parse_time
-from memstrata.ingest.pipeline import chunk_text, keep_everything, plan_add, verbatim_candidates
+from memstrata.ingest.messages import normalize_messages
+from memstrata.ingest.pipeline import keep_everything, plan_add, verbatim_candidates
 from memstrata.ingest.revise import known_neighbours
 from memstrata.models import EpisodeRecord, HistoryEvent, Scope, check_id, iso, utcnow
 from memstrata.providers.embedders import Embedder, resolve_embedder
@@ -428,7 +430,7 @@ class Memory:
         vecs = None
         if text is not None:
             norm = normalize_messages([{"role": "user", "content": text}])[0].content
-            from memstrata.ingest.dedup import normalized_hash
+            from memstrata.core.text import normalized_hash
 
             rec.text, rec.content_hash = norm, normalized_hash(norm)
             vecs = self.embedder.embed(chunk_text(norm))

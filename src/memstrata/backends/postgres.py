@@ -53,8 +53,8 @@ from memstrata.backends.sealing import (
     slot_of,
 )
 from memstrata.backends.sqlite import FILTER_COLUMNS, SCOPE_OF_MEMORY, match_filter
+from memstrata.core.text import query_terms
 from memstrata.models import ConflictRecord, EntityRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
-from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec, Store, WriteBatch
 from memstrata.tiers.keys import KeyRecord, KeyTier
 from memstrata.tiers.privacy import GraphRows

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from memstrata.ingest.dedup import normalized_hash
+from memstrata.core.text import normalized_hash
 from memstrata.models import ConflictRecord, Scope
 from memstrata.tiers.base import Codec
 from memstrata.tiers.privacy import GraphRows

@@ -34,6 +34,7 @@ from memstrata.backends.sqlite_keys import SQLiteKeysMixin
 from memstrata.backends.sqlite_privacy import SQLitePrivacyMixin
 from memstrata.backends.sqlite_schema import migrate
 from memstrata.backends.vector_index import VectorIndex
+from memstrata.core.text import query_terms
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError, NotFoundError
 from memstrata.models import (
     ConflictRecord,
@@ -43,7 +44,6 @@ from memstrata.models import (
     MemoryRecord,
     Scope,
 )
-from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec, Store, WriteBatch
 from memstrata.tiers.privacy import GraphRows
 

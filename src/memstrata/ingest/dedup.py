@@ -6,13 +6,13 @@ flipped negation or a different entity is new information (often a conflict), ne
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
 
+from memstrata.core.text import normalize_text, normalized_hash  # noqa: F401 (re-exported for ingest)
 from memstrata.ingest.candidate import Slot
 from memstrata.ingest.conflicts import normalize_value, same_slot
 from memstrata.ingest.entities import canonical_key, same_entity
@@ -26,7 +26,6 @@ DEFAULT_THRESHOLD = 0.85
 # the slot is the evidence; the cosine only has to rule out an extraction accident.
 SAME_SLOT_THRESHOLD = 0.7
 
-_PUNCT_OR_SPACE = re.compile(r"[\W_]+", re.UNICODE)
 _DIGIT_GROUP = re.compile(r"(?<=\d)[,\s](?=\d{3}\b)")
 _NUMBER = re.compile(r"\d+(?:[.:]\d+)*")
 _CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?", re.IGNORECASE)
@@ -46,18 +45,6 @@ _NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|witho
                        re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([^\W_]+)")
-
-
-def normalize_text(text: str) -> str:
-    """NFKC, case-folded, punctuation dropped, whitespace collapsed: the form :func:`normalized_hash` hashes."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = text.replace("’", "'").replace("'", "")  # "I'm" and "Im" are the same text
-    return _PUNCT_OR_SPACE.sub(" ", text).strip()
-
-
-def normalized_hash(text: str) -> str:
-    """SHA-256 hex of :func:`normalize_text`: equal for texts differing only in case, spacing, punctuation."""
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
 
 
 def value_tokens(text: str) -> frozenset[str]:

@@ -6,7 +6,6 @@ The caller writes episodes first, then applies the batch in one transaction.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from memstrata.config import IngestConfig
+from memstrata.core.text import chunk_text
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
@@ -29,42 +29,8 @@ from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, fami
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
-CHUNK_WORDS = 60
-CHUNK_OVERLAP = 15
 NEAR_DUPLICATE_PROBE = 0.85  # below this cosine no pair is a near duplicate; saves is_near_duplicate calls
 
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
-
-
-def chunk_text(text: str, max_words: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:
-    """The text itself when short, else windows of whole sentences of at most ``max_words`` words.
-
-    A fact said in passing in a long message ("By the way, I upgraded to a 20-gallon tank") is found by
-    its own window; one vector for the whole message is dominated by its main topic.
-    """
-    words = text.split()
-    if len(words) <= max_words:
-        return [text]
-    windows: list[str] = []
-    current: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
-        sw = sentence.split()
-        if not sw:
-            continue
-        while len(sw) > max_words:  # one very long sentence: cut it into overlapping word runs
-            if current:
-                windows.append(" ".join(current))
-                current = []
-            windows.append(" ".join(sw[:max_words]))
-            sw = sw[max_words - overlap :]
-        if current and len(current) + len(sw) > max_words:
-            windows.append(" ".join(current))
-            current = []
-        current.extend(sw)
-    if current:
-        windows.append(" ".join(current))
-    return windows
 
 
 def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:

@@ -27,7 +27,7 @@ def looks_ahead(text: str) -> bool:
 
 def event_time(text: str, ref: datetime | None) -> datetime | None:
     """Start of the first time expression in ``text`` (None without one), resolved against ``ref``."""
-    from memstrata.retrieve.temporal import find_time_expressions
+    from memstrata.core.temporal import find_time_expressions
 
     ref = ref or datetime.now(UTC)
     windows = [w for w in find_time_expressions(text, ref) if w.kind != "order"]

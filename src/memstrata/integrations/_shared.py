@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
+from memstrata.core.validate import check_metadata
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.messages import check_metadata, normalize_messages
+from memstrata.ingest.messages import normalize_messages
 from memstrata.memory import MAX_LIMIT, Memory
 from memstrata.models import Scope
 

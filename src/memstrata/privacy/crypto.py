@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from memstrata.core.text import query_terms
 from memstrata.errors import ConfigurationError, MemstrataError
 from memstrata.models import Scope
-from memstrata.retrieve.text import query_terms
 from memstrata.tiers.base import Codec
 from memstrata.tiers.privacy import AUDIT_KEY_SUBJECT, DataKeyRecord, DataKeyTier, privacy_tier, subject_key
 

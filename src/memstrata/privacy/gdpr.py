@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from memstrata.core.text import chunk_text
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.pipeline import chunk_text
 from memstrata.models import (
     DEFAULT_ORG,
     ConflictRecord,
@@ -224,7 +224,7 @@ def _plan_scope(memory: Any, block: dict[str, Any], scope: Scope, eps: _Ids, mem
             last_accessed_at=_epoch(m.get("last_accessed_at")), access_count=int(m.get("access_count", 0)),
             slot=(slot[0], slot[1], slot[2]) if slot else None, entities=list(m.get("entities", [])),
         ))
-    from memstrata.ingest.dedup import normalized_hash
+    from memstrata.core.text import normalized_hash
 
     windows = [chunk_text(r.text) for r in records]
     flat = memory.embedder.embed([w for ws in windows for w in ws]) if records else np.zeros((0, 1))

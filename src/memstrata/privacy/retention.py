@@ -18,8 +18,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from memstrata.core.validate import parse_time
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.messages import parse_time
 from memstrata.models import DEFAULT_ORG, Scope, check_id
 from memstrata.privacy.audit import Auditor
 from memstrata.tiers.privacy import TIERS, LegalHold, PurgeResult, RetentionPolicy, privacy_tier

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from memstrata.core.validate import check_utf8, parse_time
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.messages import check_utf8, parse_time
 
 TIME_FIELDS = {"created_at", "updated_at", "valid_from", "valid_to"}
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

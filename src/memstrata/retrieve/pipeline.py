@@ -237,14 +237,14 @@ def _held_at(rec: MemoryRecord, t: float) -> bool:
 
 def _time_window(query: str, now: datetime):  # type: ignore[no-untyped-def]
     try:
-        from memstrata.retrieve.temporal import parse_time_window
+        from memstrata.core.temporal import parse_time_window
     except ImportError:  # pragma: no cover - the module ships with the package
         return None
     return parse_time_window(query, now if now.tzinfo else now.replace(tzinfo=UTC))
 
 
 def _temporal_score(event_ts: float, window) -> float:  # type: ignore[no-untyped-def]
-    from memstrata.retrieve.temporal import temporal_score
+    from memstrata.core.temporal import temporal_score
 
     if getattr(window, "kind", "range") == "order":
         return 0.0
