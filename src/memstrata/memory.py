@@ -42,8 +42,7 @@ from memstrata.retrieve.filters import parse_filters
 from memstrata.retrieve.fusion import fit_budget
 from memstrata.retrieve.pipeline import Retriever, SearchRequest
 from memstrata.retrieve.presets import get_preset
-from memstrata.tiers.base import ShortTermTier, Store, Turn, WorkingState, WorkingTier, WriteBatch
-from memstrata.tiers.privacy import PrivacyTier
+from memstrata.tiers.base import Capability, ShortTermTier, Store, Turn, WorkingState, WorkingTier, WriteBatch
 from memstrata.tiers.vectors import SplitVectorStore, VectorTier
 from memstrata.working import keeper as working_keeper
 from memstrata.working.view import context_section
@@ -70,7 +69,7 @@ def open_store(url: str, dim: int, **options: Any) -> Store:
     else:
         raise ConfigurationError(f"store: the {parsed.scheme} backend is not available in this build")
     codec = options.get("codec")
-    if (codec is None or not codec.encrypts) and isinstance(store, PrivacyTier):
+    if (codec is None or not codec.encrypts) and store.supports(Capability.PRIVACY):
         try:
             encrypted = store.holds_data_keys()
         except BaseException:

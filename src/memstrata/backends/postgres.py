@@ -55,7 +55,7 @@ from memstrata.backends.sealing import (
 from memstrata.backends.sqlite import FILTER_COLUMNS, SCOPE_OF_MEMORY, match_filter
 from memstrata.core.text import query_terms
 from memstrata.models import ConflictRecord, EntityRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
-from memstrata.tiers.base import Codec, Store, WriteBatch
+from memstrata.tiers.base import Capability, Codec, Store, WriteBatch
 from memstrata.tiers.keys import KeyRecord, KeyTier
 from memstrata.tiers.privacy import GraphRows
 
@@ -112,6 +112,8 @@ def masked(url: str) -> str:
 
 class PostgresStore(PostgresPrivacyMixin, KeyTier, Store):
     """The durable tiers on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (``postgresql://user:pw@host/db``)."""
+
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
 
     def __init__(
         self,

@@ -44,7 +44,7 @@ from memstrata.models import (
     MemoryRecord,
     Scope,
 )
-from memstrata.tiers.base import Codec, Store, WriteBatch
+from memstrata.tiers.base import Capability, Codec, Store, WriteBatch
 from memstrata.tiers.privacy import GraphRows
 
 _MEMORY_COLUMNS = (
@@ -102,6 +102,8 @@ def _journal_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
 class SQLiteStore(SQLiteKeysMixin, SQLitePrivacyMixin, Store):
     """The durable tiers on one SQLite file (or ``:memory:`` for throwaway use)."""
+
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ from memstrata.errors import (
     NotFoundError,
 )
 from memstrata.models import DEFAULT_ORG, Scope, check_id, iso
+from memstrata.tiers.base import Capability, Store
 from memstrata.tiers.keys import KeyRecord, KeyTier
 
 SCOPES = ("read", "write", "admin")
@@ -158,10 +159,10 @@ class Principal:
 def key_store(source: Any) -> KeyTier:
     """The KeyTier behind a Memory or a store (a wrapper that passes attributes through counts)."""
     store = getattr(source, "store", source)
-    if isinstance(store, KeyTier) or all(
-        callable(getattr(store, m, None)) for m in ("put_key", "find_key_by_hash", "list_keys", "revoke_key")
-    ):
-        return store  # type: ignore[no-any-return]
+    if isinstance(store, Store) and store.supports(Capability.KEYS):
+        return store  # type: ignore[return-value]  # a store declaring KEYS implements KeyTier
+    if isinstance(store, KeyTier):
+        return store
     raise ConfigurationError(f"store: {type(store).__name__} keeps no API keys")
 
 

@@ -71,7 +71,7 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
     base = Scope(org, user_id)
     subject = subject_key(base)
     key = tier.destroy_data_key(subject, time.time())
-    forget_key = getattr(getattr(store, "codec", None), "forget", None)
+    forget_key = getattr(store.codec, "forget", None)
     if callable(forget_key):
         forget_key(subject)
     scopes = tier.user_scopes(org, user_id)

@@ -22,6 +22,7 @@ from memstrata.core.validate import parse_time
 from memstrata.errors import InvalidInputError
 from memstrata.models import DEFAULT_ORG, Scope, check_id
 from memstrata.privacy.audit import Auditor
+from memstrata.tiers.base import Capability
 from memstrata.tiers.privacy import TIERS, LegalHold, PurgeResult, RetentionPolicy, privacy_tier
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$", re.IGNORECASE)
@@ -135,7 +136,7 @@ def run_retention(memory: Any, now: Any = None, *, org_id: str | None = None, ac
     store = memory.store
     tier = privacy_tier(store)
     auditor = Auditor(store, _actor(memory, actor))
-    vectors = getattr(store, "vectors_tier", None)
+    vectors = store.vectors_tier if store.supports(Capability.EXTERNAL_VECTORS) else None  # type: ignore[attr-defined]
     report: dict[str, Any] = {"now": at, "orgs": {}}
     by_org: dict[str, list[RetentionPolicy]] = {}
     for policy in tier.retention_policies(org_id):

@@ -9,7 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -154,8 +155,30 @@ class GraphTier(ABC):
     ) -> list[tuple[EntityRecord, str, int]]: ...
 
 
+class Capability(StrEnum):
+    """What a store can do beyond the episodic, long-term and graph contract. Callers ask
+    ``store.supports(...)`` instead of probing types or attributes."""
+
+    PRIVACY = "privacy"  # the PrivacyTier: audit chain, data keys, retention, erasure
+    KEYS = "keys"  # the KeyTier: API keys
+    ENCRYPTION = "encryption"  # text is sealed by an encrypting codec (per-subject keys)
+    EXTERNAL_VECTORS = "external_vectors"  # kNN is served by a separate VectorTier, not the store
+    SCOPE_LISTING = "scope_listing"  # ``scopes()`` lists the scopes holding data
+
+
 class Store(EpisodicTier, LongTermTier, GraphTier):
     """A backend that holds the durable tiers and applies a WriteBatch atomically."""
+
+    #: fixed abilities of the backend class; ``supports`` adds the ones that depend on how it was opened
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    codec: Codec
+
+    def supports(self, capability: Capability | str) -> bool:
+        cap = Capability(capability)
+        if cap is Capability.ENCRYPTION:
+            codec = getattr(self, "codec", None)
+            return bool(codec is not None and codec.encrypts)
+        return cap in self.capabilities
 
     @abstractmethod
     def apply(self, scope: Scope, batch: WriteBatch) -> None: ...

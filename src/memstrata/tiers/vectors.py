@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from memstrata.models import Scope
-from memstrata.tiers.base import Store, WriteBatch
+from memstrata.tiers.base import Capability, Store, WriteBatch
 
 
 class VectorTier(ABC):
@@ -61,6 +61,12 @@ class SplitVectorStore(Store):
     def __getattr__(self, name: str) -> Any:
         # Extra capabilities of the base (keys, privacy, codec, ...) pass through unchanged.
         return getattr(self.base, name)
+
+    def supports(self, capability: Capability | str) -> bool:
+        return Capability(capability) is Capability.EXTERNAL_VECTORS or self.base.supports(capability)
+
+    def scopes(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+        return self.base.scopes(*args, **kw)
 
     # Delegated contract -------------------------------------------------------------------------
     def add_episodes(self, episodes):  # type: ignore[no-untyped-def]
