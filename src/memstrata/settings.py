@@ -68,6 +68,9 @@ class Settings:
     embed_threads: int = _setting(
         "MEMSTRATA_EMBED_THREADS", "ONNX threads per embedding call in the server (concurrent requests fill "
         "the cores)", default=1, used_by="server")
+    blas_threads: int = _setting(
+        "MEMSTRATA_BLAS_THREADS", "BLAS threads of the process once the local embedder is loaded (`0`: leave "
+        "BLAS alone); one keeps retrieval's small products from taking the embedder's cores", default=1)
 
     # -- encryption at rest (docs/security.md)
     master_key: str | None = _setting(
@@ -197,7 +200,9 @@ class Settings:
         if spec in (None, "minilm"):
             from memstrata.providers.embedders import MiniLMEmbedder, default_embedder
 
-            return MiniLMEmbedder(threads=threads) if threads else default_embedder()
+            if threads or self.blas_threads != 1:
+                return MiniLMEmbedder(threads=threads, blas_threads=self.blas_threads)
+            return default_embedder()
         if "://" not in spec:
             from memstrata.providers.embedders import resolve_embedder
 
@@ -315,8 +320,13 @@ def render_table() -> str:
         "",
         "The CLI, `memstrata serve` (and the app factory its workers run) and `memstrata mcp` read these",
         "variables once, when they start, into one `memstrata.settings.Settings`; a flag wins over its variable,",
-        "which wins over the default. The library itself reads none of them: `Memory(...)`, `secure_memory(...)`",
-        "and `create_app(...)` take explicit arguments. Secrets are never printed (the start-up line masks URLs).",
+        "which wins over the default. Secrets are never printed (the start-up line masks URLs).",
+        "",
+        "The library takes explicit arguments instead (`Memory(...)`, `secure_memory(...)`, `create_app(...)`,",
+        "`MiniLMEmbedder(blas_threads=...)`), with three documented fallbacks: `Memory()` without a store opens",
+        "`MEMSTRATA_STORE` (else the default file); `secure_memory()` without a key reads `MEMSTRATA_MASTER_KEY` /",
+        "`MEMSTRATA_MASTER_KEY_FILE`; an `openai://` or `anthropic://` LLM without a key uses `OPENAI_API_KEY` /",
+        "`ANTHROPIC_API_KEY`, and only for that vendor's own host.",
         "",
         "| variable | type | default | flag | used by | meaning |",
         "|---|---|---|---|---|---|",
