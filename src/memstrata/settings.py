@@ -32,7 +32,7 @@ def _setting(env: str, help: str, *, default: Any = None, shown: str | None = No
     return field(default=default, repr=not secret, metadata=meta)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """What the faces are configured with: the stack a Memory is built from, encryption, the server's
     own options and the stdio MCP key."""
@@ -105,6 +105,15 @@ class Settings:
     # -- MCP on stdio
     api_key: str | None = _setting("MEMSTRATA_API_KEY", "the API key `memstrata mcp` acts as",
                                    shown="unrestricted local access", flag="mcp --key", used_by="mcp", secret=True)
+
+    def __repr__(self) -> str:
+        """Every setting but the secrets, URLs masked."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not f.metadata["secret"]:
+                shown.append(f"{f.name}={_masked(value)!r}" if isinstance(value, str) else f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -298,16 +307,18 @@ def _openai_embedder(url: str, api_key: str | None, openai_key: str | None) -> A
 
 
 def _masked(value: str) -> str:
-    """A URL with any password and key-like query values hidden."""
+    """A URL with any password and key-like query values hidden (the rest of it as written)."""
     if "://" not in value:
         return value
     parts = urlsplit(value)
-    netloc = parts.netloc
+    masked = value
     if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = urlencode([(k, "***" if "key" in k.lower() or "token" in k.lower() else v)
-                       for k, v in parse_qsl(parts.query)], safe="*:/")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked = masked.replace(f":{parts.password}@", ":***@", 1)
+    if parts.query:
+        query = urlencode([(k, "***" if "key" in k.lower() or "token" in k.lower() else v)
+                           for k, v in parse_qsl(parts.query)], safe="*:/")
+        masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
+    return masked
 
 
 def render_table() -> str:
