@@ -24,7 +24,7 @@ ENVIRONMENT_READERS = {
     "cli/encryption.py": "rotate --new-key-env VAR names a variable to read the new key from",
     "config.py": "Memory() without a store opens MEMSTRATA_STORE (a documented library fallback)",
     "privacy/crypto.py": "secure_memory() without a key reads MEMSTRATA_MASTER_KEY(_FILE)",
-    "providers/llm.py": "OPENAI_API_KEY / ANTHROPIC_API_KEY, sent only to their vendor's own host",
+    "providers/llm/factory.py": "OPENAI_API_KEY / ANTHROPIC_API_KEY, sent only to their vendor's own host",
     "providers/embedders.py": "sets ORT_DISABLE_TELEMETRY before onnxruntime is imported",
 }
 
