@@ -10,24 +10,24 @@ shapes the result; it decides nothing itself.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm, InProcessWorking
 from memstrata.backends.registry import open_cache, open_store, open_vector_tier
 from memstrata.cache_guard import recent_turns as _recent_turns  # context() has an argument of that name
 from memstrata.config import IngestConfig, default_store_url
-from memstrata.core.paging import MAX_LIMIT, check_limit, decode_cursor, encode_cursor
+from memstrata.core.paging import MAX_LIMIT, check_limit
 from memstrata.core.scope import ScopeResolver
 from memstrata.core.validate import parse_time
-from memstrata.errors import InvalidInputError, MemstrataError, NotFoundError
+from memstrata.errors import MemstrataError
 from memstrata.ingest import edits
 from memstrata.ingest.flow import IngestFlow
 from memstrata.ingest.writer import Writer
 from memstrata.models import Scope, check_id
-from memstrata.privacy import audit, gdpr
 from memstrata.providers.embedders import Embedder, resolve_embedder
+from memstrata.retrieve import listing
 from memstrata.retrieve.context import assemble_context, check_context_args, search_request, search_results
-from memstrata.retrieve.filters import parse_filters
 from memstrata.retrieve.pipeline import Hit, Retriever
 from memstrata.retrieve.presets import get_preset
 from memstrata.retrieve.usage import QueryVectors, UsageLog
@@ -76,7 +76,7 @@ class Memory:
         self.writer = Writer(durable, index)
         self.retriever = Retriever(durable, self.embedder, knn=index)
         self._ingest = IngestFlow(self.tiers, self.writer, self.embedder, config=self.ingest_config,
-                                  extractor=extractor, actor=actor, observe=self._observe)
+                                  extractor=extractor, actor=actor, observe=partial(working_keeper.observe, self.tiers))
         scopes = ScopeResolver(durable.scope_of_memory, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                org_id=org_id)
         self._default_scope, self._scope, self._id_scope = scopes.defaults, scopes.resolve, scopes.for_id
@@ -95,7 +95,7 @@ class Memory:
         return self.tiers.vectors
 
     @property
-    def short_term(self) -> ShortTermTier:
+    def short_term(self) -> ShortTermTier:  # reset() replaces the in-process cache tiers
         return self.tiers.short_term
 
     @property
@@ -105,9 +105,6 @@ class Memory:
     def _check_open(self) -> None:
         if self._closed:
             raise MemstrataError("memory is closed")
-
-    def _observe(self, scope: Scope, conversation_id: str, episodes: list[Any]) -> object:
-        return working_keeper.observe(self.tiers, scope, conversation_id, episodes)
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -199,17 +196,8 @@ class Memory:
         """Memories of a scope in creation order, a page at a time: pass back ``next_cursor``."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
-        limit = check_limit(limit)
-        where = parse_filters(filters)
-        after = decode_cursor(cursor) if cursor else None
-        rows = self.store.list_memories(scope, include_superseded=include_superseded, limit=limit + 1, after=after,
-                                        where=where, conversation_id=conversation_id)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {
-            "results": [r.to_dict() for r in rows],
-            "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None,
-        }
+        return listing.memories_page(self.store, scope, limit=limit, cursor=cursor, filters=filters,
+                                     include_superseded=include_superseded, conversation_id=conversation_id)
 
     def history(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
@@ -218,11 +206,7 @@ class Memory:
         """Every event of a memory, oldest first. Kept after `delete`; a retention purge or `forget_user`
         removes it."""
         self._check_open()
-        scope = self._id_scope(memory_id, user_id, agent_id, run_id, org_id)
-        events = self.store.history(scope, memory_id)
-        if not events:
-            raise NotFoundError("memory", memory_id)
-        return [e.to_dict() for e in events]
+        return listing.history(self.store, self._id_scope(memory_id, user_id, agent_id, run_id, org_id), memory_id)
 
     def search(
         self, query: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -275,19 +259,8 @@ class Memory:
     ) -> dict[str, Any]:
         """Raw messages of a scope: full-text search with ``query``, else a time range in time order."""
         self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        limit = check_limit(limit)
-        if query is not None:
-            if not isinstance(query, str) or not query.strip():
-                raise InvalidInputError("query", "must be a non-empty string")
-            found = self.store.search_episodes(scope, query, limit)
-            return {"results": [{**e.to_dict(), "score": round(s, 6)} for e, s in found]}
-        rows = self.store.list_episodes(
-            scope, conversation_id=conversation_id, limit=limit,
-            start=parse_time("start", start).timestamp() if start is not None else None,
-            end=parse_time("end", end).timestamp() if end is not None else None,
-        )
-        return {"results": [e.to_dict() for e in rows]}
+        return listing.episodes_page(self.store, self._scope(user_id, agent_id, run_id, org_id), query=query,
+                                     conversation_id=conversation_id, start=start, end=end, limit=limit)
 
     def conflicts(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -296,10 +269,7 @@ class Memory:
         """Conflicts raised when a new value met an old one: ``status`` is ``"open"`` (waiting for a person),
         ``"resolved"`` (by a person or by the conflict policy) or ``"all"`` (``None`` also means all)."""
         self._check_open()
-        if status not in (None, "all", "open", "resolved"):
-            raise InvalidInputError("status", f"must be 'open', 'resolved' or 'all', got {status!r}")
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        return {"results": [c.to_dict() for c in self.store.conflicts(scope, None if status == "all" else status)]}
+        return listing.conflicts(self.store, lambda: self._scope(user_id, agent_id, run_id, org_id), status)
 
     def entities(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -316,22 +286,7 @@ class Memory:
     ) -> dict[str, Any]:
         """An entity (by id, name or alias) and what it is connected to, with the memories about it."""
         self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        if not isinstance(depth, int) or not 1 <= depth <= 3:
-            raise InvalidInputError("depth", "must be 1, 2 or 3")
-        key = entity.strip().lower() if isinstance(entity, str) else ""
-        if not key:
-            raise InvalidInputError("entity", "must be a non-empty string")
-        node = next((e for e in self.store.entities(scope, 100_000)
-                     if e.id == entity or e.name.lower() == key or key in (a.lower() for a in e.aliases)), None)
-        if node is None:
-            raise NotFoundError("entity", entity)
-        return {
-            "entity": node.to_dict(),
-            "neighbours": [{**n.to_dict(), "relation": rel, "hops": hops}
-                           for n, rel, hops in self.store.neighbours(scope, node.id, depth)],
-            "memories": self.store.memories_of_entities(scope, [node.id], 100),
-        }
+        return listing.neighbourhood(self.store, self._scope(user_id, agent_id, run_id, org_id), entity, depth)
 
     def working_state(
         self, conversation_id: str, *, user_id: str | None = None, agent_id: str | None = None,
@@ -380,11 +335,7 @@ class Memory:
         self._check_open()
         scope = None if user_id is None and agent_id is None and run_id is None else self._scope(
             user_id, agent_id, run_id, org_id)
-        out = self.store.stats(scope)
-        if self.vectors is not None:
-            out["vector_backend"] = type(self.vectors).__name__
-            if scope is not None:
-                out["vector_index_memories"] = self.vectors.count(scope)
+        out = self.tiers.stats(scope)
         if scope is not None:
             for key in STORE_WIDE_STATS:  # a scope's counts say nothing about where or how big the store is
                 out.pop(key, None)
@@ -395,34 +346,36 @@ class Memory:
 
     def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
         """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
+        from memstrata.privacy import gdpr  # loaded on first use: most callers never need it
         return gdpr.forget_user(self, user_id, org_id)
 
     def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
         """Everything stored about a user, every tier and scope, as portable JSON."""
+        from memstrata.privacy import gdpr
         return gdpr.export_user(self, user_id, org_id)
 
     def import_user(self, data: dict[str, Any], *, user_id: str | None = None,
                     org_id: str | None = None) -> dict[str, Any]:
         """Load an export_user document (optionally as another user or org)."""
+        from memstrata.privacy import gdpr
         return gdpr.import_user(self, data, user_id=user_id, org_id=org_id)
 
     def audit_log(self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0,
                   limit: int = 100) -> list[dict[str, Any]]:
         """Audit entries, oldest first."""
+        from memstrata.privacy import audit
         return audit.read_audit(self.store, org_id=org_id, user_id=user_id, after=after, limit=limit)
 
     def verify_audit(self) -> dict[str, Any]:
         """Check the audit hash chain; {"ok": True, ...} when intact."""
+        from memstrata.privacy import audit
         return audit.verify_audit(self.store).to_dict()
 
     def close(self) -> None:
         if not self._closed:
             self.flush_usage()
             self._closed = True
-            self.store.close()
-            if self.vectors is not None:
-                self.vectors.close()
-            self.short_term.close()
+            self.tiers.close()
 
     def __enter__(self) -> Memory:
         return self

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 from memstrata.config import parse_store_url
@@ -72,6 +71,8 @@ def _lookup(table: dict[str, Any], scheme: str) -> Any:
         with _lock:
             if not _plugins_loaded:
                 _plugins_loaded = True
+                from importlib.metadata import entry_points
+
                 for ep in entry_points(group=ENTRY_POINT_GROUP):
                     try:
                         ep.load()()

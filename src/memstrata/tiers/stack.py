@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from memstrata.models import Scope
 from memstrata.tiers.base import Capability, ShortTermTier, Store, WorkingTier
 from memstrata.tiers.vectors import VectorTier
 
@@ -23,3 +25,18 @@ class Tiers:
         if Capability(capability) is Capability.EXTERNAL_VECTORS:
             return self.vectors is not None
         return self.store.supports(capability)
+
+    def stats(self, scope: Scope | None = None) -> dict[str, Any]:
+        """The store's counts, plus which vector tier serves kNN and (for a scope) how many memories it holds."""
+        out = self.store.stats(scope)
+        if self.vectors is not None:
+            out["vector_backend"] = type(self.vectors).__name__
+            if scope is not None:
+                out["vector_index_memories"] = self.vectors.count(scope)
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+        if self.vectors is not None:
+            self.vectors.close()
+        self.short_term.close()
