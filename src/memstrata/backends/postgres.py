@@ -40,7 +40,7 @@ from memstrata.backends.sql.rows import (
     marks,
     set_list,
 )
-from memstrata.backends.sql.store import SCOPE_TABLES, SQLStore
+from memstrata.backends.sql.store import SQLStore
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Capability, Codec, WriteBatch
 
@@ -52,10 +52,21 @@ _TOKEN = re.compile(r"[^\W_]+")
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hits alike
 
 
+def _fts_len(indexed: str) -> int:
+    return len(_TOKEN.findall(indexed))  # words as FTS5 counts them (stopwords included), for BM25
+
+
+def _fts(codec: Codec, scope: Scope, text: str) -> str:
+    """What the tsvector of ``text`` is built from: the codec's index text (blinded tokens), else the text."""
+    indexed = codec.index_text(scope, text)
+    return text if indexed is None else indexed
+
+
 class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
     """The durable tiers on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (``postgresql://user:pw@host/db``)."""
 
     d = _D
+    scope_table = "scope_counts"
     capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
 
     def __init__(
@@ -78,24 +89,14 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self._fts_config = "simple" if self.codec.encrypts else "english"
         self._lock = threading.Lock()
         # Migrate on a direct connection first: an unreachable server fails here at once, with libpq's reason.
-        self._partitions, version, has_hnsw = direct(url, connect_timeout, "open", self._prepare)
+        self._partitions, version, has_hnsw = direct(url, connect_timeout, "open", lambda conn: _prepare(conn, dim))
         self.knn = Knn(exact_max_rows=exact_max_rows, ef_search=ef_search, has_hnsw=has_hnsw,
                        iterative_scan=version >= schema.ITERATIVE_SCAN_PGVECTOR)
         self.pool = Pool(url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout,
                          pool_timeout=pool_timeout, application_name=application_name)
 
-    def _prepare(self, conn: psycopg.Connection) -> tuple[set[str], tuple[int, ...], bool]:
-        schema.migrate(conn)
-        version = schema.ensure_pgvector(conn)
-        has_hnsw = schema.bind_dimension(conn, self.dim)
-        return schema.existing_partitions(conn), version, has_hnsw
-
     def _run(self, fn: Callable[[Any], T], what: str, *, write: bool = False) -> T:
         return self.pool.run(fn, what, write=write)
-
-    def _many(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            conn.cursor().executemany(_D.q(statement), rows)
 
     def close(self) -> None:
         self.pool.close()
@@ -104,16 +105,6 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         """The transaction id that last wrote the scope's counter row: every batch and purge updates it."""
         row = conn.execute("SELECT xmin::text FROM scope_counts WHERE scope_key = %s", (scope.key,)).fetchone()
         return None if row is None else row[0]
-
-    # -- full text ---------------------------------------------------------------------------------
-
-    def _fts(self, scope: Scope, text: str) -> str:
-        indexed = self.codec.index_text(scope, text)
-        return text if indexed is None else indexed
-
-    @staticmethod
-    def _fts_len(indexed: str) -> int:
-        return len(_TOKEN.findall(indexed))  # words as FTS5 counts them (stopwords included), for BM25
 
     # -- episodic ----------------------------------------------------------------------------------
 
@@ -126,7 +117,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             made = self._run(lambda conn: schema.ensure_partitions(conn, missing), "create episode partitions")
             with self._lock:
                 self._partitions |= made
-        rows = [(*self.rows.episode_insert(e), self._fts_config, self._fts(e.scope, e.content)) for e in episodes]
+        rows = [(*self.rows.episode_insert(e), self._fts_config, _fts(self.codec, e.scope, e.content))
+                for e in episodes]
         statement = _D.q(f"INSERT INTO episodes ({EPISODE_INSERT}, fts) VALUES ({marks(_D, EPISODE_INSERT)},"
                          " to_tsvector(?::regconfig, ?))")
         self._run(lambda conn: conn.cursor().executemany(statement, rows), "add episodes", write=True)
@@ -227,93 +219,11 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         # batch's transaction holds one, so a pool of one connection cannot deadlock on it.
         self.codec.prepare(scope)
         try:
-            self._run(lambda conn: self._apply(conn, scope, batch, assigned), "apply", write=True)
+            self._run(lambda conn: _write(self, conn, scope, batch, assigned), "apply", write=True)
         finally:
             self.knn.forget(scope.key)
         for rec, rid in assigned:  # only once committed: a retried transaction draws new rids
             rec.rid = rid
-
-    def _apply(
-        self, conn: psycopg.Connection, scope: Scope, batch: WriteBatch, assigned: list[tuple[MemoryRecord, int]]
-    ) -> None:
-        assigned.clear()
-        key = scope.key
-        cur = conn.cursor()
-        # One row per scope, locked for the transaction: writes to a scope are serialised, which keeps
-        # the entity upserts and the vector count race-free without locking other scopes.
-        conn.execute("INSERT INTO scope_counts (scope_key) VALUES (%s) ON CONFLICT (scope_key) DO NOTHING", (key,))
-        conn.execute("SELECT vectors FROM scope_counts WHERE scope_key = %s FOR UPDATE", (key,))
-        delta = docs = doc_len = 0
-        vector_rows: list[tuple[int, int, str, bool, str]] = []
-        if batch.new_memories:
-            rids = [r[0] for r in conn.execute(
-                "SELECT nextval(pg_get_serial_sequence('memories', 'rid')) FROM generate_series(1, %s)",
-                (len(batch.new_memories),),
-            )]
-            memory_rows = []
-            for (rec, vecs), rid in zip(batch.new_memories, rids, strict=True):
-                indexed = self._fts(scope, rec.text)
-                docs += 1
-                doc_len += self._fts_len(indexed)
-                memory_rows.append((rid, *self.rows.memory_insert(scope, rec), self._fts_config, indexed,
-                                    self._fts_len(indexed)))
-                matrix = np.atleast_2d(vecs)
-                vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
-                assigned.append((rec, rid))
-            cur.executemany(
-                _D.q(f"INSERT INTO memories (rid, {MEMORY_INSERT}, fts, fts_len) VALUES (?,"
-                     f" {marks(_D, MEMORY_INSERT)}, to_tsvector(?::regconfig, ?), ?)"),
-                memory_rows,
-            )
-        update = _D.q(f"UPDATE memories SET {set_list(_D, MEMORY_UPDATE)}, fts = to_tsvector(?::regconfig, ?),"
-                      " fts_len = ? WHERE scope_key = ? AND rid = ?")
-        for rec, new_vecs in batch.updated_memories:
-            row = conn.execute(
-                "SELECT rid, valid_to IS NULL AND superseded_by IS NULL, fts_len FROM memories"
-                " WHERE scope_key = %s AND id = %s FOR UPDATE",
-                (key, rec.id),
-            ).fetchone()
-            if row is None:
-                raise NotFoundError("memory", rec.id)
-            rid, was_active, old_len = row
-            indexed = self._fts(scope, rec.text)
-            doc_len += self._fts_len(indexed) - old_len
-            conn.execute(update, (*self.rows.memory_update(scope, rec), self._fts_config, indexed,
-                                  self._fts_len(indexed), key, rid))
-            if new_vecs is not None:
-                matrix = np.atleast_2d(new_vecs)
-                delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (rid,)).rowcount
-                vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
-            elif bool(was_active) != rec.current:
-                conn.execute("UPDATE memory_vectors SET active = %s WHERE memory_rid = %s", (rec.current, rid))
-        if vector_rows:
-            # COPY: a third of the time of row-by-row INSERTs, which matters on bulk ingest.
-            with cur.copy("COPY memory_vectors (memory_rid, chunk, scope_key, active, embedding) FROM STDIN") as cp:
-                for vector_row in vector_rows:
-                    cp.write_row(vector_row)
-            delta += len(vector_rows)
-        for memory_id in batch.deleted_memory_ids:
-            row = conn.execute(
-                "SELECT rid, fts_len FROM memories WHERE scope_key = %s AND id = %s", (key, memory_id)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError("memory", memory_id)
-            docs -= 1
-            doc_len -= row[1]
-            delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (row[0],)).rowcount
-            conn.execute("DELETE FROM memories WHERE scope_key = %s AND rid = %s", (key, row[0]))
-            self._unlink_memory(conn, _D, key, memory_id)
-        self._write_rows(conn, scope, batch)
-        # Always written, even with nothing to add: the new row version is what other processes' entity
-        # caches probe (its xmin).
-        conn.execute(
-            "UPDATE scope_counts SET vectors = vectors + %s, docs = docs + %s, doc_len = doc_len + %s"
-            " WHERE scope_key = %s",
-            (delta, docs, doc_len, key),
-        )
-
-    def _forget_scope(self, conn: psycopg.Connection, key: str) -> None:
-        conn.execute("DELETE FROM scope_counts WHERE scope_key = %s", (key,))
 
     def _scope_gone(self, key: str | None) -> None:
         self.knn.forget(key)
@@ -334,13 +244,97 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
         return self._run(read, "stats")
 
-    def reset(self) -> None:
-        self.knn.forget(None)
-        self._entity_cache.drop()
-        self._run(lambda conn: conn.execute(f"TRUNCATE {', '.join(SCOPE_TABLES)}, scope_counts"), "reset", write=True)
-
     def __repr__(self) -> str:
         return f"PostgresStore({masked(self.url)!r}, dim={self.dim})"
+
+
+def _write(
+    store: PostgresStore, conn: psycopg.Connection, scope: Scope, batch: WriteBatch,
+    assigned: list[tuple[MemoryRecord, int]],
+) -> None:
+    """One batch inside ``apply``'s transaction: memory rows, vectors by COPY, the shared rest, the counters."""
+    assigned.clear()
+    key = scope.key
+    cur = conn.cursor()
+    # One row per scope, locked for the transaction: writes to a scope are serialised, which keeps
+    # the entity upserts and the vector count race-free without locking other scopes.
+    conn.execute("INSERT INTO scope_counts (scope_key) VALUES (%s) ON CONFLICT (scope_key) DO NOTHING", (key,))
+    conn.execute("SELECT vectors FROM scope_counts WHERE scope_key = %s FOR UPDATE", (key,))
+    delta = docs = doc_len = 0
+    vector_rows: list[tuple[int, int, str, bool, str]] = []
+    if batch.new_memories:
+        rids = [r[0] for r in conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('memories', 'rid')) FROM generate_series(1, %s)",
+            (len(batch.new_memories),),
+        )]
+        memory_rows = []
+        for (rec, vecs), rid in zip(batch.new_memories, rids, strict=True):
+            indexed = _fts(store.codec, scope, rec.text)
+            docs += 1
+            doc_len += _fts_len(indexed)
+            memory_rows.append((rid, *store.rows.memory_insert(scope, rec), store._fts_config, indexed,
+                                _fts_len(indexed)))
+            matrix = np.atleast_2d(vecs)
+            vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
+            assigned.append((rec, rid))
+        cur.executemany(
+            _D.q(f"INSERT INTO memories (rid, {MEMORY_INSERT}, fts, fts_len) VALUES (?,"
+                 f" {marks(_D, MEMORY_INSERT)}, to_tsvector(?::regconfig, ?), ?)"),
+            memory_rows,
+        )
+    update = _D.q(f"UPDATE memories SET {set_list(_D, MEMORY_UPDATE)}, fts = to_tsvector(?::regconfig, ?),"
+                  " fts_len = ? WHERE scope_key = ? AND rid = ?")
+    for rec, new_vecs in batch.updated_memories:
+        row = conn.execute(
+            "SELECT rid, valid_to IS NULL AND superseded_by IS NULL, fts_len FROM memories"
+            " WHERE scope_key = %s AND id = %s FOR UPDATE",
+            (key, rec.id),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("memory", rec.id)
+        rid, was_active, old_len = row
+        indexed = _fts(store.codec, scope, rec.text)
+        doc_len += _fts_len(indexed) - old_len
+        conn.execute(update, (*store.rows.memory_update(scope, rec), store._fts_config, indexed,
+                              _fts_len(indexed), key, rid))
+        if new_vecs is not None:
+            matrix = np.atleast_2d(new_vecs)
+            delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (rid,)).rowcount
+            vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
+        elif bool(was_active) != rec.current:
+            conn.execute("UPDATE memory_vectors SET active = %s WHERE memory_rid = %s", (rec.current, rid))
+    if vector_rows:
+        # COPY: a third of the time of row-by-row INSERTs, which matters on bulk ingest.
+        with cur.copy("COPY memory_vectors (memory_rid, chunk, scope_key, active, embedding) FROM STDIN") as cp:
+            for vector_row in vector_rows:
+                cp.write_row(vector_row)
+        delta += len(vector_rows)
+    for memory_id in batch.deleted_memory_ids:
+        row = conn.execute(
+            "SELECT rid, fts_len FROM memories WHERE scope_key = %s AND id = %s", (key, memory_id)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("memory", memory_id)
+        docs -= 1
+        doc_len -= row[1]
+        delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (row[0],)).rowcount
+        conn.execute("DELETE FROM memories WHERE scope_key = %s AND rid = %s", (key, row[0]))
+        store._unlink_memory(conn, _D, key, memory_id)
+    store._write_rows(conn, scope, batch)
+    # Always written, even with nothing to add: the new row version is what other processes' entity
+    # caches probe (its xmin).
+    conn.execute(
+        "UPDATE scope_counts SET vectors = vectors + %s, docs = docs + %s, doc_len = doc_len + %s"
+        " WHERE scope_key = %s",
+        (delta, docs, doc_len, key),
+    )
+
+
+def _prepare(conn: psycopg.Connection, dim: int) -> tuple[set[str], tuple[int, ...], bool]:
+    schema.migrate(conn)
+    version = schema.ensure_pgvector(conn)
+    has_hnsw = schema.bind_dimension(conn, dim)
+    return schema.existing_partitions(conn), version, has_hnsw
 
 
 def migrate(url: str, *, dim: int | None = None, connect_timeout: float = 5.0) -> int:

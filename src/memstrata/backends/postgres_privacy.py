@@ -55,6 +55,11 @@ def _c_range(column: str) -> str:
     return f'{column} COLLATE "C" >= %s AND {column} COLLATE "C" < %s'
 
 
+def _hold_purges(conn: psycopg.Connection, org_id: str) -> None:
+    """Shared with other purges, exclusive against a new legal hold of the org (see put_legal_hold)."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", (_HOLD_LOCK, org_id))
+
+
 class PostgresPrivacy(SQLPrivacy):
     """Implements the engine half of memstrata.tiers.privacy.PrivacyTier on the store's pool."""
 
@@ -141,17 +146,12 @@ class PostgresPrivacy(SQLPrivacy):
 
     # -- purges ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _hold_purges(conn: psycopg.Connection, org_id: str) -> None:
-        """Shared with other purges, exclusive against a new legal hold of the org (see put_legal_hold)."""
-        conn.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", (_HOLD_LOCK, org_id))
-
     def _purge_memory_rows(
         self, conn: psycopg.Connection, org_id: str, older_than: float, chunk: Sequence[tuple[str, int]]
     ) -> PurgeResult:
         result = PurgeResult()
         counts = result.counts
-        self._hold_purges(conn, org_id)
+        _hold_purges(conn, org_id)
         # The scope counters first, in key order: the order apply() locks in, so the two cannot deadlock.
         conn.execute(
             "SELECT 1 FROM scope_counts WHERE scope_key = ANY(%s) ORDER BY scope_key FOR UPDATE",
@@ -198,7 +198,7 @@ class PostgresPrivacy(SQLPrivacy):
     ) -> PurgeResult:
         result = PurgeResult()
         counts = result.counts
-        self._hold_purges(conn, org_id)
+        _hold_purges(conn, org_id)
         wanted: dict[str, list[str]] = {}
         for key, ident in chunk:
             wanted.setdefault(key, []).append(ident)

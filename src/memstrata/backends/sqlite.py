@@ -25,7 +25,7 @@ from memstrata.backends.sql.rows import (
     marks,
     set_list,
 )
-from memstrata.backends.sql.store import SCOPE_TABLES, SQLStore
+from memstrata.backends.sql.store import SQLStore
 from memstrata.backends.sqlite_conn import Connections
 from memstrata.backends.sqlite_privacy import SQLitePrivacy
 from memstrata.backends.sqlite_schema import migrate
@@ -49,6 +49,7 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
     """The durable tiers on one SQLite file (or ``:memory:`` for throwaway use)."""
 
     d = _D
+    scope_table = "scope_versions"
     capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
 
     def __init__(
@@ -128,7 +129,22 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
 
     # -- long-term: numpy kNN and FTS5 -------------------------------------------------------------
 
-    def _loader(self, scope: Scope) -> Callable[[], tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    def _rids(self, conn: sqlite3.Connection, scope: Scope, column: str, values: Sequence[Any],
+              extra: str = "") -> dict[Any, Any]:
+        """{rid: id} (``column`` "rid") or {id: rid} (``column`` "id") for ``values`` of one scope."""
+        out: dict[Any, Any] = {}
+        other = "id" if column == "rid" else "rid"
+        for start in range(0, len(values), 500):
+            chunk = list(values[start : start + 500])
+            out.update(conn.execute(
+                f"SELECT {column}, {other} FROM memories WHERE +scope_key = ? AND {column} IN"
+                f" ({','.join('?' * len(chunk))}){extra}", [scope.key, *chunk]).fetchall())
+        return out
+
+    def vector_search(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
         def load() -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
             conn = self.db.reader()
             conn.execute("BEGIN")
@@ -150,28 +166,10 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
             active = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
             return version, matrix.copy(), owners, active
 
-        return load
-
-    def _rids(self, conn: sqlite3.Connection, scope: Scope, column: str, values: Sequence[Any],
-              extra: str = "") -> dict[Any, Any]:
-        """{rid: id} (``column`` "rid") or {id: rid} (``column`` "id") for ``values`` of one scope."""
-        out: dict[Any, Any] = {}
-        other = "id" if column == "rid" else "rid"
-        for start in range(0, len(values), 500):
-            chunk = list(values[start : start + 500])
-            out.update(conn.execute(
-                f"SELECT {column}, {other} FROM memories WHERE +scope_key = ? AND {column} IN"
-                f" ({','.join('?' * len(chunk))}){extra}", [scope.key, *chunk]).fetchall())
-        return out
-
-    def vector_search(
-        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
-        only: Sequence[str] | None = None,
-    ) -> list[tuple[str, float]]:
         with self.db.read() as conn:
             version = self._scope_probe(conn, scope)
             only_rids = None if only is None else set(self._rids(conn, scope, "id", list(only)).values())
-        hits = self.index.search(scope.key, version, self._loader(scope), vector, k,
+        hits = self.index.search(scope.key, version, load, vector, k,
                                  include_inactive=include_superseded, only=only_rids)
         with self.db.read() as conn:
             names = self._rids(conn, scope, "rid", [rid for rid, _ in hits])
@@ -256,9 +254,6 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
         self.index.patch(key, old_version, new_version, add=added, remove=removed, deactivate=deactivate,
                          activate=activate)
 
-    def _forget_scope(self, conn: sqlite3.Connection, key: str) -> None:
-        conn.execute("DELETE FROM scope_versions WHERE scope_key = ?", (key,))
-
     def _scope_gone(self, key: str | None) -> None:
         self.index.drop(key)
 
@@ -272,10 +267,3 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
         if self.path != ":memory:" and Path(self.path).exists():
             out["file_bytes"] = Path(self.path).stat().st_size
         return out
-
-    def reset(self) -> None:
-        with self.db.tx() as conn:
-            for table in (*SCOPE_TABLES, "scope_versions"):
-                conn.execute(f"DELETE FROM {table}")
-        self._entity_cache.drop()
-        self.index.drop()

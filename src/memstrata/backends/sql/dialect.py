@@ -58,6 +58,15 @@ class Dialect:
         """A JSON column read as its text."""
         return column
 
+    def many(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement over many rows (the DB-API's executemany)."""
+        if rows:
+            conn.executemany(self.q(statement), rows)
+
+    def wipe(self, tables: Sequence[str]) -> list[str]:
+        """The statements that empty ``tables``."""
+        return [f"DELETE FROM {t}" for t in tables]
+
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values`` (not empty)."""
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
@@ -129,6 +138,13 @@ class PostgresDialect(Dialect):
 
     def text(self, column: str) -> str:
         return f"{column}::text"
+
+    def many(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:  # a psycopg connection has no executemany; its cursors do
+            conn.cursor().executemany(self.q(statement), rows)
+
+    def wipe(self, tables: Sequence[str]) -> list[str]:
+        return [f"TRUNCATE {', '.join(tables)}"]
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(?)", [list(values)]

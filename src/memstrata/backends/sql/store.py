@@ -50,6 +50,8 @@ class SQLStore(Store):
     """The shared part of the SQL stores. Subclasses set ``d`` and implement the abstract methods."""
 
     d: ClassVar[Dialect]
+    #: the engine's own table with one row per written scope (its version or its counters)
+    scope_table: ClassVar[str]
     codec: Codec
     rows: Rows
     _entity_cache: EntityCache
@@ -74,16 +76,11 @@ class SQLStore(Store):
         """One transaction: ``_begin_batch``-like engine work around :meth:`_write_rows`."""
 
     @abstractmethod
-    def _forget_scope(self, conn: Conn, key: str) -> None:
-        """Inside ``delete_scope``'s transaction: drop the engine's own per-scope rows."""
-
-    @abstractmethod
     def _scope_gone(self, key: str | None) -> None:
         """After a scope (None: every scope) was deleted or purged: drop in-process state for it."""
 
     def _many(self, conn: Conn, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            conn.executemany(self.d.q(statement), rows)
+        self.d.many(conn, statement, rows)
 
     # -- small helpers -----------------------------------------------------------------------------
 
@@ -372,7 +369,7 @@ class SQLStore(Store):
         def write(conn: Conn) -> dict[str, int]:
             counts = {t: conn.execute(self.d.q(f"DELETE FROM {t} WHERE scope_key = ?"), (key,)).rowcount
                       for t in SCOPE_TABLES}
-            self._forget_scope(conn, key)
+            conn.execute(self.d.q(f"DELETE FROM {self.scope_table} WHERE scope_key = ?"), (key,))
             return counts
 
         try:
@@ -380,6 +377,17 @@ class SQLStore(Store):
         finally:
             self._entity_cache.drop(key)
             self._scope_gone(key)
+
+    def reset(self) -> None:
+        def wipe(conn: Conn) -> None:
+            for statement in self.d.wipe([*SCOPE_TABLES, self.scope_table]):
+                conn.execute(statement)
+
+        try:
+            self._run(wipe, "reset", write=True)
+        finally:
+            self._entity_cache.drop()
+            self._scope_gone(None)
 
     def _table_counts(self, conn: Conn, scope: Scope | None) -> dict[str, int]:
         if scope is None:
