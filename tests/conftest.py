@@ -34,6 +34,10 @@ def selected_backends(config: pytest.Config) -> list[str]:
     return names
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    selected_backends(config)  # a bad --backends stops the run before collection
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Every test that uses a store URL, directly or through a fixture, runs once per selected engine.
     for name in ("store_url", "sql_backend"):

@@ -8,16 +8,14 @@ capability they need (``store.supports(...)``), never by engine name.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tier_support import DIM, StoreFactory
 
 from memstrata.models import Scope
-from tier_support import DIM
 from memstrata.tiers.base import Codec, Store
-
-StoreFactory = Callable[..., Store]
 
 
 @pytest.fixture

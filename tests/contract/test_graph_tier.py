@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from tier_support import added, memory, vec
 
@@ -12,7 +14,7 @@ from memstrata.tiers.base import Store, WriteBatch
 
 
 def _linked(store: Store, scope: Scope, text: str, links: list[tuple[str, str, str]],
-            edges: list[tuple[str, str, str]] = ()) -> str:  # type: ignore[assignment]
+            edges: Sequence[tuple[str, str, str]] = ()) -> str:
     rec = memory(scope, text)
     batch = WriteBatch(new_memories=[(rec, vec(text))], history=[added(rec)],
                        entity_links=[(rec.id, name, label, alias) for name, label, alias in links],
@@ -44,5 +46,6 @@ def test_neighbours_follow_edges_of_current_memories(store: Store, scope: Scope)
 def test_a_name_without_an_upsert_is_refused(store: Store, scope: Scope) -> None:
     rec = memory(scope, "Bob is here")
     with pytest.raises(BackendError, match="resolve_entities"):
-        store.apply(scope, WriteBatch(new_memories=[(rec, vec(rec.text))], entity_links=[(rec.id, "Bob", "PERSON", "Bob")]))
+        store.apply(scope, WriteBatch(new_memories=[(rec, vec(rec.text))],
+                                      entity_links=[(rec.id, "Bob", "PERSON", "Bob")]))
     assert store.count(scope) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from memstrata.tiers.base import Capability, Store
 
 DIM = 32
 _EMBED = HashEmbedder(DIM)
+StoreFactory = Callable[..., Store]  # opens another store object on the test's database
 
 
 def needs(store: Store, capability: Capability) -> None:
