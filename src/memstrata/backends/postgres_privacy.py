@@ -102,6 +102,7 @@ class PostgresPrivacy(SQLPrivacy):
         return self._run(write, "put data key", write=True)
 
     def destroy_data_key(self, subject_key: str, at: float) -> DataKeyRecord | None:
+        self._entity_cache.drop()  # names opened with the key must not outlive it in memory
         row = self._run(
             lambda conn: conn.execute(
                 "UPDATE data_keys SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, %s)"

@@ -103,6 +103,7 @@ class SQLitePrivacy(SQLPrivacy):
         return data_key(row, committed=not nested)
 
     def destroy_data_key(self, subject_key: str, at: float) -> DataKeyRecord | None:
+        self._entity_cache.drop()  # names opened with the key must not outlive it in memory
         with self.db.tx() as conn:
             row = conn.execute("SELECT length(wrapped_key) FROM data_keys WHERE subject_key = ?",
                                (subject_key,)).fetchone()

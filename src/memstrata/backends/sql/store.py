@@ -73,14 +73,12 @@ class SQLStore(Store):
 
     @abstractmethod
     def _write_batch(self, scope: Scope, batch: WriteBatch) -> None:
-        """One transaction: ``_begin_batch``-like engine work around :meth:`_write_rows`."""
+        """Write ``batch`` in one transaction: the engine's memory rows, vectors and counters, and
+        :meth:`_write_rows` for the rest; then bring in-process indexes up to date."""
 
     @abstractmethod
     def _scope_gone(self, key: str | None) -> None:
         """After a scope (None: every scope) was deleted or purged: drop in-process state for it."""
-
-    def _many(self, conn: Conn, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.d.many(conn, statement, rows)
 
     # -- small helpers -----------------------------------------------------------------------------
 
@@ -272,7 +270,7 @@ class SQLStore(Store):
     def _write_rows(self, conn: Conn, scope: Scope, batch: WriteBatch) -> None:
         """What follows the memory rows in every engine: history, the graph, conflicts, episode status."""
         d, key, seal = self.d, scope.key, self.codec.seal
-        self._many(conn, f"INSERT INTO history (id, scope_key, memory_id, event, old_memory, new_memory, actor,"
+        self.d.many(conn, f"INSERT INTO history (id, scope_key, memory_id, event, old_memory, new_memory, actor,"
                    f" reason, metadata, created_at) VALUES (?,?,?,?,?,?,?,?,{d.json},?)",
                    [self.rows.history_insert(scope, ev) for ev in batch.history])
         if batch.entity_links or batch.edges:
@@ -292,14 +290,14 @@ class SQLStore(Store):
                        f" created_at) VALUES (?,?,?,?,?,?, {d.now})")
             for subj, relation, obj, edge_memory, episode_id in batch.edges:
                 conn.execute(edge, (key, eid(subj), seal(scope, relation), eid(obj), edge_memory, episode_id))
-        self._many(
+        self.d.many(
             conn,
             "INSERT INTO conflicts (id, scope_key, new_memory_id, old_memory_id, subject, attribute, old_value,"
             " new_value, policy, status, created_at, resolved_at, resolution) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(c.id, key, c.new_memory_id, c.old_memory_id, *conflict_columns(self.codec, scope, c), c.policy,
               c.status, c.created_at, c.resolved_at, c.resolution) for c in batch.conflicts],
         )
-        self._many(
+        self.d.many(
             conn, "UPDATE episodes SET extraction_status = ?, extraction_error = ? WHERE scope_key = ? AND id = ?",
             [(status, seal_opt(self.codec, scope, error), key, episode_id)
              for episode_id, status, error in batch.episode_status],
