@@ -23,18 +23,7 @@ from memstrata.backends.sql.privacy import (
 from memstrata.backends.sql.store import SCOPE_TABLES
 from memstrata.errors import BackendError
 from memstrata.models import Scope
-from memstrata.tiers.privacy import (
-    GENESIS_HASH,
-    AuditEntry,
-    AuditEvent,
-    ChainFn,
-    DataKeyRecord,
-    LegalHold,
-    PurgeResult,
-    RetentionPolicy,
-    parse_scope_key,
-    user_key_range,
-)
+from memstrata.tiers import privacy as tier
 
 if TYPE_CHECKING:
     from memstrata.backends.sqlite_conn import Connections
@@ -67,19 +56,19 @@ class SQLitePrivacy(SQLPrivacy):
 
     # -- audit and data keys -----------------------------------------------------------------------
 
-    def append_audit(self, event: AuditEvent, chain: ChainFn) -> AuditEntry:
+    def append_audit(self, event: tier.AuditEvent, chain: tier.ChainFn) -> tier.AuditEntry:
         with self.db.tx() as conn:
             last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+            seq, prev = (last[0] + 1, last[1]) if last else (1, tier.GENESIS_HASH)
             digest = chain(seq, prev)
             conn.execute(
                 f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (seq, event.at, event.actor, event.org_id, event.scope_key, event.operation,
                  json.dumps(list(event.memory_ids)), json.dumps(dict(event.details), sort_keys=True), prev, digest),
             )
-        return AuditEntry(seq, event, prev, digest)
+        return tier.AuditEntry(seq, event, prev, digest)
 
-    def get_data_key(self, subject_key: str) -> DataKeyRecord | None:
+    def get_data_key(self, subject_key: str) -> tier.DataKeyRecord | None:
         if self.db.inside_own_write():
             # Our own open transaction may hold the key it created a moment ago.
             row = self.db.writer.execute(
@@ -88,7 +77,7 @@ class SQLitePrivacy(SQLPrivacy):
             return None if row is None else data_key(row, committed=False)
         return super().get_data_key(subject_key)
 
-    def put_data_key(self, record: DataKeyRecord) -> DataKeyRecord:
+    def put_data_key(self, record: tier.DataKeyRecord) -> tier.DataKeyRecord:
         with self.db.joined_tx() as (conn, nested):
             conn.execute(
                 f"INSERT INTO data_keys ({DATA_KEY_COLUMNS}) VALUES (?,?,?,?,NULL) ON CONFLICT (subject_key)"
@@ -102,7 +91,7 @@ class SQLitePrivacy(SQLPrivacy):
             ).fetchone()
         return data_key(row, committed=not nested)
 
-    def destroy_data_key(self, subject_key: str, at: float) -> DataKeyRecord | None:
+    def destroy_data_key(self, subject_key: str, at: float) -> tier.DataKeyRecord | None:
         self._entity_cache.drop()  # names opened with the key must not outlive it in memory
         with self.db.tx() as conn:
             row = conn.execute("SELECT length(wrapped_key) FROM data_keys WHERE subject_key = ?",
@@ -123,7 +112,7 @@ class SQLitePrivacy(SQLPrivacy):
 
     # -- retention policies and legal holds --------------------------------------------------------
 
-    def put_retention_policy(self, policy: RetentionPolicy) -> RetentionPolicy:
+    def put_retention_policy(self, policy: tier.RetentionPolicy) -> tier.RetentionPolicy:
         with self.db.tx() as conn:
             # UNIQUE treats NULLs as distinct, so the tier-wide policy (NULL category) is matched by hand.
             conn.execute(
@@ -137,7 +126,7 @@ class SQLitePrivacy(SQLPrivacy):
             )
         return policy
 
-    def put_legal_hold(self, hold: LegalHold) -> LegalHold:
+    def put_legal_hold(self, hold: tier.LegalHold) -> tier.LegalHold:
         with self.db.tx() as conn:
             conn.execute(
                 f"INSERT INTO legal_holds ({HOLD_COLUMNS}) VALUES (?,?,?,?)"
@@ -148,14 +137,14 @@ class SQLitePrivacy(SQLPrivacy):
                 f"SELECT {HOLD_COLUMNS} FROM legal_holds WHERE org_id = ? AND user_id = ?",
                 (hold.org_id, hold.user_id),
             ).fetchone()
-        return LegalHold(*row)
+        return tier.LegalHold(*row)
 
     # -- purges ------------------------------------------------------------------------------------
 
     def _purge_memory_rows(
         self, conn: sqlite3.Connection, org_id: str, older_than: float, chunk: Sequence[tuple[str, Any]]
-    ) -> PurgeResult:
-        result = PurgeResult()
+    ) -> tier.PurgeResult:
+        result = tier.PurgeResult()
         counts = result.counts
         rids = [rid for _, rid in chunk]
         # Checked again under the write lock: an update or a new hold since the scan wins.
@@ -185,8 +174,8 @@ class SQLitePrivacy(SQLPrivacy):
 
     def _purge_episode_rows(
         self, conn: sqlite3.Connection, org_id: str, older_than: float, chunk: Sequence[tuple[str, Any]]
-    ) -> PurgeResult:
-        result = PurgeResult()
+    ) -> tier.PurgeResult:
+        result = tier.PurgeResult()
         counts = result.counts
         wanted: dict[str, list[str]] = {}
         for key, ident in chunk:
@@ -215,12 +204,12 @@ class SQLitePrivacy(SQLPrivacy):
     # -- erasure and compaction --------------------------------------------------------------------
 
     def user_scopes(self, org_id: str, user_id: str) -> list[Scope]:
-        low, high = user_key_range(org_id, user_id)
+        low, high = tier.user_key_range(org_id, user_id)
         tables = (*SCOPE_TABLES[1:], "scope_versions")
         union = " UNION ".join(f"SELECT scope_key FROM {t} WHERE scope_key >= ? AND scope_key < ?" for t in tables)
         with self.db.read() as conn:
             keys = [r[0] for r in conn.execute(union, [low, high] * len(tables)).fetchall()]
-        scopes = {parse_scope_key(k) for k in keys}
+        scopes = {tier.parse_scope_key(k) for k in keys}
         return sorted((s for s in scopes if s.org_id == org_id and s.user_id == user_id), key=lambda s: s.key)
 
     def compact(self) -> dict[str, bool]:
