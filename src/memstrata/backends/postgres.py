@@ -208,8 +208,17 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         return [(r[0], float(r[1])) for r in rows]
 
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        # real[]: float4[] arrives without text parsing
-        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in self.vectors_of(scope, ids, "v.embedding::real[]")}
+        if not ids:
+            return {}
+        rows = self._run(
+            lambda conn: conn.cursor(binary=True).execute(  # binary: float4[] arrives without text parsing
+                "SELECT m.id, v.embedding::real[] FROM memories m JOIN memory_vectors v ON v.memory_rid = m.rid"
+                " WHERE m.scope_key = %s AND m.id = ANY(%s) AND v.chunk = 0",
+                (scope.key, list(ids)),
+            ).fetchall(),
+            "get vectors",
+        )
+        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in rows}
 
     # -- writes ------------------------------------------------------------------------------------
 

@@ -199,7 +199,15 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
         return out[:k]
 
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in self.vectors_of(scope, ids, "v.vector")}
+        if not ids:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT m.id, v.vector FROM memories m JOIN memory_vectors v ON v.memory_rid = m.rid"
+                f" WHERE +m.scope_key = ? AND m.id IN ({','.join('?' * len(ids))}) AND v.chunk = 0",
+                [scope.key, *ids],
+            ).fetchall()
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -212,7 +220,7 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
         index = self.codec.index_text
 
         def put_vectors(conn: sqlite3.Connection, rid: int, vecs: np.ndarray) -> None:
-            matrix = self.matrix(vecs)
+            matrix = np.atleast_2d(vecs).astype(np.float32)
             conn.executemany("INSERT INTO memory_vectors (memory_rid, chunk, scope_key, vector) VALUES (?,?,?,?)",
                              [(rid, i, key, matrix[i].tobytes()) for i in range(matrix.shape[0])])
             added.append((rid, matrix))

@@ -12,8 +12,6 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
-
 from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sealing import conflict_columns, conflict_of, seal_opt
 from memstrata.backends.sql.dialect import FILTER_COLUMNS, Dialect, match_filter
@@ -397,19 +395,3 @@ class SQLStore(Store):
     def scopes(self, org_id=None, user_ids=None, agent_ids=None, limit=100):  # type: ignore[no-untyped-def]
         statement, params = scope_listing(self.d.q("?"), org_id, user_ids, agent_ids, limit)
         return self._run(lambda conn: scope_rows(conn.execute(statement, params).fetchall()), "list scopes")
-
-    def vectors_of(self, scope: Scope, ids: Sequence[str], column: str) -> list[Any]:
-        """(memory id, first-chunk vector column) rows of ``ids``: the engine decodes the column."""
-        if not ids:
-            return []
-        clause, args = self.d.in_list("m.id", ids)
-        return self._all(
-            "get vectors",
-            f"SELECT m.id, {column} FROM memories m JOIN memory_vectors v ON v.memory_rid = m.rid"
-            f" WHERE {self.d.scope_hint.replace('scope_key', 'm.scope_key')} = ? AND {clause} AND v.chunk = 0",
-            [scope.key, *args],
-        )
-
-    @staticmethod
-    def matrix(vecs: np.ndarray) -> np.ndarray:
-        return np.atleast_2d(vecs).astype(np.float32)
