@@ -74,3 +74,14 @@ def test_another_process_purge_is_seen(open_store: StoreFactory, scope: Scope) -
     report = theirs.purge_memories(scope.org_id, 2_000_000_000.0)  # type: ignore[attr-defined]
     assert scope in report.deleted
     assert _names(mine, scope) == {}
+
+
+def test_a_scope_deleted_and_rebuilt_elsewhere_is_not_mistaken_for_the_cached_one(
+    open_store: StoreFactory, scope: Scope
+) -> None:
+    mine, theirs = open_store(), open_store()
+    _mention(mine, scope, "Anna")
+    assert _names(mine, scope) == {"Anna": []}
+    theirs.delete_scope(scope)  # as many writes since as before: a plain write counter would read the same
+    _mention(theirs, scope, "Dora")
+    assert _names(mine, scope) == {"Dora": []}
