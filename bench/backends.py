@@ -265,9 +265,9 @@ def real_text_rows(pg: EmbeddedPostgres, emb, n: int) -> list[tuple[str, str, st
     build_s = rebuild_hnsw(url)
     truth = exact_top(store, scope, qv)
     out = []
-    default_ef = store.ef_search
+    default_ef = store.knn.ef_search
     for ef in (125, default_ef, 400):
-        store.ef_search = ef
+        store.knn.ef_search = ef
         lat = knn_latency(store, scope, qv, "hnsw")
         r10, n10 = recall(store, scope, qv, truth, 10)
         r100, _ = recall(store, scope, qv, truth, 100)
@@ -275,7 +275,7 @@ def real_text_rows(pg: EmbeddedPostgres, emb, n: int) -> list[tuple[str, str, st
                     f"{min(1000, max(ef, 125))}: recall@10 (within 0.01) / recall@100, kNN p50",
                     f"{r10:.3f} ({n10:.3f}) / {r100:.3f}, {pct(lat, 50):.1f} ms (HNSW build {build_s:.0f} s)",
                     "recall ≥ 0.95"))
-    store.ef_search = default_ef
+    store.knn.ef_search = default_ef
     store.close()
     return out
 
@@ -375,10 +375,10 @@ def main() -> None:  # noqa: C901 - a linear script
             rows.append((f"PostgreSQL kNN alone (k=100, vector given), {size:,}: HNSW / exact, p50 (p95)",
                          f"{pct(hnsw, 50):.1f} ({pct(hnsw, 95):.1f}) / {pct(exact, 50):.1f} ({pct(exact, 95):.1f}) ms",
                          ""))
-            default_ef = store.ef_search
+            default_ef = store.knn.ef_search
             truth = exact_top(store, scope, qvecs[:40])
             for ef in (125, default_ef, 400):
-                store.ef_search = ef
+                store.knn.ef_search = ef
                 lat = knn_latency(store, scope, qvecs[:50], "hnsw")
                 r10, n10 = recall(store, scope, qvecs[:40], truth, 10)
                 r100, _ = recall(store, scope, qvecs[:40], truth, 100)
@@ -386,7 +386,7 @@ def main() -> None:  # noqa: C901 - a linear script
                 rows.append((f"synthetic vectors, {size:,}, ef_search {effective}: recall@10 (within 0.01) / "
                              "recall@100, kNN p50",
                              f"{r10:.3f} ({n10:.3f}) / {r100:.3f}, {pct(lat, 50):.1f} ms", "recall ≥ 0.95"))
-            store.ef_search = default_ef
+            store.knn.ef_search = default_ef
             if size <= args.sqlite_max:
                 say("SQLite")
                 t0 = time.perf_counter()

@@ -18,9 +18,43 @@ def make_sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'memory.db'}"
 
 
-@pytest.fixture(params=STORE_BACKENDS)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends", default=",".join(STORE_BACKENDS),
+        help="the SQL engines that store-backed tests and the contract suite run on, comma-separated"
+             f" (default: {','.join(STORE_BACKENDS)})",
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    names = [b.strip() for b in str(config.getoption("--backends")).split(",") if b.strip()]
+    unknown = sorted(set(names) - set(STORE_BACKENDS))
+    if unknown or not names:
+        raise pytest.UsageError(f"--backends: choose from {', '.join(STORE_BACKENDS)} (got {unknown or 'none'})")
+    return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    selected_backends(config)  # a bad --backends stops the run before collection
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that uses a store URL, directly or through a fixture, runs once per selected engine.
+    for name in ("store_url", "sql_backend"):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, selected_backends(metafunc.config), indirect=True)
+            return
+
+
+@pytest.fixture
+def sql_backend(request: pytest.FixtureRequest) -> str:
+    """The name of the SQL engine this test runs on (one of ``--backends``)."""
+    return str(request.param)
+
+
+@pytest.fixture
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store URL for each backend in STORE_BACKENDS."""
+    """A fresh, empty store URL for each backend in ``--backends``."""
     if request.param == "sqlite":
         return make_sqlite_url(tmp_path)
     if request.param == "postgres":

@@ -1,12 +1,11 @@
-"""PostgreSQL + pgvector specifics: partitions, the two kNN paths, migrations, restarts, codecs, errors.
+"""PostgreSQL + pgvector specifics: partitions, the two kNN paths, migrations, restarts, errors.
 
-The contract itself (the Memory API over every backend) runs from conftest's parametrized ``store_url``.
+The tier contract (codecs included) runs over every SQL store in tests/contract; the Memory API over
+every backend runs from conftest's parametrized ``store_url``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres import PostgresStore, migrate
 from memstrata.cli.backends import register
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
-from memstrata.models import EpisodeRecord, HistoryEvent, MemoryRecord, Scope
-from memstrata.tiers.base import Codec, WriteBatch
+from memstrata.models import EpisodeRecord, MemoryRecord, Scope
+from memstrata.tiers.base import WriteBatch
 from pg_support import EmbeddedPostgres, fresh_database, session_server
 
 DIM = 32
@@ -271,51 +270,3 @@ def test_driver_errors_are_translated(store: PostgresStore) -> None:
     store.close()
     with pytest.raises(BackendUnavailableError, match="closed"):
         store.get_memories(scope, ["x"])
-
-
-class ToyCodec(Codec):
-    """Reversible 'encryption' and hashed index words, shaped like the privacy layer's codec."""
-
-    encrypts = True
-
-    def seal(self, scope: Scope, text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    def open(self, scope: Scope, stored: str) -> str:
-        return base64.b64decode(stored).decode()
-
-    def _blind(self, word: str) -> str:
-        return "b" + hashlib.sha256(word.lower().encode()).hexdigest()[:12]
-
-    def index_text(self, scope: Scope, text: str) -> str | None:
-        return " ".join(self._blind(w) for w in text.split())
-
-    def query_text(self, scope: Scope, query: str) -> str:
-        return " ".join(self._blind(w) for w in query.split())
-
-
-def test_codec_seals_text_and_metadata_and_blinds_the_index(pg_url: str) -> None:
-    store = PostgresStore(pg_url, dim=DIM, codec=ToyCodec())
-    try:
-        scope = Scope.of(user_id="enc")
-        now = time.time()
-        rec = MemoryRecord(id=str(uuid.uuid4()), scope=scope, text="zanzibar holiday", created_at=now,
-                           updated_at=now, valid_from=now, content_hash="h", metadata={"topic": "travel"})
-        vec = HashEmbedder(DIM).embed(["zanzibar holiday"])[0]
-        ev = HistoryEvent(str(uuid.uuid4()), rec.id, "ADD", None, rec.text, "t", "r", now)
-        store.apply(scope, WriteBatch(new_memories=[(rec, vec)], history=[ev]))
-        store.add_episodes([_episode(scope, now, "zanzibar holiday plans")])
-        with psycopg.connect(pg_url) as conn:
-            raw = conn.execute("SELECT text, metadata::text FROM memories").fetchone()
-            content = conn.execute("SELECT content FROM episodes").fetchone()
-        assert raw is not None and content is not None
-        assert "zanzibar" not in raw[0] and "travel" not in raw[1] and "zanzibar" not in content[0]
-        got = store.get_memories(scope, [rec.id])[0]
-        assert got.text == "zanzibar holiday" and got.metadata == {"topic": "travel"}
-        assert store.history(scope, rec.id)[0].new_memory == "zanzibar holiday"
-        assert [i for i, _ in store.keyword_search(scope, "zanzibar", 5)] == [rec.id]
-        assert [e.content for e, _ in store.search_episodes(scope, "zanzibar")] == ["zanzibar holiday plans"]
-        assert [r.id for r in store.list_memories(scope, where=[("topic", "eq", "travel")])] == [rec.id]
-        assert store.list_memories(scope, where=[("topic", "eq", "food")]) == []
-    finally:
-        store.close()

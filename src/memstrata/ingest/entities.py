@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from memstrata.tiers.base import EntityUpsert, WriteBatch, entity_key
+
 DETERMINERS = frozenset({"the", "a", "an", "this", "that", "these", "those"})
 POSSESSIVES = frozenset({"my", "our", "your", "his", "her", "their", "its"})
 # chat fillers NER sometimes glues onto a name: "Btw Joanna"
@@ -212,3 +214,29 @@ def resolve_alias(name: str, known: Iterable[str]) -> str:
     For many lookups against one scope, build an :class:`EntityIndex` once instead.
     """
     return EntityIndex(known).resolve(name)
+
+
+def resolve_entities(batch: WriteBatch) -> WriteBatch:
+    """Decide the entity upserts of ``batch`` from its links and edges (``batch.entities``), so the store
+    only writes what it is told. Names were already matched to the scope's known entities when the facts
+    were extracted (:class:`EntityIndex`); two names are one entity here when their ``entity_key`` is equal.
+
+    The first mention of an entity in the batch decides what the batch says about it: a link counts one
+    mention and brings its alias and label, an edge alone counts none and keeps the stored label. Calling
+    it again adds nothing."""
+    seen = {up.key for up in batch.entities}
+    for _memory_id, name, label, alias in batch.entity_links:
+        key = entity_key(name)
+        if key in seen:
+            continue
+        seen.add(key)
+        extra = tuple(a for a in (alias.strip(),) if a and a != name.strip())
+        batch.entities.append(
+            EntityUpsert(name.strip(), None if label == "OTHER" else label, extra, mentions=1)
+        )
+    for subject, _relation, obj, _edge_memory, _episode in batch.edges:
+        for end in (subject, obj):
+            if entity_key(end) not in seen:
+                seen.add(entity_key(end))
+                batch.entities.append(EntityUpsert(end.strip(), None))
+    return batch

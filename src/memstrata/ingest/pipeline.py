@@ -17,6 +17,7 @@ from memstrata.config import IngestConfig
 from memstrata.core.text import chunk_text
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION
+from memstrata.ingest.entities import resolve_entities
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.revise import (
     assign_attributes,
@@ -246,6 +247,7 @@ def plan_add(
         plan.results.append(result)
 
     batch.updated_memories.extend((m, None) for m in updated.values())
+    resolve_entities(batch)  # which stored entity each name is: decided here, the store only upserts
     return plan
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from memstrata.core.text import query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
@@ -107,7 +108,8 @@ class Retriever:
         )
         keyword = (
             self.store.keyword_search(
-                scope, req.query, max(p.keyword_k, pool), include_superseded=want_all, only=only
+                scope, query_terms(self.store.codec.query_text(scope, req.query), 32), max(p.keyword_k, pool),
+                include_superseded=want_all, only=only,
             )
             if p.keyword_k > 0
             else []

@@ -6,6 +6,7 @@ contracts and is written once; a backend only stores, fetches and indexes.
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +25,30 @@ from memstrata.models import (
 )
 
 
+def entity_key(name: str) -> str:
+    """The equality key of an entity name within a scope (what ``entities.name_key`` holds, before sealing)."""
+    return name.strip().lower()
+
+
+@dataclass
+class EntityUpsert:
+    """One entity a batch writes, already resolved above the store (memstrata.ingest.entities).
+
+    The store upserts it by ``entity_key(name)``: a new row takes ``id``, ``label`` (or "OTHER") and
+    ``aliases``; an existing row gains ``aliases`` (a set union), takes ``label`` unless it is None, and
+    its mention count grows by ``mentions``. The store decides nothing else about entities."""
+
+    name: str
+    label: str | None
+    aliases: tuple[str, ...] = ()
+    mentions: int = 0
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def key(self) -> str:
+        return entity_key(self.name)
+
+
 @dataclass
 class WriteBatch:
     """Everything one ingestion or edit changes, applied atomically by ``Store.apply``."""
@@ -36,6 +61,8 @@ class WriteBatch:
     entity_links: list[tuple[str, str, str, str]] = field(default_factory=list)
     # (subject name, relation, object name, memory_id, episode_id)
     edges: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
+    # One upsert per entity the links and edges name, filled by memstrata.ingest.entities.resolve_entities
+    entities: list[EntityUpsert] = field(default_factory=list)
     conflicts: list[ConflictRecord] = field(default_factory=list)
     episode_status: list[tuple[str, str, str | None]] = field(
         default_factory=list
@@ -50,6 +77,7 @@ class WriteBatch:
                 self.history,
                 self.entity_links,
                 self.edges,
+                self.entities,
                 self.conflicts,
                 self.episode_status,
             )
@@ -80,8 +108,10 @@ class EpisodicTier(ABC):
 
     @abstractmethod
     def search_episodes(
-        self, scope: Scope, query: str, limit: int = 20
-    ) -> list[tuple[EpisodeRecord, float]]: ...
+        self, scope: Scope, terms: Sequence[str] | str, limit: int = 20
+    ) -> list[tuple[EpisodeRecord, float]]:
+        """Episodes matching any of the query's terms (``query_terms`` of the codec's ``query_text``),
+        best first. A plain string is still taken and tokenized the same way."""
 
 
 class LongTermTier(ABC):
@@ -120,10 +150,11 @@ class LongTermTier(ABC):
 
     @abstractmethod
     def keyword_search(
-        self, scope: Scope, query: str, k: int, *, include_superseded: bool = False,
+        self, scope: Scope, terms: Sequence[str], k: int, *, include_superseded: bool = False,
         only: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """Top-k memory ids by BM25 (or the backend's full-text rank), higher is better."""
+        """Top-k memory ids by BM25 (or the backend's full-text rank), higher is better. ``terms`` are the
+        query's words as the index holds them: ``query_terms(codec.query_text(scope, query))``."""
 
     @abstractmethod
     def history(self, scope: Scope, memory_id: str) -> list[HistoryEvent]: ...

@@ -1,0 +1,1 @@
+"""The SQL layer both SQL stores share: a dialect, row codecs, statements and the store skeleton."""
