@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memstrata.core.paging import check_limit, decode_cursor, encode_cursor
+from memstrata.core.text import query_terms
 from memstrata.core.validate import parse_time
 from memstrata.errors import InvalidInputError, NotFoundError
 from memstrata.models import Scope
@@ -37,7 +38,8 @@ def episodes_page(store: Store, scope: Scope, *, query: Any, conversation_id: st
     if query is not None:
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query", "must be a non-empty string")
-        found = store.search_episodes(scope, query, limit)
+        terms = query_terms(store.codec.query_text(scope, query))
+        found = store.search_episodes(scope, terms, limit)
         return {"results": [{**e.to_dict(), "score": round(s, 6)} for e, s in found]}
     rows = store.list_episodes(
         scope, conversation_id=conversation_id, limit=limit,
