@@ -102,10 +102,10 @@ def _describe(name: str, fn: Callable[..., object]) -> Method:
 
 
 def memory_methods() -> list[Method]:
-    """Memory's public methods (inherited ones included), in the order they are defined."""
+    """Memory's constructor, then its public methods (inherited ones included), in the order they are defined."""
     from memstrata.memory import Memory
 
-    found: dict[str, Callable[..., object]] = {}
+    found: dict[str, Callable[..., object]] = {"__init__": Memory.__init__}
     for cls in reversed(Memory.__mro__[:-1]):
         for name, value in vars(cls).items():
             if not name.startswith("_") and inspect.isfunction(value):
@@ -165,6 +165,10 @@ def _forward(m: Method) -> list[str]:
 
 def async_method(m: Method) -> list[str]:
     """``async def name(...)``: the sync method run on the bounded worker pool."""
+    if m.name == "__init__":  # the constructor takes Memory's arguments and builds one
+        doc = '"""Open a ``Memory`` with these (its own) arguments; calls run on ``DEFAULT_WORKERS`` threads."""'
+        build = _fill("memory = Memory(", _forward(m), ")", INDENT * 2)
+        return [*_signature(m, ""), INDENT * 2 + doc, *build, INDENT * 2 + "self._setup(memory, DEFAULT_WORKERS)"]
     call = "await " if m.returns == "None" else "return await "
     body = _fill(f"{call}self._run(", [f"self._sync.{m.name}", *_forward(m)], ")", INDENT * 2)
     return [*_signature(m, "async "), *_docstring(m), *body]
@@ -192,7 +196,7 @@ class Target:
 
 TARGETS = (
     Target(PACKAGE / "aio.py", async_method, frozenset({"close"})),
-    Target(PACKAGE / "guard.py", guard_method, frozenset()),
+    Target(PACKAGE / "guard.py", guard_method, frozenset({"__init__"})),
 )
 
 

@@ -60,6 +60,11 @@ def test_async_twin_has_the_same_signature_and_docstring(name: str) -> None:
         assert inspect.getdoc(twin) == inspect.getdoc(sync)
 
 
+def test_async_constructor_takes_memorys_arguments() -> None:
+    assert inspect.signature(AsyncMemory.__init__) == inspect.signature(Memory.__init__)
+    assert typing.get_type_hints(AsyncMemory.__init__) == typing.get_type_hints(Memory.__init__)
+
+
 @pytest.mark.parametrize("name", sorted(MEMORY_METHODS))
 def test_guard_method_has_the_same_signature_and_docstring(name: str) -> None:
     sync, guarded = MEMORY_METHODS[name], vars(Guard).get(name)

@@ -28,9 +28,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS
+from memstrata.config import IngestConfig
 from memstrata.errors import InvalidInputError, MemstrataError
 from memstrata.memory import Memory
-from memstrata.tiers.base import WorkingState
+from memstrata.providers.embedders import Embedder
+from memstrata.tiers.base import ShortTermTier, Store, WorkingState, WorkingTier
+from memstrata.tiers.vectors import VectorTier
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,8 +46,9 @@ class AsyncMemory:
     """Async face of :class:`Memory`. ``AsyncMemory(...)`` takes ``Memory``'s constructor arguments;
     :meth:`from_memory` wraps an existing ``Memory`` (and then owns it: closing one closes both)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._setup(Memory(*args, **kwargs), DEFAULT_WORKERS)
+    _sync: Memory
+    _pool: ThreadPoolExecutor
+    _closing: bool
 
     @classmethod
     def from_memory(cls, memory: Memory, *, max_workers: int = DEFAULT_WORKERS) -> AsyncMemory:
@@ -96,6 +101,22 @@ class AsyncMemory:
         return f"Async{self._sync!r}"
 
     # -- generated from Memory by scripts/gen_facades.py; edit the script or Memory, not this block --
+    def __init__(
+        self, store: str | Store | None = None, *, embedder: str | Embedder | None = None,
+        ingest: IngestConfig | None = None, extractor: Any = None, short_term: ShortTermTier | None = None,
+        working: WorkingTier | None = None, vectors: str | VectorTier | None = None, cache: str | None = None,
+        short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str = "balanced", actor: str = "library",
+        user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, org_id: str | None = None,
+        **store_options: Any,
+    ) -> None:
+        """Open a ``Memory`` with these (its own) arguments; calls run on ``DEFAULT_WORKERS`` threads."""
+        memory = Memory(
+            store, embedder=embedder, ingest=ingest, extractor=extractor, short_term=short_term, working=working,
+            vectors=vectors, cache=cache, short_term_ttl=short_term_ttl, preset=preset, actor=actor, user_id=user_id,
+            agent_id=agent_id, run_id=run_id, org_id=org_id, **store_options,
+        )
+        self._setup(memory, DEFAULT_WORKERS)
+
     async def add(
         self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
