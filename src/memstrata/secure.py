@@ -15,6 +15,7 @@ serve every request through a ``SecuredMemory``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -143,9 +144,9 @@ class SecuredMemory(Guard):
         params = _parameters(method)
         admitted = admit(self.principal, name, arguments, self.base, lambda p: params is None or p in params)
         if params is not None:  # a narrower memory: leave out what it does not take, unless it was asked for
-            defaults = inspect.signature(getattr(Memory, name)).parameters
+            defaults = _memory_defaults(name)
             for key in [k for k in admitted if k not in params]:
-                if key in defaults and admitted[key] != defaults[key].default:
+                if key in defaults and admitted[key] != defaults[key]:
                     raise ConfigurationError(f"{name}: this memory does not take {key}")
                 del admitted[key]
         return method(**admitted)
@@ -168,8 +169,27 @@ class SecuredMemory(Guard):
 
 def _parameters(method: Callable[..., Any]) -> frozenset[str] | None:
     """The keyword names ``method`` takes; None when it takes any."""
+    owner = getattr(method, "__self__", None)
+    if owner is None or isinstance(owner, type):
+        return _names_taken(method)
+    key = (type(owner), method.__name__)  # a bound method: its class's answer, computed once
+    if key not in _PARAMETERS:
+        names = _names_taken(getattr(key[0], key[1]))
+        _PARAMETERS[key] = None if names is None else names - {"self"}
+    return _PARAMETERS[key]
+
+
+_PARAMETERS: dict[tuple[type, str], frozenset[str] | None] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _memory_defaults(name: str) -> dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(getattr(Memory, name)).parameters.items()}
+
+
+def _names_taken(fn: Callable[..., Any]) -> frozenset[str] | None:
     try:
-        params = inspect.signature(method).parameters
+        params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
