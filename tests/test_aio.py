@@ -104,6 +104,7 @@ async def test_errors_and_results_come_back_as_from_memory(tmp_path: Path) -> No
             await am.search("", user_id="u")
         state = await am.working_state("c1", user_id="u")
         assert state.to_dict() == am.sync.working_state("c1", user_id="u").to_dict()
-        assert await am.reset() is None
+        await am.reset()
+        assert (await am.get_all(user_id="u"))["results"] == []
     with Memory(_url(tmp_path), embedder="hash") as m, pytest.raises(InvalidInputError):
         AsyncMemory.from_memory(m, max_workers=0)
