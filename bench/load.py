@@ -46,7 +46,7 @@ from memstrata.providers.embedders import MiniLMEmbedder  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
 
 USER = "load-user"
-CLI = "from memstrata.cli import main; from memstrata.cli_server import register; register(main); main()"
+CLI = "from memstrata.cli import main; main()"
 NAMES = ["Ana", "Bruno", "Chen", "Dalia", "Emil", "Farah", "Goran", "Hana", "Ivo", "Jun", "Kemal", "Lena", "Marta",
          "Nils", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Yara", "Zoltan"]
 RELATIVES = ["sister", "brother", "mother", "father", "cousin", "aunt", "uncle", "grandmother", "daughter", "son",

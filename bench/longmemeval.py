@@ -1,13 +1,14 @@
 """LongMemEval retrieval benchmark: ``python bench/longmemeval.py [PATH] [--systems flat,bm25] [--limit N] [--write]``.
 
-A thin wrapper over ``memstrata.evaluation.longmemeval``; PATH defaults to the shared dev100 file.
+The ``memstrata bench longmemeval`` command with this repository's paths as defaults: PATH is the shared dev100
+file, results go to bench/RESULTS.md and the per-question dump to bench/out.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from memstrata.evaluation.longmemeval import main
+from memstrata.cli.bench import bench_longmemeval
 
 BENCH = Path(__file__).resolve().parent
 DATA = "shared/data/longmemeval_s_dev100.jsonl"
@@ -21,4 +22,8 @@ def default_path() -> str | None:
 
 
 if __name__ == "__main__":
-    main(path=default_path(), results=str(BENCH / "RESULTS.md"), out=str(BENCH / "out"))
+    defaults = {"results": str(BENCH / "RESULTS.md"), "out": str(BENCH / "out")}
+    path = default_path()
+    if path:
+        defaults["path"] = path
+    bench_longmemeval.main(prog_name="python bench/longmemeval.py", default_map=defaults)

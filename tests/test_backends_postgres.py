@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from memstrata import HashEmbedder, Memory
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres import PostgresStore, migrate
-from memstrata.cli_backends import register
+from memstrata.cli.backends import register
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
 from memstrata.models import EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Codec, WriteBatch

@@ -7,15 +7,15 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from memstrata import ConfigurationError
-from memstrata.providers.embedders import BLAS_THREADS_ENV, MiniLMEmbedder, limit_blas_threads
+from memstrata.providers.embedders import MiniLMEmbedder, limit_blas_threads
+from memstrata.settings import Settings
 
 
 def _blas_threads() -> set[int]:
     return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
 
-def test_loading_the_embedder_limits_blas_to_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(BLAS_THREADS_ENV, raising=False)
+def test_loading_the_embedder_limits_blas_to_one_thread() -> None:
     assert _blas_threads(), "numpy should bring a BLAS library"
     with threadpool_limits(limits=2, user_api="blas"):  # whatever the suite did before, and restored after
         assert _blas_threads() == {2}
@@ -23,15 +23,15 @@ def test_loading_the_embedder_limits_blas_to_one_thread(monkeypatch: pytest.Monk
         assert _blas_threads() == {1}
 
 
-def test_the_limit_is_configurable_and_bad_values_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_limit_is_configurable_and_bad_values_are_named() -> None:
     with threadpool_limits(limits=1, user_api="blas"):
-        monkeypatch.setenv(BLAS_THREADS_ENV, "2")
-        assert limit_blas_threads() == 2 and _blas_threads() == {2}
-        monkeypatch.setenv(BLAS_THREADS_ENV, "0")
-        assert limit_blas_threads() is None and _blas_threads() == {2}  # left alone
-        monkeypatch.setenv(BLAS_THREADS_ENV, "many")
-        with pytest.raises(ConfigurationError, match=f"{BLAS_THREADS_ENV}: 'many' is not a whole number"):
-            limit_blas_threads()
+        assert limit_blas_threads(2) == 2 and _blas_threads() == {2}
+        assert limit_blas_threads(0) is None and _blas_threads() == {2}  # left alone
+    # The CLI and the server take the limit from MEMSTRATA_BLAS_THREADS and hand it to the embedder.
+    embedder = Settings.from_env({"MEMSTRATA_BLAS_THREADS": "3"}).build_embedder()
+    assert isinstance(embedder, MiniLMEmbedder) and embedder._blas_threads == 3
+    with pytest.raises(ConfigurationError, match="MEMSTRATA_BLAS_THREADS: 'many' is not a whole number"):
+        Settings.from_env({"MEMSTRATA_BLAS_THREADS": "many"})
 
 
 def test_large_scopes_are_scored_in_parallel_slices_that_agree_with_one_product() -> None:

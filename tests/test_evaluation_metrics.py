@@ -12,7 +12,9 @@ import pytest
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import BM25, Outcome, pack_context, tokenize
 from memstrata.evaluation.locomo import load_locomo, parse_locomo_date
-from memstrata.evaluation.longmemeval import instance_from_json, parse_date, score_question, write_section
+from memstrata.evaluation.longmemeval import score_question
+from memstrata.evaluation.longmemeval_data import instance_from_json, parse_date
+from memstrata.evaluation.report import write_section
 
 # ---------------------------------------------------------------------------------------------- metrics
 
@@ -289,3 +291,21 @@ def test_run_longmemeval_end_to_end_on_a_tiny_file(tmp_path: Path) -> None:
     dump = json.loads(Path(result["dump"]).read_text())
     assert dump["questions"]["memstrata"][0]["gold_turns"] == ["s2_3", "s3_2"]
     assert "| turn recall_all@5 | 1.00 | 1.00 | 1.00 | ≥ 0.85 |" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_the_bench_command_runs_longmemeval_with_every_option(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from memstrata.cli import main
+
+    path = tmp_path / "tiny.jsonl"
+    path.write_text(json.dumps(_lme_row()) + "\n")
+    results = tmp_path / "RESULTS.md"
+    r = CliRunner().invoke(main, [
+        "bench", "longmemeval", str(path), "--systems", "bm25", "--embedder", "hash", "--limit", "1",
+        "--baseline-roles", "user,assistant", "--workdir", str(tmp_path / "db"), "--write", "--results",
+        str(results), "--out", str(tmp_path / "out"), "--no-progress",
+    ])
+    assert r.exit_code == 0, r.output
+    assert "<!-- longmemeval:start -->" in results.read_text()
+    assert list((tmp_path / "out").glob("*.json"))

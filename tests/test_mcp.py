@@ -25,7 +25,7 @@ from memstrata.server import create_app
 
 TOOLS = {"add_memory", "search_memories", "get_context", "list_memories", "delete_memory", "list_conflicts"}
 # The CLI entry point with the server commands registered, whether or not cli.py registers them itself.
-CLI = "from memstrata.cli import main; from memstrata.cli_server import register; register(main); main()"
+CLI = "from memstrata.cli import main; main()"
 
 
 def _data(result: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from memstrata.cli_server import openapi_text
+from memstrata.cli.server import openapi_text
 from memstrata.server import openapi_document
 
 CHECKED_IN = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from memstrata.cli import main
-from memstrata.cli_privacy import register
+from memstrata.cli.privacy import register
 from memstrata.privacy.crypto import generate_master_key
 from privacy_backends import PRIVACY_BACKENDS, RawStore, raw_store
 

@@ -23,7 +23,7 @@ import redis
 
 from fake_llm_server import FakeLLMServer, Reply
 from memstrata.errors import ConfigurationError
-from memstrata.settings import StackSettings
+from memstrata.settings import Settings
 from pg_support import free_port
 from test_backends_redis import RedisServer
 from test_llm_ingest import ANSWER
@@ -144,13 +144,13 @@ def test_serve_builds_every_engine_from_flags_and_environment(tmp_path: Path, ow
 def test_settings_resolve_flags_over_environment_and_reject_bad_values() -> None:
     env = {"MEMSTRATA_STORE": "sqlite:///env.db", "MEMSTRATA_CACHE": "redis://127.0.0.1:6379/3",
            "MEMSTRATA_LLM_API_KEY": "sk-secret"}
-    stack = StackSettings.from_env(env, store="sqlite:///flag.db")
+    stack = Settings.from_env(env, store="sqlite:///flag.db")
     assert (stack.store, stack.cache) == ("sqlite:///flag.db", "redis://127.0.0.1:6379/3")
     assert "sk-secret" not in repr(stack) and "llm_api_key" not in stack.describe()
-    assert StackSettings.from_env(stack.to_env()) == stack  # a worker process rebuilds the same settings
+    assert Settings.from_env(stack.to_env()) == stack  # a worker process rebuilds the same settings
     with pytest.raises(ConfigurationError, match="conflict policy"):
-        StackSettings.from_env({"MEMSTRATA_CONFLICT_POLICY": "newest"})
+        Settings.from_env({"MEMSTRATA_CONFLICT_POLICY": "newest"})
     with pytest.raises(ConfigurationError, match="model"):
-        StackSettings.from_env({"MEMSTRATA_EMBEDDER": "openai+http://127.0.0.1:1/v1"}).build_embedder()
-    masked = StackSettings.from_env({"MEMSTRATA_STORE": "postgresql://u:pw@db/x"}).describe()["store"]
+        Settings.from_env({"MEMSTRATA_EMBEDDER": "openai+http://127.0.0.1:1/v1"}).build_embedder()
+    masked = Settings.from_env({"MEMSTRATA_STORE": "postgresql://u:pw@db/x"}).describe()["store"]
     assert "pw" not in masked

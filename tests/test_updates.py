@@ -157,7 +157,7 @@ def test_dates_without_a_year_look_forward_for_plans_and_back_for_reports(real_m
 
 
 def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> None:
-    from memstrata.demo import QUESTIONS, SESSIONS
+    from memstrata.cli.demo import QUESTIONS, SESSIONS
 
     for i, (when, turns) in enumerate(SESSIONS, start=1):
         real_mem.add([{"role": r, "content": t} for r, t in turns], user_id=uid, conversation_id=f"s{i}",

@@ -21,7 +21,7 @@ from memstrata import Memory
 from memstrata.backends.memory_vectors import NumpyVectors
 from memstrata.errors import BackendUnavailableError, ConfigurationError, InvalidInputError
 from memstrata.models import Scope
-from memstrata.tiers.vectors import SplitVectorStore, VectorTier
+from memstrata.tiers.vectors import VectorTier
 
 DIM = 8
 HASH_DIM = 64  # HashEmbedder's default
@@ -336,7 +336,7 @@ def test_chroma_never_embeds_by_itself(monkeypatch: pytest.MonkeyPatch, tmp_path
         added = m.add("I live in Berlin.", user_id="a")["results"][0]["id"]
         m.update(added, "I live in Lisbon.", user_id="a")
         assert [x["id"] for x in m.search("Lisbon", user_id="a")["results"]] == [added]
-        collection = m.store.vectors_tier._collection  # type: ignore[attr-defined]
+        collection = m.vectors._collection  # type: ignore[union-attr]
         with pytest.raises(Exception, match="supplies its own vectors"):
             collection.add(ids=["x"], documents=["text without a vector"])
 
@@ -347,15 +347,14 @@ def test_chroma_never_embeds_by_itself(monkeypatch: pytest.MonkeyPatch, tmp_path
 @pytest.fixture
 def split_mem(backend: Backend, tmp_path: Path) -> Iterator[Memory]:
     m = Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash", vectors=backend.memory_vectors(tmp_path))
-    assert isinstance(m.store, SplitVectorStore)
+    assert m.vectors is not None and m.tiers.supports("external_vectors")
     yield m
     m.close()
 
 
 def _tier(m: Memory) -> VectorTier:
-    store = m.store
-    assert isinstance(store, SplitVectorStore)
-    return store.vectors_tier
+    assert m.vectors is not None
+    return m.vectors
 
 
 def _texts(result: dict[str, Any]) -> list[str]:
@@ -410,12 +409,11 @@ def test_rebuild_restores_a_wiped_or_stale_index(split_mem: Memory, tmp_path: Pa
     for text in ("I live in Berlin.", "I live in Lisbon now.", "My dog is called Rex.", "I work at Acme."):
         m.add(text, user_id="u")
     before = m.search("where do I live", user_id="u", limit=20)["results"]
-    store = m.store
-    assert isinstance(store, SplitVectorStore)
-    store.vectors_tier.drop_scope(scope)
-    assert store.vectors_tier.count(scope) == 0
-    assert store.rebuild(scope) == 4
-    assert store.vectors_tier.count(scope) == 4
+    tier = _tier(m)
+    tier.drop_scope(scope)
+    assert tier.count(scope) == 0
+    assert m.writer.rebuild(scope) == 4
+    assert tier.count(scope) == 4
     after = m.search("where do I live", user_id="u", limit=20)["results"]
     assert [x["id"] for x in after] == [x["id"] for x in before]
 
@@ -423,9 +421,9 @@ def test_rebuild_restores_a_wiped_or_stale_index(split_mem: Memory, tmp_path: Pa
     with Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash") as plain:
         missed = plain.add("I am allergic to peanuts.", user_id="u")["results"][0]["id"]
     vec = m.embedder.embed(["I am allergic to peanuts."])[0]
-    assert missed not in ids(store.vectors_tier.search(scope, vec, 10))
-    assert store.rebuild(scope) == 5
-    assert ids(store.vectors_tier.search(scope, vec, 1)) == [missed]
+    assert missed not in ids(tier.search(scope, vec, 10))
+    assert m.writer.rebuild(scope) == 5
+    assert ids(tier.search(scope, vec, 1)) == [missed]
 
 
 # -- the same answers as the plain SQLite store ---------------------------------------------------------

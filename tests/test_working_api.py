@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from mcp import Client
 
 from memstrata import Memory
-from memstrata.mcp_server import build_mcp_server
+from memstrata.mcp import build_mcp_server
 from memstrata.privacy.access import Principal, create_key
 from memstrata.server import create_app
 

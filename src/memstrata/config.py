@@ -1,4 +1,7 @@
-"""Typed configuration values and the store URL parser. Environment variables are read only at the edges."""
+"""Typed configuration values and the store URL parser.
+
+The faces read their settings once, into ``memstrata.settings.Settings``; the one variable read here is the
+documented fallback of ``Memory()`` without a store (``default_store_url``)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ class StoreURL:
 
 
 def default_store_url() -> str:
-    """``MEMSTRATA_STORE`` if set, else the per-user SQLite file."""
+    """``MEMSTRATA_STORE`` if set, else the per-user SQLite file: where ``Memory()`` and ``secure_memory()``
+    go when they are given no store (the faces always pass one)."""
     return os.environ.get("MEMSTRATA_STORE") or DEFAULT_STORE
 
 

@@ -1,71 +1,137 @@
-"""Settings for the faces that start from a command line: the CLI, ``memstrata serve`` (and its workers) and
-``memstrata mcp``. Flags win over ``MEMSTRATA_*`` environment variables, which win over the defaults. The
-library itself never reads this module: ``Memory(...)`` takes explicit arguments.
+"""Every setting of the faces that start from a command line or an environment: the CLI, ``memstrata serve``
+(and the app factory its workers run) and ``memstrata mcp``. One frozen ``Settings`` value, read once at the
+edge with ``Settings.from_env()``; a flag wins over its environment variable, which wins over the default.
 
-| setting | flag (serve) | environment | default |
-|---|---|---|---|
-| store | ``--store`` | ``MEMSTRATA_STORE`` | ``sqlite:///~/.memstrata/memory.db`` |
-| cache | ``--cache`` | ``MEMSTRATA_CACHE`` | in-process |
-| vectors | ``--vectors`` | ``MEMSTRATA_VECTORS`` | in the store |
-| embedder | ``--embedder`` | ``MEMSTRATA_EMBEDDER`` (+ ``MEMSTRATA_EMBEDDER_API_KEY``) | ``minilm`` |
-| llm | ``--llm`` | ``MEMSTRATA_LLM`` (+ ``MEMSTRATA_LLM_API_KEY``) | none (rules) |
-| conflict policy | ``--conflict-policy`` | ``MEMSTRATA_CONFLICT_POLICY`` | ``latest_wins`` |
-
-docs/server.md has the full table, server options included.
+The library below never reads this module or the environment for its configuration: ``Memory(...)`` and
+``create_app(...)`` take explicit arguments, and the faces build them from a ``Settings``. Each field says its
+variable, type, default and meaning, and docs/configuration.md is rendered from them (``memstrata docs
+config``); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from functools import cache
+from typing import Any, get_type_hints
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from memstrata.config import CONFLICT_POLICIES, IngestConfig
+from memstrata.config import CONFLICT_POLICIES, DEFAULT_STORE, IngestConfig
 from memstrata.errors import ConfigurationError
 
-_ENV = {
-    "store": "MEMSTRATA_STORE",
-    "cache": "MEMSTRATA_CACHE",
-    "vectors": "MEMSTRATA_VECTORS",
-    "embedder": "MEMSTRATA_EMBEDDER",
-    "embedder_api_key": "MEMSTRATA_EMBEDDER_API_KEY",
-    "llm": "MEMSTRATA_LLM",
-    "llm_api_key": "MEMSTRATA_LLM_API_KEY",
-    "conflict_policy": "MEMSTRATA_CONFLICT_POLICY",
-}
-_SECRETS = frozenset({"embedder_api_key", "llm_api_key"})
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "on")
 
 
-@dataclass(frozen=True)
-class StackSettings:
-    """What a Memory is built from: the store and every optional engine and provider."""
+def _setting(env: str, help: str, *, default: Any = None, shown: str | None = None, flag: str = "",
+             used_by: str = "all", secret: bool = False) -> Any:
+    """A field with its environment variable and the words docs/configuration.md shows for it."""
+    meta = {"env": env, "help": help, "shown": shown, "flag": flag, "used_by": used_by, "secret": secret}
+    return field(default=default, repr=not secret, metadata=meta)
 
-    store: str | None = None
-    cache: str | None = None
-    vectors: str | None = None
-    embedder: str | None = None
-    embedder_api_key: str | None = field(default=None, repr=False)
-    llm: str | None = None
-    llm_api_key: str | None = field(default=None, repr=False)
-    conflict_policy: str | None = None
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """What the faces are configured with: the stack a Memory is built from, encryption, the server's
+    own options and the stdio MCP key."""
+
+    # -- the stack: every face
+    store: str | None = _setting(
+        "MEMSTRATA_STORE", "store URL: `sqlite:///path/memory.db`, `sqlite://:memory:`, `postgresql://…`",
+        shown=f"`{DEFAULT_STORE}`", flag="--store")
+    cache: str | None = _setting(
+        "MEMSTRATA_CACHE", "short-term cache, e.g. `redis://host:6379/0`", shown="in-process", flag="serve --cache")
+    vectors: str | None = _setting(
+        "MEMSTRATA_VECTORS", "external vector index: `qdrant:///path`, `qdrant+http://host:6333`, "
+        "`chroma:///path`, `chroma+http://host:8000`", shown="inside the store", flag="serve --vectors")
+    embedder: str | None = _setting(
+        "MEMSTRATA_EMBEDDER", "`minilm`, `hash`, or an OpenAI-compatible embeddings API: "
+        "`openai://?model=text-embedding-3-small`, `openai+http://localhost:11434/v1?model=nomic-embed-text"
+        "[&dim=768]`", shown="`minilm` (local)", flag="--embedder")
+    embedder_api_key: str | None = _setting(
+        "MEMSTRATA_EMBEDDER_API_KEY", "API key for an `openai…://` embedder", secret=True)
+    openai_api_key: str | None = _setting(
+        "OPENAI_API_KEY", "used for `openai://` embedders (and LLMs) when no memstrata key is set; only ever "
+        "sent to api.openai.com", secret=True)
+    llm: str | None = _setting(
+        "MEMSTRATA_LLM", "LLM extraction: `openai://?model=gpt-4o-mini`, `openai+http://localhost:11434/v1?"
+        "model=llama3.1`, `anthropic://?model=claude-3-5-haiku-latest`", shown="none: rules",
+        flag="serve --llm")
+    llm_api_key: str | None = _setting(
+        "MEMSTRATA_LLM_API_KEY", "API key for the LLM (else `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` for their "
+        "own hosts)", secret=True)
+    conflict_policy: str | None = _setting(
+        "MEMSTRATA_CONFLICT_POLICY", f"what a new value does to an old one: {', '.join(CONFLICT_POLICIES)}",
+        shown="`latest_wins`", flag="serve --conflict-policy")
+    embed_threads: int = _setting(
+        "MEMSTRATA_EMBED_THREADS", "ONNX threads per embedding call in the server (concurrent requests fill "
+        "the cores)", default=1, used_by="server")
+    blas_threads: int = _setting(
+        "MEMSTRATA_BLAS_THREADS", "BLAS threads of the process once the local embedder is loaded (`0`: leave "
+        "BLAS alone); one keeps retrieval's small products from taking the embedder's cores", default=1)
+
+    # -- encryption at rest (docs/security.md)
+    master_key: str | None = _setting(
+        "MEMSTRATA_MASTER_KEY", "base64 master key: the store is opened encrypted (docs/security.md)",
+        shown="off", secret=True)
+    master_key_file: str | None = _setting(
+        "MEMSTRATA_MASTER_KEY_FILE", "file holding the master key (used when `MEMSTRATA_MASTER_KEY` is unset)",
+        shown="off")
+
+    # -- the server (memstrata serve, the app factory)
+    auth: bool = _setting("MEMSTRATA_AUTH", "require an API key (`0`: accept every local request)", default=True,
+                          flag="serve --no-auth", used_by="server")
+    key_pepper: str | None = _setting(
+        "MEMSTRATA_KEY_PEPPER", "server secret mixed into API key hashes; the same wherever keys are made and "
+        "checked", used_by="server, keys, mcp", secret=True)
+    cors: tuple[str, ...] = _setting("MEMSTRATA_CORS", "allowed browser origins, comma-separated", default=(),
+                                     shown="none", flag="serve --cors", used_by="server")
+    rate_limit: float = _setting("MEMSTRATA_RATE_LIMIT", "requests per second per key; `0` turns it off",
+                                 default=50.0, flag="serve --rate-limit", used_by="server")
+    rate_burst: int = _setting("MEMSTRATA_RATE_BURST", "rate-limit burst size", default=100, flag="serve --burst",
+                               used_by="server")
+    max_body_bytes: int = _setting("MEMSTRATA_MAX_BODY_BYTES", "largest request body", default=DEFAULT_MAX_BODY_BYTES,
+                                   flag="serve --max-body-bytes", used_by="server")
+    allowed_hosts: tuple[str, ...] = _setting(
+        "MEMSTRATA_ALLOWED_HOSTS", "accepted `Host` header names, comma-separated", default=(),
+        shown="any (`127.0.0.1,localhost` with `--no-auth`)", used_by="server")
+    audit: bool = _setting("MEMSTRATA_AUDIT", "write every call to the audit log", default=True,
+                           flag="serve --audit/--no-audit", used_by="server")
+    threads: int | None = _setting("MEMSTRATA_THREADS", "threads running Memory calls", shown="4 per core",
+                                   used_by="server")
+
+    # -- MCP on stdio
+    api_key: str | None = _setting("MEMSTRATA_API_KEY", "the API key `memstrata mcp` acts as",
+                                   shown="unrestricted local access", flag="mcp --key", used_by="mcp", secret=True)
+
+    def __repr__(self) -> str:
+        """Every setting but the secrets, URLs masked."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not f.metadata["secret"]:
+                shown.append(f"{f.name}={_masked(value)!r}" if isinstance(value, str) else f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str | None) -> StackSettings:
-        """Settings from ``MEMSTRATA_*`` variables, then ``overrides`` (flags) where they are not None."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment (``environ``, else the process's), then ``overrides`` (flags) where
+        they are not None."""
         env = os.environ if environ is None else environ
-        values = {name: env.get(var) or None for name, var in _ENV.items()}
-        unknown = set(overrides) - set(values)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _parse(f, raw.strip())
+        return cls(**values).with_flags(**overrides)
+
+    def with_flags(self, **flags: Any) -> Settings:
+        """A copy with the given flags applied (None leaves a setting as it is)."""
+        unknown = set(flags) - {f.name for f in fields(self)}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.check()
-        return settings
-
-    def with_flags(self, **flags: str | None) -> StackSettings:
-        """A copy with the given flags applied (None leaves a setting as it is)."""
         settings = replace(self, **{k: v for k, v in flags.items() if v is not None})
         settings.check()
         return settings
@@ -73,20 +139,50 @@ class StackSettings:
     def check(self) -> None:
         if self.conflict_policy is not None and self.conflict_policy not in CONFLICT_POLICIES:
             raise ConfigurationError(f"conflict policy: {self.conflict_policy!r} is not one of "
-                                     f"{', '.join(CONFLICT_POLICIES)} ({_ENV['conflict_policy']})")
+                                     f"{', '.join(CONFLICT_POLICIES)} (MEMSTRATA_CONFLICT_POLICY)")
 
     def to_env(self) -> dict[str, str]:
         """The variables that rebuild these settings in another process (a server worker)."""
-        return {_ENV[f.name]: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.metadata["env"]] = _format(value)
+        return out
 
     def describe(self) -> dict[str, str]:
-        """What is configured, secrets left out, for a start-up line."""
-        from memstrata.config import default_store_url
-
-        shown = {"store": default_store_url(), "embedder": "minilm"}
-        shown.update({f.name: str(getattr(self, f.name)) for f in fields(self)
-                      if getattr(self, f.name) is not None and f.name not in _SECRETS})
+        """The stack that is configured, secrets left out, for a start-up line."""
+        shown = {"store": self.store_url, "embedder": "minilm"}
+        for name in ("store", "cache", "vectors", "embedder", "llm", "conflict_policy"):
+            value = getattr(self, name)
+            if value is not None:
+                shown[name] = str(value)
         return {k: _masked(v) for k, v in shown.items()}
+
+    @property
+    def store_url(self) -> str:
+        return self.store or DEFAULT_STORE
+
+    # -- building what the settings describe -------------------------------------------------------
+
+    def key_provider(self) -> Any:
+        """The master key as a ``LocalKeyProvider``; None when encryption is not configured."""
+        from memstrata.privacy.crypto import LocalKeyProvider, decode_master_key
+
+        if self.master_key:
+            return LocalKeyProvider(decode_master_key(self.master_key, "MEMSTRATA_MASTER_KEY"))
+        if self.master_key_file:
+            return LocalKeyProvider.from_file(self.master_key_file)
+        return None
+
+    def open_memory(self, *, actor: str = "cli", audit: bool = False, embedder_threads: int | None = None) -> Any:
+        """A Memory over the configured stack: encrypted when a master key is set, plain otherwise (and never
+        a plain Memory over an encrypted store), audited when ``audit``."""
+        from memstrata.secure import secure_memory
+
+        provider = self.key_provider()
+        return secure_memory(self.store_url, key_provider=provider, encrypt=provider is not None, audit=audit,
+                             actor=actor, **self.memory_options(embedder_threads=embedder_threads))
 
     def memory_options(self, *, embedder_threads: int | None = None) -> dict[str, Any]:
         """Keyword arguments for ``Memory`` / ``secure_memory``: the engines and providers, built."""
@@ -113,15 +209,77 @@ class StackSettings:
         if spec in (None, "minilm"):
             from memstrata.providers.embedders import MiniLMEmbedder, default_embedder
 
-            return MiniLMEmbedder(threads=threads) if threads else default_embedder()
+            if threads or self.blas_threads != 1:
+                return MiniLMEmbedder(threads=threads, blas_threads=self.blas_threads)
+            return default_embedder()
         if "://" not in spec:
             from memstrata.providers.embedders import resolve_embedder
 
             return resolve_embedder(spec)
-        return _openai_embedder(spec, self.embedder_api_key)
+        return _openai_embedder(spec, self.embedder_api_key, self.openai_api_key)
 
 
-def _openai_embedder(url: str, api_key: str | None) -> Any:
+@cache
+def _types() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+def _parse(f: Field[Any], raw: str) -> Any:
+    """A variable's text as the field's type; a bad value names its variable."""
+    kind, env = _types()[f.name], f.metadata["env"]
+    try:
+        if kind is bool:
+            if raw.lower() in _FALSE:
+                return False
+            if raw.lower() in _TRUE:
+                return True
+            raise ValueError
+        if kind is int or kind == (int | None):
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind == tuple[str, ...]:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigurationError(f"{env}: {raw!r} is not {type_name(f)}") from None
+    return raw
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def type_name(f: Field[Any]) -> str:
+    """The field's type in words, for errors and docs/configuration.md."""
+    kind = _types()[f.name]
+    if kind is bool:
+        return "a boolean (1/0, true/false)"
+    if kind is int or kind == (int | None):
+        return "a whole number"
+    if kind is float:
+        return "a number"
+    if kind == tuple[str, ...]:
+        return "a comma-separated list"
+    return "text"
+
+
+def default_text(f: Field[Any]) -> str:
+    """The default as docs/configuration.md shows it."""
+    if f.metadata["shown"]:
+        return str(f.metadata["shown"])
+    default = f.default if f.default is not MISSING else None
+    if default is None:
+        return "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return f"`{_format(default)}`"
+
+
+def _openai_embedder(url: str, api_key: str | None, openai_key: str | None) -> Any:
     from memstrata.providers.embedders import OpenAIEmbedder
 
     parts = urlsplit(url)
@@ -140,7 +298,7 @@ def _openai_embedder(url: str, api_key: str | None) -> Any:
         base = urlunsplit((transport, parts.netloc, parts.path, "", ""))
     else:
         base = "https://api.openai.com/v1"
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")  # only ever sent to OpenAI itself
+        api_key = api_key or openai_key  # only ever sent to OpenAI itself
     try:
         size = int(dim) if dim else None
     except ValueError:
@@ -149,16 +307,54 @@ def _openai_embedder(url: str, api_key: str | None) -> Any:
 
 
 def _masked(value: str) -> str:
-    """A URL with any password and key-like query values hidden."""
+    """A URL with any password and key-like query values hidden (the rest of it as written)."""
     if "://" not in value:
         return value
     parts = urlsplit(value)
-    netloc = parts.netloc
+    masked = value
     if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = urlencode([(k, "***" if "key" in k.lower() or "token" in k.lower() else v)
-                       for k, v in parse_qsl(parts.query)], safe="*:/")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked = masked.replace(f":{parts.password}@", ":***@", 1)
+    if parts.query:
+        query = urlencode([(k, "***" if "key" in k.lower() or "token" in k.lower() else v)
+                           for k, v in parse_qsl(parts.query)], safe="*:/")
+        masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
+    return masked
 
 
-__all__ = ["StackSettings"]
+def render_table() -> str:
+    """docs/configuration.md: every setting in one table, rendered from ``Settings``."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Rendered from memstrata.settings.Settings by `memstrata docs config -o docs/configuration.md`;",
+        "     tests/test_docs_drift.py fails when it is out of date. -->",
+        "",
+        "The CLI, `memstrata serve` (and the app factory its workers run) and `memstrata mcp` read these",
+        "variables once, when they start, into one `memstrata.settings.Settings`; a flag wins over its variable,",
+        "which wins over the default. Secrets are never printed (the start-up line masks URLs).",
+        "",
+        "The library takes explicit arguments instead (`Memory(...)`, `secure_memory(...)`, `create_app(...)`,",
+        "`MiniLMEmbedder(blas_threads=...)`), with three documented fallbacks: `Memory()` without a store opens",
+        "`MEMSTRATA_STORE` (else the default file); `secure_memory()` without a key reads `MEMSTRATA_MASTER_KEY` /",
+        "`MEMSTRATA_MASTER_KEY_FILE`; an `openai://` or `anthropic://` LLM without a key uses `OPENAI_API_KEY` /",
+        "`ANTHROPIC_API_KEY`, and only for that vendor's own host.",
+        "",
+        "| variable | type | default | flag | used by | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in fields(Settings):
+        m = f.metadata
+        flag = f"`{m['flag']}`" if m["flag"] else "—"
+        secret = " (secret)" if m["secret"] else ""
+        lines.append(f"| `{m['env']}` | {type_name(f)} | {default_text(f)} | {flag} | {m['used_by']} | "
+                     f"{m['help']}{secret} |")
+    lines += [
+        "",
+        "`memstrata serve` hands its settings to its worker processes as these variables, in the environment",
+        "of the process it starts. The full command reference is [cli.md](cli.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+__all__ = ["Settings", "render_table"]

@@ -1,6 +1,6 @@
 """An exact, in-process VectorTier on numpy: the reference the external vector stores are tested against.
 
-Nothing is persisted: after a restart, ``SplitVectorStore.rebuild(scope)`` fills it again from the
+Nothing is persisted: after a restart, ``Memory.writer.rebuild(scope)`` fills it again from the
 Store. Useful as a drop-in index for tests and for small single-process deployments.
 """
 

@@ -2,8 +2,13 @@
 
 Recent turns of a conversation live in one Redis list per (scope, conversation): RPUSH + LTRIM keep it
 bounded, EXPIRE gives it the tier's TTL, and ``recent`` is one LRANGE. A small set per scope names its
-conversations, so clearing a scope needs no SCAN. Every key starts with the scope key, which is
-prefix-free (length-prefixed ids), so no two scopes can share a key.
+conversations, so clearing a scope needs no SCAN. Every key holds the scope key, which is prefix-free
+(length-prefixed ids), so no two scopes can share a key.
+
+Every key of a scope carries the same hash tag (``{…}``, a digest of the scope key), so on a Redis Cluster
+all of a scope's keys live in one hash slot: the multi-key transactions below (push a turn and index
+its conversation; clear a scope) run on one node, and different scopes spread over the masters. Open a
+cluster with ``redis://host:port/?cluster=1`` naming any one node (``connect`` discovers the rest).
 
 Sockets have short timeouts and a dead connection is retried once, which is what reconnects after
 Redis restarts. When Redis cannot be reached, calls raise BackendUnavailableError — or, with
@@ -33,6 +38,7 @@ from memstrata.tiers.base import ShortTermTier, Turn, WorkingState, WorkingTier
 try:
     import redis
     from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ConfigurationError(
@@ -45,11 +51,21 @@ T = TypeVar("T")
 DEFAULT_PREFIX = "memstrata:"
 SOCKET_TIMEOUT = 0.5
 RETRY_INTERVAL = 2.0  # while Redis is down, how often a fallback tier tries it again
+Client = redis.Redis | RedisCluster
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
-    """A client with bounded timeouts and one retry (which reconnects a connection Redis dropped)."""
+def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT, cluster: bool = False) -> Client:
+    """A client with bounded timeouts and one retry (which reconnects a connection Redis dropped).
+
+    ``cluster=True`` gives a Redis Cluster client that starts from the node in ``url``."""
+    if cluster:
+        return RedisCluster.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
@@ -63,7 +79,7 @@ def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
 class _Guard:
     """Runs Redis calls: translates errors, or switches to a fallback while Redis is away."""
 
-    def __init__(self, client: redis.Redis, what: str, fallback: bool) -> None:
+    def __init__(self, client: Client, what: str, fallback: bool) -> None:
         self.client = client
         self.what = what
         self.fallback = fallback
@@ -72,7 +88,11 @@ class _Guard:
         self._lock = threading.Lock()
 
     def where(self) -> str:
-        kw = self.client.connection_pool.connection_kwargs
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None:  # a cluster client: name the node it started from
+            node = self.client.get_default_node() if hasattr(self.client, "get_default_node") else None
+            return f"cluster via {node.host}:{node.port}" if node is not None else "cluster"
+        kw = pool.connection_kwargs
         return str(kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}")
 
     def call(self, op: Callable[[], T], local: Callable[[], T]) -> T:
@@ -118,6 +138,17 @@ def _turn(raw: Any) -> Turn:
     return Turn(d["r"], d["c"], d["t"], d.get("e"))
 
 
+def scope_tag(scope: Scope) -> str:
+    """The hash tag every key of ``scope`` carries: one Redis Cluster slot per scope. A digest, so that
+    braces inside ids cannot change which part of a key Redis hashes."""
+    return "{" + hashlib.sha256(scope.key.encode()).hexdigest()[:16] + "}"
+
+
+def scope_key(prefix: str, kind: str, scope: Scope, conversation_id: str | None = None) -> str:
+    base = f"{prefix}{kind}:{scope_tag(scope)}{scope.key}"
+    return base if conversation_id is None else f"{base}|{conversation_id}"
+
+
 def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
@@ -127,7 +158,7 @@ class RedisShortTerm(ShortTermTier):
 
     def __init__(
         self,
-        client: redis.Redis | str,
+        client: Client | str,
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         max_turns: int = 50,
@@ -142,10 +173,10 @@ class RedisShortTerm(ShortTermTier):
         self._local = InProcessShortTerm(ttl_seconds, max_turns)
 
     def _key(self, scope: Scope, conversation_id: str) -> str:
-        return f"{self.prefix}st:{scope.key}|{conversation_id}"
+        return scope_key(self.prefix, "st", scope, conversation_id)
 
     def _index(self, scope: Scope) -> str:
-        return f"{self.prefix}stc:{scope.key}"
+        return scope_key(self.prefix, "stc", scope)
 
     @property
     def degraded(self) -> bool:
@@ -205,7 +236,7 @@ class RedisWorking(WorkingTier):
 
     def __init__(
         self,
-        client: redis.Redis | str,
+        client: Client | str,
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         prefix: str = DEFAULT_PREFIX,
@@ -218,10 +249,10 @@ class RedisWorking(WorkingTier):
         self._local = InProcessWorking()
 
     def _key(self, scope: Scope, conversation_id: str) -> str:
-        return f"{self.prefix}wk:{scope.key}|{conversation_id}"
+        return scope_key(self.prefix, "wk", scope, conversation_id)
 
     def _index(self, scope: Scope) -> str:
-        return f"{self.prefix}wkc:{scope.key}"
+        return scope_key(self.prefix, "wkc", scope)
 
     def get(self, scope: Scope, conversation_id: str) -> WorkingState | None:
         def op() -> WorkingState | None:
@@ -273,7 +304,7 @@ class RedisCache:
 
     def __init__(
         self,
-        client: redis.Redis | str,
+        client: Client | str,
         *,
         max_local: int = 1024,
         ttl_seconds: float = 7 * 24 * 3600,
@@ -334,7 +365,7 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
     ours: dict[str, str] = {}
     theirs: list[tuple[str, str]] = []
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if k in ("fallback", "ttl", "prefix"):
+        if k in ("fallback", "ttl", "prefix", "cluster"):
             ours[k] = v
         else:
             theirs.append((k, v))
@@ -348,7 +379,8 @@ def short_term_from_url(
     fallback: bool = False,
     max_turns: int = 50,
 ) -> tuple[RedisShortTerm, RedisWorking]:
-    """Short-term and working tiers sharing one client: ``redis://host:6379/0[?fallback=1&ttl=3600]``."""
+    """Short-term and working tiers sharing one client: ``redis://host:6379/0[?fallback=1&ttl=3600]``;
+    ``?cluster=1`` opens a Redis Cluster from the node named."""
     clean, opts = _split_url(url)
     if "fallback" in opts:
         fallback = opts["fallback"].lower() in ("1", "true", "yes", "on")
@@ -358,8 +390,9 @@ def short_term_from_url(
         except ValueError:
             raise ConfigurationError(f"cache: ttl={opts['ttl']!r} in {url!r} is not a number of seconds") from None
     prefix = opts.get("prefix", DEFAULT_PREFIX)
+    cluster = opts.get("cluster", "").lower() in ("1", "true", "yes", "on")
     try:
-        client = connect(clean)
+        client = connect(clean, cluster=cluster)
     except ValueError as exc:
         raise ConfigurationError(f"cache: {url!r} is not a Redis URL: {exc}") from exc
     return (

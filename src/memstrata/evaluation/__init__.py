@@ -1,6 +1,7 @@
 """Retrieval benchmarks (LongMemEval, LoCoMo), their metrics and in-process baselines.
 
-Run ``python bench/longmemeval.py`` or ``memstrata bench longmemeval PATH``; see ``run_longmemeval``.
+Run ``memstrata bench longmemeval PATH`` (or ``python bench/longmemeval.py``) and ``memstrata bench locomo PATH``;
+see ``run_longmemeval`` and ``run_locomo``.
 """
 
 from memstrata.evaluation.metrics import (

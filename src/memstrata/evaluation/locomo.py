@@ -8,7 +8,6 @@ index; both speakers' turns go in as user-role messages carrying the speaker's n
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -21,16 +20,8 @@ from typing import Any
 
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import Session, Turn
-from memstrata.evaluation.longmemeval import (
-    SYSTEM_ORDER,
-    _command_line,
-    dump_json,
-    fmt,
-    make_systems,
-    provenance,
-    warm_up,
-    write_section,
-)
+from memstrata.evaluation.report import command_line, dump_json, fmt, provenance, write_section
+from memstrata.evaluation.systems import SYSTEM_ORDER, make_systems, warm_up
 
 K = 10
 # The usual reading of LoCoMo's category numbers (as in the Mem0 and LoCoMo evaluation code).
@@ -250,7 +241,7 @@ def run_locomo(
             },
             "top10_tokens_mean": M.mean([r["top10_tokens"] for r in rs]),
         }
-    command = command or _command_line()
+    command = command or command_line()
     if out_dir is not None:
         result["dump"] = str(dump_json(result, rows, out_dir, "locomo"))
     markdown = render_markdown(result, command)
@@ -310,39 +301,3 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
     refs = ", ".join(f"{name} {value}" for name, value in REFERENCE.items())
     lines += ["", f"Reference dialog-level recall@10 (%) reported elsewhere (protocols may differ): {refs}."]
     return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command-line entry point: ``python -m memstrata.evaluation.locomo PATH [--systems ...] [--write]``."""
-    p = argparse.ArgumentParser(description="LoCoMo dialog-level evidence recall (memstrata vs baselines)")
-    p.add_argument("path", help="LoCoMo JSON file (e.g. locomo10.json)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N conversations")
-    p.add_argument("--systems", default="memstrata,flat,bm25")
-    p.add_argument("--preset", default="balanced")
-    p.add_argument("--embedder", default=None, help="'minilm' (default) or 'hash'")
-    p.add_argument("--k", type=int, default=K)
-    p.add_argument("--include-adversarial", action="store_true", help="count category 5 in the overall figure")
-    p.add_argument("--workdir", default=None)
-    p.add_argument("--write", action="store_true")
-    p.add_argument("--results", default="bench/RESULTS.md")
-    p.add_argument("--out", default="bench/out")
-    p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
-    return run_locomo(
-        a.path,
-        systems=a.systems.split(","),
-        limit=a.limit,
-        preset=a.preset,
-        k=a.k,
-        exclude_categories=() if a.include_adversarial else (5,),
-        workdir=a.workdir,
-        embedder=a.embedder,
-        write=a.write,
-        results_path=a.results,
-        out_dir=a.out,
-        progress=not a.no_progress,
-    )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -49,11 +49,8 @@ def _org(memory: Any, org_id: str | None) -> str:
 
 def _drop_caches(memory: Any, scopes: list[Scope]) -> None:
     # Cached query vectors may embed what the user asked; their keys cannot be told apart, so all go.
-    with memory._qlock:
-        memory._qcache.clear()
-    with memory._touch_lock:
-        for scope in scopes:
-            memory._touched.pop(scope, None)
+    memory._qcache.clear()
+    memory._usage.forget(scopes)
 
 
 def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
@@ -79,7 +76,7 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
     short = working = 0
     for scope in dict.fromkeys([base, *scopes]):
         if scope in scopes:
-            tables.update(store.delete_scope(scope))
+            tables.update(memory.writer.delete_scope(scope))  # the vector tier too, when there is one
         short += memory.short_term.clear(scope)
         working += memory.working.clear(scope)
     _drop_caches(memory, scopes)
@@ -278,7 +275,7 @@ def import_scope(memory: Any, scope: Scope, block: dict[str, Any], *, keep_ids: 
         raise InvalidInputError("data", f"a record is malformed ({type(exc).__name__}: {exc})") from None
     memory.store.add_episodes(episodes)
     for batch in batches:
-        memory.store.apply(scope, batch)
+        memory.writer.apply(scope, batch)
     return {"episodes": len(episodes), "memories": len(batches[0].new_memories), "history": len(batches[0].history)}
 
 
@@ -308,7 +305,7 @@ def import_user(
     for scope, block, episodes, batches in plans:
         memory.store.add_episodes(episodes)
         for batch in batches:
-            memory.store.apply(scope, batch)
+            memory.writer.apply(scope, batch)
         for conv, turns in block.get("short_term", {}).items():
             memory.short_term.push(scope, conv, [
                 Turn(t["role"], t["content"], _at(t["at"]), eps.get(t.get("episode_id"))) for t in turns])

@@ -136,7 +136,8 @@ def run_retention(memory: Any, now: Any = None, *, org_id: str | None = None, ac
     store = memory.store
     tier = privacy_tier(store)
     auditor = Auditor(store, _actor(memory, actor))
-    vectors = store.vectors_tier if store.supports(Capability.EXTERNAL_VECTORS) else None  # type: ignore[attr-defined]
+    tiers = memory.tiers
+    vectors = tiers.vectors if tiers.supports(Capability.EXTERNAL_VECTORS) else None
     report: dict[str, Any] = {"now": at, "orgs": {}}
     by_org: dict[str, list[RetentionPolicy]] = {}
     for policy in tier.retention_policies(org_id):

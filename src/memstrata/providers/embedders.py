@@ -39,23 +39,17 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
     return (rows / norms).astype(np.float32, copy=False)
 
 
-BLAS_THREADS_ENV = "MEMSTRATA_BLAS_THREADS"
-
-
-def limit_blas_threads() -> int | None:
-    """Keep the process's BLAS (numpy's OpenBLAS) to one thread once the local embedder is loaded.
+def limit_blas_threads(limit: int | None = 1) -> int | None:
+    """Keep the process's BLAS (numpy's OpenBLAS) to ``limit`` threads; the local embedder calls it with one
+    when it loads.
 
     Retrieval's matrix products are small (a query against a scope, a few dozen candidates against each
     other) and gain nothing from BLAS threads, but those threads keep spinning after each call and take the
     cores from the embedder's own: measured on 2 cores, a search step went from 21 ms to 7 ms. This is a
-    process-wide setting; ``MEMSTRATA_BLAS_THREADS=N`` keeps N threads instead, and ``0`` leaves BLAS alone.
+    process-wide setting; a program that wants its own BLAS threads builds ``MiniLMEmbedder(blas_threads=N)``
+    (``0`` or None: leave BLAS alone; the CLI and server take ``MEMSTRATA_BLAS_THREADS``).
     Returns the limit applied (None: none)."""
-    raw = os.environ.get(BLAS_THREADS_ENV, "1").strip()
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{BLAS_THREADS_ENV}: {raw!r} is not a whole number") from None
-    if limit <= 0:
+    if not limit or limit <= 0:
         return None
     from threadpoolctl import threadpool_limits
 
@@ -75,13 +69,17 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime: offline, no PyTorch, loaded once and lazily.
 
     Batches are sorted by length and cut into buckets so short texts never pay for a long one's padding.
+    ``threads``: ONNX threads per call (None: onnxruntime's choice); ``blas_threads``: the process's BLAS
+    threads once the model is loaded (see ``limit_blas_threads``; 0 or None leaves BLAS alone).
     """
 
     name = "minilm-l6-v2-int8"
     dim = 384
 
-    def __init__(self, *, threads: int | None = None, max_tokens: int = 256, batch_size: int = 64) -> None:
+    def __init__(self, *, threads: int | None = None, max_tokens: int = 256, batch_size: int = 64,
+                 blas_threads: int | None = 1) -> None:
         self._threads = threads
+        self._blas_threads = blas_threads
         self._max_tokens = max_tokens
         self._batch_size = batch_size
         self._lock = threading.Lock()
@@ -121,7 +119,7 @@ class MiniLMEmbedder:
             )
             self._input_names = {i.name for i in session.get_inputs()}
             self._tokenizer, self._count_tokenizer = tok, counter
-            limit_blas_threads()
+            limit_blas_threads(self._blas_threads)
             self._session = session
 
     def warm_up(self) -> None:

@@ -23,6 +23,7 @@ from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.tiers.base import Store, Turn
+from memstrata.tiers.vectors import VectorTier
 
 _WORDS = re.compile(r"[\w'-]+", re.UNICODE)
 MAX_ENTITY_NGRAM = 4
@@ -66,9 +67,12 @@ _STOP_ENTITY = {"i", "me", "my", "you", "we", "it", "user", "the", "a"}
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    """``knn``: the vector tier that serves the dense stage when the memory has one (else the store)."""
+
+    def __init__(self, store: Store, embedder: Embedder, knn: VectorTier | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.knn = knn
 
     def _entity_names(self, scope: Scope) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -96,8 +100,10 @@ class Retriever:
         qvec = req.query_vector if req.query_vector is not None else self.embedder.embed([req.query])[0]
         pool = max(req.limit * 3, 10)
 
-        dense = self.store.vector_search(
-            scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only
+        dense = (
+            self.knn.search(scope, qvec, max(p.dense_k, pool), include_inactive=want_all, only=only)
+            if self.knn is not None
+            else self.store.vector_search(scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only)
         )
         keyword = (
             self.store.keyword_search(

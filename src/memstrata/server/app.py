@@ -31,8 +31,8 @@ from memstrata.server.middleware import (
     RequestIdMiddleware,
 )
 from memstrata.server.schemas import Problem
+from memstrata.settings import DEFAULT_MAX_BODY_BYTES, Settings
 
-DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 DEFAULT_RATE_LIMIT = RateLimit()
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 API_DESCRIPTION = """Long-term memory for AI agents.
@@ -169,7 +169,7 @@ def create_app(
 
 
 def _build_mcp(memory: Any, auth_config: AuthConfig, max_body_bytes: int, allowed_hosts: Sequence[str] | None) -> Any:
-    from memstrata.mcp_server import HttpMCP, build_mcp_server, principal_from_headers
+    from memstrata.mcp import HttpMCP, build_mcp_server, principal_from_headers
 
     def client_of(scope: Scope) -> str:
         client = scope.get("client")
@@ -198,42 +198,29 @@ def openapi_document() -> dict[str, Any]:
 
 
 def app_from_env() -> FastAPI:
-    """An app configured by ``MEMSTRATA_*`` environment variables: the factory ``memstrata serve`` runs.
+    """The factory ``memstrata serve`` runs in each worker: an app configured by the ``MEMSTRATA_*`` variables
+    (docs/configuration.md), which ``serve`` sets in the environment of the process it starts."""
+    from memstrata.settings import Settings
 
-    The stack (store, cache, vectors, embedder, LLM, conflict policy) comes from ``StackSettings``
-    (memstrata.settings); the server's own: MEMSTRATA_AUTH (0 to disable), MEMSTRATA_CORS (comma-separated
-    origins), MEMSTRATA_RATE_LIMIT (requests/s per key, 0 = off), MEMSTRATA_RATE_BURST,
-    MEMSTRATA_MAX_BODY_BYTES, MEMSTRATA_KEY_PEPPER, MEMSTRATA_ALLOWED_HOSTS, MEMSTRATA_AUDIT (0 to disable the
-    audit log), MEMSTRATA_EMBED_THREADS (ONNX threads per embedding call, default 1), MEMSTRATA_THREADS (threads
-    running Memory calls, default 4 per core); MEMSTRATA_MASTER_KEY(_FILE) turns encryption at rest on (see
-    memstrata.secure). docs/server.md has them all in one table.
-    """
-    from memstrata.settings import StackSettings
+    return app_from_settings(Settings.from_env())
 
-    env = os.environ
-    audit = env.get("MEMSTRATA_AUDIT", "1") not in ("0", "false", "no")
-    stack = StackSettings.from_env(env)
+
+def app_from_settings(settings: Settings) -> FastAPI:
+    """An app over the Memory ``settings`` describe (encrypted when a master key is set, audited unless turned
+    off), configured by the server's own settings; it closes the Memory when it shuts down."""
     # One ONNX thread per request: under concurrent load the requests themselves fill the cores.
-    options = stack.memory_options(embedder_threads=int(env.get("MEMSTRATA_EMBED_THREADS", "1")))
-    try:
-        from memstrata.secure import memory_from_env
-    except ImportError:  # a build without the privacy modules: plain Memory, no audit
-        from memstrata.memory import Memory
-
-        memory: Any = Memory(stack.store, actor="server", **options)
-    else:
-        memory = memory_from_env(stack.store, audit=audit, actor="server", **options)
+    memory = settings.open_memory(actor="server", audit=settings.audit, embedder_threads=settings.embed_threads)
     warm = getattr(memory.embedder, "warm_up", None)
     if callable(warm):
         warm()  # the first request should not pay for loading the model
     return create_app(
         memory,
-        auth=env.get("MEMSTRATA_AUTH", "1") not in ("0", "false", "no"),
-        cors_origins=[o.strip() for o in env.get("MEMSTRATA_CORS", "").split(",") if o.strip()],
-        rate_limit=RateLimit(float(env.get("MEMSTRATA_RATE_LIMIT", "50")), int(env.get("MEMSTRATA_RATE_BURST", "100"))),
-        max_body_bytes=int(env.get("MEMSTRATA_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
-        key_pepper=env.get("MEMSTRATA_KEY_PEPPER") or None,
-        allowed_hosts=[h.strip() for h in env.get("MEMSTRATA_ALLOWED_HOSTS", "").split(",") if h.strip()] or None,
+        auth=settings.auth,
+        cors_origins=settings.cors,
+        rate_limit=RateLimit(settings.rate_limit, settings.rate_burst),
+        max_body_bytes=settings.max_body_bytes,
+        key_pepper=settings.key_pepper,
+        allowed_hosts=settings.allowed_hosts or None,
         close_memory=True,
-        max_threads=int(env.get("MEMSTRATA_THREADS") or 4 * (os.cpu_count() or 2)),
+        max_threads=settings.threads or 4 * (os.cpu_count() or 2),
     )

@@ -319,10 +319,9 @@ class PrivacyTier(AuditTier, DataKeyTier, RetentionTier, ErasureTier):
 
 
 def privacy_tier(store: object) -> PrivacyTier:
-    """The PrivacyTier behind a store (itself, or the base of a wrapping store such as SplitVectorStore)."""
-    for candidate in (store, getattr(store, "base", None)):
-        if isinstance(candidate, PrivacyTier):
-            return candidate
+    """The store as a PrivacyTier (every durable tier of it, audit and keys included), if it is one."""
+    if isinstance(store, PrivacyTier):
+        return store
     from memstrata.errors import ConfigurationError
 
     raise ConfigurationError(f"store: {type(store).__name__} has no privacy tier (audit, keys, retention)")

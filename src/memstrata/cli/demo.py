@@ -1,4 +1,4 @@
-"""A short demo: three sessions of a real-sounding conversation, then recall questions answered from memory."""
+"""`memstrata demo`: three sessions of a real-sounding conversation, then recall questions answered from memory."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import click
+
+from memstrata.cli.base import settings
 
 SESSIONS = [
     (
@@ -98,3 +100,14 @@ def run_demo(store: str | None = None, *, keep: bool = False) -> None:
             )
     if tmp is not None and not keep:
         tmp.cleanup()
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="keep the demo database afterwards")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool) -> None:
+    """Add a multi-session conversation and answer recall questions from it."""
+    run_demo(settings(ctx).store, keep=keep)
+
+
+COMMANDS = (demo,)

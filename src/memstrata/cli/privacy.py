@@ -7,30 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
+from memstrata.cli.base import emit, open_memory, org_option
 from memstrata.errors import InvalidInputError
-
-
-def _memory(ctx: click.Context) -> Any:
-    root = ctx.find_root()
-    obj = root.obj
-    if "memory" not in obj:
-        from memstrata.secure import memory_from_env
-
-        obj["memory"] = memory_from_env(obj["store"], embedder=obj["embedder"])
-        root.call_on_close(obj["memory"].close)
-    return obj["memory"]
-
-
-def _emit(ctx: click.Context, data: Any, human: str) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str) if ctx.find_root().obj["json"] else human)
-
-
-org_option = click.option("--org", "org_id", default=None, help="organisation id (default: 'default')")
-
 
 # -- audit -----------------------------------------------------------------------------------------
 
@@ -53,13 +34,13 @@ def audit_verify(ctx: click.Context, head: str | None) -> None:
         if not seq.isdigit() or not digest:
             raise InvalidInputError("--head", "must be SEQ:HASH as printed by a previous verify")
         expected = (int(seq), digest)
-    result = verify_audit(_memory(ctx).store, expected_head=expected)
+    result = verify_audit(open_memory(ctx).store, expected_head=expected)
     verdict = "ok" if result.ok else "TAMPERED"
     lines = [f"{verdict}: {result.entries} entries, head {result.head_seq}:{result.head_hash}"]
     if result.unauthenticated:
         lines.append(f"{result.unauthenticated} keyed entries not authenticated (no master key configured)")
     lines += [f"  entry {seq}: {problem}" for seq, problem in result.problems]
-    _emit(ctx, result.to_dict(), "\n".join(lines))
+    emit(ctx, result.to_dict(), "\n".join(lines))
     if not result.ok:
         ctx.exit(1)
 
@@ -74,7 +55,7 @@ def audit_show(ctx: click.Context, org_id: str | None, user_id: str | None, afte
     """List audit entries, oldest first."""
     from memstrata.privacy.audit import read_audit
 
-    rows = read_audit(_memory(ctx).store, org_id=org_id, user_id=user_id, after=after, limit=limit)
+    rows = read_audit(open_memory(ctx).store, org_id=org_id, user_id=user_id, after=after, limit=limit)
     lines = []
     for r in rows:
         scope = r["scope"] or {}
@@ -83,7 +64,7 @@ def audit_show(ctx: click.Context, org_id: str | None, user_id: str | None, afte
         ids = f" ids={shown}" if shown else ""
         lines.append(f"{r['seq']:>6}  {r['at']}  {r['actor']:<12} {r['org_id'] or '(system)'}  {who or '-'}  "
                      f"{r['operation']}{ids}")
-    _emit(ctx, rows, "\n".join(lines) or "(no entries)")
+    emit(ctx, rows, "\n".join(lines) or "(no entries)")
 
 
 # -- retention -------------------------------------------------------------------------------------
@@ -104,8 +85,8 @@ def retention_set(ctx: click.Context, tier: str, max_age: str, org_id: str | Non
     """Delete TIER data older than MAX_AGE (e.g. 365d, 12h, 1y) in an org."""
     from memstrata.privacy.retention import set_policy
 
-    p = set_policy(_memory(ctx), tier, max_age, org_id=org_id, category=category)
-    _emit(ctx, p, f"{p['org_id']}: {p['tier']}{' [' + p['category'] + ']' if p['category'] else ''} "
+    p = set_policy(open_memory(ctx), tier, max_age, org_id=org_id, category=category)
+    emit(ctx, p, f"{p['org_id']}: {p['tier']}{' [' + p['category'] + ']' if p['category'] else ''} "
                   f"kept {p['max_age_days']} days")
 
 
@@ -118,8 +99,8 @@ def retention_unset(ctx: click.Context, tier: str, org_id: str | None, category:
     """Remove a retention policy."""
     from memstrata.privacy.retention import remove_policy
 
-    removed = remove_policy(_memory(ctx), tier, org_id=org_id, category=category)
-    _emit(ctx, {"removed": removed}, "removed" if removed else "(no such policy)")
+    removed = remove_policy(open_memory(ctx), tier, org_id=org_id, category=category)
+    emit(ctx, {"removed": removed}, "removed" if removed else "(no such policy)")
 
 
 @retention.command(name="list")
@@ -129,12 +110,12 @@ def retention_list(ctx: click.Context, org_id: str | None) -> None:
     """Show the policies and legal holds."""
     from memstrata.privacy.retention import holds, policies
 
-    mem = _memory(ctx)
+    mem = open_memory(ctx)
     data = {"policies": policies(mem, org_id), "holds": holds(mem, org_id)}
     lines = [f"policy  {p['org_id']}  {p['tier']}{' [' + p['category'] + ']' if p['category'] else ''}  "
              f"{p['max_age_days']} days" for p in data["policies"]]
     lines += [f"hold    {h['org_id']}  {h['user_id']}  since {h['created_at']}: {h['reason']}" for h in data["holds"]]
-    _emit(ctx, data, "\n".join(lines) or "(no policies, no holds)")
+    emit(ctx, data, "\n".join(lines) or "(no policies, no holds)")
 
 
 @retention.command(name="run")
@@ -145,10 +126,10 @@ def retention_run(ctx: click.Context, org_id: str | None, now: str | None) -> No
     """Purge what the policies say has expired (idempotent; users on hold are kept)."""
     from memstrata.privacy.retention import run_retention
 
-    report = run_retention(_memory(ctx), now, org_id=org_id)
+    report = run_retention(open_memory(ctx), now, org_id=org_id)
     lines = [f"{org}  {tier}: " + ", ".join(f"{k}={v}" for k, v in counts.items())
              for org, tiers in report["orgs"].items() for tier, counts in tiers.items()]
-    _emit(ctx, report, "\n".join(lines) or "(no policies)")
+    emit(ctx, report, "\n".join(lines) or "(no policies)")
 
 
 @retention.command(name="hold")
@@ -160,8 +141,8 @@ def retention_hold(ctx: click.Context, user: str, org_id: str | None, reason: st
     """Place a legal hold on USER: nothing of theirs is purged or erased until released."""
     from memstrata.privacy.retention import hold_user
 
-    h = hold_user(_memory(ctx), user, reason=reason, org_id=org_id)
-    _emit(ctx, h, f"hold placed on {h['user_id']} in {h['org_id']}")
+    h = hold_user(open_memory(ctx), user, reason=reason, org_id=org_id)
+    emit(ctx, h, f"hold placed on {h['user_id']} in {h['org_id']}")
 
 
 @retention.command(name="release")
@@ -172,8 +153,8 @@ def retention_release(ctx: click.Context, user: str, org_id: str | None) -> None
     """Release USER's legal hold."""
     from memstrata.privacy.retention import release_user
 
-    released = release_user(_memory(ctx), user, org_id=org_id)
-    _emit(ctx, {"released": released}, "released" if released else "(no hold)")
+    released = release_user(open_memory(ctx), user, org_id=org_id)
+    emit(ctx, {"released": released}, "released" if released else "(no hold)")
 
 
 # -- GDPR ------------------------------------------------------------------------------------------
@@ -190,10 +171,10 @@ def forget(ctx: click.Context, user: str, org_id: str | None, yes: bool) -> None
 
     if not yes:
         click.confirm(f"Erase every record of user {user!r}? This cannot be undone", abort=True, err=True)
-    mem = _memory(ctx)
+    mem = open_memory(ctx)
     receipt = forget_user(getattr(mem, "memory", mem), user, org_id=org_id, actor="cli")
     deleted = ", ".join(f"{k}={v}" for k, v in receipt["deleted"].items() if v)
-    _emit(ctx, receipt, f"erased {user} ({deleted or 'nothing stored'}); key destroyed: "
+    emit(ctx, receipt, f"erased {user} ({deleted or 'nothing stored'}); key destroyed: "
                         f"{receipt['data_key']['destroyed_at'] or 'none existed'}; audit entry "
                         f"{receipt['audit']['seq']} {receipt['audit']['hash']}")
 
@@ -207,7 +188,7 @@ def export_user_command(ctx: click.Context, user: str, org_id: str | None, outpu
     """Write everything stored about USER (all tiers and scopes) as one JSON document."""
     from memstrata.privacy.gdpr import export_user
 
-    mem = _memory(ctx)
+    mem = open_memory(ctx)
     data = export_user(getattr(mem, "memory", mem), user, org_id=org_id, actor="cli")
     text = json.dumps(data, indent=2, ensure_ascii=False)
     if output == "-":
@@ -231,12 +212,15 @@ def import_user_command(ctx: click.Context, path: str, user_id: str | None, org_
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(path, f"not JSON: {exc}") from None
-    mem = _memory(ctx)
+    mem = open_memory(ctx)
     r = import_user(getattr(mem, "memory", mem), data, user_id=user_id, org_id=org_id, actor="cli")
-    _emit(ctx, r, f"imported {', '.join(f'{k}={v}' for k, v in r['imported'].items())} for {r['user_id']}")
+    emit(ctx, r, f"imported {', '.join(f'{k}={v}' for k, v in r['imported'].items())} for {r['user_id']}")
 
 
-def register(main: click.Group) -> None:
-    """Add the privacy commands to the ``memstrata`` group."""
-    for command in (audit, retention, forget, export_user_command, import_user_command):
-        main.add_command(command)
+COMMANDS = (audit, retention, forget, export_user_command, import_user_command)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to ``group`` (the ``memstrata`` group, or a test's own)."""
+    for command in COMMANDS:
+        group.add_command(command)

@@ -11,33 +11,27 @@ new key everywhere the store is opened; the old one no longer opens it.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from memstrata.cli.base import emit, settings
 from memstrata.errors import ConfigurationError
-
-
-def _emit(ctx: click.Context, data: Any, human: str) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str) if ctx.find_root().obj["json"] else human)
 
 
 def _open_encrypted(ctx: click.Context) -> Any:
     """The store opened with the configured (current) master key; refused without one or with a wrong one."""
-    from memstrata.privacy.crypto import load_key_provider
-    from memstrata.providers.embedders import resolve_embedder
     from memstrata.secure import open_secure_store
 
-    obj = ctx.find_root().obj
-    provider = load_key_provider()
+    configured = settings(ctx)
+    provider = configured.key_provider()
     if provider is None:
         raise ConfigurationError(
             "encryption: no master key configured; set MEMSTRATA_MASTER_KEY or MEMSTRATA_MASTER_KEY_FILE "
             "to the store's current key")
-    store = open_secure_store(obj["store"], resolve_embedder(obj["embedder"]).dim, provider=provider)
+    store = open_secure_store(configured.store_url, configured.build_embedder().dim, provider=provider)
     ctx.find_root().call_on_close(store.close)
     return store, provider
 
@@ -89,7 +83,7 @@ def status(ctx: click.Context) -> None:
         "by_master_key": by_master,
         "rotation_pending": any(mk != provider.current_key_id for mk in by_master),
     }
-    _emit(ctx, data, f"master key {provider.current_key_id} opens the store: {len(live)} live data keys, "
+    emit(ctx, data, f"master key {provider.current_key_id} opens the store: {len(live)} live data keys, "
                      f"{data['destroyed_data_keys']} destroyed"
                      + ("; some keys are still wrapped by another master key" if data["rotation_pending"] else ""))
 
@@ -118,11 +112,15 @@ def rotate(ctx: click.Context, new_key_file: str | None, new_key_env: str | None
     if new.current_key_id == old.current_key_id:
         raise ConfigurationError("encryption: the new master key is the configured one; nothing to rotate")
     report = rotate_master_key(store, old, new, actor="cli")
-    _emit(ctx, report, f"re-wrapped {report['rewrapped']} data keys ({report['skipped']} already under the "
+    emit(ctx, report, f"re-wrapped {report['rewrapped']} data keys ({report['skipped']} already under the "
                        f"new key) to master key {report['master_key_id']}; configure it wherever the store is "
                        "opened: the old key no longer opens it")
 
 
-def register(main: click.Group) -> None:
-    """Add the encryption commands to the ``memstrata`` group."""
-    main.add_command(encryption)
+COMMANDS = (encryption,)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to ``group`` (the ``memstrata`` group, or a test's own)."""
+    for command in COMMANDS:
+        group.add_command(command)

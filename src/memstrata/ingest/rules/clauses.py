@@ -1,0 +1,81 @@
+"""Splitting a sentence into clauses: coordinated and comma-spliced predicates, each with its own text.
+
+"I hate cilantro, it tastes like soap" gives two clauses; "... and work at X" borrows the shared subject.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from memstrata.ingest.syntax import has_subject, subject_of
+
+if TYPE_CHECKING:
+    from spacy.tokens import Span, Token
+
+
+def _comma_between(clause: Token, root: Token) -> bool:
+    if clause.i < root.i:
+        lo, hi = clause.right_edge.i, root.i
+    else:
+        lo, hi = root.i, clause.left_edge.i
+    return any(t.text in (",", ";", "—", "-", "–") for t in clause.doc[lo + 1: hi])
+
+
+def _clause_roots(root: Token) -> list[Token]:
+    """The root plus coordinated clauses and comma-spliced ones ("I hate X, it tastes like soap")."""
+    out = [root]
+    for c in root.children:
+        if c.pos_ not in ("VERB", "AUX"):
+            continue
+        if c.dep_ == "conj" or (c.dep_ in ("ccomp", "parataxis") and has_subject(c)
+                                and _comma_between(c, root)):
+            out.extend(_clause_roots(c))
+    return out
+
+
+def _let_us(pred: Token) -> set[int]:
+    """ "Let's plan X": the parser makes "'s" the subject of "plan" under "Let", so the predicate's subtree
+    alone reads "'s plan X". Keep the "Let" that the contraction belongs to."""
+    head = pred.head
+    if head is not pred and head.lower_ == "let" and any(
+        c.dep_ == "nsubj" and c.lower_ in ("'s", "’s", "us") and c.i == head.i + 1 for c in pred.children
+    ):
+        return {head.i}
+    return set()
+
+
+def split_clauses(sent: Span, root: Token) -> list[tuple[Token, str, set[int]]]:
+    """(predicate, text, token ids) for each clause of a sentence."""
+    roots = _clause_roots(root)
+    if len(roots) == 1:  # the predicate's subtree: past a cue, "remember that X" keeps X only
+        ids = {t.i for t in root.subtree if not (t.dep_ == "mark" and t.head == root)} | _let_us(root)
+        return [(root, _clean(_tokens_text(sent, ids)), ids)]
+    out: list[tuple[Token, str, set[int]]] = []
+    for pred in roots:
+        ids = {t.i for t in pred.subtree if not (t.dep_ == "mark" and t.head == pred)}
+        for other in roots:
+            if other != pred and pred.is_ancestor(other):
+                ids -= {t.i for t in other.subtree}
+        ids -= {c.i for c in pred.children if c.dep_ == "cc"}
+        text = _tokens_text(sent, ids)
+        subj = subject_of(pred)
+        if subj is not None and subj.i not in ids:  # "... and work at X" borrows the shared subject
+            text = "".join(t.text_with_ws for t in subj.subtree).strip() + " " + text
+            ids |= {t.i for t in subj.subtree}
+        text = _clean(text)
+        if text:
+            out.append((pred, text, ids))
+    return out
+
+
+def _tokens_text(sent: Span, ids: set[int]) -> str:
+    return "".join(t.text_with_ws for t in sent if t.i in ids)
+
+
+def _clean(text: str) -> str:
+    text = text.strip().strip(",;:-–— ")
+    text = re.sub(r"^(?:and|but|so|also|then|plus|or)\s+", "", text, flags=re.IGNORECASE)
+    if not text:
+        return ""
+    return text[0].upper() + text[1:]

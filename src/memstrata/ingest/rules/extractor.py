@@ -1,0 +1,212 @@
+"""The rules extractor: messages in, memory candidates out.
+
+Prepares each message (code blocks, emphasis, laughter and topic labels removed), parses them in one batch,
+drops sentences the drop rules reject, splits the rest into clauses and assembles one :class:`Candidate` per
+clause from its score, slot, entities and relations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from memstrata.ingest.candidate import Candidate, Message
+from memstrata.ingest.dedup import normalize_text
+from memstrata.ingest.entities import EntityIndex
+from memstrata.ingest.importance import DEFAULT_THRESHOLD, WEIGHTS, score_features
+from memstrata.ingest.lexicon import EXPLICIT_CUE, GRAPH_LABELS, LAUGHTER
+from memstrata.ingest.rules.clauses import split_clauses
+from memstrata.ingest.rules.mentions import Context, Mention, find_mentions, mention_at, referent
+from memstrata.ingest.rules.relations import add_co_mentions, clause_relations
+from memstrata.ingest.rules.slots import clause_slot
+from memstrata.ingest.sentence import SentenceFeatures, analyze, is_sarcastic, set_predicate, strip_emphasis
+from memstrata.ingest.syntax import lemma
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Span
+
+
+TOPIC_LABEL = re.compile(
+    r"^\s*(?:(?:hi|hey|hello|ok|okay|so|oh|yo)\b[,!.]*\s+)*(?P<label>[A-Za-z][A-Za-z' ]{0,30}?)\s*:\s+(?=\S)")
+CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+TASK_LEMMAS_EXEMPT = frozenset({"remember", "note", "keep", "know", "forget", "update", "reminder"})
+TASK_LABEL = re.compile(r"(?i)^(?:summari[sz]e|translate|rewrite|fix|explain|write|check|review|proofread)\b")
+
+
+@dataclass
+class RulesExtractor:
+    """Extracts memory candidates from chat messages with spaCy and linguistic rules; no network, no LLM.
+
+    ``threshold``: candidates scoring below it are not returned (the message stays in episodic storage).
+    ``include_assistant``: also read assistant messages ("you" then means the user).
+    """
+
+    threshold: float = DEFAULT_THRESHOLD
+    include_assistant: bool = False
+
+    def extract(self, messages: Sequence[Message], now: datetime | None = None,
+                known_entities: EntityIndex | Iterable[str] = ()) -> list[Candidate]:
+        """Candidates for ``messages``, in message order.
+
+        ``now`` is the reference time for relative dates when a message has no timestamp.
+        ``known_entities`` are canonical names already stored in the scope (or an ``EntityIndex`` of
+        them, cheaper to reuse): they resolve aliases ("Anna" -> "Anna Silva") and are not new entities.
+        """
+        from memstrata.ingest.nlp import parse_many
+
+        base = known_entities if isinstance(known_entities, EntityIndex) else EntityIndex(known_entities)
+        ctx = Context(base.overlay())
+        roles = {"user", "assistant"} if self.include_assistant else {"user"}
+        todo: list[tuple[Message, _Prepared]] = []
+        for m in messages:
+            if m.role not in roles or not m.content or not m.content.strip():
+                continue
+            if is_sarcastic(m.content):
+                continue  # "/s", "yeah right": the whole message is ironic
+            prep = _prepare(m.content)
+            if prep.text:
+                todo.append((m, prep))
+        docs = parse_many([p.text for _, p in todo]) if todo else []
+        out: list[Candidate] = []
+        seen: set[str] = set()
+        for (msg, prep), doc in zip(todo, docs, strict=True):
+            for cand in self._from_doc(msg, doc, prep, now, ctx):
+                key = normalize_text(cand.text)
+                if key not in seen:  # a pasted message can repeat itself; the store would merge it anyway
+                    seen.add(key)
+                    out.append(cand)
+        return out
+
+    def _from_doc(self, msg: Message, doc: Doc, prep: _Prepared, now: datetime | None,
+                  ctx: Context) -> list[Candidate]:
+        if _is_task_with_payload(doc):
+            return []
+        ctx.role = msg.role
+        mentions = find_mentions(doc, ctx)
+        produced: list[Candidate] = []
+        for n, sent in enumerate(doc.sents):
+            feats = analyze(sent, role=msg.role, cue=prep.cue and n == 0, banter=prep.banter)
+            if feats.drop is not None or feats.root is None:
+                continue
+            for pred, text, ids in split_clauses(sent, feats.root):
+                clause = feats if pred == feats.root else set_predicate(replace(feats), pred, msg.role)
+                cand = self._candidate(msg, sent, clause, text, ids, mentions, now, ctx)
+                if cand is not None:
+                    produced.append(cand)
+        for m in mentions:
+            if m.label in GRAPH_LABELS and not m.unnamed:
+                ctx.known.add(m.mention.canonical, m.label)
+        if produced:
+            add_co_mentions(produced[0], produced, mentions)
+        return produced
+
+    def _candidate(self, msg: Message, sent: Span, feats: SentenceFeatures, text: str, ids: set[int],
+                   mentions: list[Mention], now: datetime | None, ctx: Context) -> Candidate | None:
+        pred = feats.root
+        assert pred is not None
+        subj = feats.subject
+        if feats.subject_kind == "thing" and subj is not None and (m := mention_at(subj, mentions)) is not None \
+                and m.label in ("PERSON", "OTHER"):
+            feats.subject_kind = "person"  # a known name the tagger took for a common noun ("Miso hates...")
+        who = referent(subj, feats, mentions, ctx)
+        slot = clause_slot(pred, subj, who, feats, mentions, ctx)
+        extra: dict[str, float] = {}
+        if slot is not None:
+            if slot.subject == "user":
+                extra["first_person_fact"] = WEIGHTS["first_person_fact"]
+            elif slot.attribute == "scheduled_for":
+                extra["plan"] = WEIGHTS["plan"]
+            else:
+                extra["relationship"] = WEIGHTS["relationship"]
+        score, reasons = score_features(sent, feats, ctx.known, extra)
+        if score < self.threshold or not reasons:
+            return None
+        own = [m for m in mentions if m.start in ids or m.end - 1 in ids]
+        relations = clause_relations(pred, who, feats, mentions)
+        for m in own:
+            relations.extend(m.relations)
+        if who and who != "user" and feats.subject_kind == "person":
+            ctx.last_person = who
+        elif any(m.label == "PERSON" for m in own):
+            ctx.last_person = next(m.mention.canonical for m in reversed(own) if m.label == "PERSON")
+        confidence, why = 0.8, "rules extraction"
+        if feats.modal in ("might", "may", "could"):
+            confidence, why = 0.5, "rules extraction; tentative (modal verb)"
+        return Candidate(
+            text=text,
+            importance=score,
+            reasons=reasons,
+            kind=_kind(reasons, feats),
+            source_indexes=[msg.index],
+            entities=_unique([m.mention for m in own]),
+            relations=_unique(relations),
+            slot=slot,
+            event_time=_event_time(text, msg.timestamp or now),
+            confidence=confidence,
+            confidence_reason=why,
+        )
+
+
+def _unique(items: list) -> list:  # type: ignore[type-arg]
+    return list(dict.fromkeys(items))
+
+
+def _kind(reasons: list[str], feats: SentenceFeatures) -> str:
+    if feats.instruction:
+        return "instruction"
+    if "schedule_change" in reasons:
+        return "event"
+    if "preference" in reasons:
+        return "preference"
+    if "plan" in reasons:
+        return "plan"
+    if "relationship" in reasons and feats.subject_kind != "first_person":
+        return "relationship"
+    return "fact"
+
+
+@dataclass
+class _Prepared:
+    text: str
+    cue: bool = False
+    banter: bool = False
+
+
+def _prepare(content: str) -> _Prepared:
+    """Drop code blocks, emphasis, laughter and a leading topic label ("Update:", "Reminder:") before parsing."""
+    text = CODE_BLOCK.sub(" ", content)
+    text = strip_emphasis(text)
+    banter = bool(LAUGHTER.search(text))
+    if banter:
+        # "Miso hates the vacuum haha": the parser takes a trailing "haha" for the object
+        text = LAUGHTER.sub(" ", text)
+        text = re.sub(r"\s+([.,!?])", r"\1", re.sub(r"[ \t]+", " ", text))
+    text = text.strip()
+    cue = False
+    m = TOPIC_LABEL.match(text)
+    if m and len(m.group("label").split()) <= 3:
+        label = m.group("label")
+        cue = bool(EXPLICIT_CUE.match(label))
+        if cue or not TASK_LABEL.match(label):
+            text = text[m.end():]
+    return _Prepared(text.strip(), cue, banter)
+
+
+def _is_task_with_payload(doc: Doc) -> bool:
+    """ "Summarize this for me: <pasted text>": the pasted text is material to work on, not memories."""
+    colon = next((t for t in doc if t.text == ":"), None)
+    if colon is None:
+        return False
+    head = [t for t in doc[: colon.i] if not t.is_punct and t.lower_ not in ("please", "pls", "can", "could",
+                                                                            "you", "hey", "hi", "ok", "so")]
+    return bool(head) and head[0].tag_ == "VB" and lemma(head[0]) not in TASK_LEMMAS_EXEMPT
+
+
+def _event_time(text: str, ref: datetime | None) -> datetime | None:
+    """Start of the first time expression in ``text``: forward for plans, backward for reports."""
+    from memstrata.ingest.timing import event_time
+
+    return event_time(text, ref)

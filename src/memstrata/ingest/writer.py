@@ -1,0 +1,50 @@
+"""The write side of the tiers: every WriteBatch goes to the store in one transaction, then, when a
+separate vector tier serves the kNN, into that index too.
+
+The store is the truth and keeps every vector; the index is mirrored after the commit, so a failure in
+between leaves the index stale, never the truth, and ``rebuild`` mends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from memstrata.errors import ConfigurationError, MemstrataError
+from memstrata.models import Scope
+from memstrata.tiers.base import Store, WriteBatch
+from memstrata.tiers.vectors import VectorTier, mirror, reindex
+
+
+class Writer:
+    def __init__(self, store: Store, vectors: VectorTier | None = None) -> None:
+        self.store = store
+        self.vectors = vectors
+
+    def apply(self, scope: Scope, batch: WriteBatch) -> None:
+        self.store.apply(scope, batch)
+        if self.vectors is not None:
+            mirror(self.vectors, scope, batch)
+
+    def mark(self, scope: Scope, episode_ids: Sequence[str], status: str, error: str | None) -> None:
+        """Set the extraction status of episodes; best effort (a 'pending' one is retried all the same)."""
+        try:
+            self.store.apply(scope, WriteBatch(episode_status=[(i, status, error) for i in episode_ids]))
+        except MemstrataError:
+            pass  # the episodes stay 'pending', which retry_failed() also picks up
+
+    def delete_scope(self, scope: Scope) -> dict[str, int]:
+        counts = self.store.delete_scope(scope)
+        if self.vectors is not None:
+            self.vectors.drop_scope(scope)
+        return counts
+
+    def reset(self) -> None:
+        self.store.reset()
+        if self.vectors is not None:
+            self.vectors.reset()
+
+    def rebuild(self, scope: Scope) -> int:
+        """Re-index a scope's vectors in the vector tier from the store; returns memories indexed."""
+        if self.vectors is None:
+            raise ConfigurationError("vectors: this memory has no separate vector tier to rebuild")
+        return reindex(self.store, self.vectors, scope)

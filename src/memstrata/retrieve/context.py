@@ -1,0 +1,124 @@
+"""What a caller gets from retrieval: a checked ``SearchRequest`` in, then either the ranked memories
+(``search``) or a prompt-ready block within a token budget (``context``).
+
+The block leads with the conversation's working state (at most a quarter of the budget: what the
+conversation is about now), then the recent turns (at most another quarter; memories are what the call
+is for), then as many of the best memories as still fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from memstrata.core.paging import check_limit
+from memstrata.core.validate import check_utf8, parse_time
+from memstrata.errors import InvalidInputError
+from memstrata.models import Scope, check_id, iso, utcnow
+from memstrata.retrieve.filters import parse_filters
+from memstrata.retrieve.fusion import fit_budget
+from memstrata.retrieve.pipeline import Hit, SearchRequest
+from memstrata.retrieve.presets import Preset, get_preset
+from memstrata.tiers.base import Turn, WorkingState
+
+MAX_QUERY_CHARS = 10_000
+HEADER_MEMORIES = "## Relevant memories\n"
+HEADER_RECENT = "## Recent conversation\n"
+
+
+def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: Any, as_of: Any,
+                   conversation_id: str | None, preset: str | None, default_preset: Preset,
+                   include_superseded: bool, recent: Callable[[], list[Turn]],
+                   query_vector: Callable[[str], np.ndarray]) -> SearchRequest:
+    """Check a search's arguments and build its request; ``recent`` and ``query_vector`` run only once
+    the arguments are known to be good."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("query", "must be a non-empty string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInputError("query", f"is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,}")
+    check_utf8("query", query)
+    check_id("conversation_id", conversation_id)
+    turns = recent()
+    return SearchRequest(
+        scope=scope,
+        query=query,
+        limit=check_limit(limit),
+        now=utcnow() if now is None else parse_time("now", now),
+        preset=get_preset(preset) if preset else default_preset,
+        filters=parse_filters(filters),
+        as_of=parse_time("as_of", as_of) if as_of is not None else None,
+        conversation_id=conversation_id,
+        recent_turns=turns,
+        include_superseded=bool(include_superseded),
+        query_vector=query_vector(query),
+    )
+
+
+def search_results(hits: Sequence[Hit], explain: bool) -> dict[str, Any]:
+    out = []
+    for h in hits:
+        item = h.record.to_dict()
+        item["score"] = round(h.score, 6)
+        if explain:
+            item["stages"] = h.stages
+        out.append(item)
+    return {"results": out}
+
+
+def check_context_args(token_budget: Any, recent_turns: Any) -> None:
+    if not isinstance(token_budget, int) or isinstance(token_budget, bool) or token_budget < 1:
+        raise InvalidInputError("token_budget", "must be a positive integer")
+    if not isinstance(recent_turns, int) or isinstance(recent_turns, bool) or not 0 <= recent_turns <= 1000:
+        raise InvalidInputError("recent_turns", f"must be an integer from 0 to 1000, got {recent_turns!r}")
+
+
+def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: WorkingState | None,
+                     working_section: tuple[str, int], token_budget: int,
+                     count: Callable[[str], int]) -> dict[str, Any]:
+    """The ``context`` result. ``working_section`` is the working state already rendered within a quarter
+    of the budget (text, tokens), as ``working.view.context_section`` does it."""
+    working_text, working_used = working_section
+    lines_recent = [f"{t.role}: {t.content}\n" for t in recent]
+    used = 0
+    recent_keep: list[int] = []
+    if lines_recent:
+        recent_keep, used = fit_budget(
+            list(reversed(lines_recent)), token_budget // 4, count, overhead=count(HEADER_RECENT)
+        )
+        recent_keep = sorted(len(lines_recent) - 1 - i for i in recent_keep)
+        if not recent_keep:
+            used = 0
+    lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}\n" for h in hits]
+    keep, used = fit_budget(lines, token_budget, count, overhead=used + working_used + count(HEADER_MEMORIES))
+    text = working_text
+    if recent_keep:
+        text += HEADER_RECENT + "".join(lines_recent[i] for i in recent_keep) + "\n"
+    if keep:
+        text += HEADER_MEMORIES + "".join(lines[i] for i in keep)
+    else:
+        used -= count(HEADER_MEMORIES)
+    items = [
+        {
+            "id": hits[i].record.id,
+            "memory": hits[i].record.text,
+            "score": round(hits[i].score, 6),
+            "episode_ids": hits[i].record.episode_ids,
+            "valid_from": iso(hits[i].record.valid_from),
+            "created_at": iso(hits[i].record.created_at),
+            "tokens": count(lines[i]),
+        }
+        for i in keep
+    ]
+    return {
+        "text": text,
+        "items": items,
+        "tokens": used,
+        "token_budget": token_budget,
+        "short_term": [
+            {"role": recent[i].role, "content": recent[i].content, "episode_id": recent[i].episode_id}
+            for i in recent_keep
+        ],
+        "working": state.to_dict() if state is not None else None,
+    }
