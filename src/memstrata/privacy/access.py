@@ -462,15 +462,6 @@ def _org_call(p: Principal, name: str, args: dict[str, Any], accepts: Callable[[
     return args
 
 
-def __getattr__(name: str) -> Any:
-    # SecuredMemory lives at the facade layer now (memstrata.secure); this keeps the old import path working.
-    if name == "SecuredMemory":
-        from memstrata.secure import SecuredMemory
-
-        return SecuredMemory
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "KeyInfo",
     "Principal",
