@@ -38,12 +38,6 @@ class Guard:
         """Run ``method`` (the wrapped object's method ``name``) with ``arguments``; the hook subclasses override."""
         return method(**arguments)
 
-    def __enter__(self) -> Guard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- generated from Memory by scripts/gen_facades.py; edit the script or Memory, not this block --
     def add(
         self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
