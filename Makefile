@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The demo writes this store and the server serves it, so the web page opens on the demo's memories.
 DEMO_STORE := sqlite:///$(CURDIR)/.memstrata/demo.db
 
-.PHONY: setup run test test-ts lint bench bench-longmemeval clean test-integrations test-integrations-a \
+.PHONY: setup run test test-ts test-scale lint bench bench-longmemeval clean test-integrations test-integrations-a \
 	test-integrations-b
 
 $(VENV)/bin/python:
@@ -34,6 +34,11 @@ test: setup
 	$(BIN)/python -m pytest -q --ignore=tests/integrations
 	$(MAKE) test-integrations
 	$(MAKE) test-ts
+
+# Only the multi-process tests (several servers on one PostgreSQL + Redis behind haproxy; docs/scaling.md).
+# `make test` runs them too.
+test-scale: setup
+	$(BIN)/python -m pytest -q -m scale
 
 # Framework integrations run on the frameworks' real packages, in environments of their own (the main one
 # stays lean). A group is an environment built from a requirements file plus the test files it runs; add a

@@ -88,7 +88,8 @@ class Settings:
         "checked", used_by="server, keys, mcp", secret=True)
     cors: tuple[str, ...] = _setting("MEMSTRATA_CORS", "allowed browser origins, comma-separated", default=(),
                                      shown="none", flag="serve --cors", used_by="server")
-    rate_limit: float = _setting("MEMSTRATA_RATE_LIMIT", "requests per second per key; `0` turns it off",
+    rate_limit: float = _setting("MEMSTRATA_RATE_LIMIT", "requests per second per key, one budget across the "
+                                 "servers on a Redis `MEMSTRATA_CACHE` (else per process); `0` turns it off",
                                  default=50.0, flag="serve --rate-limit", used_by="server")
     rate_burst: int = _setting("MEMSTRATA_RATE_BURST", "rate-limit burst size", default=100, flag="serve --burst",
                                used_by="server")

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from memstrata.server import errors
-from memstrata.server.auth import AuthConfig, RateLimit, TokenBucket, resolve_principal
+from memstrata.server.auth import AuthConfig, RateLimit, resolve_principal
 from memstrata.server.metrics import Metrics, MetricsMiddleware
 from memstrata.server.middleware import (
     BodyLimitMiddleware,
@@ -30,6 +30,7 @@ from memstrata.server.middleware import (
     HostCheckMiddleware,
     RequestIdMiddleware,
 )
+from memstrata.server.ratelimit import build_limiter
 from memstrata.server.schemas import Problem
 from memstrata.settings import DEFAULT_MAX_BODY_BYTES, Settings
 
@@ -70,7 +71,9 @@ def create_app(
     """A FastAPI app serving ``memory``.
 
     ``auth=False`` accepts every request as an unrestricted caller (bind it to loopback only);
-    ``rate_limit=None`` (or ``per_second <= 0``) turns rate limiting off; ``allowed_hosts`` restricts the
+    ``rate_limit=None`` (or ``per_second <= 0``) turns rate limiting off, and when ``memory`` keeps its
+    short-term tier in Redis the buckets live there, one budget per key shared by every server on that Redis
+    (memstrata.server.ratelimit); ``allowed_hosts`` restricts the
     Host header (DNS-rebinding protection for a keyless local server); ``close_memory`` closes the Memory
     when the app shuts down; ``max_threads`` caps the worker threads that run the (blocking) Memory calls.
     """
@@ -79,7 +82,7 @@ def create_app(
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
     metrics = Metrics()
-    limiter = TokenBucket(rate_limit) if rate_limit is not None and rate_limit.enabled else None
+    limiter = build_limiter(rate_limit, getattr(memory, "short_term", None))
     auth_config = AuthConfig(enabled=auth, key_source=memory, pepper=key_pepper, limiter=limiter)
     http_mcp = _build_mcp(memory, auth_config, max_body_bytes, allowed_hosts) if mcp else None
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -35,8 +35,19 @@ class RateLimit:
         return self.per_second > 0
 
 
+class Limiter(Protocol):
+    """What the server asks of a rate limiter: its limit, and one token per request."""
+
+    limit: RateLimit
+
+    def take(self, caller: str, now: float | None = None) -> float:
+        """0.0 when ``caller`` may go on, else the seconds until a token is available."""
+        ...
+
+
 class TokenBucket:
-    """One bucket per caller id, refilled continuously. Thread-safe; idle buckets are dropped now and then."""
+    """One bucket per caller id, refilled continuously, in this process (``memstrata.server.ratelimit`` shares
+    them between processes through Redis). Thread-safe; idle buckets are dropped now and then."""
 
     def __init__(self, limit: RateLimit, max_callers: int = 100_000) -> None:
         self.limit = limit
@@ -73,7 +84,7 @@ class AuthConfig:
     enabled: bool
     key_source: Any
     pepper: bytes | str | None = None
-    limiter: TokenBucket | None = None
+    limiter: Limiter | None = None
     local: Principal = field(default_factory=lambda: Principal.local("no-auth"))
 
 
