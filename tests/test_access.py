@@ -12,13 +12,13 @@ from memstrata import AccessDeniedError, InvalidInputError, Memory, NotFoundErro
 from memstrata.models import Scope
 from memstrata.privacy.access import (
     Principal,
-    SecuredMemory,
     authenticate,
     create_key,
     hash_key,
     list_keys,
     revoke_key,
 )
+from memstrata.secure import SecuredMemory
 from privacy_backends import PRIVACY_BACKENDS, RawStore, raw_store
 
 

@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 
 from memstrata import AccessDeniedError, AsyncMemory, InvalidInputError, Memory, NotFoundError
 from memstrata.models import Scope
-from memstrata.privacy.access import Principal, SecuredMemory, authenticate, create_key
-from memstrata.secure import AuditedMemory
+from memstrata.privacy.access import Principal, authenticate, create_key
+from memstrata.secure import AuditedMemory, SecuredMemory
 from memstrata.server import create_app
 
 

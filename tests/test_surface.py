@@ -1,15 +1,12 @@
-"""Meta-tests of the public surface: exports, sync/async parity, CLI help."""
+"""Meta-tests of the public surface: exports, CLI help (sync/async parity: test_facade_parity.py)."""
 
 from __future__ import annotations
-
-import inspect
 
 import pytest
 from click.testing import CliRunner
 
 import memstrata
-from memstrata import AsyncMemory, Memory
-from memstrata.aio import ASYNC_METHODS
+from memstrata import AsyncMemory
 from memstrata.cli import main
 
 PUBLIC = {
@@ -23,13 +20,6 @@ def test_all_is_exactly_the_public_surface() -> None:
     assert set(memstrata.__all__) == PUBLIC
     for name in memstrata.__all__:
         assert hasattr(memstrata, name), name
-
-
-def test_every_public_memory_method_has_an_async_twin_with_the_same_signature() -> None:
-    public = {n for n, f in inspect.getmembers(Memory, inspect.isfunction) if not n.startswith("_")} - {"close"}
-    assert public == set(ASYNC_METHODS)
-    for name in public:
-        assert inspect.signature(getattr(Memory, name)) == inspect.signature(getattr(Memory, name))
 
 
 async def test_async_answers_like_sync(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,99 +1,50 @@
-"""Turning the privacy features on without touching ``Memory``: an encrypted store and an audited facade.
+"""Turning the privacy features on without touching ``Memory``: an encrypted store, an audited facade, and
+the facade seen through an API key.
 
     >>> from memstrata.secure import secure_memory
     >>> m = secure_memory("sqlite:///data/memory.db", master_key=os.environ["MEMSTRATA_MASTER_KEY"])
     >>> m.add("I moved to Lisbon", user_id="alice")   # sealed with alice's data key, and audited
 
 ``secure_memory`` builds the store named by the URL (SQLite or PostgreSQL) with
-``codec=EncryptingCodec(...)`` and hands the store object to ``Memory(store=...)``; ``AuditedMemory``
-wraps any Memory and writes one audit entry per public call.
+``codec=EncryptingCodec(...)`` and hands the store object to ``Memory(store=...)``. Two guards
+(:class:`~memstrata.guard.Guard`: Memory's own methods, each through one hook) carry the rules of
+``memstrata.privacy`` to the facade: ``AuditedMemory`` writes one audit entry per public call, and
+``SecuredMemory`` checks every call against an API key's principal before it runs. REST, MCP and the UI
+serve every request through a ``SecuredMemory``.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from memstrata.config import default_store_url, parse_store_url
 from memstrata.errors import ConfigurationError, MemstrataError
+from memstrata.guard import Guard
 from memstrata.memory import Memory, open_store
 from memstrata.models import DEFAULT_ORG, Scope
-from memstrata.privacy.audit import Auditor, read_audit, verify_audit
+from memstrata.privacy import gdpr
+from memstrata.privacy.access import Principal, admit, resolve_scope
+from memstrata.privacy.audit import SUMMARIES, Auditor, read_audit
 from memstrata.privacy.crypto import EncryptingCodec, KeyProvider, LocalKeyProvider, load_key_provider
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.tiers.base import Store
 from memstrata.tiers.privacy import privacy_tier
 
-Summary = tuple[list[str], dict[str, Any]]
+T = TypeVar("T")
 
 
-def _ids(rows: Any, key: str = "id") -> list[str]:
-    return [r[key] for r in rows]
-
-
-# What each audited call records besides who/scope/when: record ids and counts, never content.
-_SUMMARIES: dict[str, Callable[[dict[str, Any], Any], Summary]] = {
-    "add": lambda a, r: (_ids(r["results"]), {
-        "episode_ids": r["episodes"], "events": dict(Counter(x["event"] for x in r["results"])),
-        "failed": "failed" in r}),
-    "search": lambda a, r: (_ids(r["results"]), {"returned": len(r["results"]), "limit": a.get("limit", 10)}),
-    "context": lambda a, r: (_ids(r["items"]), {"tokens": r["tokens"]}),
-    "get": lambda a, r: ([a["memory_id"]], {}),
-    "get_all": lambda a, r: (_ids(r["results"]), {"returned": len(r["results"]), "more": bool(r["next_cursor"])}),
-    "update": lambda a, r: ([a["memory_id"]], {"text": a.get("text") is not None,
-                                               "metadata": a.get("metadata") is not None}),
-    "delete": lambda a, r: ([a["memory_id"]], {}),
-    "delete_all": lambda a, r: ([], {"deleted": r["deleted"]}),
-    "history": lambda a, r: ([a["memory_id"]], {"events": len(r)}),
-    "reset": lambda a, r: ([], {}),
-    "conflicts": lambda a, r: ([], {"conflict_ids": _ids(r["results"])}),
-    "resolve_conflict": lambda a, r: ([r["new_memory_id"], r["old_memory_id"]],
-                                      {"conflict_id": r["id"], "keep": a.get("keep", "new")}),
-    "episodes": lambda a, r: ([], {"episode_ids": _ids(r["results"]), "full_text": a.get("query") is not None}),
-    "entities": lambda a, r: ([], {"entity_ids": _ids(r["results"])}),
-    "neighbours": lambda a, r: (list(r["memories"]), {"entity_id": r["entity"]["id"],
-                                                      "neighbour_ids": _ids(r["neighbours"])}),
-    "retry_failed": lambda a, r: (_ids(r["results"]), {"retried": r["retried"], "still_failed": r["still_failed"]}),
-    "stats": lambda a, r: ([], {}),
-    "working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id")}),
-    "update_working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id"),
-                                               "op": (a.get("edit") or {}).get("op")}),
-}
-
-
-def _audited(name: str, summarize: Callable[[dict[str, Any], Any], Summary]) -> Callable[..., Any]:
-    method = getattr(Memory, name)
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def call(self: AuditedMemory, *args: Any, **kwargs: Any) -> Any:
-        try:
-            arguments = signature.bind(self.memory, *args, **kwargs).arguments
-        except TypeError:
-            arguments = {}  # the call itself raises the TypeError below
-        scope, org = self._scope_of(arguments)
-        try:
-            result = method(self.memory, *args, **kwargs)
-        except MemstrataError as exc:
-            self._auditor.record(name, scope=scope, org_id=org, details={"error": type(exc).__name__})
-            raise
-        ids, details = summarize(arguments, result)
-        self._auditor.record(name, scope=scope, org_id=org, memory_ids=ids, details=details)
-        return result
-
-    return call
-
-
-class AuditedMemory:
+class AuditedMemory(Guard):
     """A Memory whose public calls are each written to the audit log: actor, org, scope, operation, the
     ids read or written, and when (failed calls too, with the error's type). Same methods as Memory;
-    anything else (``store``, ``embedder``, ``flush_usage``) passes through to the wrapped one."""
+    other attributes (``store``, ``embedder``) pass through to the wrapped one."""
+
+    memory: Memory
 
     def __init__(self, memory: Memory, actor: str | None = None) -> None:
-        self.memory = memory
+        super().__init__(memory)
         self.actor = actor or memory.actor
         self._auditor = Auditor(memory.store, self.actor)
 
@@ -113,46 +64,32 @@ class AuditedMemory:
         except MemstrataError:
             return None, org
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.memory, name)
+    def _call(self, name: str, method: Callable[..., T], /, **arguments: Any) -> T:
+        if name in _SELF_AUDITED:  # these write their own, richer entry, under this guard's actor
+            return _SELF_AUDITED[name](self, **arguments)  # type: ignore[no-any-return]
+        summarize = SUMMARIES.get(name)
+        if summarize is None:
+            return method(**arguments)
+        scope, org = self._scope_of(arguments)
+        try:
+            result = method(**arguments)
+        except MemstrataError as exc:
+            self._auditor.record(name, scope=scope, org_id=org, details={"error": type(exc).__name__})
+            raise
+        ids, details = summarize(arguments, result)
+        self._auditor.record(name, scope=scope, org_id=org, memory_ids=ids, details=details)
+        return result
 
-    # -- privacy operations (each audits itself) ---------------------------------------------------
-
-    def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Erase a user everywhere and destroy their data key; returns the deletion receipt."""
-        from memstrata.privacy.gdpr import forget_user
-
-        return forget_user(self.memory, user_id, org_id=org_id, actor=self.actor)
-
-    def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Everything stored about a user, from every tier, as portable JSON."""
-        from memstrata.privacy.gdpr import export_user
-
-        return export_user(self.memory, user_id, org_id=org_id, actor=self.actor)
-
-    def import_user(
-        self, data: dict[str, Any], *, user_id: str | None = None, org_id: str | None = None
-    ) -> dict[str, Any]:
-        """Load an ``export_user`` document (optionally as another user or org)."""
-        from memstrata.privacy.gdpr import import_user
-
-        return import_user(self.memory, data, user_id=user_id, org_id=org_id, actor=self.actor)
-
-    def audit_log(
-        self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Audit entries, oldest first (reading the log is itself audited)."""
+    def _audit_log(self, *, org_id: str | None, user_id: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         rows = read_audit(self.memory.store, org_id=org_id, user_id=user_id, after=after, limit=limit)
         self._auditor.record("audit_log", org_id=org_id or DEFAULT_ORG,
                              details={"user_id": user_id, "returned": len(rows)})
         return rows
 
-    def verify_audit(self) -> dict[str, Any]:
-        """Check the audit chain; ``{"ok": True, ...}`` when intact."""
-        return verify_audit(self.memory.store).to_dict()
-
-    def close(self) -> None:
-        self.memory.close()
+    def __getattr__(self, name: str) -> Any:
+        if name == "memory":  # not set yet (a half-built copy): never recurse
+            raise AttributeError(name)
+        return getattr(self.memory, name)
 
     def __enter__(self) -> AuditedMemory:
         return self
@@ -164,8 +101,100 @@ class AuditedMemory:
         return f"AuditedMemory({self.memory!r}, actor={self.actor!r})"
 
 
-for _name, _summary in _SUMMARIES.items():
-    setattr(AuditedMemory, _name, _audited(_name, _summary))
+_SELF_AUDITED: dict[str, Callable[..., Any]] = {
+    "forget_user": lambda a, user_id, org_id: gdpr.forget_user(a.memory, user_id, org_id=org_id, actor=a.actor),
+    "export_user": lambda a, user_id, org_id: gdpr.export_user(a.memory, user_id, org_id=org_id, actor=a.actor),
+    "import_user": lambda a, data, user_id, org_id: gdpr.import_user(
+        a.memory, data, user_id=user_id, org_id=org_id, actor=a.actor),
+    "audit_log": AuditedMemory._audit_log,
+}
+
+
+class SecuredMemory(Guard):
+    """A Memory seen through one principal: the same methods, every call's scope checked before it runs
+    (the rules: :func:`memstrata.privacy.access.admit`).
+
+    When the key is bound to exactly one user (or agent) and the call names none, that id is used; an id
+    outside the binding raises AccessDeniedError. The org defaults to the key's org. Store-wide operations
+    (``reset``, ``import_user``) need an unrestricted admin principal.
+    """
+
+    def __init__(self, memory: Memory | Guard, principal: Principal) -> None:
+        as_actor = getattr(memory, "as_actor", None)
+        if principal.key_id is not None and callable(as_actor):
+            memory = as_actor(principal.key_id)  # an audited memory records the key, not the server, as actor
+        super().__init__(memory)
+        self.principal = principal
+
+    def resolve_scope(
+        self,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> Scope:
+        """The scope a call would act on after applying the key's defaults (not yet checked)."""
+        return resolve_scope(self.principal, self.base, user_id, agent_id, run_id, org_id)
+
+    def supports(self, name: str) -> bool:
+        """Whether the wrapped Memory has ``name`` (user export/erasure and audit come from optional modules)."""
+        return callable(getattr(self.memory, name, None))
+
+    def _call(self, name: str, method: Callable[..., T], /, **arguments: Any) -> T:
+        params = _parameters(method)
+        admitted = admit(self.principal, name, arguments, self.base, lambda p: params is None or p in params)
+        if params is not None:  # a narrower memory: leave out what it does not take, unless it was asked for
+            defaults = _memory_defaults(name)
+            for key in [k for k in admitted if k not in params]:
+                if key in defaults and admitted[key] != defaults[key]:
+                    raise ConfigurationError(f"{name}: this memory does not take {key}")
+                del admitted[key]
+        return method(**admitted)
+
+    def export_user(self, user_id: str | None = None, *, org_id: str | None = None) -> dict[str, Any]:
+        """Everything stored about a user (needs ``read`` on that user; a key bound to one user may omit it)."""
+        return self._call("export_user", self.memory.export_user, user_id=user_id, org_id=org_id)
+
+    def forget_user(self, user_id: str | None = None, *, org_id: str | None = None) -> dict[str, Any]:
+        """Erase a user everywhere and return the deletion receipt (needs ``admin`` on that user)."""
+        return self._call("forget_user", self.memory.forget_user, user_id=user_id, org_id=org_id)
+
+    def verify_audit(self, *, org_id: str | None = None) -> dict[str, Any]:
+        """Check the audit log's hash chain (needs ``admin`` on the org, from a key bound to no user or agent)."""
+        return self._call("verify_audit", self.memory.verify_audit, org_id=org_id)
+
+    def __repr__(self) -> str:
+        return f"SecuredMemory({self.memory!r}, {self.principal.label})"
+
+
+def _parameters(method: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names ``method`` takes; None when it takes any."""
+    owner = getattr(method, "__self__", None)
+    if owner is None or isinstance(owner, type):
+        return _names_taken(method)
+    key = (type(owner), method.__name__)  # a bound method: its class's answer, computed once
+    if key not in _PARAMETERS:
+        names = _names_taken(getattr(key[0], key[1]))
+        _PARAMETERS[key] = None if names is None else names - {"self"}
+    return _PARAMETERS[key]
+
+
+_PARAMETERS: dict[tuple[type, str], frozenset[str] | None] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _memory_defaults(name: str) -> dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(getattr(Memory, name)).parameters.items()}
+
+
+def _names_taken(fn: Callable[..., Any]) -> frozenset[str] | None:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(params)
 
 
 def _holds_data(store: Store) -> bool:

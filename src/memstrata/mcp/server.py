@@ -19,7 +19,8 @@ from starlette.types import Receive, Scope, Send
 
 from memstrata.errors import MemstrataError
 from memstrata.mcp.tools import register_tools
-from memstrata.privacy.access import Principal, SecuredMemory
+from memstrata.privacy.access import Principal
+from memstrata.secure import SecuredMemory
 from memstrata.server.errors import ProblemError
 from memstrata.server.middleware import send_problem
 

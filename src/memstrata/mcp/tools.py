@@ -6,12 +6,12 @@ runs through the ``SecuredMemory`` of its caller."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from memstrata.privacy.access import SecuredMemory
+from memstrata.secure import SecuredMemory
 
 Secured = Callable[[Context], SecuredMemory]
 Run = Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]
@@ -28,7 +28,15 @@ Messages = Annotated[str | list[dict[str, Any]], Field(
                 '"...", "name"?: "...", "timestamp"?: "ISO 8601"} (the same as the REST API\'s messages)')]
 
 
-def _ids(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str | None]:
+class ScopeIds(TypedDict):
+    """A tool's scope ids, typed, so ``**ids`` type-checks against the library's keyword parameters."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+
+
+def _ids(user_id: str | None, agent_id: str | None, run_id: str | None) -> ScopeIds:
     return {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
 
 

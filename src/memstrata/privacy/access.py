@@ -2,9 +2,10 @@
 
 A key is ``ms_`` followed by 43 random URL-safe characters. The store keeps only a keyed hash of it
 (HMAC-SHA256 with a server-side pepper): the key has 256 bits of entropy, so a slow password hash would add
-cost and no safety. ``authenticate`` turns a presented key into a :class:`Principal`; ``SecuredMemory`` wraps a
-``Memory`` so every call is checked against that principal before it runs. REST, MCP and the CLI all go
-through it, so the rules live here once.
+cost and no safety. ``authenticate`` turns a presented key into a :class:`Principal`; :func:`admit` decides
+whether that principal may make one ``Memory`` call, and with which scope. ``memstrata.secure.SecuredMemory``
+runs every call of a ``Memory`` through ``admit``; REST, MCP and the UI all go through it, so the rules live
+here once (and this module never imports the facade).
 
 Scopes: ``read`` (search, list, export), ``write`` (add, update, delete), ``admin`` (implies both, plus erasure
 and the audit log).
@@ -12,16 +13,14 @@ and the audit log).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import inspect
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from memstrata.errors import (
     AccessDeniedError,
@@ -300,201 +299,179 @@ ORG_METHODS: dict[str, str] = {"audit_log": "admin", "verify_audit": "admin"}
 STORE_WIDE_FACTS = frozenset({"verify_audit"})
 
 
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return True
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+# Store-wide operations: only an unrestricted admin (the library itself, a server without auth) may run them.
+STORE_METHODS: dict[str, str] = {"reset": "admin", "import_user": "admin"}
+# Calls that touch no scope's data.
+FREE_METHODS = frozenset({"flush_usage", "close"})
+SCOPE_IDS = ("user_id", "agent_id", "run_id", "org_id")
 
 
-class SecuredMemory:
-    """A Memory seen through one principal: same method names, every call's scope checked before it runs.
+class ScopeSource(Protocol):
+    """How a memory turns a call's ids into a scope (``Memory`` provides both, with its constructor defaults)."""
 
-    When the key is bound to exactly one user (or agent) and the call names none, that id is used; an id
-    outside the binding raises AccessDeniedError. The org defaults to the key's org.
-    """
+    def _scope(self, user_id: str | None, agent_id: str | None, run_id: str | None, org_id: str | None) -> Scope: ...
 
-    # Filled in below from SCOPED_METHODS: each checks its scope, then calls the Memory method of that name.
-    add: Callable[..., Any]
-    update: Callable[..., Any]
-    delete: Callable[..., Any]
-    delete_all: Callable[..., Any]
-    resolve_conflict: Callable[..., Any]
-    retry_failed: Callable[..., Any]
-    search: Callable[..., Any]
-    context: Callable[..., Any]
-    get: Callable[..., Any]
-    get_all: Callable[..., Any]
-    history: Callable[..., Any]
-    conflicts: Callable[..., Any]
-    episodes: Callable[..., Any]
-    entities: Callable[..., Any]
-    neighbours: Callable[..., Any]
-    working_state: Callable[..., Any]
-    update_working_state: Callable[..., Any]
+    def _id_scope(
+        self, memory_id: Any, user_id: str | None, agent_id: str | None, run_id: str | None, org_id: str | None
+    ) -> Scope: ...
 
-    def __init__(self, memory: Any, principal: Principal) -> None:
-        as_actor = getattr(memory, "as_actor", None)
-        if principal.key_id is not None and callable(as_actor):
-            memory = as_actor(principal.key_id)  # an audited memory records the key, not the server, as actor
-        self.memory = memory
-        self.principal = principal
 
-    def resolve_scope(
-        self,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        org_id: str | None = None,
-    ) -> Scope:
-        """The scope a call would act on after applying the key's defaults (not yet checked)."""
-        p = self.principal
-        if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
-            (user_id,) = p.user_ids
-        if agent_id is None and p.agent_ids is not None and len(p.agent_ids) == 1:
-            (agent_id,) = p.agent_ids
-        if org_id is None and p.org_id is not None:
-            org_id = p.org_id
-        resolve = getattr(self.memory, "_scope", None)
-        if resolve is not None:  # honours the Memory's constructor defaults exactly as the call would
-            return resolve(user_id, agent_id, run_id, org_id)  # type: ignore[no-any-return]
-        return Scope.of(user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
+def resolve_scope(
+    principal: Principal,
+    source: Any,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    org_id: str | None = None,
+) -> Scope:
+    """The scope a call would act on after applying the key's defaults (not yet checked): a key bound to exactly
+    one user (or agent) fills in that id, and the org defaults to the key's."""
+    p = principal
+    if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
+        (user_id,) = p.user_ids
+    if agent_id is None and p.agent_ids is not None and len(p.agent_ids) == 1:
+        (agent_id,) = p.agent_ids
+    if org_id is None and p.org_id is not None:
+        org_id = p.org_id
+    resolve = getattr(source, "_scope", None)
+    if resolve is not None:  # honours the Memory's constructor defaults exactly as the call would
+        return resolve(user_id, agent_id, run_id, org_id)  # type: ignore[no-any-return]
+    return Scope.of(user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
 
-    def _scoped(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        ids = {k: kwargs.pop(k, None) for k in ("user_id", "agent_id", "run_id", "org_id")}
+
+def admit(
+    principal: Principal,
+    name: str,
+    arguments: dict[str, Any],
+    source: ScopeSource,
+    accepts: Callable[[str], bool],
+) -> dict[str, Any]:
+    """Check that ``principal`` may make the Memory call ``name`` with ``arguments`` and return the arguments
+    to make it with (scope ids filled in from the key). Raises AccessDeniedError, or NotFoundError for a by-id
+    call on a memory outside the key's bindings. ``accepts(param)`` says whether the target takes ``param``."""
+    args = dict(arguments)
+    if name in SCOPED_METHODS:
+        operation = SCOPED_METHODS[name]
+        ids = {k: args.pop(k, None) for k in SCOPE_IDS}
         if name in BY_ID_METHODS and all(ids[k] is None for k in ("user_id", "agent_id", "run_id")):
-            return self._by_id(name, *args, org_id=ids["org_id"], **kwargs)
-        scope = self.resolve_scope(**ids)
-        self.principal.check(SCOPED_METHODS[name], scope)
-        return getattr(self.memory, name)(*args, **kwargs, **scope.as_dict())
+            scope = _by_id_scope(principal, operation, args.get("memory_id"), ids["org_id"], source)
+        else:
+            scope = resolve_scope(principal, source, **ids)
+            principal.check(operation, scope)
+        return {**args, **scope.as_dict()}
+    if name == "stats":
+        return _stats(principal, args, source)
+    if name == "scopes":
+        return _scopes(principal, args)
+    if name in USER_METHODS:
+        return _user_call(principal, name, args, accepts)
+    if name in ORG_METHODS:
+        return _org_call(principal, name, args, accepts)
+    if name in STORE_METHODS:
+        principal.check(STORE_METHODS[name], None)
+        return args
+    if name in FREE_METHODS:
+        return args
+    raise AccessDeniedError(f"{principal.label}: {name} has no access rule, so no key may call it")
 
-    def _by_id(self, name: str, *args: Any, org_id: str | None, **kwargs: Any) -> Any:
-        """A by-id call that names no scope: the store says which scope holds the id, and the key must
-        cover it. A memory outside the key's bindings is reported as not found, so ids of other users'
-        memories reveal nothing."""
-        memory_id = args[0] if args else kwargs.get("memory_id")
-        scope: Scope = self.memory._id_scope(memory_id, None, None, None, org_id or self.principal.org_id)
-        try:
-            self.principal.check(SCOPED_METHODS[name], scope)
-        except AccessDeniedError:
-            if not self.principal.allows(SCOPED_METHODS[name]):
-                raise
-            raise NotFoundError("memory", str(memory_id)) from None
-        return getattr(self.memory, name)(*args, **kwargs, **scope.as_dict())
 
-    def stats(self, **ids: Any) -> dict[str, Any]:
-        """Counts for a scope; store-wide counts only for an unrestricted principal."""
-        if all(ids.get(k) is None for k in ("user_id", "agent_id", "run_id")) and not (
-            self.principal.user_ids or self.principal.agent_ids
-        ):
-            self.principal.check("read", None)
-            return self.memory.stats()  # type: ignore[no-any-return]
-        scope = self.resolve_scope(**ids)
-        self.principal.check("read", scope)
-        return self.memory.stats(**scope.as_dict())  # type: ignore[no-any-return]
+def _by_id_scope(principal: Principal, operation: str, memory_id: Any, org_id: str | None,
+                 source: ScopeSource) -> Scope:
+    """A by-id call that names no scope: the store says which scope holds the id, and the key must cover it.
+    A memory outside the key's bindings is reported as not found, so ids of other users' memories reveal
+    nothing."""
+    scope = source._id_scope(memory_id, None, None, None, org_id or principal.org_id)
+    try:
+        principal.check(operation, scope)
+    except AccessDeniedError:
+        if not principal.allows(operation):
+            raise
+        raise NotFoundError("memory", str(memory_id)) from None
+    return scope
 
-    def scopes(self, *, org_id: str | None = None, limit: int = 100) -> dict[str, Any]:
-        """The scopes this key may read, most recently active first (only its org, only its bound users/agents)."""
-        p = self.principal
-        p._need("read")
-        org = check_id("org_id", org_id) or p.org_id
-        if org is not None:
-            p._org(org)
-        users = None if p.user_ids is None else sorted(p.user_ids)
-        agents = None if p.agent_ids is None else sorted(p.agent_ids)
-        return self.memory.scopes(org_id=org, user_ids=users, agent_ids=agents, limit=limit)  # type: ignore[no-any-return]
 
-    def supports(self, name: str) -> bool:
-        """Whether the wrapped Memory has ``name`` (user export/erasure and audit come from optional modules)."""
-        return callable(getattr(self.memory, name, None))
+def _stats(p: Principal, args: dict[str, Any], source: ScopeSource) -> dict[str, Any]:
+    """Counts for a scope; store-wide counts only for an unrestricted principal."""
+    ids = {k: args.get(k) for k in SCOPE_IDS}
+    if all(ids[k] is None for k in ("user_id", "agent_id", "run_id")) and not (p.user_ids or p.agent_ids):
+        p.check("read", None)
+        return {}
+    scope = resolve_scope(p, source, **ids)
+    p.check("read", scope)
+    return dict(scope.as_dict())
 
-    def _optional(self, name: str) -> Callable[..., Any]:
-        fn = getattr(self.memory, name, None)
-        if not callable(fn):
-            raise ConfigurationError(f"{name}: not available in this memstrata build")
-        return fn  # type: ignore[no-any-return]
 
-    def _user_call(self, name: str, user_id: str | None, org_id: str | None, **kwargs: Any) -> Any:
-        fn = self._optional(name)
-        p = self.principal
+def _narrowed(p: Principal, field: str, asked: Any, bound: frozenset[str] | None) -> list[str] | None:
+    if bound is None:
+        return None if asked is None else list(asked)
+    if asked is None:
+        return sorted(bound)
+    outside = [i for i in asked if i not in bound]
+    if outside:
+        raise AccessDeniedError(f"{p.label} is not bound to {field} {outside[0]!r}")
+    return list(asked)
+
+
+def _scopes(p: Principal, args: dict[str, Any]) -> dict[str, Any]:
+    """The scopes this key may read: only its org, only its bound users/agents."""
+    p._need("read")
+    org = check_id("org_id", args.get("org_id")) or p.org_id
+    if org is not None:
+        p._org(org)
+    return {**args, "org_id": org,
+            "user_ids": _narrowed(p, "user_id", args.get("user_ids"), p.user_ids),
+            "agent_ids": _narrowed(p, "agent_id", args.get("agent_ids"), p.agent_ids)}
+
+
+def _user_call(p: Principal, name: str, args: dict[str, Any], accepts: Callable[[str], bool]) -> dict[str, Any]:
+    """A whole-user operation (every agent and run of the user)."""
+    user_id = args.pop("user_id", None)
+    org_id = args.pop("org_id", None)
+    if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
+        (user_id,) = p.user_ids
+    check_id("user_id", user_id, required=True)
+    scope = Scope.of(user_id=user_id, org_id=org_id or p.org_id)
+    p.check(USER_METHODS[name], scope)
+    if p.agent_ids is not None:
+        raise AccessDeniedError(f"{p.label} is bound to agents; {name} covers every agent of the user")
+    if accepts("org_id"):
+        args["org_id"] = scope.org_id
+    elif scope.org_id != DEFAULT_ORG:
+        raise ConfigurationError(f"{name}: this build cannot act on org {scope.org_id!r}")
+    return {"user_id": scope.user_id, **args}
+
+
+def _org_call(p: Principal, name: str, args: dict[str, Any], accepts: Callable[[str], bool]) -> dict[str, Any]:
+    """An org-wide operation (the audit log), or one user's part of it."""
+    user_id = args.pop("user_id", None)
+    org = check_id("org_id", args.pop("org_id", None)) or p.org_id or DEFAULT_ORG
+    if name in STORE_WIDE_FACTS and (p.user_ids is not None or p.agent_ids is not None):
+        raise AccessDeniedError(f"{p.label}: {name} checks the whole store's audit chain; it needs an admin key "
+                                "bound to no user or agent")
+    if user_id is not None or p.user_ids is not None:
         if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
             (user_id,) = p.user_ids
-        check_id("user_id", user_id, required=True)
-        scope = Scope.of(user_id=user_id, org_id=org_id or p.org_id)
-        p.check(USER_METHODS[name], scope)
-        if p.agent_ids is not None:
-            raise AccessDeniedError(f"{p.label} is bound to agents; {name} covers every agent of the user")
-        if _accepts(fn, "org_id"):
-            kwargs["org_id"] = scope.org_id
-        elif scope.org_id != DEFAULT_ORG:
-            raise ConfigurationError(f"{name}: this build cannot act on org {scope.org_id!r}")
-        return fn(scope.user_id, **kwargs)
+        p.check(ORG_METHODS[name], Scope.of(user_id=user_id, org_id=org))
+        args["user_id"] = user_id
+    else:
+        p.check_org(ORG_METHODS[name], org)
+    if accepts("org_id"):
+        args["org_id"] = org
+    elif p.org_id is not None and name not in STORE_WIDE_FACTS:
+        raise ConfigurationError(f"{name}: this build cannot limit the audit log to org {org!r}")
+    return args
 
-    def export_user(self, user_id: str | None = None, *, org_id: str | None = None, **kwargs: Any) -> Any:
-        """Everything stored about a user (needs ``read`` on that user)."""
-        return self._user_call("export_user", user_id, org_id, **kwargs)
-
-    def forget_user(self, user_id: str | None = None, *, org_id: str | None = None, **kwargs: Any) -> Any:
-        """Erase a user everywhere and return the deletion receipt (needs ``admin`` on that user)."""
-        return self._user_call("forget_user", user_id, org_id, **kwargs)
-
-    def _org_call(self, name: str, org_id: str | None, user_id: str | None, **kwargs: Any) -> Any:
-        fn = self._optional(name)
-        p = self.principal
-        org = check_id("org_id", org_id) or p.org_id or DEFAULT_ORG
-        if name in STORE_WIDE_FACTS and (p.user_ids is not None or p.agent_ids is not None):
-            raise AccessDeniedError(f"{p.label}: {name} checks the whole store's audit chain; it needs an admin key "
-                                    "bound to no user or agent")
-        if user_id is not None or p.user_ids is not None:
-            if user_id is None and p.user_ids is not None and len(p.user_ids) == 1:
-                (user_id,) = p.user_ids
-            p.check(ORG_METHODS[name], Scope.of(user_id=user_id, org_id=org))
-            kwargs["user_id"] = user_id
-        else:
-            p.check_org(ORG_METHODS[name], org)
-        if _accepts(fn, "org_id"):
-            kwargs["org_id"] = org
-        elif p.org_id is not None and name not in STORE_WIDE_FACTS:
-            raise ConfigurationError(f"{name}: this build cannot limit the audit log to org {org!r}")
-        return fn(**kwargs)
-
-    def audit_log(self, *, org_id: str | None = None, user_id: str | None = None, **filters: Any) -> Any:
-        """Audit entries of the key's org, or of one user when given (needs ``admin``)."""
-        return self._org_call("audit_log", org_id, user_id, **filters)
-
-    def verify_audit(self, *, org_id: str | None = None, **kwargs: Any) -> Any:
-        """Check the audit log's hash chain (needs ``admin`` on the org)."""
-        return self._org_call("verify_audit", org_id, None, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"SecuredMemory({self.memory!r}, {self.principal.label})"
-
-
-def _secured(name: str) -> Callable[..., Any]:
-    from memstrata.memory import Memory
-
-    target = getattr(Memory, name)
-
-    @functools.wraps(target)
-    def method(self: SecuredMemory, *args: Any, **kwargs: Any) -> Any:
-        return self._scoped(name, *args, **kwargs)
-
-    return method
-
-
-for _name in SCOPED_METHODS:
-    setattr(SecuredMemory, _name, _secured(_name))
-del _name
 
 __all__ = [
     "KeyInfo",
     "Principal",
     "SCOPES",
-    "SecuredMemory",
+    "ScopeSource",
+    "admit",
     "authenticate",
     "create_key",
     "hash_key",
     "list_keys",
+    "resolve_scope",
     "revoke_key",
 ]

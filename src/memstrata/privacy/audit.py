@@ -15,7 +15,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +153,43 @@ def read_audit(
         org_id = DEFAULT_ORG
     return [e.to_dict() for e in privacy_tier(store).audit_entries(
         after_seq=after, limit=limit, org_id=org_id, user_id=user_id)]
+
+
+# -- what an audited Memory call records ------------------------------------------------------------
+
+Summary = tuple[list[str], dict[str, Any]]
+
+
+def _ids(rows: Any, key: str = "id") -> list[str]:
+    return [r[key] for r in rows]
+
+
+# Per audited call, from its arguments and result: the record ids it touched and small details (counts,
+# limits, flags) — never content.
+SUMMARIES: dict[str, Callable[[dict[str, Any], Any], Summary]] = {
+    "add": lambda a, r: (_ids(r["results"]), {
+        "episode_ids": r["episodes"], "events": dict(Counter(x["event"] for x in r["results"])),
+        "failed": "failed" in r}),
+    "search": lambda a, r: (_ids(r["results"]), {"returned": len(r["results"]), "limit": a.get("limit", 10)}),
+    "context": lambda a, r: (_ids(r["items"]), {"tokens": r["tokens"]}),
+    "get": lambda a, r: ([a["memory_id"]], {}),
+    "get_all": lambda a, r: (_ids(r["results"]), {"returned": len(r["results"]), "more": bool(r["next_cursor"])}),
+    "update": lambda a, r: ([a["memory_id"]], {"text": a.get("text") is not None,
+                                               "metadata": a.get("metadata") is not None}),
+    "delete": lambda a, r: ([a["memory_id"]], {}),
+    "delete_all": lambda a, r: ([], {"deleted": r["deleted"]}),
+    "history": lambda a, r: ([a["memory_id"]], {"events": len(r)}),
+    "reset": lambda a, r: ([], {}),
+    "conflicts": lambda a, r: ([], {"conflict_ids": _ids(r["results"])}),
+    "resolve_conflict": lambda a, r: ([r["new_memory_id"], r["old_memory_id"]],
+                                      {"conflict_id": r["id"], "keep": a.get("keep", "new")}),
+    "episodes": lambda a, r: ([], {"episode_ids": _ids(r["results"]), "full_text": a.get("query") is not None}),
+    "entities": lambda a, r: ([], {"entity_ids": _ids(r["results"])}),
+    "neighbours": lambda a, r: (list(r["memories"]), {"entity_id": r["entity"]["id"],
+                                                      "neighbour_ids": _ids(r["neighbours"])}),
+    "retry_failed": lambda a, r: (_ids(r["results"]), {"retried": r["retried"], "still_failed": r["still_failed"]}),
+    "stats": lambda a, r: ([], {}),
+    "working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id")}),
+    "update_working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id"),
+                                               "op": (a.get("edit") or {}).get("op")}),
+}

@@ -1,8 +1,8 @@
 """Who is calling: API keys from ``Authorization: Bearer`` or ``X-API-Key``, and a token bucket per key.
 
-The rules about what a key may do are not here: ``SecuredMemory`` (memstrata.privacy.access) enforces them for
-every face. This module only turns headers into a Principal, answers 401 and 429, and hands routes a
-SecuredMemory.
+The rules about what a key may do are not here: ``SecuredMemory`` (memstrata.secure, applying the rules of
+memstrata.privacy.access) enforces them for every face. This module only turns headers into a Principal,
+answers 401 and 429, and hands routes a SecuredMemory.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from memstrata.errors import AccessDeniedError
-from memstrata.privacy.access import Principal, SecuredMemory, authenticate
+from memstrata.privacy.access import Principal, authenticate
+from memstrata.secure import SecuredMemory
 from memstrata.server.errors import ProblemError
 
 

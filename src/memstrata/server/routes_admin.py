@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from memstrata.errors import MemstrataError
 from memstrata.models import Scope
-from memstrata.privacy.access import SecuredMemory
+from memstrata.secure import SecuredMemory
 from memstrata.server.auth import Secured
 from memstrata.server.errors import PROBLEM_RESPONSES, ProblemError
 from memstrata.server.routes_memories import ok

@@ -6,7 +6,7 @@ the caller's SecuredMemory, so the library's scope and validation rules apply un
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -39,20 +39,29 @@ _ID_HELP = {
 }
 
 
+class ScopeArgs(TypedDict):
+    """The four scope ids, typed, so ``**ids`` type-checks against the library's keyword parameters."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    org_id: str | None
+
+
 async def scope_query(
     user_id: Annotated[str | None, Query(description=_ID_HELP["user_id"])] = None,
     agent_id: Annotated[str | None, Query(description=_ID_HELP["agent_id"])] = None,
     run_id: Annotated[str | None, Query(description=_ID_HELP["run_id"])] = None,
     org_id: Annotated[str | None, Query(description=_ID_HELP["org_id"])] = None,
-) -> dict[str, str | None]:
+) -> ScopeArgs:
     """The scope ids of a GET/PATCH/DELETE request."""
     return {"user_id": user_id, "agent_id": agent_id, "run_id": run_id, "org_id": org_id}
 
 
-ScopeIds = Annotated[dict[str, str | None], Depends(scope_query)]
+ScopeIds = Annotated[ScopeArgs, Depends(scope_query)]
 
 
-def body_scope(body: ScopeBody) -> dict[str, str | None]:
+def body_scope(body: ScopeBody) -> ScopeArgs:
     return {"user_id": body.user_id, "agent_id": body.agent_id, "run_id": body.run_id, "org_id": body.org_id}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from memstrata.privacy.access import SecuredMemory
+from memstrata.secure import SecuredMemory
 from memstrata.server.auth import Secured
 from memstrata.server.errors import PROBLEM_RESPONSES
 from memstrata.server.routes_memories import ScopeIds, body_scope, ok
