@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from memstrata.cli.base import settings
-from memstrata.config import parse_store_url
 from memstrata.errors import ConfigurationError
+from memstrata.maintenance import migrate_store
 
 
 @click.command(name="migrate")
@@ -21,15 +21,7 @@ def migrate_cmd(ctx: click.Context, store_url: str | None, dim: int | None, conn
     url = store_url or settings(ctx).store
     if not url:
         raise ConfigurationError("migrate: give --store postgresql://… (or set MEMSTRATA_STORE)")
-    parsed = parse_store_url(url)
-    if parsed.scheme != "postgresql":
-        raise ConfigurationError(
-            f"migrate: {parsed.scheme} stores migrate themselves when opened; this command is for postgresql://"
-        )
-    from memstrata.backends.postgres import migrate, schema_status
-
-    before = schema_status(parsed.url, connect_timeout=connect_timeout)
-    version = migrate(parsed.url, dim=dim, connect_timeout=connect_timeout)
+    before, version = migrate_store(url, dim=dim, connect_timeout=connect_timeout)
     applied = version - before
     note = f"applied {applied} migration(s)" if applied else "already up to date"
     click.echo(f"schema version {version}: {note}")

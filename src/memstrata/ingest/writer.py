@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from memstrata.errors import ConfigurationError, MemstrataError
+from memstrata.ingest.entities import resolve_entities
 from memstrata.models import Scope
 from memstrata.tiers.base import Store, WriteBatch
 from memstrata.tiers.vectors import VectorTier, mirror, reindex
@@ -21,7 +22,9 @@ class Writer:
         self.vectors = vectors
 
     def apply(self, scope: Scope, batch: WriteBatch) -> None:
-        self.store.apply(scope, batch)
+        """Commit ``batch`` (its entity upserts decided from its links first), then mirror it into the
+        vector tier."""
+        self.store.apply(scope, resolve_entities(batch))
         if self.vectors is not None:
             mirror(self.vectors, scope, batch)
 

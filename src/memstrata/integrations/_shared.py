@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from memstrata.core.validate import check_metadata
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.messages import normalize_messages
+from memstrata.inputs import check_message
 from memstrata.memory import MAX_LIMIT, Memory
 from memstrata.models import Scope
 
@@ -54,8 +53,7 @@ def check_each(entries: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     or none."""
     for i, (message, metadata) in enumerate(entries):
         try:
-            normalize_messages([message])
-            check_metadata(metadata)
+            check_message(message, metadata)
         except InvalidInputError as exc:
             raise InvalidInputError(f"items[{i}].{exc.field}", exc.problem) from None
 

@@ -19,7 +19,6 @@ import numpy as np
 
 from memstrata.core.text import chunk_text
 from memstrata.errors import InvalidInputError
-from memstrata.ingest.entities import resolve_entities
 from memstrata.models import (
     DEFAULT_ORG,
     ConflictRecord,
@@ -264,7 +263,7 @@ def _plan_scope(memory: Any, block: dict[str, Any], scope: Scope, eps: _Ids, mem
                 if len(aliases.get(name, [])) > extra]
         if more:
             batches.append(WriteBatch(entity_links=more))
-    return episodes, [resolve_entities(b) for b in batches]
+    return episodes, batches  # the writer decides their entity upserts
 
 
 def import_scope(memory: Any, scope: Scope, block: dict[str, Any], *, keep_ids: bool = False) -> dict[str, int]:
