@@ -205,7 +205,7 @@ def plan_add(
             role = source.role if source else None
             reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
                 store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
-                source.name if source else None)
+                source.name if source else None, embed)
             for rep in reps:
                 old = updated.get(rep.old.id, rep.old)
                 if old.superseded_by is not None:

@@ -17,15 +17,18 @@ from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.conflicts import normalize_value, same_subject
 from memstrata.ingest.dedup import normalize_text, normalized_hash
 from memstrata.ingest.evidence import EVIDENCE_KIND
+from memstrata.ingest.prototypes import family_by_meaning
 from memstrata.ingest.updates import (
     Attribute,
     Decision,
     attribute_of,
+    attributes_in,
     content_words,
     decide,
     has_change_cue,
     is_tentative,
     own_attribute,
+    single_valued,
     subject_of,
 )
 from memstrata.models import MemoryRecord, Scope
@@ -40,37 +43,69 @@ class Replacement:
     decision: Decision
 
 
-def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def attribute_of_record(rec: MemoryRecord, vec: np.ndarray | None = None, embed: Embed | None = None
+                        ) -> Attribute | None:
+    """The attribute a stored user fact sets: its slot or its words, else (given its vector) its meaning."""
     if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
         return None
     if rec.slot is None:
-        return attribute_of(rec.text, people=_names(rec.entities))
+        found = attribute_of(rec.text, people=_names(rec.entities))
+        return found or _by_meaning(rec.text, vec, embed, _names(rec.entities))
     return attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+
+
+def _by_meaning(text: str, vec: np.ndarray | None, embed: Embed | None, people: Sequence[str]) -> Attribute | None:
+    family = family_by_meaning(vec, embed)
+    return Attribute(subject_of(text, None, people), family, single_valued(family)) if family else None
 
 
 def _names(entities: Sequence[str]) -> list[str]:
     return [w for e in entities for w in (e, e.split()[0])]
 
 
+def _shared_family(new: Attribute, new_meaning: str | None, old: Attribute, old_meaning: str | None
+                   ) -> tuple[Attribute, Attribute]:
+    """Words and meaning may name different families for one statement ("a physics teacher at a charter
+    school": studies by its words, a job by its meaning). Two statements set the same attribute when any
+    family of one is a family of the other; both are then judged as that family."""
+    if new.family == old.family:
+        return new, old
+    for family in (f for f in (new.family, new_meaning) if f):
+        if family in (old.family, old_meaning):
+            single = single_valued(family)
+            return Attribute(new.subject, family, single), Attribute(old.subject, family, single)
+    return new, old
+
+
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
                   family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
-                  message: str = "", speaker: str | None = None) -> list[Replacement]:
+                  message: str = "", speaker: str | None = None, embed: Embed | None = None) -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
     and only facts of the same subject; when messages carry speaker names (several people talking as
-    users), only facts the same speaker stated."""
+    users), only facts the same speaker stated. ``embed`` (the store's embedder) lets a statement's meaning
+    name its attribute where its words do not."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
+    people = [e.canonical for e in cand.entities]
+    meaning = family_by_meaning(vec, embed)
+    attr: Attribute | None
     if cand.slot is not None:
         attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    elif meaning is not None:
+        attr = Attribute(subject_of(cand.text, None, people), meaning, single_valued(meaning))
+        family_olds = [*family_olds, *(m for a in attributes_in(meaning) for m in store.find_by_slot(scope, None, a))]
     elif has_change_cue(cand.text):  # no attribute, but it says something changed: only close facts qualify
-        attr = Attribute(subject_of(cand.text, None, [e.canonical for e in cand.entities]), "", False)
+        attr = Attribute(subject_of(cand.text, None, people), "", False)
     else:
         return []
     assert attr is not None  # a slot always names an attribute
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
-    if not attr.single or has_change_cue(cand.text) or has_change_cue(message):
-        # Keyed families and stated changes also look among the nearest facts; an unmarked one-valued
-        # statement only meets the facts of its own family.
+    if not attr.single or meaning is not None or has_change_cue(cand.text) or has_change_cue(message):
+        # Keyed families, stated changes and statements whose meaning names an attribute also look among
+        # the nearest facts; an unmarked one-valued statement only meets the facts of its own family.
         missing = [i for i, _ in store.vector_search(scope, vec, NEAREST_K) if i not in pool]
         for rec in store.get_memories(scope, missing):
             if rec.current and rec.kind != EVIDENCE_KIND:
@@ -86,15 +121,16 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     out: list[Replacement] = []
     value = normalize_value(cand.slot.value) if cand.slot else None
     for rec in pool.values():
-        old_attr = attribute_of_record(rec)
+        old_vec = vectors.get(rec.id)
+        old_attr = attribute_of_record(rec, old_vec, embed)
         if old_attr is None or not _same_thing(old_attr.subject, attr.subject):
             continue
-        old_vec = vectors.get(rec.id)
+        new_attr, old_attr = _shared_family(attr, meaning, old_attr, family_by_meaning(old_vec, embed))
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
-        d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
         if set(rec.episode_ids) & set(episode_ids):
             continue  # one message does not replace itself
+        d = decide(cand.text, new_attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
         if d.replaces:
             out.append(Replacement(rec, d))
     return out
