@@ -24,6 +24,7 @@ from memstrata.ingest.revise import (
     find_replaced,
     model_replacements,
     outdates_all,
+    refine_attributes,
 )
 from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
@@ -106,6 +107,8 @@ def plan_add(
     plan = AddPlan(batch)
     if not candidates:
         return plan
+    if infer:
+        refine_attributes(candidates, messages, embed)  # before the windows: a fact is embedded with its family
     chunks = [_windows(c, messages) for c in candidates]
     flat = [t for group in chunks for t in group]
     vectors = embed(flat)

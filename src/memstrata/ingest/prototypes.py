@@ -60,6 +60,7 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
 
 MIN_COSINE = 0.45  # the nearest prototype must be at least this close
 MIN_MARGIN = 0.04  # ... and this much closer than the best prototype of any other family
+MIN_FIT = 0.17  # a family named by words whose nearest prototype is farther than this is a misreading
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray]] = {}
@@ -120,3 +121,13 @@ def family_by_meaning(vec: np.ndarray | None, embed: Callable[[list[str]], np.nd
     if top < MIN_COSINE or top - second < MIN_MARGIN:
         return None
     return family
+
+
+def fits(vec: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None, family: str) -> bool:
+    """Is a family named by a statement's words plausible for its meaning? ("I'm a Leinster rugby fan"
+    reads as a job to a pattern that takes "-er" words for occupations; nothing about it is near a job.)
+    True when there is nothing to judge by: no vector, no model with meaning, a family without prototypes."""
+    if vec is None or embed is None or family not in PROTOTYPES:
+        return True
+    scores = dict(family_scores(vec, embed))
+    return not scores or scores.get(family, 1.0) >= MIN_FIT

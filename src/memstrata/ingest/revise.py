@@ -17,7 +17,7 @@ from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.conflicts import normalize_value, same_subject
 from memstrata.ingest.dedup import normalize_text, normalized_hash
 from memstrata.ingest.evidence import EVIDENCE_KIND
-from memstrata.ingest.prototypes import family_by_meaning
+from memstrata.ingest.prototypes import family_by_meaning, family_scores, fits
 from memstrata.ingest.updates import (
     Attribute,
     Decision,
@@ -25,6 +25,7 @@ from memstrata.ingest.updates import (
     attributes_in,
     content_words,
     decide,
+    family_of,
     has_change_cue,
     is_tentative,
     own_attribute,
@@ -53,8 +54,11 @@ def attribute_of_record(rec: MemoryRecord, vec: np.ndarray | None = None, embed:
         return None
     if rec.slot is None:
         found = attribute_of(rec.text, people=_names(rec.entities))
-        return found or _by_meaning(rec.text, vec, embed, _names(rec.entities))
-    return attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+        return found if found and fits(vec, embed, found.family) else _by_meaning(rec.text, vec, embed,
+                                                                                  _names(rec.entities))
+    found = attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+    return found if found and fits(vec, embed, found.family) else _by_meaning(rec.text, vec, embed,
+                                                                              _names(rec.entities))
 
 
 def _by_meaning(text: str, vec: np.ndarray | None, embed: Embed | None, people: Sequence[str]) -> Attribute | None:
@@ -92,8 +96,11 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     people = [e.canonical for e in cand.entities]
     meaning = family_by_meaning(vec, embed)
     attr: Attribute | None
-    if cand.slot is not None:
-        attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute) if cand.slot is not None else None
+    if attr is not None and not fits(vec, embed, attr.family):
+        attr = None  # its words named a family its meaning is far from
+    if attr is not None:
+        pass
     elif meaning is not None:
         attr = Attribute(subject_of(cand.text, None, people), meaning, single_valued(meaning))
         family_olds = [*family_olds, *(m for a in attributes_in(meaning) for m in store.find_by_slot(scope, None, a))]
@@ -101,7 +108,6 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
         attr = Attribute(subject_of(cand.text, None, people), "", False)
     else:
         return []
-    assert attr is not None  # a slot always names an attribute
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
     if not attr.single or meaning is not None or has_change_cue(cand.text) or has_change_cue(message):
         # Keyed families, stated changes and statements whose meaning names an attribute also look among
@@ -179,6 +185,44 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
             continue  # the extractor's own slot is more precise than a family, except a bare count
         if attr is not None:
             f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))
+
+
+DOUBTFUL_FIT = 0.3  # a family named by words this far from the statement's meaning is in doubt ...
+REREAD_MARGIN = 0.15  # ... and meaning overrules it when its own family is this much nearer
+
+
+def refine_attributes(facts: Sequence[Candidate], messages: Sequence[Message], embed: Embed) -> None:
+    """Check each user fact's attribute against its meaning (one batched embedding of the facts as said).
+
+    A fact whose words named no family gets the family its meaning sits in; a family named by words that
+    its meaning is far from is dropped ("a Leinster rugby fan" is no job) or, when another family is clearly
+    nearer, replaced by it ("a physics teacher at a charter school" is a job, not studies). Slots the
+    extractor filled with a value of its own are kept unless they are a misreading."""
+    roles = {m.index: m.role for m in messages}
+    todo = [f for f in facts if f.kind != EVIDENCE_KIND and f.action is None and f.source_indexes
+            and roles.get(f.source_indexes[0]) == "user"]
+    if not todo:
+        return
+    vectors = embed([f.text for f in todo])
+    for f, vec in zip(todo, vectors, strict=True):
+        ranked = family_scores(vec, embed)
+        if not ranked:
+            return  # a model without meaning: nothing to judge by
+        scores = dict(ranked)
+        meaning = family_by_meaning(vec, embed)
+        people = [w for e in f.entities for w in (e.canonical, e.canonical.split()[0])]
+        by_meaning = Slot(subject_of(f.text, None, people), meaning, normalize_text(f.text)) if meaning else None
+        if f.slot is None:
+            f.slot = by_meaning
+            continue
+        family = family_of(f.slot.attribute)
+        if family not in scores:
+            continue
+        if not fits(vec, embed, family):
+            f.slot = by_meaning
+        elif (meaning is not None and meaning != family and f.slot.value == normalize_text(f.text)
+              and scores[family] < DOUBTFUL_FIT and scores[meaning] - scores[family] >= REREAD_MARGIN):
+            f.slot = by_meaning
 
 
 def known_neighbours(store: Store, scope: Scope, embed: Callable[[list[str]], np.ndarray],

@@ -125,8 +125,8 @@ _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're
 # "My housemate is a guy called Femi", "my mentor at work is Gloria": the user's own attribute.
 _MY_ATTRIBUTE = re.compile(r"^\s*my\s+(?:new\s+|current\s+)?([a-z]+(?:\s+[a-z]+)?)(?:\s+at\s+\w+)?\s+(?:is|are)\s+"
                            r"(?!\w+ing\b)", re.IGNORECASE)
-_OTHER_START = re.compile(r"^\s*(?:(?:and|but|so|oh|well|yeah|wow),?\s+)?(?![A-Z]{2})(he|she|they|it|you|this|that|these|those|"
-                          r"there|his|her|their|your|its)\b(?!\s+(?:days|morning|evening|afternoon|week|weekend|month|year|"
+_OTHER_START = re.compile(r"^\s*(?:(?:and|but|so|oh|well|yeah|wow),?\s+)?(?![A-Z]{2})"
+                          r"(he|she|they|it|you|this|that|these|those|there|his|her|their|your|its)\b(?!\s+(?:days|morning|evening|afternoon|week|weekend|month|year|"
                           r"time|season|spring|summer|autumn|fall|winter)\b)", re.IGNORECASE)
 _NAMED_START = re.compile(r"^\s*([A-Z][a-z]+)(?:\s+and\s+[A-Z][a-z]+)?\s+(?!I\b)[a-z]")
 _STOP = frozenset(
