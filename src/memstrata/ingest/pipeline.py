@@ -25,6 +25,7 @@ from memstrata.ingest.revise import (
     model_replacements,
     outdates_all,
     refine_attributes,
+    said_only,
 )
 from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
@@ -287,7 +288,8 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
     why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
     targets = [old]
     if decision is not None:  # a message that said only the old fact ends with it; a longer one stays as said
-        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch) if outdates_all(old, ev)]
+        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch)
+                    if outdates_all(old, ev) or said_only(store, scope, old, ev, in_batch)]
     for target in targets:
         target.valid_to = when
         target.superseded_by = rec.id

@@ -170,6 +170,27 @@ def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
     return not ev or len(ev & content_words(old.text)) >= 0.5 * len(ev)
 
 
+SHORT_MESSAGE_WORDS = 20  # a message this short that yielded one fact is that fact's record, nothing more
+
+
+def said_only(store: Store, scope: Scope, old: MemoryRecord, evidence: MemoryRecord,
+              in_batch: dict[str, MemoryRecord]) -> bool:
+    """Was ``old`` the only fact a short message gave ("My favourite food is sushi, I could eat it every
+    day")? Then the message ends with it. A long message, or one that gave other facts still current, stays."""
+    if len(evidence.text.split()) > SHORT_MESSAGE_WORDS:
+        return False
+    episodes = set(evidence.episode_ids)
+    if any(m.id != old.id and m.current and m.kind != EVIDENCE_KIND and episodes & set(m.episode_ids)
+           for m in in_batch.values()):
+        return False
+    vec = store.vectors(scope, [evidence.id]).get(evidence.id)
+    if vec is None:
+        return False
+    near = [i for i, _ in store.vector_search(scope, vec, NEAREST_K + 3) if i not in (old.id, evidence.id)]
+    return not any(m.current and m.kind != EVIDENCE_KIND and episodes & set(m.episode_ids)
+                   for m in store.get_memories(scope, near))
+
+
 def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -> None:
     """Give each user fact the slot of the attribute it sets (family, subject; the extractor's value when it
     found one, else the statement itself), so facts of one attribute meet however they were worded."""
