@@ -135,6 +135,9 @@ _STOP = frozenset(
     "anymore any more than then there here about into over after before since because got get going".split()
 )
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
+# Words that colour a statement without giving a value ("I really love my morning coffee").
+_FILLER = frozenset("really love like usually always normally often mostly pretty quite honestly actually though "
+                    "still lot lots much bit kind sort day".split())
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,10 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
         return Decision(True, True, "says the old value was replaced")  # "switched me from amlodipine to ..."
     if old_attr is not None and old_attr.family == new_attr.family:
         restated = explicit and cosine >= RESTATED_COSINE  # a marked change of the same thing, however worded
-        if (new_attr.single or new_attr.family in KEYED_SINGLE) and not restated and not states_value(
+        # the same frame with other words in it ("I drink rooibos in the afternoon" after "... green tea ...")
+        reframed = (new_attr.single and new_attr.family not in _COUNTED and cosine >= REFRAMED_COSINE
+                    and bool(_topic_words(new_text) - _topic_words(old_text) - _TIME_WORDS - _FILLER))
+        if (new_attr.single or new_attr.family in KEYED_SINGLE) and not (restated or reframed) and not states_value(
                 new_text, new_attr.family, explicit):
             return Decision(False, explicit, "gives no new value")
         if new_attr.single:
@@ -348,6 +354,7 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
 
 
 DISPLACE_COSINE = 0.4  # a statement naming the old thing as replaced ("swapped X for Y") this close
+REFRAMED_COSINE = 0.5  # an unmarked statement of a one-valued family this close, with other words, is a new value
 RESTATED_COSINE = 0.7  # a marked change this close to a fact of its family gives a new value, named or not
 KEYED_COSINE = 0.72  # two statements of one keyed family this close are about the same thing
 KEYED_SHARED_COSINE = 0.5  # ... or this close and sharing a topic word
