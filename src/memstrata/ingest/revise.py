@@ -30,6 +30,7 @@ from memstrata.ingest.updates import (
     is_tentative,
     own_attribute,
     single_valued,
+    states_value,
     subject_of,
 )
 from memstrata.models import MemoryRecord, Scope
@@ -234,7 +235,10 @@ def refine_attributes(facts: Sequence[Candidate], messages: Sequence[Message], e
         people = [w for e in f.entities for w in (e.canonical, e.canonical.split()[0])]
         by_meaning = Slot(subject_of(f.text, None, people), meaning, normalize_text(f.text)) if meaning else None
         if f.slot is None:
-            f.slot = by_meaning
+            if meaning is None or states_value(f.text, meaning, False) or not any(
+                    g is not f and g.slot is not None and family_of(g.slot.attribute) == meaning
+                    and g.source_indexes[:1] == f.source_indexes[:1] for g in todo):
+                f.slot = by_meaning  # a clause with no value of its own ("I switched jobs") leaves it to another
             continue
         family = family_of(f.slot.attribute)
         if family not in scores:

@@ -285,6 +285,8 @@ class Decision:
     reason: str
 
 
+# The main clause says what the statement is about; "the buses were always late" after it is only a reason.
+_CLAUSE_BREAK = re.compile(r"[,;:]|\s(?:but|because|since|as|so)\s", re.IGNORECASE)
 _PAST_STATE = re.compile(r"\b(?:was|were|used to|had been|back when|back then)\b", re.IGNORECASE)
 
 
@@ -322,7 +324,7 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
     explicit = has_change_cue(new_text) or has_change_cue(message)  # the message as a whole may say it
     if same_value:
         return Decision(False, explicit, "same value")
-    if _PAST_STATE.search(new_text) and "now" not in new_text.lower():
+    if _PAST_STATE.search(_CLAUSE_BREAK.split(new_text, 1)[0]) and "now" not in new_text.lower():
         return Decision(False, explicit, "says how things were")
     if old_attr is not None and old_attr.subject != new_attr.subject:
         return Decision(False, explicit, "another subject")
