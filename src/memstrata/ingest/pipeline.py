@@ -18,6 +18,7 @@ from memstrata.core.text import chunk_text
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
+from memstrata.ingest.prototypes import RememberingEmbed
 from memstrata.ingest.revise import (
     assign_attributes,
     evidence_of,
@@ -109,6 +110,7 @@ def plan_add(
     if not candidates:
         return plan
     if infer:
+        embed = RememberingEmbed(embed)
         refine_attributes(candidates, messages, embed)  # before the windows: a fact is embedded with its family
     chunks = [_windows(c, messages) for c in candidates]
     flat = [t for group in chunks for t in group]

@@ -131,3 +131,24 @@ def fits(vec: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None
         return True
     scores = dict(family_scores(vec, embed))
     return not scores or scores.get(family, 1.0) >= MIN_FIT
+
+
+class RememberingEmbed:
+    """An embedding function that embeds each distinct text once per ``add`` (a fact said as a whole message
+    is read for its attribute and stored as evidence: one vector serves both). Keeps the model's name."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
+        owner = getattr(embed, "__self__", embed)
+        self.name = getattr(owner, "name", None)
+        self.dim = getattr(owner, "dim", 0)
+        self._embed = embed
+        self._seen: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._seen))
+        if missing:
+            for text, vec in zip(missing, self._embed(missing), strict=True):
+                self._seen[text] = vec
+        if not texts:
+            return self._embed(texts)
+        return np.stack([self._seen[t] for t in texts])
