@@ -151,6 +151,8 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--write", action="store_true")
     p.add_argument("--label", default="", help="suffix for the section title, e.g. ' — first held-out score'")
+    p.add_argument("--section", default=None,
+                   help="name of the RESULTS.md section to write (default updates-<split>); keeps older ones")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args()
     path = ROOT / "data" / f"updates_{a.split}.jsonl"
@@ -178,7 +180,7 @@ def main() -> None:
     md = render(a.split, s, command, a.label)
     print(md)
     if a.write:
-        write_section(f"updates-{a.split}", md)
+        write_section(a.section or f"updates-{a.split}", md)
 
 
 if __name__ == "__main__":
