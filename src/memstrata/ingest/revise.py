@@ -1,9 +1,11 @@
 """Which current facts a new statement replaces, found through the store (tier contract reads only).
 
 The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
-the nearest current facts by vector. :func:`memstrata.ingest.updates.decide` judges each pair. The
-evidence an old fact came from is closed with it when the fact was (nearly) all it said; a longer message
-stays current as the record of what was said.
+the nearest current facts by vector. A fact's family is checked against its meaning before it is stored
+(:func:`refine_attributes`), and read from its stored vector when it has none.
+:func:`memstrata.ingest.updates.decide` judges each pair. The evidence an old fact came from is closed with it
+when the fact was (nearly) all it said, or the only fact of a short message; a longer message stays current
+as the record of what was said.
 """
 
 from __future__ import annotations

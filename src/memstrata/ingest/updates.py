@@ -6,8 +6,9 @@ train, what they study, who they are with, which plans they hold. A family is ei
 current value: a new one replaces the old) or keyed by the thing it is about (several current values:
 "I love sushi" and "I love ramen" coexist; "I can't eat sushi anymore" ends the first).
 
-The decision uses three signals: the family (:func:`attribute_of`), the nearest current facts of the same
-subject (cosine of their vectors) and change cues ("now", "anymore", "switched", "sold", "dropped out").
+The decision uses three signals: the family (:func:`attribute_of` by words; by meaning, where words name none,
+in :mod:`memstrata.ingest.prototypes`), the nearest current facts of the same subject (cosine of their
+vectors) and change cues ("now", "anymore", "switched", "sold", "dropped out").
 Statements that only ask, wish or suppose never replace anything (:func:`is_tentative`).
 """
 
