@@ -2,6 +2,7 @@
 
     python bench/update_quality.py --split dev               # tune on this part only
     python bench/update_quality.py --split heldout --write   # score the held-out part, write bench/RESULTS.md
+    python bench/update_quality.py --split heldout2 --write  # a second held-out set, written apart from the first
 
 Each conversation of ``bench/data/updates_<split>.jsonl`` is added session by session (its dates, one
 conversation id per session) to a fresh SQLite store with the real MiniLM embedder, through the public API.
@@ -146,10 +147,12 @@ def render(split: str, s: dict, command: str, label: str) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", choices=("dev", "heldout"), default="dev")
+    p.add_argument("--split", choices=("dev", "heldout", "heldout2"), default="dev")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--write", action="store_true")
     p.add_argument("--label", default="", help="suffix for the section title, e.g. ' — first held-out score'")
+    p.add_argument("--section", default=None,
+                   help="name of the RESULTS.md section to write (default updates-<split>); keeps older ones")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args()
     path = ROOT / "data" / f"updates_{a.split}.jsonl"
@@ -177,7 +180,7 @@ def main() -> None:
     md = render(a.split, s, command, a.label)
     print(md)
     if a.write:
-        write_section(f"updates-{a.split}", md)
+        write_section(a.section or f"updates-{a.split}", md)
 
 
 if __name__ == "__main__":

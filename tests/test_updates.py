@@ -167,3 +167,66 @@ def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> No
     for question, answer in zip(QUESTIONS, expected, strict=True):
         top = real_mem.search(question, user_id=uid, limit=1)["results"][0]["memory"]
         assert answer in top, (question, top)
+
+
+# Updates said in words no pattern lists: the attribute comes from the statement's meaning (its vector against
+# a few plain example statements per family), the change from the old fact it meets.
+IN_OTHER_WORDS = {
+    "job_no_pattern": ("I'm a backend developer at Monzo.", "I'm a staff engineer at Klarna now.",
+                       "Where do I work?", "Monzo", "Klarna"),
+    "commute_reason_in_past": ("I take the 38 bus to the office every morning.",
+                               "These days I cycle in, the buses were always late.", "How do I get to work?",
+                               "38 bus", "cycle"),
+    "medication_old_value_named": ("My blood pressure tablets are amlodipine 5mg.",
+                                   "The doctor switched me from amlodipine to losartan.",
+                                   "What blood pressure medication do I take?", "tablets are amlodipine", "losartan"),
+    "drink_same_frame": ("I drink green tea in the afternoon.", "I drink rooibos in the afternoon.",
+                         "What do I drink in the afternoon?", "green tea", "rooibos"),
+    "habit_restated": ("I take my tea with milk and two sugars.",
+                       "Cut out sugar completely, so it's tea with just milk.", "How do I take my tea?",
+                       "two sugars", "just milk"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IN_OTHER_WORDS))
+def test_a_change_in_other_words_replaces_the_earlier_value(real_mem: Memory, uid: str, kind: str) -> None:
+    old, new, question, old_value, new_value = IN_OTHER_WORDS[kind]
+    _said(real_mem, uid, old, new)
+    top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
+    assert new_value.lower() in top[0]["memory"].lower(), top
+    assert not any(old_value.lower() in h["memory"].lower() and new_value.lower() not in h["memory"].lower()
+                   for h in top), f"the old value is still presented as current: {top}"
+    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
+    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
+    assert replaced and all(x["valid_to"] for x in replaced)
+    then = real_mem.search(question, user_id=uid, limit=3, as_of="2025-10-01T00:00:00Z")["results"]
+    assert any(old_value.lower() in h["memory"].lower() for h in then)
+
+
+def test_an_unmarked_change_in_other_words_raises_a_conflict(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I'm a backend developer at Monzo.", "I'm a staff engineer at Klarna.")
+    (conflict,) = real_mem.conflicts(user_id=uid, status="all")["results"]
+    assert "monzo" in real_mem.get(conflict["old_memory_id"], user_id=uid)["memory"].lower()
+    assert "klarna" in real_mem.get(conflict["new_memory_id"], user_id=uid)["memory"].lower()
+
+
+def test_a_misread_family_or_someone_elses_news_replaces_nothing(real_mem: Memory, uid: str) -> None:
+    first = real_mem.add("I work as a data analyst at Stripe.", user_id=uid, timestamp=T1)
+    for later in ("I'm a Leinster rugby fan.",  # "-er" reads as an occupation to a pattern, not to its meaning
+                  "My brother just got a job at Google.",  # a third party's job
+                  "Would I be happier working at Google?"):  # a question
+        r = real_mem.add(later, user_id=uid, timestamp=T2)
+        assert not any(x["event"] == "SUPERSEDE" for x in r["results"]), (later, r["results"])
+    kept = real_mem.get(first["results"][0]["id"], user_id=uid)
+    assert kept["valid_to"] is None and kept["superseded_by"] is None
+    assert real_mem.conflicts(user_id=uid, status=None)["results"] == []
+    assert "Stripe" in real_mem.search("Where do I work?", user_id=uid, limit=1)["results"][0]["memory"]
+
+
+def test_a_short_message_that_gave_only_the_old_fact_ends_with_it(real_mem: Memory, uid: str) -> None:
+    real_mem.add("I commute by tram, it's like 20 minutes.", user_id=uid, timestamp=T1)
+    real_mem.add("I walk to work now, the new office is close.", user_id=uid, timestamp=T2)
+    current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
+    assert not any("tram" in t for t in current), current
+    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
+    assert any("tram" in x["memory"] and x["kind"] == "message" and x["valid_to"] for x in everything)

@@ -19,12 +19,15 @@ from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION
 from memstrata.ingest.entities import resolve_entities
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
+from memstrata.ingest.prototypes import RememberingEmbed
 from memstrata.ingest.revise import (
     assign_attributes,
     evidence_of,
     find_replaced,
     model_replacements,
     outdates_all,
+    refine_attributes,
+    said_only,
 )
 from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
@@ -107,6 +110,9 @@ def plan_add(
     plan = AddPlan(batch)
     if not candidates:
         return plan
+    if infer:
+        embed = RememberingEmbed(embed)
+        refine_attributes(candidates, messages, embed)  # before the windows: a fact is embedded with its family
     chunks = [_windows(c, messages) for c in candidates]
     flat = [t for group in chunks for t in group]
     vectors = embed(flat)
@@ -206,7 +212,7 @@ def plan_add(
             role = source.role if source else None
             reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
                 store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
-                source.name if source else None)
+                source.name if source else None, embed)
             for rep in reps:
                 old = updated.get(rep.old.id, rep.old)
                 if old.superseded_by is not None:
@@ -286,7 +292,8 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
     why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
     targets = [old]
     if decision is not None:  # a message that said only the old fact ends with it; a longer one stays as said
-        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch) if outdates_all(old, ev)]
+        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch)
+                    if outdates_all(old, ev) or said_only(store, scope, old, ev, in_batch)]
     for target in targets:
         target.valid_to = when
         target.superseded_by = rec.id

@@ -1,9 +1,11 @@
 """Which current facts a new statement replaces, found through the store (tier contract reads only).
 
 The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
-the nearest current facts by vector. :func:`memstrata.ingest.updates.decide` judges each pair. The
-evidence an old fact came from is closed with it when the fact was (nearly) all it said; a longer message
-stays current as the record of what was said.
+the nearest current facts by vector. A fact's family is checked against its meaning before it is stored
+(:func:`refine_attributes`), and read from its stored vector when it has none.
+:func:`memstrata.ingest.updates.decide` judges each pair. The evidence an old fact came from is closed with it
+when the fact was (nearly) all it said, or the only fact of a short message; a longer message stays current
+as the record of what was said.
 """
 
 from __future__ import annotations
@@ -17,15 +19,20 @@ from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.conflicts import normalize_value, same_subject
 from memstrata.ingest.dedup import normalize_text, normalized_hash
 from memstrata.ingest.evidence import EVIDENCE_KIND
+from memstrata.ingest.prototypes import family_by_meaning, family_scores, fits
 from memstrata.ingest.updates import (
     Attribute,
     Decision,
     attribute_of,
+    attributes_in,
     content_words,
     decide,
+    family_of,
     has_change_cue,
     is_tentative,
     own_attribute,
+    single_valued,
+    states_value,
     subject_of,
 )
 from memstrata.models import MemoryRecord, Scope
@@ -40,37 +47,74 @@ class Replacement:
     decision: Decision
 
 
-def attribute_of_record(rec: MemoryRecord) -> Attribute | None:
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def attribute_of_record(rec: MemoryRecord, vec: np.ndarray | None = None, embed: Embed | None = None
+                        ) -> Attribute | None:
+    """The attribute a stored user fact sets: its slot or its words, else (given its vector) its meaning."""
     if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
         return None
     if rec.slot is None:
-        return attribute_of(rec.text, people=_names(rec.entities))
-    return attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+        found = attribute_of(rec.text, people=_names(rec.entities))
+        return found if found and fits(vec, embed, found.family) else _by_meaning(rec.text, vec, embed,
+                                                                                  _names(rec.entities))
+    found = attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+    return found if found and fits(vec, embed, found.family) else _by_meaning(rec.text, vec, embed,
+                                                                              _names(rec.entities))
+
+
+def _by_meaning(text: str, vec: np.ndarray | None, embed: Embed | None, people: Sequence[str]) -> Attribute | None:
+    family = family_by_meaning(vec, embed)
+    return Attribute(subject_of(text, None, people), family, single_valued(family)) if family else None
 
 
 def _names(entities: Sequence[str]) -> list[str]:
     return [w for e in entities for w in (e, e.split()[0])]
 
 
+def _shared_family(new: Attribute, new_meaning: str | None, old: Attribute, old_meaning: str | None
+                   ) -> tuple[Attribute, Attribute]:
+    """Words and meaning may name different families for one statement ("a physics teacher at a charter
+    school": studies by its words, a job by its meaning). Two statements set the same attribute when any
+    family of one is a family of the other; both are then judged as that family."""
+    if new.family == old.family:
+        return new, old
+    for family in (f for f in (new.family, new_meaning) if f):
+        if family in (old.family, old_meaning):
+            single = single_valued(family)
+            return Attribute(new.subject, family, single), Attribute(old.subject, family, single)
+    return new, old
+
+
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
                   family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
-                  message: str = "", speaker: str | None = None) -> list[Replacement]:
+                  message: str = "", speaker: str | None = None, embed: Embed | None = None) -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
     and only facts of the same subject; when messages carry speaker names (several people talking as
-    users), only facts the same speaker stated."""
+    users), only facts the same speaker stated. ``embed`` (the store's embedder) lets a statement's meaning
+    name its attribute where its words do not."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
-    if cand.slot is not None:
-        attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute)
+    people = [e.canonical for e in cand.entities]
+    meaning = family_by_meaning(vec, embed)
+    attr: Attribute | None
+    attr = attribute_of(cand.text, cand.slot.subject, cand.slot.attribute) if cand.slot is not None else None
+    if attr is not None and not fits(vec, embed, attr.family):
+        attr = None  # its words named a family its meaning is far from
+    if attr is not None:
+        pass
+    elif meaning is not None:
+        attr = Attribute(subject_of(cand.text, None, people), meaning, single_valued(meaning))
+        family_olds = [*family_olds, *(m for a in attributes_in(meaning) for m in store.find_by_slot(scope, None, a))]
     elif has_change_cue(cand.text):  # no attribute, but it says something changed: only close facts qualify
-        attr = Attribute(subject_of(cand.text, None, [e.canonical for e in cand.entities]), "", False)
+        attr = Attribute(subject_of(cand.text, None, people), "", False)
     else:
         return []
-    assert attr is not None  # a slot always names an attribute
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
-    if not attr.single or has_change_cue(cand.text) or has_change_cue(message):
-        # Keyed families and stated changes also look among the nearest facts; an unmarked one-valued
-        # statement only meets the facts of its own family.
+    if not attr.single or meaning is not None or has_change_cue(cand.text) or has_change_cue(message):
+        # Keyed families, stated changes and statements whose meaning names an attribute also look among
+        # the nearest facts; an unmarked one-valued statement only meets the facts of its own family.
         missing = [i for i, _ in store.vector_search(scope, vec, NEAREST_K) if i not in pool]
         for rec in store.get_memories(scope, missing):
             if rec.current and rec.kind != EVIDENCE_KIND:
@@ -86,15 +130,16 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     out: list[Replacement] = []
     value = normalize_value(cand.slot.value) if cand.slot else None
     for rec in pool.values():
-        old_attr = attribute_of_record(rec)
+        old_vec = vectors.get(rec.id)
+        old_attr = attribute_of_record(rec, old_vec, embed)
         if old_attr is None or not _same_thing(old_attr.subject, attr.subject):
             continue
-        old_vec = vectors.get(rec.id)
+        new_attr, old_attr = _shared_family(attr, meaning, old_attr, family_by_meaning(old_vec, embed))
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
-        d = decide(cand.text, attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
         if set(rec.episode_ids) & set(episode_ids):
             continue  # one message does not replace itself
+        d = decide(cand.text, new_attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
         if d.replaces:
             out.append(Replacement(rec, d))
     return out
@@ -128,6 +173,27 @@ def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
     return not ev or len(ev & content_words(old.text)) >= 0.5 * len(ev)
 
 
+SHORT_MESSAGE_WORDS = 20  # a message this short that yielded one fact is that fact's record, nothing more
+
+
+def said_only(store: Store, scope: Scope, old: MemoryRecord, evidence: MemoryRecord,
+              in_batch: dict[str, MemoryRecord]) -> bool:
+    """Was ``old`` the only fact a short message gave ("My favourite food is sushi, I could eat it every
+    day")? Then the message ends with it. A long message, or one that gave other facts still current, stays."""
+    if len(evidence.text.split()) > SHORT_MESSAGE_WORDS:
+        return False
+    episodes = set(evidence.episode_ids)
+    if any(m.id != old.id and m.current and m.kind != EVIDENCE_KIND and episodes & set(m.episode_ids)
+           for m in in_batch.values()):
+        return False
+    vec = store.vectors(scope, [evidence.id]).get(evidence.id)
+    if vec is None:
+        return False
+    near = [i for i, _ in store.vector_search(scope, vec, NEAREST_K + 3) if i not in (old.id, evidence.id)]
+    return not any(m.current and m.kind != EVIDENCE_KIND and episodes & set(m.episode_ids)
+                   for m in store.get_memories(scope, near))
+
+
 def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -> None:
     """Give each user fact the slot of the attribute it sets (family, subject; the extractor's value when it
     found one, else the statement itself), so facts of one attribute meet however they were worded."""
@@ -143,6 +209,47 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
             continue  # the extractor's own slot is more precise than a family, except a bare count
         if attr is not None:
             f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))
+
+
+DOUBTFUL_FIT = 0.3  # a family named by words this far from the statement's meaning is in doubt ...
+REREAD_MARGIN = 0.15  # ... and meaning overrules it when its own family is this much nearer
+
+
+def refine_attributes(facts: Sequence[Candidate], messages: Sequence[Message], embed: Embed) -> None:
+    """Check each user fact's attribute against its meaning (one batched embedding of the facts as said).
+
+    A fact whose words named no family gets the family its meaning sits in; a family named by words that
+    its meaning is far from is dropped ("a Leinster rugby fan" is no job) or, when another family is clearly
+    nearer, replaced by it ("a physics teacher at a charter school" is a job, not studies). Slots the
+    extractor filled with a value of its own are kept unless they are a misreading."""
+    roles = {m.index: m.role for m in messages}
+    todo = [f for f in facts if f.kind != EVIDENCE_KIND and f.action is None and f.source_indexes
+            and roles.get(f.source_indexes[0]) == "user"]
+    if not todo:
+        return
+    vectors = embed([f.text for f in todo])
+    for f, vec in zip(todo, vectors, strict=True):
+        ranked = family_scores(vec, embed)
+        if not ranked:
+            return  # a model without meaning: nothing to judge by
+        scores = dict(ranked)
+        meaning = family_by_meaning(vec, embed)
+        people = [w for e in f.entities for w in (e.canonical, e.canonical.split()[0])]
+        by_meaning = Slot(subject_of(f.text, None, people), meaning, normalize_text(f.text)) if meaning else None
+        if f.slot is None:
+            if meaning is None or states_value(f.text, meaning, False) or not any(
+                    g is not f and g.slot is not None and family_of(g.slot.attribute) == meaning
+                    and g.source_indexes[:1] == f.source_indexes[:1] for g in todo):
+                f.slot = by_meaning  # a clause with no value of its own ("I switched jobs") leaves it to another
+            continue
+        family = family_of(f.slot.attribute)
+        if family not in scores:
+            continue
+        if not fits(vec, embed, family):
+            f.slot = by_meaning
+        elif (meaning is not None and meaning != family and f.slot.value == normalize_text(f.text)
+              and scores[family] < DOUBTFUL_FIT and scores[meaning] - scores[family] >= REREAD_MARGIN):
+            f.slot = by_meaning
 
 
 def known_neighbours(store: Store, scope: Scope, embed: Callable[[list[str]], np.ndarray],

@@ -6,8 +6,9 @@ train, what they study, who they are with, which plans they hold. A family is ei
 current value: a new one replaces the old) or keyed by the thing it is about (several current values:
 "I love sushi" and "I love ramen" coexist; "I can't eat sushi anymore" ends the first).
 
-The decision uses three signals: the family (:func:`attribute_of`), the nearest current facts of the same
-subject (cosine of their vectors) and change cues ("now", "anymore", "switched", "sold", "dropped out").
+The decision uses three signals: the family (:func:`attribute_of` by words; by meaning, where words name none,
+in :mod:`memstrata.ingest.prototypes`), the nearest current facts of the same subject (cosine of their
+vectors) and change cues ("now", "anymore", "switched", "sold", "dropped out").
 Statements that only ask, wish or suppose never replace anything (:func:`is_tentative`).
 """
 
@@ -125,8 +126,9 @@ _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're
 # "My housemate is a guy called Femi", "my mentor at work is Gloria": the user's own attribute.
 _MY_ATTRIBUTE = re.compile(r"^\s*my\s+(?:new\s+|current\s+)?([a-z]+(?:\s+[a-z]+)?)(?:\s+at\s+\w+)?\s+(?:is|are)\s+"
                            r"(?!\w+ing\b)", re.IGNORECASE)
-_OTHER_START = re.compile(r"^\s*(?:(?:and|but|so|oh|well|yeah|wow),?\s+)?(he|she|they|it|you|this|that|these|those|"
-                          r"there|his|her|their|your|its)\b", re.IGNORECASE)
+_OTHER_START = re.compile(r"^\s*(?:(?:and|but|so|oh|well|yeah|wow),?\s+)?(?![A-Z]{2})"
+                          r"(he|she|they|it|you|this|that|these|those|there|his|her|their|your|its)\b(?!\s+(?:days|morning|evening|afternoon|week|weekend|month|year|"
+                          r"time|season|spring|summer|autumn|fall|winter)\b)", re.IGNORECASE)
 _NAMED_START = re.compile(r"^\s*([A-Z][a-z]+)(?:\s+and\s+[A-Z][a-z]+)?\s+(?!I\b)[a-z]")
 _STOP = frozenset(
     "the a an and or but so my our your i me we to of in on at for with from by is are was were be been "
@@ -134,6 +136,9 @@ _STOP = frozenset(
     "anymore any more than then there here about into over after before since because got get going".split()
 )
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
+# Words that colour a statement without giving a value ("I really love my morning coffee").
+_FILLER = frozenset("really love like usually always normally often mostly pretty quite honestly actually though "
+                    "still lot lots much bit kind sort day".split())
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,14 @@ def _topic_words(text: str) -> set[str]:
     return content_words(text) - _CUE_WORDS
 
 
+# Words that say the thing named was put aside for another: the old value is named, the new one given.
+_DISPLACE = re.compile(
+    r"\b(?:switch(?:ed|ing)|swapp?(?:ed|ing)?|replac(?:ed|ing)|ditch(?:ed|ing)|instead of|from [\w' -]{1,30} to|"
+    r"traded|moved on from|sold|quit|gave up|giving up|no longer|anymore|any more)\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether a new statement replaces an old fact, and whether it said so itself (``explicit``)."""
@@ -273,6 +286,8 @@ class Decision:
     reason: str
 
 
+# The main clause says what the statement is about; "the buses were always late" after it is only a reason.
+_CLAUSE_BREAK = re.compile(r"[,;:]|\s(?:but|because|since|as|so)\s", re.IGNORECASE)
 _PAST_STATE = re.compile(r"\b(?:was|were|used to|had been|back when|back then)\b", re.IGNORECASE)
 
 
@@ -310,13 +325,19 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
     explicit = has_change_cue(new_text) or has_change_cue(message)  # the message as a whole may say it
     if same_value:
         return Decision(False, explicit, "same value")
-    if _PAST_STATE.search(new_text) and "now" not in new_text.lower():
+    if _PAST_STATE.search(_CLAUSE_BREAK.split(new_text, 1)[0]) and "now" not in new_text.lower():
         return Decision(False, explicit, "says how things were")
     if old_attr is not None and old_attr.subject != new_attr.subject:
         return Decision(False, explicit, "another subject")
     shared = _topic_words(new_text) & _topic_words(old_text)
+    if old_attr is not None and _DISPLACE.search(new_text) and shared - _TIME_WORDS and cosine >= DISPLACE_COSINE:
+        return Decision(True, True, "says the old value was replaced")  # "switched me from amlodipine to ..."
     if old_attr is not None and old_attr.family == new_attr.family:
-        if (new_attr.single or new_attr.family in KEYED_SINGLE) and not states_value(
+        restated = explicit and cosine >= RESTATED_COSINE  # a marked change of the same thing, however worded
+        # the same frame with other words in it ("I drink rooibos in the afternoon" after "... green tea ...")
+        reframed = (new_attr.single and new_attr.family not in _COUNTED and cosine >= REFRAMED_COSINE
+                    and bool(_topic_words(new_text) - _topic_words(old_text) - _TIME_WORDS - _FILLER))
+        if (new_attr.single or new_attr.family in KEYED_SINGLE) and not (restated or reframed) and not states_value(
                 new_text, new_attr.family, explicit):
             return Decision(False, explicit, "gives no new value")
         if new_attr.single:
@@ -335,6 +356,9 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
     return Decision(False, explicit, "unrelated")
 
 
+DISPLACE_COSINE = 0.4  # a statement naming the old thing as replaced ("swapped X for Y") this close
+REFRAMED_COSINE = 0.5  # an unmarked statement of a one-valued family this close, with other words, is a new value
+RESTATED_COSINE = 0.7  # a marked change this close to a fact of its family gives a new value, named or not
 KEYED_COSINE = 0.72  # two statements of one keyed family this close are about the same thing
 KEYED_SHARED_COSINE = 0.5  # ... or this close and sharing a topic word
 SINGLE_COSINE = 0.45  # an unmarked new value with no name or number must be this close to the old fact
