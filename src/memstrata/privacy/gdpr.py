@@ -29,6 +29,7 @@ from memstrata.models import (
     check_id,
     iso,
 )
+from memstrata.privacy.archive import erase_user as erase_archived
 from memstrata.privacy.audit import Auditor
 from memstrata.tiers.base import Turn, WorkingState, WriteBatch
 from memstrata.tiers.privacy import privacy_tier, subject_key
@@ -40,6 +41,7 @@ _ALL = 2**62
 _TIER_OF = {
     "episodes": "episodic", "memories": "long_term", "memory_vectors": "long_term_vectors", "history": "history",
     "entities": "graph", "edges": "graph", "memory_entities": "graph", "conflicts": "conflicts",
+    "archived_episodes": "archive",
 }
 
 
@@ -80,6 +82,10 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
         short += memory.short_term.clear(scope)
         working += memory.working.clear(scope)
     _drop_caches(memory, scopes)
+    archive = getattr(memory, "archive", None)
+    archived = erase_archived(archive, org, user_id) if archive is not None else None
+    if archived is not None:
+        tables["archived_episodes"] += archived["episodes"]
     tiers: Counter[str] = Counter()
     for table, n in tables.items():
         tiers[_TIER_OF.get(table, table)] += n
@@ -100,7 +106,7 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
         "storage": storage,
         "audit": {"seq": entry.seq, "hash": entry.hash},
         "completed_at": iso(time.time()),
-    }
+    } | ({"archive": archived} if archived is not None else {})
 
 
 # -- export ----------------------------------------------------------------------------------------
