@@ -250,3 +250,20 @@ def test_cli_archive_commands(store_url: str, tmp_path: Path) -> None:
     assert contents(found) == ["alice likes kayaks number 1"]
     assert run("restore", "--user", "alice")["restored"] == 2
     assert run("list")["files"] == []
+
+
+def test_export_user_includes_archived_episodes_and_import_brings_them_back(amem: Memory, store_url: str,
+                                                                             tmp_path: Path) -> None:
+    amem.add([{"role": "user", "content": "only-archived-words"}], user_id="dora", agent_id="bot",
+             timestamp=at(JAN), infer=False)
+    arch.run_archive(amem, older_than="90d")
+    assert amem.episodes(user_id="dora", agent_id="bot")["results"] == []
+    doc = gdpr.export_user(amem, "dora")
+    assert [b["scope"]["agent_id"] for b in doc["scopes"]] == ["bot"]  # the scope lives only in the archive
+    assert [e["content"] for e in doc["scopes"][0]["archived_episodes"]] == ["only-archived-words"]
+    other = Memory(f"sqlite:///{tmp_path / 'other.db'}", embedder=HashEmbedder())
+    try:
+        gdpr.import_user(other, doc)
+        assert contents(other.episodes(user_id="dora", agent_id="bot")) == ["only-archived-words"]
+    finally:
+        other.close()

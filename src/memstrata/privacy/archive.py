@@ -322,6 +322,13 @@ def erase_user(archive: Archive, org_id: str, user_id: str) -> dict[str, int]:
     return {"episodes": len(dropped), "files": len(entries)}
 
 
+def user_scopes(archive: Archive, org_id: str, user_id: str) -> list[Scope]:
+    """The user's scopes with archived rows, from the manifest alone."""
+    low, high = user_key_range(org_id, user_id)
+    keys = {k for f in archive.files.manifest().files.values() if f.org_id == org_id for k in f.scopes}
+    return [parse_scope_key(k) for k in sorted(keys) if low <= k < high]
+
+
 def delete_scope(archive: Archive, scope: Scope) -> int:
     with archive.files.changing() as manifest:
         entries = [f for f in manifest.files.values() if f.org_id == scope.org_id and scope.key in f.scopes]

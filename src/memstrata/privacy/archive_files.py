@@ -160,12 +160,14 @@ class ArchiveFiles:
         """Write ``data`` beside ``rel`` and move it into place: readers see the old bytes or the new ones."""
         full = self._full(rel)
         parent = full.rpartition("/")[0]
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        # An object store replaces an object whole on PUT; a file system needs the write-then-rename.
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}" if self.local else full
         try:
             self.fs.create_dir(parent, recursive=True)
             with self.fs.open_output_stream(tmp) as f:
                 f.write(data)
-            self.fs.move(tmp, full)
+            if tmp != full:
+                self.fs.move(tmp, full)
         except OSError as exc:
             raise BackendError(f"archive: writing {rel}: {exc}") from exc
 
