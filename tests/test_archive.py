@@ -86,10 +86,12 @@ def test_old_episodes_move_to_parquet_with_a_manifest_and_read_back_by_range(ame
     assert contents(amem.episodes(user_id="alice")) == ["alice likes kayaks recent"]
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["policies"] == {"*": 90 * 86400, "acme": 365 * 86400}
-    files = {f["path"]: f for f in manifest["files"]}
-    assert sorted(files) == ["org=acme/2024-01.parquet", "org=acme/2024-02.parquet",
-                             "org=default/2024-01.parquet", "org=default/2024-02.parquet"]
-    jan = files["org=default/2024-01.parquet"]
+    files = {(f["org_id"], f["month"]): f for f in manifest["files"]}
+    assert sorted(files) == [("acme", "2024-01"), ("acme", "2024-02"), ("default", "2024-01"), ("default", "2024-02")]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet")) == sorted(
+        f["path"] for f in manifest["files"])
+    jan = files["default", "2024-01"]
+    assert jan["path"].startswith("org=default/2024-01-")
     assert jan["rows"] == 2 and jan["scopes"] == sorted([Scope("default", "alice").key, Scope("default", "bob").key])
     assert jan["min_occurred_at"] == jan["max_occurred_at"] == JAN
     assert jan["sha256"] == hashlib.sha256((root / jan["path"]).read_bytes()).hexdigest()
@@ -160,6 +162,10 @@ def test_forget_user_rewrites_the_files_without_the_user(amem: Memory, root: Pat
     fill(amem, "alice", "zebracorn-secret-alice")
     fill(amem, "bob", "bob-keeps-kayaks")
     arch.run_archive(amem, older_than="90d")
+    # What a process that died between writing a file and switching the manifest to it leaves behind.
+    some = next(root.rglob("*.parquet"))
+    shutil.copy(some, some.with_name("2024-01-deadbeef0000.parquet"))
+    shutil.copy(some, some.with_name(".tmp-0123"))
     on_disk = archive_bytes(root)
     assert b"zebracorn-secret-alice" in on_disk and b"bob-keeps-kayaks" in on_disk  # the scan can see text
     receipt = gdpr.forget_user(amem, "alice")
@@ -167,6 +173,8 @@ def test_forget_user_rewrites_the_files_without_the_user(amem: Memory, root: Pat
     assert receipt["deleted"]["archive"] == 2
     on_disk = archive_bytes(root)
     assert b"zebracorn-secret-alice" not in on_disk
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet")) == sorted(
+        f["path"] for f in json.loads((root / "manifest.json").read_text())["files"])
     assert Scope("default", "alice").key.encode() not in on_disk  # the manifest lost her scope too
     assert b"bob-keeps-kayaks" in on_disk
     assert contents(amem.archived_episodes(user_id="alice")) == []
@@ -209,7 +217,7 @@ def test_an_encrypted_store_archives_sealed_text_that_dies_with_the_key(store_ur
         copy = root.parent / "backup"
         shutil.copytree(root, copy)  # an old copy of the files, made before the erasure
         gdpr.forget_user(m, "alice")
-        entry = arch.ArchiveFiles(str(copy)).manifest().files["org=default/2024-01.parquet"]
+        entry = next(f for f in arch.ArchiveFiles(str(copy)).manifest().files.values() if f.month == "2024-01")
         row = arch.ArchiveFiles(str(copy)).read_rows(entry)[0]
         with pytest.raises(DecryptionError):
             arch.to_record(m.store.codec, row)
@@ -267,3 +275,12 @@ def test_export_user_includes_archived_episodes_and_import_brings_them_back(amem
         assert contents(other.episodes(user_id="dora", agent_id="bot")) == ["only-archived-words"]
     finally:
         other.close()
+
+
+def test_reset_empties_the_archive_but_keeps_its_policies(amem: Memory, root: Path) -> None:
+    fill(amem, "alice", "alice likes kayaks")
+    arch.set_policy(amem, "90d")
+    arch.run_archive(amem)
+    amem.reset()
+    assert arch.describe(amem)["files"] == [] and arch.describe(amem)["policies"] == {"*": 90 * 86400}
+    assert not list(root.glob("org=*/*.parquet"))

@@ -168,6 +168,10 @@ class Memory:
         """Delete every scope's data. Irreversible."""
         self._check_open()
         self.writer.reset()
+        if self.archive is not None:
+            from memstrata.privacy import archive
+
+            archive.reset(self.archive)
         self.tiers.short_term = InProcessShortTerm(getattr(self.short_term, "ttl", DEFAULT_TTL_SECONDS))
         self.tiers.working = InProcessWorking()
         self._qcache.clear()

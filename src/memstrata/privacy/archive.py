@@ -322,6 +322,12 @@ def erase_user(archive: Archive, org_id: str, user_id: str) -> dict[str, int]:
     return {"episodes": len(dropped), "files": len(entries)}
 
 
+def reset(archive: Archive) -> int:
+    """Delete every archived file (``Memory.reset``); the policies stay. Returns the episodes deleted."""
+    with archive.files.changing() as manifest:
+        return len(_rewrite(archive.files, manifest, manifest.files.values(), lambda r: True))
+
+
 def user_scopes(archive: Archive, org_id: str, user_id: str) -> list[Scope]:
     """The user's scopes with archived rows, from the manifest alone."""
     low, high = user_key_range(org_id, user_id)

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 import uuid
@@ -104,7 +105,8 @@ def month_of(ts: float) -> str:
 
 
 def file_path(org_id: str, month: str) -> str:
-    return f"org={quote(org_id, safe='')}/{month}.parquet"
+    """A fresh name for the (org, month) file: each version gets its own, so the manifest switches to it."""
+    return f"org={quote(org_id, safe='')}/{month}-{uuid.uuid4().hex[:12]}.parquet"
 
 
 class ArchiveFiles:
@@ -121,7 +123,7 @@ class ArchiveFiles:
         if self.local:
             root = parts.path if parts.scheme == "file" else url
             self.fs: Any = pafs.LocalFileSystem()
-            self.root = root.rstrip("/") or "/"
+            self.root = os.path.abspath(root)
             self.fs.create_dir(self.root, recursive=True)
         elif parts.scheme == "s3":
             options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -171,10 +173,6 @@ class ArchiveFiles:
         except OSError as exc:
             raise BackendError(f"archive: writing {rel}: {exc}") from exc
 
-    def _delete(self, rel: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.delete_file(self._full(rel))
-
     # -- the manifest ------------------------------------------------------------------------------
 
     def manifest(self) -> Manifest:
@@ -183,12 +181,32 @@ class ArchiveFiles:
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[Manifest]:
-        """The manifest to change, under the archive's lock; written back when the block succeeds."""
+        """The manifest to change, under the archive's lock; written back when the block succeeds.
+
+        A new version of a file is written under a new name and the manifest switched to it; only then
+        are files the manifest no longer lists deleted (the versions replaced, and any left by a process
+        that died before or after its manifest write), so a crash never leaves the manifest pointing at a
+        file that does not match it, and erased rows do not outlive the next change in a stray file."""
         with self._lock, self._file_lock():
             manifest = self.manifest()
             yield manifest
             manifest.updated_at = time.time()
             self._write(MANIFEST, manifest.to_json())
+            self._sweep(manifest)
+
+    def _sweep(self, manifest: Manifest) -> None:
+        import pyarrow.fs as pafs
+
+        listed = {self._full(rel) for rel in manifest.files}
+        try:
+            found = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True, allow_not_found=True))
+        except OSError as exc:
+            raise BackendError(f"archive: listing {self.url}: {exc}") from exc
+        for info in found:
+            name = info.path.rpartition("/")[2]
+            stray = name.endswith(".parquet") or name.startswith(".tmp-")
+            if info.type == pafs.FileType.File and stray and info.path not in listed:
+                self.fs.delete_file(info.path)
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -222,12 +240,13 @@ class ArchiveFiles:
 
     def write_rows(self, manifest: Manifest, org_id: str, month: str, rows: Sequence[dict[str, Any]],
                    sealed: bool) -> FileEntry | None:
-        """Replace the (org, month) file with ``rows`` (none: delete it) and update ``manifest``."""
-        rel = file_path(org_id, month)
+        """Replace the (org, month) file with ``rows`` (none: drop it) in ``manifest``; the old version is
+        deleted once the manifest no longer lists it (``changing``)."""
+        for old in [f.path for f in manifest.files.values() if f.org_id == org_id and f.month == month]:
+            del manifest.files[old]
         if not rows:
-            manifest.files.pop(rel, None)
-            self._delete(rel)
             return None
+        rel = file_path(org_id, month)
         import pyarrow.parquet as pq
 
         ordered = sorted(rows, key=lambda r: (r["scope_key"], r["occurred_at"], r["position"], r["id"]))
