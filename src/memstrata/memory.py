@@ -25,7 +25,6 @@ from memstrata.ingest import edits
 from memstrata.ingest.flow import IngestFlow
 from memstrata.ingest.writer import Writer
 from memstrata.models import Scope, check_id
-from memstrata.privacy.archive import open_archive
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.retrieve import listing
 from memstrata.retrieve.context import assemble_context, check_context_args, search_request, search_results
@@ -83,7 +82,11 @@ class Memory:
         self._default_scope, self._scope, self._id_scope = scopes.defaults, scopes.resolve, scopes.for_id
         self._qcache = QueryVectors(self.embedder.embed)
         self._usage = UsageLog(durable.touch)
-        self.archive = open_archive(archive)  # old episodes in Parquet files (privacy.archive), when given
+        self.archive: Any = None  # old episodes in Parquet files (memstrata.privacy.archive), when given
+        if archive is not None:
+            from memstrata.privacy.archive import open_archive
+
+            self.archive = open_archive(archive)
         self._closed = False
 
     @property
