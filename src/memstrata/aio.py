@@ -107,13 +107,13 @@ class AsyncMemory:
         working: WorkingTier | None = None, vectors: str | VectorTier | None = None, cache: str | None = None,
         short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str = "balanced", actor: str = "library",
         user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, org_id: str | None = None,
-        **store_options: Any,
+        archive: str | None = None, **store_options: Any,
     ) -> None:
         """Open a ``Memory`` with these (its own) arguments; calls run on ``DEFAULT_WORKERS`` threads."""
         memory = Memory(
             store, embedder=embedder, ingest=ingest, extractor=extractor, short_term=short_term, working=working,
             vectors=vectors, cache=cache, short_term_ttl=short_term_ttl, preset=preset, actor=actor, user_id=user_id,
-            agent_id=agent_id, run_id=run_id, org_id=org_id, **store_options,
+            agent_id=agent_id, run_id=run_id, org_id=org_id, archive=archive, **store_options,
         )
         self._setup(memory, DEFAULT_WORKERS)
 
@@ -245,6 +245,19 @@ class AsyncMemory:
         return await self._run(
             self._sync.episodes, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id, query=query,
             conversation_id=conversation_id, start=start, end=end, limit=limit,
+        )
+
+    async def archived_episodes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
+        query: str | None = None, limit: int = 100,
+    ) -> dict[str, Any]:
+        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
+        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
+        ranges overlap and that hold the scope."""
+        return await self._run(
+            self._sync.archived_episodes, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id, start=start,
+            end=end, conversation_id=conversation_id, query=query, limit=limit,
         )
 
     async def conflicts(

@@ -175,6 +175,19 @@ class Guard:
             query=query, conversation_id=conversation_id, start=start, end=end, limit=limit,
         )
 
+    def archived_episodes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
+        query: str | None = None, limit: int = 100,
+    ) -> dict[str, Any]:
+        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
+        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
+        ranges overlap and that hold the scope."""
+        return self._call(
+            "archived_episodes", self.memory.archived_episodes, user_id=user_id, agent_id=agent_id, run_id=run_id,
+            org_id=org_id, start=start, end=end, conversation_id=conversation_id, query=query, limit=limit,
+        )
+
     def conflicts(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, status: str | None = "open",

@@ -58,7 +58,7 @@ class Memory:
         working: WorkingTier | None = None, vectors: str | VectorTier | None = None, cache: str | None = None,
         short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str = "balanced", actor: str = "library",
         user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, **store_options: Any,
+        org_id: str | None = None, archive: str | None = None, **store_options: Any,
     ) -> None:
         self.embedder = resolve_embedder(embedder)
         durable = store if isinstance(store, Store) else open_store(store or default_store_url(),
@@ -82,6 +82,11 @@ class Memory:
         self._default_scope, self._scope, self._id_scope = scopes.defaults, scopes.resolve, scopes.for_id
         self._qcache = QueryVectors(self.embedder.embed)
         self._usage = UsageLog(durable.touch)
+        self.archive: Any = None  # old episodes in Parquet files (memstrata.privacy.archive), when given
+        if archive is not None:
+            from memstrata.privacy.archive import open_archive
+
+            self.archive = open_archive(archive)
         self._closed = False
 
     @property
@@ -154,6 +159,10 @@ class Memory:
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
         counts = self.writer.delete_scope(scope)
+        if self.archive is not None:
+            from memstrata.privacy import archive
+
+            counts["archived_episodes"] = archive.delete_scope(self.archive, scope)
         counts["short_term_conversations"] = self.short_term.clear(scope)
         counts["working_conversations"] = self.working.clear(scope)
         return {"message": "deleted", "deleted": counts}
@@ -162,6 +171,10 @@ class Memory:
         """Delete every scope's data. Irreversible."""
         self._check_open()
         self.writer.reset()
+        if self.archive is not None:
+            from memstrata.privacy import archive
+
+            archive.reset(self.archive)
         self.tiers.short_term = InProcessShortTerm(getattr(self.short_term, "ttl", DEFAULT_TTL_SECONDS))
         self.tiers.working = InProcessWorking()
         self._qcache.clear()
@@ -261,6 +274,25 @@ class Memory:
         self._check_open()
         return listing.episodes_page(self.store, self._scope(user_id, agent_id, run_id, org_id), query=query,
                                      conversation_id=conversation_id, start=start, end=end, limit=limit)
+
+    def archived_episodes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
+        query: str | None = None, limit: int = 100,
+    ) -> dict[str, Any]:
+        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
+        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
+        ranges overlap and that hold the scope."""
+        self._check_open()
+        from memstrata.privacy import archive
+
+        scope = self._scope(user_id, agent_id, run_id, org_id)
+        check_id("conversation_id", conversation_id)
+        lo = None if start is None else parse_time("start", start).timestamp()
+        hi = None if end is None else parse_time("end", end).timestamp()
+        found = archive.archived_episodes(self, scope, start=lo, end=hi, conversation_id=conversation_id,
+                                          query=query, limit=check_limit(limit))
+        return {"results": [e.to_dict() for e in found]}
 
     def conflicts(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,

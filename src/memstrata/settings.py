@@ -46,6 +46,10 @@ class Settings:
     vectors: str | None = _setting(
         "MEMSTRATA_VECTORS", "external vector index: `qdrant:///path`, `qdrant+http://host:6333`, "
         "`chroma:///path`, `chroma+http://host:8000`", shown="inside the store", flag="serve --vectors")
+    archive: str | None = _setting(
+        "MEMSTRATA_ARCHIVE", "where archival moves old episodes (Parquet files): a directory or "
+        "`s3://bucket/prefix?endpoint_override=http://host:9000`", shown="none: episodes stay in the store",
+        flag="archive --to")
     embedder: str | None = _setting(
         "MEMSTRATA_EMBEDDER", "`minilm`, `hash`, or an OpenAI-compatible embeddings API: "
         "`openai://?model=text-embedding-3-small`, `openai+http://localhost:11434/v1?model=nomic-embed-text"
@@ -192,6 +196,8 @@ class Settings:
             options["cache"] = self.cache
         if self.vectors:
             options["vectors"] = self.vectors
+        if self.archive:
+            options["archive"] = self.archive
         if self.llm or self.conflict_policy:
             options["ingest"] = IngestConfig(mode="llm" if self.llm else "rules",
                                              conflict_policy=self.conflict_policy or "latest_wins")

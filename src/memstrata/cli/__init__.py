@@ -3,6 +3,7 @@
 - ``memories``: add, search, context, list, get, delete, history, stats
 - ``transfer``: export, import
 - ``privacy``: audit, retention, forget, export-user, import-user
+- ``archive``: old episodes to Parquet files and back (policy, run, list, restore, search)
 - ``encryption``: new-key, status, rotate
 - ``keys``: API keys, and ``mcp`` (the MCP tools on stdio)
 - ``server``: serve, openapi
@@ -16,10 +17,22 @@
 
 from __future__ import annotations
 
-from memstrata.cli import backends, bench, demo, encryption, keys, memories, privacy, reference, server, transfer
+from memstrata.cli import (
+    archive,
+    backends,
+    bench,
+    demo,
+    encryption,
+    keys,
+    memories,
+    privacy,
+    reference,
+    server,
+    transfer,
+)
 from memstrata.cli.base import main
 
-for _module in (memories, transfer, privacy, encryption, keys, server, backends, demo, bench, reference):
+for _module in (memories, transfer, privacy, archive, encryption, keys, server, backends, demo, bench, reference):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -285,6 +285,7 @@ SCOPED_METHODS: dict[str, str] = {
     "history": "read",
     "conflicts": "read",
     "episodes": "read",
+    "archived_episodes": "read",
     "entities": "read",
     "neighbours": "read",
     "working_state": "read",

@@ -29,6 +29,9 @@ from memstrata.models import (
     check_id,
     iso,
 )
+from memstrata.privacy.archive import archived_episodes
+from memstrata.privacy.archive import erase_user as erase_archived
+from memstrata.privacy.archive import user_scopes as archived_scopes
 from memstrata.privacy.audit import Auditor
 from memstrata.tiers.base import Turn, WorkingState, WriteBatch
 from memstrata.tiers.privacy import privacy_tier, subject_key
@@ -40,6 +43,7 @@ _ALL = 2**62
 _TIER_OF = {
     "episodes": "episodic", "memories": "long_term", "memory_vectors": "long_term_vectors", "history": "history",
     "entities": "graph", "edges": "graph", "memory_entities": "graph", "conflicts": "conflicts",
+    "archived_episodes": "archive",
 }
 
 
@@ -80,6 +84,10 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
         short += memory.short_term.clear(scope)
         working += memory.working.clear(scope)
     _drop_caches(memory, scopes)
+    archive = getattr(memory, "archive", None)
+    archived = erase_archived(archive, org, user_id) if archive is not None else None
+    if archived is not None:
+        tables["archived_episodes"] += archived["episodes"]
     tiers: Counter[str] = Counter()
     for table, n in tables.items():
         tiers[_TIER_OF.get(table, table)] += n
@@ -100,7 +108,7 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
         "storage": storage,
         "audit": {"seq": entry.seq, "hash": entry.hash},
         "completed_at": iso(time.time()),
-    }
+    } | ({"archive": archived} if archived is not None else {})
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -124,7 +132,11 @@ def export_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
     tier = privacy_tier(store)
     blocks = []
     totals: Counter[str] = Counter()
-    for scope in tier.user_scopes(org, user_id):
+    archive = getattr(memory, "archive", None)
+    scopes = tier.user_scopes(org, user_id)
+    if archive is not None:  # a scope may live only in the archive by now
+        scopes = list(dict.fromkeys([*scopes, *archived_scopes(archive, org, user_id)]))
+    for scope in scopes:
         episodes = store.list_episodes(scope, limit=_ALL)
         memories = store.list_memories(scope, include_superseded=True, limit=_ALL)
         graph = tier.graph_rows(scope)
@@ -147,6 +159,10 @@ def export_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
             "working": working,
         }
         totals.update(episodes=len(episodes), memories=len(memories))
+        if archive is not None:
+            archived = archived_episodes(memory, scope, limit=_ALL)
+            block["archived_episodes"] = [e.to_dict() for e in archived]
+            totals.update(archived_episodes=len(archived))
         blocks.append(block)
     access_log = [e.to_dict() for e in tier.audit_entries(org_id=org, user_id=user_id, limit=_ALL)]
     Auditor(store, actor or memory.actor).record(
@@ -202,7 +218,7 @@ def _plan_scope(memory: Any, block: dict[str, Any], scope: Scope, eps: _Ids, mem
             name=e.get("name"), metadata=dict(e.get("metadata") or {}), position=int(e.get("position", 0)),
             extraction_status=e.get("extraction_status", "done"), extraction_error=e.get("extraction_error"),
         )
-        for e in block.get("episodes", [])
+        for e in [*block.get("episodes", []), *block.get("archived_episodes", [])]  # archived ones come back
     ]
     records = []
     for m in block.get("memories", []):

@@ -21,6 +21,7 @@ from typing import Any
 from memstrata.core.validate import parse_time
 from memstrata.errors import InvalidInputError
 from memstrata.models import DEFAULT_ORG, Scope, check_id
+from memstrata.privacy.archive import purge as archive_purge
 from memstrata.privacy.audit import Auditor
 from memstrata.tiers.base import Capability
 from memstrata.tiers.privacy import TIERS, LegalHold, PurgeResult, RetentionPolicy, privacy_tier
@@ -157,6 +158,15 @@ def run_retention(memory: Any, now: Any = None, *, org_id: str | None = None, ac
             for p in sorted(selected, key=lambda p: p.category is None):
                 result.merge(purge(org, at - p.max_age_seconds, category=p.category,
                                    exclude_categories=categories if p.category is None else ()))
+            archive = getattr(memory, "archive", None)
+            if tier_name == "episodic" and archive is not None:
+                held = [h.user_id for h in tier.legal_holds(org)]
+                for p in sorted(selected, key=lambda p: p.category is None):
+                    for scope, ids in archive_purge(
+                            archive, store.codec, org, at - p.max_age_seconds, category=p.category,
+                            exclude_categories=categories if p.category is None else (), held=held).items():
+                        result.deleted.setdefault(scope, []).extend(ids)
+                        result.counts["archived_episodes"] = result.counts.get("archived_episodes", 0) + len(ids)
             for scope, ids in result.deleted.items():
                 if tier_name == "long_term" and vectors is not None:
                     vectors.delete(scope, ids)  # an external index mirrors the store; keep it in step

@@ -281,6 +281,11 @@ class RetentionTier(ABC):
         their full-text rows and their memory-less graph edges). Rows of users under legal hold are
         never deleted: the hold is checked in the deleting transaction."""
 
+    def delete_episodes(self, org_id: str, rows: Sequence[tuple[str, str]]) -> PurgeResult:
+        """Delete the org's episodes given as (scope key, episode id), as ``purge_episodes`` deletes them
+        (what archival moves out); rows of users under legal hold stay."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete episodes by id")
+
     @abstractmethod
     def purge_memories(
         self, org_id: str, older_than: float, *, category: str | None = None, exclude_categories: Sequence[str] = ()

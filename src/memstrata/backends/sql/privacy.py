@@ -6,6 +6,7 @@ keys, writing policies and holds, purges, finding a user's scopes, and compactio
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -244,3 +245,14 @@ class SQLPrivacy(PrivacyTier):
     ) -> PurgeResult:
         return self._purge("episodes", "id", "created_at", org_id, older_than, category, exclude_categories,
                            self._purge_episode_rows)
+
+    def delete_episodes(self, org_id: str, rows: Sequence[tuple[str, str]]) -> PurgeResult:
+        result = PurgeResult()
+        for start in range(0, len(rows), _CHUNK):
+            chunk = list(rows[start : start + _CHUNK])
+            # No age bound: the caller chose the rows; the hold is still checked in the deleting transaction.
+            result.merge(self._run(lambda conn, chunk=chunk: self._purge_episode_rows(conn, org_id, math.inf, chunk),  # type: ignore[misc]
+                                   "delete episodes", write=True))
+        for scope in result.deleted:
+            self._entity_cache.drop(scope.key)
+        return result
