@@ -183,6 +183,24 @@ def test_a_store_opened_while_its_standby_is_down_uses_the_primary(cluster: Clus
         assert _counts(m)["replica"] == {}
 
 
+def test_metrics_count_reads_by_where_they_ran(cluster: Cluster) -> None:
+    from starlette.testclient import TestClient
+
+    from memstrata.server.app import create_app
+
+    user = _user()
+    with cluster.memory() as m:
+        m.add("I collect stamps", user_id=user, infer=False)
+        cluster.caught_up()
+        with TestClient(create_app(m, auth=False, rate_limit=None), base_url="http://127.0.0.1") as client:
+            listed = client.get("/v1/memories", params={"user_id": user})
+            assert listed.status_code == 200, listed.text
+            text = client.get("/metrics").text
+    served = _counts(m)["replica"]["read"]
+    assert served >= 1
+    assert f'memstrata_store_reads_total{{reason="read",target="replica"}} {float(served)}' in text
+
+
 def test_replica_options_in_the_url_and_in_settings() -> None:
     standby = "postgresql://u:pw@replica:5432/db?sslmode=require"
     url, options = split_url(f"postgresql://u:pw@primary/db?sslmode=disable&replica={quote(standby, safe='')}"
