@@ -25,6 +25,7 @@ from memstrata.settings import Settings
 from pg_replica_support import set_replay, start_standby, wait_replayed, wait_streaming
 from pg_support import EmbeddedPostgres
 
+pytestmark = pytest.mark.scale
 DIM = 32
 
 
@@ -159,9 +160,11 @@ def test_reads_survive_a_dead_standby_and_return_to_it(cluster: Cluster) -> None
         assert _texts(m, user) == {"I work as a nurse"}
         cluster.standby.stop("immediate")
         try:
+            started = time.monotonic()
             for _ in range(3):
                 assert _texts(m, user) == {"I work as a nurse"}
                 assert m.search("nurse", user_id=user)["results"]
+            assert time.monotonic() - started < 3.0  # one short wait to find it dead, then straight to the primary
             assert _counts(m)["primary"]["down"] >= 3
             m.add("I work nights", user_id=user, infer=False)  # writes never needed the standby
         finally:
@@ -179,7 +182,10 @@ def test_a_store_opened_while_its_standby_is_down_uses_the_primary(cluster: Clus
     with Memory(cluster.primary_url, embedder=HashEmbedder(DIM), replicas=[dead]) as m:
         user = _user()
         m.add("I keep bees", user_id=user, infer=False)
+        started = time.monotonic()
         assert _texts(m, user) == {"I keep bees"}
+        assert time.monotonic() - started < 2.0  # no pool left waiting out its timeout on a dead standby
+        assert _counts(m)["primary"]["down"] >= 1
         assert _counts(m)["replica"] == {}
 
 

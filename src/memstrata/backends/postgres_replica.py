@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from memstrata.backends.postgres_pool import Pool, masked
+from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError, NotFoundError
 from memstrata.models import Scope
 
@@ -231,9 +231,8 @@ class ReplicaRouter:
             return standby.usable
         try:
             if standby.pool is None:
-                with self._open_lock:
-                    if standby.pool is None:
-                        standby.pool = Pool(standby.url, **self._pool_args)
+                self._open(standby)
+            assert standby.pool is not None
             row: tuple[Any, ...] = standby.pool.run(lambda conn: _one(conn, _STATUS),
                                                     "read the replica's position")
         except BackendError as exc:
@@ -253,6 +252,17 @@ class ReplicaRouter:
         standby.usable, standby.why, standby.checked_at = usable, why, time.monotonic()
         self._prune(standby.replay)
         return usable
+
+    def _open(self, standby: _Standby) -> None:
+        """The standby's pool, once one connection succeeds: a pool opened on a dead server would wait out
+        its whole timeout retrying, and the read waiting for it would too."""
+        with self._open_lock:
+            if standby.pool is not None:
+                return
+            direct(standby.url, self._pool_args["connect_timeout"], "open", lambda conn: None)
+            # A standby waits at most a second for a free connection: a busy one sends its reads to the primary.
+            args = {**self._pool_args, "pool_timeout": min(self._pool_args["pool_timeout"], 1.0)}
+            standby.pool = Pool(standby.url, **args)
 
     def _prune(self, replay: int) -> None:
         """Forget fences every standby has passed (with one standby: that one)."""
