@@ -189,6 +189,31 @@ def test_a_store_opened_while_its_standby_is_down_uses_the_primary(cluster: Clus
         assert _counts(m)["replica"] == {}
 
 
+def test_reads_take_turns_over_several_standbys(cluster: Cluster) -> None:
+    second = start_standby(cluster.primary)
+    try:
+        second_url = second.url("replicated")
+        user = _user()
+        with cluster.memory() as writer, Memory(cluster.primary_url, embedder=HashEmbedder(DIM),
+                                                replicas=[cluster.standby_url, second_url],
+                                                replica_max_lag=3600) as reader:
+            writer.add("I grow tomatoes", user_id=user, infer=False)
+            wait_replayed(cluster.primary_url, second_url)
+            cluster.caught_up()
+            set_replay(second_url, paused=True)  # only the second standby falls behind
+            try:
+                writer.add("I grow basil", user_id=user, infer=False)
+                wait_replayed(cluster.primary_url, cluster.standby_url)
+                time.sleep(0.1)
+                seen = [frozenset(_texts(reader, user)) for _ in range(6)]
+            finally:
+                set_replay(second_url, paused=False)
+        # Each standby answered some of the reads: the first with both memories, the paused one with its past.
+        assert set(seen) == {frozenset({"I grow tomatoes", "I grow basil"}), frozenset({"I grow tomatoes"})}
+    finally:
+        second.remove()
+
+
 def test_metrics_count_reads_by_where_they_ran(cluster: Cluster) -> None:
     from starlette.testclient import TestClient
 

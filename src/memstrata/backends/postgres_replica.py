@@ -67,6 +67,7 @@ SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,
        EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE coalesce(status, 'streaming') = 'streaming')
 """
 _MAX_FENCES = 10_000
+_UNKNOWN = 1 << 64  # a fence no standby passes: a write committed whose WAL position could not be read
 _URL_OPTIONS = {"replica": "replicas", "replica_max_lag": "max_lag_seconds",
                 "replica_max_lag_bytes": "max_lag_bytes", "replica_retry": "retry_seconds",
                 "replica_check": "check_seconds"}
@@ -159,6 +160,7 @@ class ReplicaRouter:
         self._lock = threading.Lock()
         self._open_lock = threading.Lock()
         self._fences: dict[str | None, int] = {}
+        self._unsettled = 0  # writes with an unknown position since the fences were last settled
         self.counts = _Counts()
 
     # -- writes --------------------------------------------------------------------------------------
@@ -175,12 +177,18 @@ class ReplicaRouter:
             return self.primary.run(fn, what)
         return self._read(fn, what, call[1])
 
+    def _primary_position(self) -> int:
+        text: str = self.primary.run(lambda conn: _one(conn, "SELECT pg_current_wal_insert_lsn()::text")[0],
+                                     "read the WAL position")
+        return lsn(text)
+
     def _fence(self, key: str | None) -> None:
-        text: str = self.primary.run(
-            lambda conn: _one(conn, "SELECT pg_current_wal_insert_lsn()::text")[0],
-            "read the WAL position")
-        at = lsn(text)
+        try:
+            at = self._primary_position()
+        except BackendError:
+            at = _UNKNOWN  # committed, but where is not known: settled by the next read that needs it
         with self._lock:
+            self._unsettled += at == _UNKNOWN
             if key not in self._fences and len(self._fences) >= _MAX_FENCES:
                 # Many scopes written while a standby lags or is away: one fence for all is as safe.
                 self._fences = {None: max(at, *self._fences.values())}
@@ -188,10 +196,25 @@ class ReplicaRouter:
             self._fences[key] = max(at, self._fences.get(key, 0))
 
     def _fence_for(self, key: str | None) -> int:
+        if self._unsettled:
+            self._settle()
         with self._lock:
             if key is None:
                 return max(self._fences.values(), default=0)
             return max(self._fences.get(key, 0), self._fences.get(None, 0))
+
+    def _settle(self) -> None:
+        """Give unknown fences the primary's position now, which lies past every commit made before."""
+        seen = self._unsettled
+        try:
+            now = self._primary_position()
+        except BackendError:
+            return  # the fences stay unpassable: reads go to the primary
+        with self._lock:
+            if self._unsettled != seen:
+                return  # another such write came meanwhile, perhaps after ``now``: settle on a later read
+            self._fences = {k: now if v == _UNKNOWN else v for k, v in self._fences.items()}
+            self._unsettled = 0
 
     # -- reads ---------------------------------------------------------------------------------------
 
