@@ -69,6 +69,12 @@ class Settings:
     conflict_policy: str | None = _setting(
         "MEMSTRATA_CONFLICT_POLICY", f"what a new value does to an old one: {', '.join(CONFLICT_POLICIES)}",
         shown="`latest_wins`", flag="serve --conflict-policy")
+    replicas: tuple[str, ...] = _setting(
+        "MEMSTRATA_REPLICAS", "PostgreSQL streaming standbys that serve reads, comma-separated `postgresql://…` "
+        "URLs (docs/scaling.md)", default=(), shown="none")
+    replica_max_lag: float = _setting(
+        "MEMSTRATA_REPLICA_MAX_LAG", "seconds a standby may lag behind before its reads go to the primary",
+        default=5.0)
     embed_threads: int = _setting(
         "MEMSTRATA_EMBED_THREADS", "ONNX threads per embedding call in the server (concurrent requests fill "
         "the cores)", default=1, used_by="server")
@@ -145,6 +151,8 @@ class Settings:
         if self.conflict_policy is not None and self.conflict_policy not in CONFLICT_POLICIES:
             raise ConfigurationError(f"conflict policy: {self.conflict_policy!r} is not one of "
                                      f"{', '.join(CONFLICT_POLICIES)} (MEMSTRATA_CONFLICT_POLICY)")
+        if self.replicas and not self.store_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError("MEMSTRATA_REPLICAS: read replicas need a postgresql:// store (MEMSTRATA_STORE)")
 
     def to_env(self) -> dict[str, str]:
         """The variables that rebuild these settings in another process (a server worker)."""
@@ -187,7 +195,8 @@ class Settings:
 
         provider = self.key_provider()
         return secure_memory(self.store_url, key_provider=provider, encrypt=provider is not None, audit=audit,
-                             actor=actor, **self.memory_options(embedder_threads=embedder_threads))
+                             actor=actor, store_options=self.store_options(),
+                             **self.memory_options(embedder_threads=embedder_threads))
 
     def memory_options(self, *, embedder_threads: int | None = None) -> dict[str, Any]:
         """Keyword arguments for ``Memory`` / ``secure_memory``: the engines and providers, built."""
@@ -207,6 +216,12 @@ class Settings:
 
             options["extractor"] = LLMExtractor(llm_from_url(self.llm, api_key=self.llm_api_key))
         return options
+
+    def store_options(self) -> dict[str, Any]:
+        """The store's own keyword arguments: its read replicas, when there are any."""
+        if not self.replicas:
+            return {}
+        return {"replicas": list(self.replicas), "replica_max_lag": self.replica_max_lag}
 
     def build_embedder(self, threads: int | None = None) -> Any:
         """``minilm`` (default), ``hash``, or an OpenAI-compatible embeddings API by URL:

@@ -30,6 +30,7 @@ from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_knn import EXACT_MAX_ROWS, Knn, vector_literal
 from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.backends.postgres_privacy import PostgresPrivacy
+from memstrata.backends.postgres_replica import ReplicaOptions, ReplicaRouter, route_calls, split_url
 from memstrata.backends.sql.dialect import PostgresDialect
 from memstrata.backends.sql.keys import SQLKeys
 from memstrata.backends.sql.rows import (
@@ -62,8 +63,14 @@ def _fts(codec: Codec, scope: Scope, text: str) -> str:
     return text if indexed is None else indexed
 
 
+@route_calls
 class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
-    """The durable tiers on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (``postgresql://user:pw@host/db``)."""
+    """The durable tiers on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (``postgresql://user:pw@host/db``).
+
+    ``replicas`` (or ``?replica=postgresql://…`` in the URL, percent-encoded) names streaming standbys that
+    serve reads; ``replica_max_lag`` (seconds), ``replica_max_lag_bytes`` and ``replica_retry`` (seconds)
+    bound their use (memstrata.backends.postgres_replica).
+    """
 
     d = _D
     scope_table = "scope_counts"
@@ -82,7 +89,17 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         exact_max_rows: int = EXACT_MAX_ROWS,
         ef_search: int = 200,
         application_name: str = "memstrata",
+        replicas: Sequence[str] = (),
+        replica_max_lag: float | None = None,
+        replica_max_lag_bytes: int | None = None,
+        replica_retry: float | None = None,
     ) -> None:
+        url, from_url = split_url(url)
+        given = {"max_lag_seconds": replica_max_lag, "max_lag_bytes": replica_max_lag_bytes,
+                 "retry_seconds": replica_retry}
+        from_url.update({k: v for k, v in given.items() if v is not None})
+        from_url["replicas"] = (*from_url.get("replicas", ()), *replicas)
+        replica_options = ReplicaOptions(**from_url)
         self.url = url
         self.dim = dim
         self._init_sql(codec)
@@ -92,13 +109,23 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self._partitions, version, has_hnsw = direct(url, connect_timeout, "open", lambda conn: _prepare(conn, dim))
         self.knn = Knn(exact_max_rows=exact_max_rows, ef_search=ef_search, has_hnsw=has_hnsw,
                        iterative_scan=version >= schema.ITERATIVE_SCAN_PGVECTOR)
-        self.pool = Pool(url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout,
-                         pool_timeout=pool_timeout, application_name=application_name)
+        pool_args: dict[str, Any] = {"pool_min": pool_min, "pool_max": pool_max, "connect_timeout": connect_timeout,
+                                     "pool_timeout": pool_timeout, "application_name": application_name}
+        self.pool = Pool(url, **pool_args)
+        self.router = ReplicaRouter(self.pool, replica_options, pool_args) if replica_options.replicas else None
 
     def _run(self, fn: Callable[[Any], T], what: str, *, write: bool = False) -> T:
+        if self.router is not None:
+            return self.router.run(fn, what, write=write)
         return self.pool.run(fn, what, write=write)
 
+    def read_counts(self) -> dict[str, dict[str, int]]:
+        """Reads served by the standbys and by the primary (with why), since the store opened."""
+        return self.router.read_counts() if self.router is not None else {"replica": {}, "primary": {}}
+
     def close(self) -> None:
+        if self.router is not None:
+            self.router.close()
         self.pool.close()
 
     def _scope_probe(self, conn: psycopg.Connection, scope: Scope) -> object:
@@ -251,7 +278,10 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                 out["vector_search"] = self.knn.path(conn, scope.key, 100)  # balanced k
             return out
 
-        return self._run(read, "stats")
+        out = self._run(read, "stats")
+        if self.router is not None:
+            out["replicas"] = self.router.describe()
+        return out
 
     def __repr__(self) -> str:
         return f"PostgresStore({masked(self.url)!r}, dim={self.dim})"

@@ -8,8 +8,11 @@ per container.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -40,9 +43,33 @@ class Metrics:
             "memstrata_rate_limited_total", "Requests refused by the per-key rate limit", registry=self.registry
         )
 
+    def watch_store(self, store: Any) -> None:
+        """Count the store's reads by where they ran (a PostgreSQL standby or the primary, and why), when the
+        store routes reads to replicas."""
+        if callable(getattr(store, "read_counts", None)):
+            self.registry.register(_StoreReads(store))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _StoreReads:
+    """``memstrata_store_reads_total{target, reason}``, read from the store at each scrape."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("memstrata_store_reads", "Store reads by where they ran: a read replica, or "
+                                     "the primary with the reason", labels=("target", "reason"))
+        for target, reasons in self.store.read_counts().items():
+            for reason, n in sorted(reasons.items()):
+                family.add_metric([target, reason], n)
+        yield family
 
 
 class MetricsMiddleware:
