@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from memstrata.evaluation.report import machine  # one provenance line for every benchmark
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nEvery section says the command that produced it and the machine it ran on.\n"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {system}"
 
 
 def provenance(command: str | None = None) -> str:
