@@ -109,8 +109,9 @@ class SQLQueue(IngestQueue):
         return [_row(r) for r in rows]
 
     def requeue(self, scope_key: str, ingestion_id: str, now: float) -> Ingestion | None:
-        self._exec("requeue", "UPDATE ingestions SET state = 'queued', attempts = 0, next_at = ?, lease_until = NULL,"
-                   " leased_by = NULL, updated_at = ? WHERE scope_key = ? AND id = ? AND state IN ('queued', 'dead')",
+        self._exec("requeue", "UPDATE ingestions SET state = 'queued', attempts = 0, error = NULL, next_at = ?,"
+                   " lease_until = NULL, leased_by = NULL, updated_at = ?"
+                   " WHERE scope_key = ? AND id = ? AND state IN ('queued', 'dead')",
                    (now, now, scope_key, ingestion_id))
         return self.get(scope_key, ingestion_id)
 
