@@ -41,6 +41,8 @@ class Ingestion:
         """What a caller sees: pending, running, failed (waiting to retry), done or dead."""
         if self.state in ("done", "dead"):
             return self.state
+        if self.state == "new" and self.attempts == 0:
+            return "pending"  # its episodes are being written
         if self.lease_until is not None and self.lease_until > now:
             return "running"
         return "failed" if self.error is not None else "pending"
