@@ -127,3 +127,15 @@ def test_a_redelivered_ingestion_stores_nothing_twice(mem: Memory, uid: str) -> 
     assert texts(mem, uid) == stored
     status = mem.ingestion(r["ingestion_id"], user_id=uid)
     assert status["status"] == "done" and status["attempts"] == 2
+
+
+def test_deleting_a_scope_or_forgetting_a_user_drops_its_queued_adds(mem: Memory, uid: str) -> None:
+    kept = mem.add("I like jazz.", user_id=f"{uid}-other", wait=False)
+    mem.add("I like jazz.", user_id=uid, wait=False, idempotency_key="k")
+    mem.add("I like blues.", user_id=uid, agent_id="a1", wait=False)
+    assert mem.delete_all(user_id=uid)["deleted"]["ingestions"] == 1
+    assert mem.ingestions(user_id=uid)["results"] == []
+    mem.forget_user(uid)
+    assert mem.ingestions(user_id=uid, agent_id="a1")["results"] == []
+    assert mem.process_queue()["claimed"] == 1  # only the other user's is left
+    assert mem.ingestion(kept["ingestion_id"], user_id=f"{uid}-other")["status"] == "done"
