@@ -95,10 +95,10 @@ def add_memories(body: AddRequest, mem: Secured, request: Request) -> JSONRespon
         wait=body.wait,
         idempotency_key=body.idempotency_key,
     )
-    if not body.wait:
-        return ok(result, 202)
     metrics = _metrics(request)
     metrics.add_calls.inc()
+    if not body.wait:
+        return ok(result, 202)
     for item in result.get("results", []):
         metrics.memories_added.labels(str(item.get("event", "ADD"))).inc()
     return ok(result, 201)
