@@ -197,7 +197,8 @@ class QueueWorker:
         """One claim and its processing; returns counts (``claimed`` 0: the queue had nothing ready)."""
         cfg, store = self.config, self.flow.tiers.store
         claimed = self.queue.claim(self.name, cfg.batch, cfg.lease, time.time())
-        counts = {"claimed": len(claimed), "done": 0, "retry": 0, "dead": 0, "messages": 0, "embedded_ahead": 0}
+        counts = {"claimed": len(claimed), "done": 0, "retry": 0, "dead": 0, "messages": 0, "embedded_ahead": 0,
+                  "embedded_late": 0}
         if not claimed:
             return counts
         work: list[tuple[Ingestion, Scope, list[EpisodeRecord]]] = []
@@ -226,6 +227,7 @@ class QueueWorker:
             self.queue.finish(ing.id, self.name, report, time.time())
             counts["done"] += 1
             counts["messages"] += len(eps)
+        counts["embedded_late"] = embedder.missed
         self.flow.extractor = flow.extractor  # made on first use: keep it for the next batch
         return counts
 
