@@ -16,11 +16,12 @@ from memstrata import Memory
 from memstrata.providers.embedders import HashEmbedder
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-# A worker whose embedder takes its time, so that it is surely killed with a batch in hand.
+# A worker whose embedder and extractor take their time, so that it is surely killed with a batch in hand.
 SLOW_WORKER = textwrap.dedent("""
     import sys, time
     from memstrata import Memory
     from memstrata.cli.worker import loop
+    from memstrata.ingest.rules import RulesExtractor
     from memstrata.providers.embedders import HashEmbedder
 
     class Slow(HashEmbedder):
@@ -28,7 +29,12 @@ SLOW_WORKER = textwrap.dedent("""
             time.sleep(0.4)
             return super().embed(texts)
 
-    loop(Memory(sys.argv[1], embedder=Slow()), batch=8, lease=3.0, poll=0.1)
+    class SlowRules(RulesExtractor):
+        def extract(self, *args, **kw):
+            time.sleep(0.3)
+            return super().extract(*args, **kw)
+
+    loop(Memory(sys.argv[1], embedder=Slow(), extractor=SlowRules()), batch=8, lease=3.0, poll=0.1)
 """)
 PLACES = ["Lisbon", "Porto", "Madrid", "Berlin", "Oslo", "Vienna", "Prague", "Dublin", "Athens", "Rome"]
 
