@@ -119,3 +119,47 @@ def test_search_and_browse_in_a_browser(served: tuple[str, str], page: Any) -> N
     page.fill("#user", "bob")
     page.dispatch_event("#user", "change")
     expect(page.locator("#error")).to_contain_text("not bound to user_id 'bob'")
+
+
+class _ModelDown:
+    def extract(self, messages: Any, now: Any) -> list[Any]:
+        from memstrata.errors import ProviderError
+
+        raise ProviderError("the model is down")
+
+
+def test_queued_adds_dead_letters_and_requeue(served: tuple[str, str], page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    base, key = served
+    auth = {"Authorization": f"Bearer {key}"}
+    body = {"messages": "I moved to Oslo in June.", "wait": False, "idempotency_key": "req-7"}
+    r = httpx.post(f"{base}/v1/memories", headers=auth, json=body)
+    assert r.status_code == 202 and r.json()["status"] == "pending", r.text
+    ingestion = r.json()["ingestion_id"]
+    again = httpx.post(f"{base}/v1/memories", headers=auth, json=body)
+    assert again.status_code == 202 and again.json()["ingestion_id"] == ingestion and again.json()["duplicate"]
+    assert httpx.get(f"{base}/v1/ingestions/{ingestion}", headers=auth).json()["status"] == "pending"
+    assert httpx.get(f"{base}/v1/ingestions/nope", headers=auth).status_code == 404
+
+    with Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash", extractor=_ModelDown()) as broken:
+        assert broken.process_queue(max_attempts=1)["dead"] == 1
+    dead = httpx.get(f"{base}/v1/ingestions", headers=auth, params={"status": "dead"}).json()["results"]
+    assert [d["ingestion_id"] for d in dead] == [ingestion] and "model is down" in dead[0]["error"]
+
+    page.goto(f"{base}/ui")
+    page.fill("#key", key)
+    page.click("#key-form button")
+    expect(page.locator("#user")).to_have_value("alice")
+    page.click('button[data-tab="queue"]')
+    expect(page.locator("#queue tr.ingestion")).to_contain_text("model is down")
+    page.click("#queue button.requeue")
+    expect(page.locator("#queue")).to_contain_text("No dead letters.")
+    assert httpx.get(f"{base}/v1/ingestions/{ingestion}", headers=auth).json()["status"] == "pending"
+
+    with Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash") as worker:
+        assert worker.process_queue()["done"] == 1
+    done = httpx.get(f"{base}/v1/ingestions/{ingestion}", headers=auth).json()
+    assert done["status"] == "done" and done["messages"][0]["outcome"] == "kept"
+    page.select_option("#queue-status", "all")
+    expect(page.locator("#queue tr.ingestion")).to_contain_text("done")

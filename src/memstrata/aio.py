@@ -120,12 +120,56 @@ class AsyncMemory:
     async def add(
         self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
-        metadata: dict[str, Any] | None = None, infer: bool = True,
+        metadata: dict[str, Any] | None = None, infer: bool = True, wait: bool = True,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``.
+
+        ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
+        ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
+        same key in the same scope stores nothing and returns the first ingestion."""
         return await self._run(
             self._sync.add, messages, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
-            conversation_id=conversation_id, timestamp=timestamp, metadata=metadata, infer=infer,
+            conversation_id=conversation_id, timestamp=timestamp, metadata=metadata, infer=infer, wait=wait,
+            idempotency_key=idempotency_key,
+        )
+
+    async def ingestion(
+        self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A queued add's status: ``pending``, ``running``, ``failed`` (to be retried), ``done`` (with each
+        message's outcome) or ``dead`` (out of attempts; ``requeue`` it)."""
+        return await self._run(
+            self._sync.ingestion, ingestion_id, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
+        )
+
+    async def ingestions(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, status: str | None = None, limit: int = 100,
+    ) -> dict[str, Any]:
+        """A scope's queued adds, newest first; ``status="dead"`` lists the dead letters."""
+        return await self._run(
+            self._sync.ingestions, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id, status=status,
+            limit=limit,
+        )
+
+    async def requeue(
+        self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Put a dead (or failed) queued add back in the queue with its attempts reset."""
+        return await self._run(
+            self._sync.requeue, ingestion_id, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
+        )
+
+    async def process_queue(
+        self, *, batch: int = 32, lease: float = 60.0, max_attempts: int = 5, backoff: float = 2.0,
+    ) -> dict[str, int]:
+        """Process one batch of queued adds of every scope (what ``memstrata worker`` runs in a loop).
+        Returns counts; ``claimed`` 0 means nothing was ready."""
+        return await self._run(
+            self._sync.process_queue, batch=batch, lease=lease, max_attempts=max_attempts, backoff=backoff,
         )
 
     async def retry_failed(

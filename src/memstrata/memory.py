@@ -15,13 +15,15 @@ from typing import Any
 
 from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm, InProcessWorking
 from memstrata.backends.registry import open_cache, open_store, open_vector_tier
+from memstrata.backends.sql.queue import queue_of
 from memstrata.cache_guard import recent_turns as _recent_turns  # context() has an argument of that name
 from memstrata.config import IngestConfig, default_store_url
 from memstrata.core.paging import MAX_LIMIT, check_limit
 from memstrata.core.scope import ScopeResolver
 from memstrata.core.validate import parse_time
-from memstrata.errors import MemstrataError
+from memstrata.errors import InvalidInputError, MemstrataError
 from memstrata.ingest import edits
+from memstrata.ingest import queue as ingest_queue
 from memstrata.ingest.flow import IngestFlow
 from memstrata.ingest.writer import Writer
 from memstrata.models import Scope, check_id
@@ -87,6 +89,8 @@ class Memory:
             from memstrata.privacy.archive import open_archive
 
             self.archive = open_archive(archive)
+        self._queue = queue_of(durable)
+        self._worker: ingest_queue.QueueWorker | None = None
         self._closed = False
 
     @property
@@ -117,13 +121,66 @@ class Memory:
         self, messages: Any, *,
         user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
-        metadata: dict[str, Any] | None = None, infer: bool = True,
+        metadata: dict[str, Any] | None = None, infer: bool = True, wait: bool = True,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``.
+
+        ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
+        ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
+        same key in the same scope stores nothing and returns the first ingestion."""
         self._check_open()
         scope = self._scope(user_id, agent_id, run_id, org_id)
+        if not isinstance(wait, bool):
+            raise InvalidInputError("wait", "must be True or False")
+        if not wait:
+            return ingest_queue.enqueue(self._ingest, ingest_queue.need_queue(self._queue), scope, messages,
+                                        conversation_id=conversation_id, timestamp=timestamp, metadata=metadata,
+                                        infer=infer, idempotency_key=idempotency_key)
+        if idempotency_key is not None:
+            raise InvalidInputError("idempotency_key", "is kept for queued adds only: pass wait=False")
         return self._ingest.add(scope, messages, conversation_id=conversation_id, timestamp=timestamp,
                                 metadata=metadata, infer=infer)
+
+    def ingestion(
+        self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+        run_id: str | None = None, org_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A queued add's status: ``pending``, ``running``, ``failed`` (to be retried), ``done`` (with each
+        message's outcome) or ``dead`` (out of attempts; ``requeue`` it)."""
+        self._check_open()
+        scope = self._scope(user_id, agent_id, run_id, org_id)
+        return ingest_queue.lookup(ingest_queue.need_queue(self._queue), scope, ingestion_id)
+
+    def ingestions(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, status: str | None = None, limit: int = 100,
+    ) -> dict[str, Any]:
+        """A scope's queued adds, newest first; ``status="dead"`` lists the dead letters."""
+        self._check_open()
+        scope = self._scope(user_id, agent_id, run_id, org_id)
+        return ingest_queue.listing(ingest_queue.need_queue(self._queue), scope, status, check_limit(limit))
+
+    def requeue(
+        self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+        run_id: str | None = None, org_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Put a dead (or failed) queued add back in the queue with its attempts reset."""
+        self._check_open()
+        scope = self._scope(user_id, agent_id, run_id, org_id)
+        return ingest_queue.requeue(self._ingest, ingest_queue.need_queue(self._queue), scope, ingestion_id)
+
+    def process_queue(
+        self, *, batch: int = 32, lease: float = 60.0, max_attempts: int = 5, backoff: float = 2.0,
+    ) -> dict[str, int]:
+        """Process one batch of queued adds of every scope (what ``memstrata worker`` runs in a loop).
+        Returns counts; ``claimed`` 0 means nothing was ready."""
+        self._check_open()
+        config = ingest_queue.WorkerConfig(batch=check_limit(batch), lease=float(lease),
+                                           max_attempts=int(max_attempts), backoff=float(backoff))
+        if self._worker is None or self._worker.config != config:
+            self._worker = ingest_queue.QueueWorker(self._ingest, ingest_queue.need_queue(self._queue), config)
+        return self._worker.run_batch()
 
     def retry_failed(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,

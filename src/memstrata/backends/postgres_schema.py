@@ -243,6 +243,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX episodes_org_created ON episodes (org_id, created_at);
         """,
     ),
+    (
+        "queued ingestion",
+        """
+        -- One row per queued add; workers claim rows with FOR UPDATE SKIP LOCKED under a lease.
+        CREATE TABLE ingestions (
+            id text PRIMARY KEY,
+            scope_key text NOT NULL,
+            idempotency_key text,
+            episode_ids jsonb NOT NULL,
+            infer boolean NOT NULL,
+            conversation_id text,
+            state text NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            leased_by text,
+            lease_until double precision,
+            next_at double precision NOT NULL,
+            error text,
+            report jsonb,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL
+        );
+        CREATE UNIQUE INDEX ingestions_idempotency ON ingestions (scope_key, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX ingestions_ready ON ingestions (state, next_at) WHERE state IN ('new', 'queued');
+        CREATE INDEX ingestions_scope ON ingestions (scope_key, state, created_at);
+        """,
+    ),
 ]
 
 

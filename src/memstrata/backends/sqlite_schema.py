@@ -262,3 +262,30 @@ MIGRATIONS.append(
     );
     """
 )
+
+MIGRATIONS.append(
+    # 3: queued ingestion — one row per queued add; its messages are episodes with the status 'queued'.
+    """
+    CREATE TABLE ingestions (
+        id TEXT PRIMARY KEY,
+        scope_key TEXT NOT NULL,
+        idempotency_key TEXT,
+        episode_ids TEXT NOT NULL,
+        infer INTEGER NOT NULL,
+        conversation_id TEXT,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        leased_by TEXT,
+        lease_until REAL,
+        next_at REAL NOT NULL,
+        error TEXT,
+        report TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX ingestions_idempotency ON ingestions (scope_key, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX ingestions_ready ON ingestions (state, next_at);
+    CREATE INDEX ingestions_scope ON ingestions (scope_key, state, created_at);
+    """
+)

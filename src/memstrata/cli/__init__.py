@@ -8,6 +8,7 @@
 - ``keys``: API keys, and ``mcp`` (the MCP tools on stdio)
 - ``server``: serve, openapi
 - ``backends``: migrate
+- ``worker``: process queued adds
 - ``demo`` and ``bench``
 - ``reference``: the hidden ``docs`` command that renders docs/cli.md and docs/configuration.md
 
@@ -29,10 +30,12 @@ from memstrata.cli import (
     reference,
     server,
     transfer,
+    worker,
 )
 from memstrata.cli.base import main
 
-for _module in (memories, transfer, privacy, archive, encryption, keys, server, backends, demo, bench, reference):
+for _module in (memories, transfer, privacy, archive, encryption, keys, server, backends, worker, demo, bench,
+                reference):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -278,6 +278,9 @@ SCOPED_METHODS: dict[str, str] = {
     "delete_all": "write",
     "resolve_conflict": "write",
     "retry_failed": "write",
+    "requeue": "write",
+    "ingestion": "read",
+    "ingestions": "read",
     "search": "read",
     "context": "read",
     "get": "read",
@@ -301,7 +304,7 @@ STORE_WIDE_FACTS = frozenset({"verify_audit"})
 
 
 # Store-wide operations: only an unrestricted admin (the library itself, a server without auth) may run them.
-STORE_METHODS: dict[str, str] = {"reset": "admin", "import_user": "admin"}
+STORE_METHODS: dict[str, str] = {"reset": "admin", "import_user": "admin", "process_queue": "admin"}
 # Calls that touch no scope's data.
 FREE_METHODS = frozenset({"flush_usage", "close"})
 SCOPE_IDS = ("user_id", "agent_id", "run_id", "org_id")

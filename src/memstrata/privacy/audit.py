@@ -187,6 +187,8 @@ SUMMARIES: dict[str, Callable[[dict[str, Any], Any], Summary]] = {
     "entities": lambda a, r: ([], {"entity_ids": _ids(r["results"])}),
     "neighbours": lambda a, r: (list(r["memories"]), {"entity_id": r["entity"]["id"],
                                                       "neighbour_ids": _ids(r["neighbours"])}),
+    "requeue": lambda a, r: ([], {"ingestion_id": r["ingestion_id"]}),
+    "process_queue": lambda a, r: ([], dict(r)),
     "retry_failed": lambda a, r: (_ids(r["results"]), {"retried": r["retried"], "still_failed": r["still_failed"]}),
     "stats": lambda a, r: ([], {}),
     "working_state": lambda a, r: ([], {"conversation_id": a.get("conversation_id")}),

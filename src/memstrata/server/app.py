@@ -143,11 +143,12 @@ def create_app(
 
     from memstrata.server.routes_admin import ops
     from memstrata.server.routes_admin import router as admin_router
+    from memstrata.server.routes_ingestions import router as ingestions_router
     from memstrata.server.routes_memories import router as memories_router
     from memstrata.server.routes_scopes import router as scopes_router
     from memstrata.server.routes_working import router as working_router
 
-    for router in (memories_router, scopes_router, working_router, admin_router, ops):
+    for router in (memories_router, scopes_router, working_router, ingestions_router, admin_router, ops):
         app.include_router(router)
     if ui:
         from memstrata.ui import router as ui_router

@@ -29,6 +29,7 @@ from memstrata.server.schemas import (
     SearchResponse,
     UpdateRequest,
 )
+from memstrata.server.schemas_ingestions import IngestionOut
 
 router = APIRouter(prefix="/v1", tags=["memories"], responses=PROBLEM_RESPONSES)
 _ID_HELP = {
@@ -74,9 +75,11 @@ def _metrics(request: Request) -> Any:
     return request.app.state.memstrata.metrics
 
 
-@router.post("/memories", status_code=201, response_model=AddResponse, summary="Remember messages")
+@router.post("/memories", status_code=201, response_model=AddResponse, summary="Remember messages",
+             responses={202: {"model": IngestionOut, "description": "queued (wait false): the messages are stored"}})
 def add_memories(body: AddRequest, mem: Secured, request: Request) -> JSONResponse:
-    """Write the messages to episodic memory, extract what is worth keeping, and store it."""
+    """Write the messages to episodic memory, extract what is worth keeping, and store it. With ``"wait":
+    false`` the messages are stored and the answer is ``202`` with an ``ingestion_id`` (see /v1/ingestions)."""
     messages: Any = (
         body.messages
         if isinstance(body.messages, str)
@@ -89,9 +92,13 @@ def add_memories(body: AddRequest, mem: Secured, request: Request) -> JSONRespon
         metadata=body.metadata,
         infer=body.infer,
         **body_scope(body),
+        wait=body.wait,
+        idempotency_key=body.idempotency_key,
     )
     metrics = _metrics(request)
     metrics.add_calls.inc()
+    if not body.wait:
+        return ok(result, 202)
     for item in result.get("results", []):
         metrics.memories_added.labels(str(item.get("event", "ADD"))).inc()
     return ok(result, 201)

@@ -43,6 +43,10 @@ class AddRequest(ScopeBody):
     timestamp: Time | None = Field(None, description="when the messages were said (default: now)")
     metadata: dict[str, Any] | None = None
     infer: bool = Field(True, description="extract facts (true) or store the text verbatim (false)")
+    wait: bool = Field(True, description="false: store the messages and answer 202 with an ingestion_id at once;"
+                                         " `memstrata worker` processes them (GET /v1/ingestions/{id})")
+    idempotency_key: str | None = Field(None, description="with wait false: a retried request with the same key"
+                                                          " stores nothing twice and answers the first ingestion")
 
 
 class SearchRequest(ScopeBody):

@@ -113,3 +113,12 @@ def conversation(mem: Secured, ids: ScopeIds, conversation_id: str) -> HTMLRespo
         '<div class="split"><div>' + render_working.messages(eps) + "</div><aside>"
         + render_working.working_panel(state, mem.principal.allows("write")) + "</aside></div>"
     )
+
+
+@router.get("/fragments/ingestions")
+def ingestions(mem: Secured, ids: ScopeIds, status: str = "dead") -> HTMLResponse:
+    """Queued adds of the scope: the dead letters, or all of them."""
+    from memstrata.ui import render_queue
+
+    items = mem.ingestions(status=None if status == "all" else status, limit=100, **ids)["results"]
+    return _html(render_queue.ingestion_table(items, mem.principal.allows("write"), status))

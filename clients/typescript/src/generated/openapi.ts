@@ -319,6 +319,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ingestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queued adds of a scope
+         * @description Newest first.
+         */
+        get: operations["list_ingestions_v1_ingestions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ingestions/{ingestion_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A queued add's status
+         * @description pending, running, failed (to be retried), done (with each message's outcome) or dead.
+         */
+        get: operations["get_ingestion_v1_ingestions__ingestion_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ingestions/{ingestion_id}/requeue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Requeue a dead letter
+         * @description Back in the queue with its attempts reset.
+         */
+        post: operations["requeue_ingestion_v1_ingestions__ingestion_id__requeue_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -354,7 +414,8 @@ export interface paths {
         put?: never;
         /**
          * Remember messages
-         * @description Write the messages to episodic memory, extract what is worth keeping, and store it.
+         * @description Write the messages to episodic memory, extract what is worth keeping, and store it. With ``"wait":
+         *     false`` the messages are stored and the answer is ``202`` with an ``ingestion_id`` (see /v1/ingestions).
          */
         post: operations["add_memories_v1_memories_post"];
         /**
@@ -601,6 +662,11 @@ export interface components {
             /** Conversation Id */
             conversation_id?: string | null;
             /**
+             * Idempotency Key
+             * @description with wait false: a retried request with the same key stores nothing twice and answers the first ingestion
+             */
+            idempotency_key?: string | null;
+            /**
              * Infer
              * @description extract facts (true) or store the text verbatim (false)
              * @default true
@@ -635,6 +701,12 @@ export interface components {
              * @description user of the scope; defaults to the key's single bound user
              */
             user_id?: string | null;
+            /**
+             * Wait
+             * @description false: store the messages and answer 202 with an ingestion_id at once; `memstrata worker` processes them (GET /v1/ingestions/{id})
+             * @default true
+             */
+            wait?: boolean;
         };
         /** AddResponse */
         AddResponse: {
@@ -888,6 +960,60 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** IngestionList */
+        IngestionList: {
+            /** Results */
+            results: components["schemas"]["IngestionOut"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** IngestionOut */
+        IngestionOut: {
+            /** Attempts */
+            attempts: number;
+            /** Created At */
+            created_at: string;
+            /**
+             * Duplicate
+             * @description true when the idempotency key named an earlier add
+             */
+            duplicate?: boolean | null;
+            /**
+             * Episodes
+             * @description ids of the stored messages
+             */
+            episodes: string[];
+            /**
+             * Error
+             * @description the last attempt's failure
+             */
+            error?: string | null;
+            /** Idempotency Key */
+            idempotency_key?: string | null;
+            /** Ingestion Id */
+            ingestion_id: string;
+            /** Memory Ids */
+            memory_ids?: string[] | null;
+            /**
+             * Messages
+             * @description per message, once done
+             */
+            messages?: components["schemas"]["MessageOutcome"][] | null;
+            /** Next Attempt At */
+            next_attempt_at?: string | null;
+            /**
+             * Status
+             * @description pending (queued), running (a worker holds it), failed (to be retried at next_attempt_at), done, or dead (out of attempts: requeue it)
+             * @enum {string}
+             */
+            status: "pending" | "running" | "failed" | "done" | "dead";
+            /** Updated At */
+            updated_at: string;
+            /** Warnings */
+            warnings?: string[] | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** MemoryItem */
         MemoryItem: {
             /** Agent Id */
@@ -964,6 +1090,27 @@ export interface components {
              * @description when it was said: ISO 8601 or epoch seconds
              */
             timestamp?: string | number | null;
+        };
+        /** MessageOutcome */
+        MessageOutcome: {
+            /** Episode Id */
+            episode_id?: string | null;
+            /** Index */
+            index: number;
+            /**
+             * Memory Ids
+             * @default []
+             */
+            memory_ids?: string[];
+            /**
+             * Outcome
+             * @description kept, merged, superseded, archived or ignored
+             */
+            outcome: string;
+            /** Reason */
+            reason: string;
+        } & {
+            [key: string]: unknown;
         };
         /** Neighbour */
         Neighbour: {
@@ -1042,6 +1189,29 @@ export interface components {
             type: string;
         } & {
             [key: string]: unknown;
+        };
+        /** RequeueRequest */
+        RequeueRequest: {
+            /**
+             * Agent Id
+             * @description agent of the scope
+             */
+            agent_id?: string | null;
+            /**
+             * Org Id
+             * @description organisation; defaults to the key's org
+             */
+            org_id?: string | null;
+            /**
+             * Run Id
+             * @description run (session) of the scope
+             */
+            run_id?: string | null;
+            /**
+             * User Id
+             * @description user of the scope; defaults to the key's single bound user
+             */
+            user_id?: string | null;
         };
         /** ResolveRequest */
         ResolveRequest: {
@@ -2739,6 +2909,311 @@ export interface operations {
             };
         };
     };
+    list_ingestions_v1_ingestions_get: {
+        parameters: {
+            query?: {
+                /** @description only these; 'dead' lists the dead letters */
+                status?: ("pending" | "running" | "failed" | "done" | "dead") | null;
+                limit?: number;
+                /** @description user of the scope; defaults to the key's single bound user */
+                user_id?: string | null;
+                /** @description agent of the scope */
+                agent_id?: string | null;
+                /** @description run (session) of the scope */
+                run_id?: string | null;
+                /** @description organisation; defaults to the key's org */
+                org_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_ingestion_v1_ingestions__ingestion_id__get: {
+        parameters: {
+            query?: {
+                /** @description user of the scope; defaults to the key's single bound user */
+                user_id?: string | null;
+                /** @description agent of the scope */
+                agent_id?: string | null;
+                /** @description run (session) of the scope */
+                run_id?: string | null;
+                /** @description organisation; defaults to the key's org */
+                org_id?: string | null;
+            };
+            header?: never;
+            path: {
+                ingestion_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    requeue_ingestion_v1_ingestions__ingestion_id__requeue_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ingestion_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RequeueRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     whoami_v1_me_get: {
         parameters: {
             query?: never;
@@ -2958,6 +3433,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AddResponse"];
+                };
+            };
+            /** @description queued (wait false): the messages are stored */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionOut"];
                 };
             };
             /** @description Bad request */

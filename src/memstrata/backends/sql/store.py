@@ -33,7 +33,7 @@ Conn = Any  # a DB-API connection (sqlite3) or a psycopg connection: both have e
 
 # Every table holding a scope's rows, in the order a scope is deleted.
 SCOPE_TABLES = ("memory_vectors", "memories", "history", "memory_entities", "edges", "entities", "conflicts",
-                "episodes")
+                "episodes", "ingestions")
 STAT_TABLES = ("episodes", "memories", "entities", "edges", "history", "conflicts")
 _CURRENT = " AND valid_to IS NULL AND superseded_by IS NULL"
 # A live memory first; else the scope its kept history names (the memory was deleted).

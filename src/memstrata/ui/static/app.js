@@ -121,7 +121,8 @@
 
   function refresh() {
     if (!hasScope()) {
-      const target = { memories: "results", conflicts: "conflicts", entities: "entities", audit: "audit" }[tab];
+      const target = { memories: "results", conflicts: "conflicts", entities: "entities", audit: "audit",
+        queue: "queue" }[tab];
       $(target).innerHTML = '<p class="empty">Choose a scope above, or type a user id.</p>';
       return;
     }
@@ -136,6 +137,8 @@
       });
     } else if (tab === "audit") {
       fill("audit", "/ui/fragments/audit");
+    } else if (tab === "queue") {
+      fill("queue", "/ui/fragments/ingestions", { status: $("queue-status").value });
     } else if (tab === "conversation" && $("conversation").value.trim()) {
       fill("conversation-view", "/ui/fragments/conversation", { conversation_id: $("conversation").value.trim() });
     }
@@ -151,6 +154,7 @@
 
   $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); $("detail").replaceChildren(); refresh(); });
   $("conflict-status").addEventListener("change", refresh);
+  $("queue-status").addEventListener("change", refresh);
   $("scope-picker").addEventListener("change", () => {
     if ($("scope-picker").value === "") return;
     choose(Number($("scope-picker").value));
@@ -166,7 +170,7 @@
     if (!btn) return;
     tab = btn.dataset.tab;
     for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b === btn));
-    for (const name of ["memories", "conflicts", "entities", "audit", "conversation"]) {
+    for (const name of ["memories", "conflicts", "entities", "audit", "conversation", "queue"]) {
       $("tab-" + name).hidden = name !== tab;
     }
     refresh();
@@ -177,6 +181,7 @@
     const more = ev.target.closest("button.more");
     const ent = ev.target.closest("[data-entity]");
     const resolve = ev.target.closest("button.resolve");
+    const requeue = ev.target.closest("button.requeue");
     if (more) {
       try {
         const res = await call("/ui/fragments/memories", scopeParams({ cursor: more.dataset.cursor }));
@@ -194,6 +199,14 @@
         body.keep = resolve.dataset.keep;
         await call("/v1/conflicts/" + encodeURIComponent(resolve.dataset.conflictId) + "/resolve", null, {
           method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+        });
+        refresh();
+      } catch (err) { showError(err.message); }
+    } else if (requeue) {
+      try {
+        await call("/v1/ingestions/" + encodeURIComponent(requeue.dataset.ingestionId) + "/requeue", null, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(Object.fromEntries(scopeParams())),
         });
         refresh();
       } catch (err) { showError(err.message); }
