@@ -39,7 +39,8 @@ def _keyed(mem: Memory | Guard, scopes: str, **binding: object) -> SecuredMemory
 
 
 def test_every_public_memory_method_has_an_access_rule() -> None:
-    public = {n for n, f in vars(Memory).items() if not n.startswith("_") and inspect.isfunction(f)}
+    public = {n for klass in Memory.__mro__[:-1] for n, f in vars(klass).items()
+              if not n.startswith("_") and inspect.isfunction(f)}
     ruled = set(SCOPED_METHODS) | set(USER_METHODS) | set(ORG_METHODS) | set(STORE_METHODS) | FREE_METHODS
     assert public == ruled | {"stats", "scopes"}
     assert BY_ID_METHODS <= set(SCOPED_METHODS)

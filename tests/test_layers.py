@@ -9,7 +9,7 @@ Layers, bottom to top (a module may import its own layer and the ones below it):
     backends    backends/
     providers   providers/
     domain      ingest/, retrieve/, working/, privacy/, cache_guard
-    facade      the package root, memory, aio, guard, secure, settings, maintenance, inputs
+    facade      the package root, memory (with queued, rights), aio, guard, secure, settings, maintenance, inputs
     faces       server/, ui/, mcp (mcp/ or mcp_server), cli (cli/ or cli*.py), integrations/, importers/,
                 evaluation/, demo
 
@@ -44,7 +44,7 @@ _TOP: dict[str, int] = {
     "providers": PROVIDERS,
     "ingest": DOMAIN, "retrieve": DOMAIN, "working": DOMAIN, "privacy": DOMAIN, "cache_guard": DOMAIN,
     "memory": FACADE, "aio": FACADE, "guard": FACADE, "secure": FACADE, "settings": FACADE,
-    "maintenance": FACADE, "inputs": FACADE,
+    "maintenance": FACADE, "inputs": FACADE, "queued": FACADE, "rights": FACADE,
     "server": FACES, "ui": FACES, "mcp": FACES, "mcp_server": FACES, "cli": FACES, "integrations": FACES,
     "importers": FACES, "evaluation": FACES, "demo": FACES,
 }
@@ -174,7 +174,7 @@ def test_imports_point_one_way() -> None:
 
 def test_the_import_reader_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
     imports = package_imports()
-    assert "memstrata.privacy.gdpr" in imports["memstrata.memory"]  # imported inside forget_user()
+    assert "memstrata.privacy.gdpr" in imports["memstrata.rights"]  # imported inside forget_user()
     assert "memstrata.privacy.gdpr" in imports["memstrata.secure"]  # `from memstrata.privacy import gdpr`
     assert "memstrata.ingest.candidate" in imports["memstrata.ingest.pipeline"]
 

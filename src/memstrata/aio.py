@@ -117,22 +117,42 @@ class AsyncMemory:
         )
         self._setup(memory, DEFAULT_WORKERS)
 
-    async def add(
-        self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
-        metadata: dict[str, Any] | None = None, infer: bool = True, wait: bool = True,
-        idempotency_key: str | None = None,
+    async def archived_episodes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
+        query: str | None = None, limit: int = 100,
     ) -> dict[str, Any]:
-        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``.
-
-        ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
-        ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
-        same key in the same scope stores nothing and returns the first ingestion."""
+        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
+        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
+        ranges overlap and that hold the scope."""
         return await self._run(
-            self._sync.add, messages, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
-            conversation_id=conversation_id, timestamp=timestamp, metadata=metadata, infer=infer, wait=wait,
-            idempotency_key=idempotency_key,
+            self._sync.archived_episodes, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id, start=start,
+            end=end, conversation_id=conversation_id, query=query, limit=limit,
         )
+
+    async def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
+        return await self._run(self._sync.forget_user, user_id, org_id=org_id)
+
+    async def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        """Everything stored about a user, every tier and scope, as portable JSON."""
+        return await self._run(self._sync.export_user, user_id, org_id=org_id)
+
+    async def import_user(
+        self, data: dict[str, Any], *, user_id: str | None = None, org_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Load an export_user document (optionally as another user or org)."""
+        return await self._run(self._sync.import_user, data, user_id=user_id, org_id=org_id)
+
+    async def audit_log(
+        self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0, limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit entries, oldest first."""
+        return await self._run(self._sync.audit_log, org_id=org_id, user_id=user_id, after=after, limit=limit)
+
+    async def verify_audit(self) -> dict[str, Any]:
+        """Check the audit hash chain; {"ok": True, ...} when intact."""
+        return await self._run(self._sync.verify_audit)
 
     async def ingestion(
         self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -170,6 +190,23 @@ class AsyncMemory:
         Returns counts; ``claimed`` 0 means nothing was ready."""
         return await self._run(
             self._sync.process_queue, batch=batch, lease=lease, max_attempts=max_attempts, backoff=backoff,
+        )
+
+    async def add(
+        self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
+        metadata: dict[str, Any] | None = None, infer: bool = True, wait: bool = True,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``.
+
+        ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
+        ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
+        same key in the same scope stores nothing and returns the first ingestion."""
+        return await self._run(
+            self._sync.add, messages, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
+            conversation_id=conversation_id, timestamp=timestamp, metadata=metadata, infer=infer, wait=wait,
+            idempotency_key=idempotency_key,
         )
 
     async def retry_failed(
@@ -291,19 +328,6 @@ class AsyncMemory:
             conversation_id=conversation_id, start=start, end=end, limit=limit,
         )
 
-    async def archived_episodes(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
-        query: str | None = None, limit: int = 100,
-    ) -> dict[str, Any]:
-        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
-        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
-        ranges overlap and that hold the scope."""
-        return await self._run(
-            self._sync.archived_episodes, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id, start=start,
-            end=end, conversation_id=conversation_id, query=query, limit=limit,
-        )
-
     async def conflicts(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, status: str | None = "open",
@@ -371,30 +395,6 @@ class AsyncMemory:
     ) -> dict[str, Any]:
         """Row counts for one scope, or for the whole store when no scope is given."""
         return await self._run(self._sync.stats, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
-
-    async def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
-        return await self._run(self._sync.forget_user, user_id, org_id=org_id)
-
-    async def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Everything stored about a user, every tier and scope, as portable JSON."""
-        return await self._run(self._sync.export_user, user_id, org_id=org_id)
-
-    async def import_user(
-        self, data: dict[str, Any], *, user_id: str | None = None, org_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Load an export_user document (optionally as another user or org)."""
-        return await self._run(self._sync.import_user, data, user_id=user_id, org_id=org_id)
-
-    async def audit_log(
-        self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0, limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Audit entries, oldest first."""
-        return await self._run(self._sync.audit_log, org_id=org_id, user_id=user_id, after=after, limit=limit)
-
-    async def verify_audit(self) -> dict[str, Any]:
-        """Check the audit hash chain; {"ok": True, ...} when intact."""
-        return await self._run(self._sync.verify_audit)
     # -- end of generated block --
 
 

@@ -39,22 +39,42 @@ class Guard:
         return method(**arguments)
 
     # -- generated from Memory by scripts/gen_facades.py; edit the script or Memory, not this block --
-    def add(
-        self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
-        metadata: dict[str, Any] | None = None, infer: bool = True, wait: bool = True,
-        idempotency_key: str | None = None,
+    def archived_episodes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
+        query: str | None = None, limit: int = 100,
     ) -> dict[str, Any]:
-        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``.
-
-        ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
-        ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
-        same key in the same scope stores nothing and returns the first ingestion."""
+        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
+        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
+        ranges overlap and that hold the scope."""
         return self._call(
-            "add", self.memory.add, messages=messages, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
-            conversation_id=conversation_id, timestamp=timestamp, metadata=metadata, infer=infer, wait=wait,
-            idempotency_key=idempotency_key,
+            "archived_episodes", self.memory.archived_episodes, user_id=user_id, agent_id=agent_id, run_id=run_id,
+            org_id=org_id, start=start, end=end, conversation_id=conversation_id, query=query, limit=limit,
         )
+
+    def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
+        return self._call("forget_user", self.memory.forget_user, user_id=user_id, org_id=org_id)
+
+    def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        """Everything stored about a user, every tier and scope, as portable JSON."""
+        return self._call("export_user", self.memory.export_user, user_id=user_id, org_id=org_id)
+
+    def import_user(
+        self, data: dict[str, Any], *, user_id: str | None = None, org_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Load an export_user document (optionally as another user or org)."""
+        return self._call("import_user", self.memory.import_user, data=data, user_id=user_id, org_id=org_id)
+
+    def audit_log(
+        self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0, limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit entries, oldest first."""
+        return self._call("audit_log", self.memory.audit_log, org_id=org_id, user_id=user_id, after=after, limit=limit)
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Check the audit hash chain; {"ok": True, ...} when intact."""
+        return self._call("verify_audit", self.memory.verify_audit)
 
     def ingestion(
         self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -95,6 +115,23 @@ class Guard:
         return self._call(
             "process_queue", self.memory.process_queue, batch=batch, lease=lease, max_attempts=max_attempts,
             backoff=backoff,
+        )
+
+    def add(
+        self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+        org_id: str | None = None, conversation_id: str | None = None, timestamp: Any = None,
+        metadata: dict[str, Any] | None = None, infer: bool = True, wait: bool = True,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Remember messages. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``.
+
+        ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
+        ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
+        same key in the same scope stores nothing and returns the first ingestion."""
+        return self._call(
+            "add", self.memory.add, messages=messages, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id,
+            conversation_id=conversation_id, timestamp=timestamp, metadata=metadata, infer=infer, wait=wait,
+            idempotency_key=idempotency_key,
         )
 
     def retry_failed(
@@ -222,19 +259,6 @@ class Guard:
             query=query, conversation_id=conversation_id, start=start, end=end, limit=limit,
         )
 
-    def archived_episodes(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
-        query: str | None = None, limit: int = 100,
-    ) -> dict[str, Any]:
-        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
-        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
-        ranges overlap and that hold the scope."""
-        return self._call(
-            "archived_episodes", self.memory.archived_episodes, user_id=user_id, agent_id=agent_id, run_id=run_id,
-            org_id=org_id, start=start, end=end, conversation_id=conversation_id, query=query, limit=limit,
-        )
-
     def conflicts(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, status: str | None = "open",
@@ -307,30 +331,6 @@ class Guard:
     ) -> dict[str, Any]:
         """Row counts for one scope, or for the whole store when no scope is given."""
         return self._call("stats", self.memory.stats, user_id=user_id, agent_id=agent_id, run_id=run_id, org_id=org_id)
-
-    def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
-        return self._call("forget_user", self.memory.forget_user, user_id=user_id, org_id=org_id)
-
-    def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Everything stored about a user, every tier and scope, as portable JSON."""
-        return self._call("export_user", self.memory.export_user, user_id=user_id, org_id=org_id)
-
-    def import_user(
-        self, data: dict[str, Any], *, user_id: str | None = None, org_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Load an export_user document (optionally as another user or org)."""
-        return self._call("import_user", self.memory.import_user, data=data, user_id=user_id, org_id=org_id)
-
-    def audit_log(
-        self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0, limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Audit entries, oldest first."""
-        return self._call("audit_log", self.memory.audit_log, org_id=org_id, user_id=user_id, after=after, limit=limit)
-
-    def verify_audit(self) -> dict[str, Any]:
-        """Check the audit hash chain; {"ok": True, ...} when intact."""
-        return self._call("verify_audit", self.memory.verify_audit)
 
     def close(self) -> None:
         self._call("close", self.memory.close)

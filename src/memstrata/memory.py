@@ -5,7 +5,9 @@ shapes the result; it decides nothing itself.
 - ``add`` and ``retry_failed`` are ``ingest.flow``; ``update``, ``delete`` and ``resolve_conflict`` are
   ``ingest.edits``; every write goes through one ``ingest.writer.Writer`` (the store, then a vector tier);
 - ``search`` and ``context`` are ``retrieve`` (the five-stage ``Retriever`` and ``retrieve.context``);
-- the scope of a call is ``core.scope.ScopeResolver``; the tiers are one ``tiers.stack.Tiers`` value.
+- the scope of a call is ``core.scope.ScopeResolver``; the tiers are one ``tiers.stack.Tiers`` value;
+- the methods on queued adds (``queued.QueuedMethods``) and on a data subject's rights and the audit log
+  (``rights.PrivacyMethods``) are written in modules of their own and inherited.
 """
 
 from __future__ import annotations
@@ -28,22 +30,21 @@ from memstrata.ingest.flow import IngestFlow
 from memstrata.ingest.writer import Writer
 from memstrata.models import Scope, check_id
 from memstrata.providers.embedders import Embedder, resolve_embedder
+from memstrata.queued import QueuedMethods
 from memstrata.retrieve import listing
 from memstrata.retrieve.context import assemble_context, check_context_args, search_request, search_results
 from memstrata.retrieve.pipeline import Hit, Retriever
 from memstrata.retrieve.presets import get_preset
 from memstrata.retrieve.usage import QueryVectors, UsageLog
+from memstrata.rights import PrivacyMethods
 from memstrata.tiers.base import ShortTermTier, Store, WorkingState, WorkingTier
 from memstrata.tiers.stack import Tiers
 from memstrata.tiers.vectors import VectorTier
 from memstrata.working import keeper as working_keeper
 from memstrata.working.view import context_section
 
-# Facts about the whole store that a caller asking about one scope has no business seeing.
-STORE_WIDE_STATS = ("path", "url", "file_bytes", "database_bytes", "vector_cache_bytes", "scopes")
 
-
-class Memory:
+class Memory(QueuedMethods, PrivacyMethods):
     """Long-term memory for an agent, on the embedded SQLite default or a configured backend.
 
     >>> m = Memory(store="sqlite:///tmp/memory.db")
@@ -89,8 +90,7 @@ class Memory:
             from memstrata.privacy.archive import open_archive
 
             self.archive = open_archive(archive)
-        self._queue = queue_of(durable)
-        self._worker: ingest_queue.QueueWorker | None = None
+        self._queued = ingest_queue.QueuedAdds(self._ingest, queue_of(durable))
         self._closed = False
 
     @property
@@ -115,6 +115,11 @@ class Memory:
         if self._closed:
             raise MemstrataError("memory is closed")
 
+    def _open(self, user_id: str | None, agent_id: str | None, run_id: str | None, org_id: str | None) -> Scope:
+        """The scope of a call on an open memory."""
+        self._check_open()
+        return self._scope(user_id, agent_id, run_id, org_id)
+
     # -- writes ------------------------------------------------------------------------------------
 
     def add(
@@ -129,58 +134,16 @@ class Memory:
         ``wait=False`` stores the messages and returns at once with an ``ingestion_id`` (see ``ingestion``);
         ``memstrata worker`` processes them. ``idempotency_key`` (with ``wait=False``): a second call with the
         same key in the same scope stores nothing and returns the first ingestion."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         if not isinstance(wait, bool):
             raise InvalidInputError("wait", "must be True or False")
         if not wait:
-            return ingest_queue.enqueue(self._ingest, ingest_queue.need_queue(self._queue), scope, messages,
-                                        conversation_id=conversation_id, timestamp=timestamp, metadata=metadata,
-                                        infer=infer, idempotency_key=idempotency_key)
+            return self._queued.add(scope, messages, conversation_id=conversation_id, timestamp=timestamp,
+                                    metadata=metadata, infer=infer, idempotency_key=idempotency_key)
         if idempotency_key is not None:
             raise InvalidInputError("idempotency_key", "is kept for queued adds only: pass wait=False")
         return self._ingest.add(scope, messages, conversation_id=conversation_id, timestamp=timestamp,
                                 metadata=metadata, infer=infer)
-
-    def ingestion(
-        self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-        run_id: str | None = None, org_id: str | None = None,
-    ) -> dict[str, Any]:
-        """A queued add's status: ``pending``, ``running``, ``failed`` (to be retried), ``done`` (with each
-        message's outcome) or ``dead`` (out of attempts; ``requeue`` it)."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        return ingest_queue.lookup(ingest_queue.need_queue(self._queue), scope, ingestion_id)
-
-    def ingestions(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, status: str | None = None, limit: int = 100,
-    ) -> dict[str, Any]:
-        """A scope's queued adds, newest first; ``status="dead"`` lists the dead letters."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        return ingest_queue.listing(ingest_queue.need_queue(self._queue), scope, status, check_limit(limit))
-
-    def requeue(
-        self, ingestion_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-        run_id: str | None = None, org_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Put a dead (or failed) queued add back in the queue with its attempts reset."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        return ingest_queue.requeue(self._ingest, ingest_queue.need_queue(self._queue), scope, ingestion_id)
-
-    def process_queue(
-        self, *, batch: int = 32, lease: float = 60.0, max_attempts: int = 5, backoff: float = 2.0,
-    ) -> dict[str, int]:
-        """Process one batch of queued adds of every scope (what ``memstrata worker`` runs in a loop).
-        Returns counts; ``claimed`` 0 means nothing was ready."""
-        self._check_open()
-        config = ingest_queue.WorkerConfig(batch=check_limit(batch), lease=float(lease),
-                                           max_attempts=int(max_attempts), backoff=float(backoff))
-        if self._worker is None or self._worker.config != config:
-            self._worker = ingest_queue.QueueWorker(self._ingest, ingest_queue.need_queue(self._queue), config)
-        return self._worker.run_batch()
 
     def retry_failed(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -213,8 +176,7 @@ class Memory:
         org_id: str | None = None,
     ) -> dict[str, Any]:
         """Delete everything of one scope in every tier (memories, episodes, graph, history, short-term)."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         counts = self.writer.delete_scope(scope)
         if self.archive is not None:
             from memstrata.privacy import archive
@@ -242,8 +204,7 @@ class Memory:
         org_id: str | None = None,
     ) -> dict[str, Any]:
         """Close a conflict: ``keep="new"`` (the newer value holds), ``"old"`` or ``"both"``."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         return edits.resolve_conflict(self.writer, scope, conflict_id, keep, self.actor)
 
     # -- reads -------------------------------------------------------------------------------------
@@ -264,8 +225,7 @@ class Memory:
         conversation_id: str | None = None,
     ) -> dict[str, Any]:
         """Memories of a scope in creation order, a page at a time: pass back ``next_cursor``."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         return listing.memories_page(self.store, scope, limit=limit, cursor=cursor, filters=filters,
                                      include_superseded=include_superseded, conversation_id=conversation_id)
 
@@ -285,8 +245,7 @@ class Memory:
         include_superseded: bool = False,
     ) -> dict[str, Any]:
         """Ranked memories for a query: ``{"results": [{"id", "memory", "score", ...}]}``."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         hits = self._search(scope, query, limit, filters, now, as_of, conversation_id, preset, include_superseded)
         return search_results(hits, explain)
 
@@ -328,28 +287,8 @@ class Memory:
         start: Any = None, end: Any = None, limit: int = 100,
     ) -> dict[str, Any]:
         """Raw messages of a scope: full-text search with ``query``, else a time range in time order."""
-        self._check_open()
-        return listing.episodes_page(self.store, self._scope(user_id, agent_id, run_id, org_id), query=query,
+        return listing.episodes_page(self.store, self._open(user_id, agent_id, run_id, org_id), query=query,
                                      conversation_id=conversation_id, start=start, end=end, limit=limit)
-
-    def archived_episodes(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, start: Any = None, end: Any = None, conversation_id: str | None = None,
-        query: str | None = None, limit: int = 100,
-    ) -> dict[str, Any]:
-        """Raw messages of a scope that archival moved out of the database (``start <= occurred_at < end``,
-        in time order; ``query``: a phrase the text contains). Reads only the archive files whose time
-        ranges overlap and that hold the scope."""
-        self._check_open()
-        from memstrata.privacy import archive
-
-        scope = self._scope(user_id, agent_id, run_id, org_id)
-        check_id("conversation_id", conversation_id)
-        lo = None if start is None else parse_time("start", start).timestamp()
-        hi = None if end is None else parse_time("end", end).timestamp()
-        found = archive.archived_episodes(self, scope, start=lo, end=hi, conversation_id=conversation_id,
-                                          query=query, limit=check_limit(limit))
-        return {"results": [e.to_dict() for e in found]}
 
     def conflicts(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -365,8 +304,7 @@ class Memory:
         org_id: str | None = None, limit: int = 100,
     ) -> dict[str, Any]:
         """The scope's entity graph nodes, most mentioned first."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         return {"results": [e.to_dict() for e in self.store.entities(scope, check_limit(limit))]}
 
     def neighbours(
@@ -374,8 +312,7 @@ class Memory:
         org_id: str | None = None, depth: int = 1,
     ) -> dict[str, Any]:
         """An entity (by id, name or alias) and what it is connected to, with the memories about it."""
-        self._check_open()
-        return listing.neighbourhood(self.store, self._scope(user_id, agent_id, run_id, org_id), entity, depth)
+        return listing.neighbourhood(self.store, self._open(user_id, agent_id, run_id, org_id), entity, depth)
 
     def working_state(
         self, conversation_id: str, *, user_id: str | None = None, agent_id: str | None = None,
@@ -383,8 +320,7 @@ class Memory:
     ) -> WorkingState:
         """What a conversation is about now: goals and tasks with their status, entities in focus (latest
         first), topic and the user's constraints. Rebuilt from the episodic tier when this process has none."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         check_id("conversation_id", conversation_id, required=True)
         return working_keeper.current(self.tiers, scope, conversation_id)
 
@@ -397,8 +333,7 @@ class Memory:
         ``{"op": "update_item", "item_id", "status": "open"|"done"|"dropped", "text", "pinned"}``,
         ``{"op": "set_topic", "topic"}`` (None unpins), ``{"op": "add_constraint", "text"}`` or
         ``{"op": "remove_constraint", "constraint_id"}``. Pinned items change only through this call."""
-        self._check_open()
-        scope = self._scope(user_id, agent_id, run_id, org_id)
+        scope = self._open(user_id, agent_id, run_id, org_id)
         check_id("conversation_id", conversation_id, required=True)
         at = parse_time("timestamp", timestamp).timestamp() if timestamp is not None else None
         return working_keeper.edit(self.tiers, scope, conversation_id, edit, at)
@@ -424,41 +359,7 @@ class Memory:
         self._check_open()
         scope = None if user_id is None and agent_id is None and run_id is None else self._scope(
             user_id, agent_id, run_id, org_id)
-        out = self.tiers.stats(scope)
-        if scope is not None:
-            for key in STORE_WIDE_STATS:  # a scope's counts say nothing about where or how big the store is
-                out.pop(key, None)
-        out["embedder"] = self.embedder.name
-        return out
-
-    # -- privacy -----------------------------------------------------------------------------------
-
-    def forget_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Erase a user from every tier and scope, destroy their data key, compact storage; returns a receipt."""
-        from memstrata.privacy import gdpr  # loaded on first use: most callers never need it
-        return gdpr.forget_user(self, user_id, org_id)
-
-    def export_user(self, user_id: str, *, org_id: str | None = None) -> dict[str, Any]:
-        """Everything stored about a user, every tier and scope, as portable JSON."""
-        from memstrata.privacy import gdpr
-        return gdpr.export_user(self, user_id, org_id)
-
-    def import_user(self, data: dict[str, Any], *, user_id: str | None = None,
-                    org_id: str | None = None) -> dict[str, Any]:
-        """Load an export_user document (optionally as another user or org)."""
-        from memstrata.privacy import gdpr
-        return gdpr.import_user(self, data, user_id=user_id, org_id=org_id)
-
-    def audit_log(self, *, org_id: str | None = None, user_id: str | None = None, after: int = 0,
-                  limit: int = 100) -> list[dict[str, Any]]:
-        """Audit entries, oldest first."""
-        from memstrata.privacy import audit
-        return audit.read_audit(self.store, org_id=org_id, user_id=user_id, after=after, limit=limit)
-
-    def verify_audit(self) -> dict[str, Any]:
-        """Check the audit hash chain; {"ok": True, ...} when intact."""
-        from memstrata.privacy import audit
-        return audit.verify_audit(self.store).to_dict()
+        return {**self.tiers.stats(scope), "embedder": self.embedder.name}
 
     def close(self) -> None:
         if not self._closed:

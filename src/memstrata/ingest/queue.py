@@ -240,3 +240,36 @@ class QueueWorker:
         ids = list(dict.fromkeys(r["id"] for r in plan.results if "id" in r))
         return {"messages": plan.messages, "memory_ids": ids}
 
+
+
+class QueuedAdds:
+    """The queued side of ``Memory``: enqueue, look up, list, requeue and process, over one flow and queue
+    (``None`` when the store keeps no queue: every call then says so)."""
+
+    def __init__(self, flow: IngestFlow, queue: IngestQueue | None) -> None:
+        self.flow, self._queue = flow, queue
+        self._worker: QueueWorker | None = None
+
+    @property
+    def queue(self) -> IngestQueue:
+        return need_queue(self._queue)
+
+    def add(self, scope: Scope, messages: Any, **kw: Any) -> dict[str, Any]:
+        return enqueue(self.flow, self.queue, scope, messages, **kw)
+
+    def lookup(self, scope: Scope, ingestion_id: str) -> dict[str, Any]:
+        return lookup(self.queue, scope, ingestion_id)
+
+    def listing(self, scope: Scope, status: str | None, limit: int) -> dict[str, Any]:
+        return listing(self.queue, scope, status, limit)
+
+    def requeue(self, scope: Scope, ingestion_id: str) -> dict[str, Any]:
+        return requeue(self.flow, self.queue, scope, ingestion_id)
+
+    def process(self, *, batch: int, lease: float, max_attempts: int, backoff: float) -> dict[str, int]:
+        """One batch of every scope's queued adds, by a worker kept while its settings stay the same."""
+        config = WorkerConfig(batch=batch, lease=float(lease), max_attempts=int(max_attempts),
+                              backoff=float(backoff))
+        if self._worker is None or self._worker.config != config:
+            self._worker = QueueWorker(self.flow, self.queue, config)
+        return self._worker.run_batch()

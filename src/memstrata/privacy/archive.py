@@ -361,3 +361,17 @@ def purge(archive: Archive, codec: Codec, org_id: str, older_than: float, *, cat
     for row in dropped:
         out.setdefault(parse_scope_key(row["scope_key"]), []).append(row["id"])
     return out
+
+
+def archived_page(memory: Any, scope: Scope, *, start: Any, end: Any, conversation_id: str | None,
+                  query: str | None, limit: int) -> dict[str, Any]:
+    """``Memory.archived_episodes``: the arguments checked, then :func:`archived_episodes` as a page."""
+    from memstrata.core.validate import parse_time
+    from memstrata.models import check_id
+
+    check_id("conversation_id", conversation_id)
+    lo = None if start is None else parse_time("start", start).timestamp()
+    hi = None if end is None else parse_time("end", end).timestamp()
+    found = archived_episodes(memory, scope, start=lo, end=hi, conversation_id=conversation_id, query=query,
+                              limit=limit)
+    return {"results": [e.to_dict() for e in found]}

@@ -9,6 +9,9 @@ from memstrata.models import Scope
 from memstrata.tiers.base import Capability, ShortTermTier, Store, WorkingTier
 from memstrata.tiers.vectors import VectorTier
 
+# Facts about the whole store that a caller asking about one scope has no business seeing.
+STORE_WIDE_STATS = ("path", "url", "file_bytes", "database_bytes", "vector_cache_bytes", "scopes")
+
 
 @dataclass
 class Tiers:
@@ -27,12 +30,16 @@ class Tiers:
         return self.store.supports(capability)
 
     def stats(self, scope: Scope | None = None) -> dict[str, Any]:
-        """The store's counts, plus which vector tier serves kNN and (for a scope) how many memories it holds."""
+        """The store's counts, plus which vector tier serves kNN and (for a scope) how many memories it holds.
+        A scope's counts say nothing about where or how big the whole store is."""
         out = self.store.stats(scope)
         if self.vectors is not None:
             out["vector_backend"] = type(self.vectors).__name__
             if scope is not None:
                 out["vector_index_memories"] = self.vectors.count(scope)
+        if scope is not None:
+            for key in STORE_WIDE_STATS:
+                out.pop(key, None)
         return out
 
     def close(self) -> None:
