@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_knn import EXACT_MAX_ROWS, Knn, vector_literal
+from memstrata.backends.postgres_locks import AdvisoryLocks
 from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.backends.postgres_privacy import PostgresPrivacy
 from memstrata.backends.sql.dialect import PostgresDialect
@@ -67,7 +69,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     d = _D
     scope_table = "scope_counts"
-    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING, Capability.SCOPE_LOCK})
 
     def __init__(
         self,
@@ -94,11 +96,18 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                        iterative_scan=version >= schema.ITERATIVE_SCAN_PGVECTOR)
         self.pool = Pool(url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout,
                          pool_timeout=pool_timeout, application_name=application_name)
+        # Write sections: an advisory lock per scope, on connections of their own (postgres_locks).
+        self.locks = AdvisoryLocks(url, max_size=max(pool_max, 16), connect_timeout=connect_timeout,
+                                   pool_timeout=max(pool_timeout, 30.0), application_name=application_name)
+
+    def _other_processes(self, scope: Scope) -> AbstractContextManager[object]:
+        return self.locks.hold(scope.key)
 
     def _run(self, fn: Callable[[Any], T], what: str, *, write: bool = False) -> T:
         return self.pool.run(fn, what, write=write)
 
     def close(self) -> None:
+        self.locks.close()
         self.pool.close()
 
     def _scope_probe(self, conn: psycopg.Connection, scope: Scope) -> object:
