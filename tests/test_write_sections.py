@@ -48,7 +48,7 @@ def _current(m: Memory, uid: str) -> list[str]:
 def test_identical_adds_at_once_store_one_memory(shared: Memory, uid: str) -> None:
     for trial in range(TRIALS):
         user = f"{uid}-{trial}"
-        _at_once(WRITERS, lambda _: shared.add("My favourite colour is teal", user_id=user))
+        _at_once(WRITERS, lambda _, u=user: shared.add("My favourite colour is teal", user_id=u))
         kept = _current(shared, user)
         assert len(kept) == 1, kept
         # the other writers merged into it: every mention is counted once
@@ -56,11 +56,11 @@ def test_identical_adds_at_once_store_one_memory(shared: Memory, uid: str) -> No
 
 
 def test_contradicting_adds_at_once_leave_one_current_value(shared: Memory, uid: str) -> None:
+    cities = ["Lisbon", "Paris", "Rome"]
     for trial in range(TRIALS):
         user = f"{uid}-{trial}"
         shared.add("I live in Berlin", user_id=user)
-        cities = ["Lisbon", "Paris", "Rome"]
-        _at_once(len(cities), lambda i: shared.add(f"I live in {cities[i]}", user_id=user))
+        _at_once(len(cities), lambda i, u=user: shared.add(f"I live in {cities[i]}", user_id=u))
         homes = [t for t in _current(shared, user) if "live" in t]
         assert len(homes) == 1, homes
         assert "Berlin" not in homes[0]

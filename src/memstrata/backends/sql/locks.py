@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+from memstrata.errors import BackendError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: sections exclude this process's threads only
@@ -104,9 +106,15 @@ class FileSlots:
 
     def _acquire_fd(self) -> int:
         with FileSlots._lock:
-            fd, users = FileSlots._open.get(self.path) or (os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), 0)
+            fd, users = FileSlots._open.get(self.path) or (self._open_file(), 0)
             FileSlots._open[self.path] = (fd, users + 1)
             return fd
+
+    def _open_file(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise BackendError(f"sqlite store: cannot open the lock file {self.path} for a write: {exc}") from exc
 
     def _release_fd(self) -> None:
         with FileSlots._lock:
