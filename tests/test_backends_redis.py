@@ -136,6 +136,81 @@ def test_scopes_are_isolated(client: redis.Redis) -> None:
     assert st.clear(b, "conv") == 1 and st.clear(b, "conv") == 0
 
 
+def test_working_update_is_a_compare_and_set(client: redis.Redis) -> None:
+    wk = RedisWorking(client)
+    scope = Scope.of(user_id="cas")
+    wk.put(scope, "c", WorkingState(notes={"n": "0"}))
+    seen: list[str] = []
+
+    def bump(state: WorkingState | None) -> WorkingState:
+        assert state is not None
+        seen.append(state.notes["n"])
+        if len(seen) == 1:  # another writer stores a state between this read and this write
+            wk.put(scope, "c", WorkingState(notes={"n": "5"}))
+        return WorkingState(notes={"n": str(int(state.notes["n"]) + 1)})
+
+    assert wk.update(scope, "c", bump).notes == {"n": "6"}
+    assert seen == ["0", "5"]  # the change ran again on the newer state instead of overwriting it
+    assert (state := wk.get(scope, "c")) is not None and state.notes == {"n": "6"}
+    # an absent state counts too: one created meanwhile is not overwritten
+    created: list[WorkingState | None] = []
+
+    def first(state: WorkingState | None) -> WorkingState:
+        created.append(state)
+        if len(created) == 1:
+            wk.put(scope, "new", WorkingState(topic="theirs"))
+        return WorkingState(topic=f"after {state.topic if state else None}")
+
+    assert wk.update(scope, "new", first).topic == "after theirs"
+    assert client.sismember(wk._index(scope), "new")
+
+
+def test_working_updates_from_many_threads_all_land(client: redis.Redis) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    wk = RedisWorking(client)
+    scope = Scope.of(user_id="many-writers")
+    start = threading.Barrier(8)
+
+    def add(i: int) -> None:
+        start.wait()
+        for j in range(10):
+            wk.update(scope, "c", lambda s, k=f"{i}-{j}": WorkingState(notes={**(s.notes if s else {}), k: "x"}))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(add, range(8)))
+    state = wk.get(scope, "c")
+    assert state is not None and len(state.notes) == 80
+
+
+def test_memory_keeps_every_goal_of_adds_at_once_on_redis(server: RedisServer, client: redis.Redis,
+                                                           tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    said = ["My goal is to learn Portuguese", "I need to renew my passport", "Remind me to call the bank",
+            "I must finish the tax return", "My goal is to run a marathon", "I need to book a dentist"]
+    # two Memory objects on one store and one Redis: as two servers would be
+    mems = [Memory(str(tmp_path / "m.db"), embedder=HashEmbedder(), working=RedisWorking(server.url),
+                   short_term=RedisShortTerm(server.url)) for _ in range(2)]
+    try:
+        mems[0].add("Hello there", user_id="u", conversation_id="c")
+        start = threading.Barrier(len(said))
+
+        def add(i: int) -> None:
+            start.wait()
+            mems[i % 2].add(said[i], user_id="u", conversation_id="c")
+
+        with ThreadPoolExecutor(len(said)) as pool:
+            list(pool.map(add, range(len(said))))
+        state = mems[1].working_state("c", user_id="u")
+        assert len(state.goals) + len(state.tasks) == len(said), (state.goals, state.tasks)
+    finally:
+        for m in mems:
+            m.close()
+
+
 def test_memory_uses_redis_for_short_term(server: RedisServer, client: redis.Redis, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with Memory(f"sqlite:///{tmp_path / 'm.db'}", embedder=HashEmbedder(), cache=server.url) as m:
         assert isinstance(m.short_term, RedisShortTerm) and isinstance(m.working, RedisWorking)

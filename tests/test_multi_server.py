@@ -281,11 +281,11 @@ def test_a_keys_rate_limit_is_one_budget_across_the_servers(stack: Stack, logs_o
     assert counted == codes[429]
 
 
-# -- Known races ------------------------------------------------------------------------------------------
-# Each test below fails today: the servers race on reads made outside the write that depends on them, in
-# code that the server cannot fix from outside (the add pipeline in memory.py and the stores' apply, the
-# working-state keeper). They stay here, marked, until the engines serialise those read-then-write steps.
-# ``strict=False``: a race that happens not to fire in a run is no proof that it was fixed.
+# -- Races ------------------------------------------------------------------------------------------------
+# Requests released together through different servers, each step one that reads and then writes what it
+# read: dedup and supersession (planned inside the scope's write section, an advisory lock on PostgreSQL),
+# an update's previous text (read again inside it), and the working state (a compare-and-set on Redis).
+# A race that happens not to fire in one trial proves little, so each test runs several.
 
 RACE_TRIALS = 6
 
@@ -312,9 +312,6 @@ def _current(stack: Stack, key: str, user: str) -> list[str]:
         return [m["memory"] for m in client.get("/v1/memories", params={"user_id": user}).json()["results"]]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug: Memory.add plans dedup (ADD or MERGE) from a read outside the store's write transaction, so "
-    "identical adds that overlap in time each see no copy and each ADD one"))
 def test_race_identical_adds_at_once_keep_one_memory(stack: Stack, logs_on_failure: None) -> None:
     copies = []
     for _ in range(RACE_TRIALS):
@@ -325,9 +322,6 @@ def test_race_identical_adds_at_once_keep_one_memory(stack: Stack, logs_on_failu
     assert copies == [1] * RACE_TRIALS, f"copies of one fact per trial: {copies}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug: Memory.add finds the value a new fact supersedes from a read outside the store's write "
-    "transaction, so two contradicting adds at once both supersede the old value and both stay current"))
 def test_race_contradicting_adds_at_once_leave_one_current_value(stack: Stack, logs_on_failure: None) -> None:
     current = []
     for _ in range(RACE_TRIALS):
@@ -342,9 +336,6 @@ def test_race_contradicting_adds_at_once_leave_one_current_value(stack: Stack, l
     assert all(len(c) == 1 for c in current), f"current homes per trial: {current}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug: Memory.update reads the old text outside the store's write transaction, so updates at once "
-    "each record the same previous text and the history loses the versions in between"))
 def test_race_updates_at_once_keep_a_linked_history(stack: Stack, logs_on_failure: None) -> None:
     user = f"edit-{uuid.uuid4().hex[:8]}"
     key = stack.key("read,write", [user])
@@ -365,10 +356,6 @@ def test_race_updates_at_once_keep_a_linked_history(stack: Stack, logs_on_failur
     assert not broken, broken
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug: the working-state keeper reads a conversation's state, folds the new turns in and writes "
-    "it back with no compare-and-set, so concurrent adds to one conversation through several servers "
-    "overwrite each other's goals and tasks"))
 def test_race_working_state_keeps_every_goal_and_task(stack: Stack, logs_on_failure: None) -> None:
     said = ["My goal is to learn Portuguese", "I need to renew my passport", "Remind me to call the bank",
             "I must finish the tax return", "My goal is to run a marathon", "I need to book a dentist"]

@@ -69,6 +69,26 @@ def test_turns_and_working_state_round_trip_and_clear(tiers: tuple[RedisShortTer
     assert st.clear(b, "conv") == 1 and st.clear(b, "conv") == 0
 
 
+def test_working_state_compare_and_set_runs_in_the_scopes_slot(tiers: tuple[RedisShortTerm, RedisWorking]) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, wk = tiers
+    scope = Scope.of(user_id="cas", agent_id="x")
+    start = threading.Barrier(6)
+
+    def add(i: int) -> None:
+        start.wait()
+        for j in range(5):
+            wk.update(scope, "c", lambda s, k=f"{i}-{j}": WorkingState(notes={**(s.notes if s else {}), k: "x"}))
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(add, range(6)))
+    state = wk.get(scope, "c")
+    assert state is not None and len(state.notes) == 30  # no writer's change was overwritten
+    assert wk.clear(scope) == 1  # the script indexed the conversation in the scope's set
+
+
 def test_a_scope_lives_in_one_slot_and_scopes_spread_over_the_masters(
     cluster: RedisCluster, tiers: tuple[RedisShortTerm, RedisWorking]
 ) -> None:

@@ -67,6 +67,28 @@ class InProcessWorking(WorkingTier):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._data: dict[tuple[str, str], WorkingState] = {}
+        self._writing: dict[tuple[str, str], tuple[threading.Lock, int]] = {}  # one writer per conversation
+
+    def update(self, scope: Scope, conversation_id: str,
+               change: Callable[[WorkingState | None], WorkingState]) -> WorkingState:
+        """Read, change and store under the conversation's own lock: writers of one conversation take
+        turns, while ``put`` and reads of every conversation go on."""
+        key = (scope.key, conversation_id)
+        with self._lock:
+            lock, users = self._writing.get(key) or (threading.Lock(), 0)
+            self._writing[key] = (lock, users + 1)
+        try:
+            with lock:
+                state = change(self.get(scope, conversation_id))
+                self.put(scope, conversation_id, state)
+                return state
+        finally:
+            with self._lock:
+                lock, users = self._writing[key]
+                if users == 1:
+                    del self._writing[key]
+                else:
+                    self._writing[key] = (lock, users - 1)
 
     def get(self, scope: Scope, conversation_id: str) -> WorkingState | None:
         with self._lock:

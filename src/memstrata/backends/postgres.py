@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_knn import EXACT_MAX_ROWS, Knn, vector_literal
+from memstrata.backends.postgres_locks import AdvisoryLocks
 from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.backends.postgres_privacy import PostgresPrivacy
 from memstrata.backends.postgres_replica import ReplicaOptions, ReplicaRouter, route_calls, split_url
@@ -74,7 +76,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     d = _D
     scope_table = "scope_counts"
-    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING, Capability.SCOPE_LOCK})
 
     def __init__(
         self,
@@ -113,10 +115,17 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                                      "pool_timeout": pool_timeout, "application_name": application_name}
         self.pool = Pool(url, **pool_args)
         self.router = ReplicaRouter(self.pool, replica_options, pool_args) if replica_options.replicas else None
+        # Write sections: an advisory lock per scope, on connections of their own (postgres_locks).
+        self.locks = AdvisoryLocks(url, max_size=max(pool_max, 16), connect_timeout=connect_timeout,
+                                   pool_timeout=max(pool_timeout, 30.0), application_name=application_name)
+
+    def _other_processes(self, scope: Scope) -> AbstractContextManager[object]:
+        return self.locks.hold(scope.key)
 
     def _run(self, fn: Callable[[Any], T], what: str, *, write: bool = False) -> T:
         if self.router is not None:
-            return self.router.run(fn, what, write=write)
+            # A write section decides what to write from its reads: they must see the latest commit.
+            return self.router.run(fn, what, write=write, primary=self.in_write_section())
         return self.pool.run(fn, what, write=write)
 
     def read_counts(self) -> dict[str, dict[str, int]]:
@@ -126,6 +135,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
     def close(self) -> None:
         if self.router is not None:
             self.router.close()
+        self.locks.close()
         self.pool.close()
 
     def _scope_probe(self, conn: psycopg.Connection, scope: Scope) -> object:

@@ -165,13 +165,18 @@ class ReplicaRouter:
 
     # -- writes --------------------------------------------------------------------------------------
 
-    def run(self, fn: Callable[[Any], T], what: str, *, write: bool = False) -> T:
+    def run(self, fn: Callable[[Any], T], what: str, *, write: bool = False, primary: bool = False) -> T:
+        """Run ``fn`` on the primary or a standby. ``primary``: a read that decides a write (inside a write
+        section) always goes to the primary."""
         call = _CALL.get()
         if write:
             result = self.primary.run(fn, what, write=True)
             if call is None or call[0] != "bookkeeping":
                 self._fence(call[1] if call is not None and call[0] == "write" else None)
             return result
+        if primary:
+            self.counts.add("primary", "write section")
+            return self.primary.run(fn, what)
         if call is None or call[0] != "read":
             self.counts.add("primary", "not routed")
             return self.primary.run(fn, what)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -231,6 +232,22 @@ class RedisShortTerm(ShortTermTier):
         self.client.close()
 
 
+CAS_ATTEMPTS = 50
+# KEYS: the state, the scope's index of conversations. ARGV: whether a state was read ("1"/"0"), what was
+# read, the new state, the TTL in ms, the conversation id. Stores the new state only if the key still holds
+# what was read; returns 1 if it did, else 0.
+_CAS_SCRIPT = """
+local now = redis.call('GET', KEYS[1])
+if (ARGV[1] == '1' and now ~= ARGV[2]) or (ARGV[1] == '0' and now) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+
 class RedisWorking(WorkingTier):
     """Working state per (scope, conversation) as a JSON snapshot with a TTL."""
 
@@ -247,6 +264,7 @@ class RedisWorking(WorkingTier):
         self.prefix = prefix
         self._guard = _Guard(self.client, "redis working tier", fallback)
         self._local = InProcessWorking()
+        self._cas = self.client.register_script(_CAS_SCRIPT)
 
     def _key(self, scope: Scope, conversation_id: str) -> str:
         return scope_key(self.prefix, "wk", scope, conversation_id)
@@ -272,6 +290,28 @@ class RedisWorking(WorkingTier):
             pipe.execute()
 
         self._guard.call(op, lambda: self._local.put(scope, conversation_id, state))
+
+    def update(self, scope: Scope, conversation_id: str,
+               change: Callable[[WorkingState | None], WorkingState]) -> WorkingState:
+        """Compare-and-set: the state is read, changed here and written by a script that stores it only
+        if the key still holds what was read (both keys of the script share the scope's slot). On a
+        conflict ``change`` runs again on the newer state."""
+        key, index = self._key(scope, conversation_id), self._index(scope)
+        ttl = max(1, int(self.ttl * 1000))
+
+        def op() -> WorkingState:
+            for attempt in range(CAS_ATTEMPTS):
+                raw = self.client.get(key)
+                state = change(None if raw is None else WorkingState.from_dict(json.loads(raw)))
+                new = json.dumps(state.to_dict(), ensure_ascii=False)
+                expected = [b"0", b""] if raw is None else [b"1", raw]
+                if self._cas(keys=[key, index], args=[*expected, new, ttl, conversation_id]):
+                    return state
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other writer finish first
+            raise BackendError(f"redis working tier: the state of {conversation_id!r} kept changing under "
+                               f"{CAS_ATTEMPTS} attempts to update it")
+
+        return self._guard.call(op, lambda: self._local.update(scope, conversation_id, change))
 
     def clear(self, scope: Scope, conversation_id: str | None = None) -> int:
         index = self._index(scope)

@@ -8,8 +8,10 @@ is FTS5 with BM25. The statements both SQL engines share live in memstrata.backe
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from memstrata.backends.sql.dialect import Dialect
 from memstrata.backends.sql.keys import SQLKeys
+from memstrata.backends.sql.locks import HAS_FILE_LOCKS, SLOTS, FileSlots, digest
 from memstrata.backends.sql.rows import (
     EPISODE_INSERT,
     MEMORY_INSERT,
@@ -50,7 +53,8 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
 
     d = _D
     scope_table = "scope_versions"
-    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING})
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING,
+                              *([Capability.SCOPE_LOCK] if HAS_FILE_LOCKS else [])})
 
     def __init__(
         self,
@@ -72,6 +76,9 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
             self.path = str(Path(self.path).expanduser())
         self.dim = dim
         self.index = VectorIndex(dim, vector_cache_bytes)
+        # Write sections of a file store: a byte of this file per scope, locked by the process that writes.
+        self._slots = None if self.path == ":memory:" else FileSlots(f"{self.path}-scopes.lock")
+        self._real_path = os.path.realpath(self.path)
         self.db = Connections(self.path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
         migrate(self.db.writer)
         row = self.db.writer.execute("SELECT vector FROM memory_vectors LIMIT 1").fetchone()
@@ -83,6 +90,19 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
 
     def _run(self, fn: Callable[[Any], T], what: str, *, write: bool = False) -> T:
         return self.db.run(fn, write)
+
+    def _slot(self, scope: Scope) -> int:
+        return digest(scope.key) % SLOTS
+
+    def _section_key(self, scope: Scope) -> Hashable:
+        if self._slots is None:
+            return super()._section_key(scope)
+        return ("sqlite", self._real_path, self._slot(scope))
+
+    def _other_processes(self, scope: Scope) -> AbstractContextManager[object]:
+        if self._slots is None:
+            return super()._other_processes(scope)
+        return self._slots.hold(self._slot(scope))
 
     def close(self) -> None:
         if not self.db.closed:

@@ -37,30 +37,39 @@ def get_record(store: Store, scope: Scope, memory_id: Any) -> MemoryRecord:
 
 def update_memory(writer: Writer, scope: Scope, memory_id: str, text: str | None, metadata: dict[str, Any] | None,
                   embed: Callable[[list[str]], np.ndarray], actor: str) -> dict[str, Any]:
-    """New text (re-embedded) and/or metadata for a memory; the old text stays in its history."""
+    """New text (re-embedded) and/or metadata for a memory; the old text stays in its history.
+
+    The text is embedded first; the memory is then read again inside the scope's write section, so the
+    previous text recorded is the one current when the change commits, whoever else edits it at once."""
     if text is None and metadata is None:
         raise InvalidInputError("text", "give text and/or metadata to update")
-    rec = get_record(writer.store, scope, memory_id)
-    old = rec.text
-    vecs = None
+    get_record(writer.store, scope, memory_id)  # an unknown id fails before the text is looked at
+    norm = vecs = None
     if text is not None:
         norm = normalize_messages([{"role": "user", "content": text}])[0].content
-        rec.text, rec.content_hash = norm, normalized_hash(norm)
         vecs = embed(chunk_text(norm))
-    if metadata is not None:
-        rec.metadata = check_metadata(metadata)
-    rec.updated_at = time.time()
-    event = HistoryEvent(str(uuid.uuid4()), rec.id, "UPDATE", old, rec.text, actor, "update() called",
-                         rec.updated_at, {"metadata_changed": metadata is not None})
-    writer.apply(scope, WriteBatch(updated_memories=[(rec, vecs)], history=[event]))
+    meta = check_metadata(metadata) if metadata is not None else None
+    with writer.section(scope):
+        rec = get_record(writer.store, scope, memory_id)
+        old = rec.text
+        if norm is not None:
+            rec.text, rec.content_hash = norm, normalized_hash(norm)
+        if meta is not None:
+            rec.metadata = meta
+        rec.updated_at = time.time()
+        event = HistoryEvent(str(uuid.uuid4()), rec.id, "UPDATE", old, rec.text, actor, "update() called",
+                             rec.updated_at, {"metadata_changed": metadata is not None})
+        writer.apply(scope, WriteBatch(updated_memories=[(rec, vecs)], history=[event]))
     return {"id": rec.id, "memory": rec.text, "event": "UPDATE", "previous_memory": old}
 
 
 def delete_memory(writer: Writer, scope: Scope, memory_id: str, actor: str) -> dict[str, Any]:
     """Delete one memory; a DELETE event with its last text stays in history."""
-    rec = get_record(writer.store, scope, memory_id)
-    event = HistoryEvent(str(uuid.uuid4()), rec.id, "DELETE", rec.text, None, actor, "delete() called", time.time())
-    writer.apply(scope, WriteBatch(deleted_memory_ids=[rec.id], history=[event]))
+    with writer.section(scope):
+        rec = get_record(writer.store, scope, memory_id)
+        event = HistoryEvent(str(uuid.uuid4()), rec.id, "DELETE", rec.text, None, actor, "delete() called",
+                             time.time())
+        writer.apply(scope, WriteBatch(deleted_memory_ids=[rec.id], history=[event]))
     return {"id": rec.id, "memory": rec.text, "event": "DELETE"}
 
 
@@ -98,13 +107,14 @@ def resolve_conflict(writer: Writer, scope: Scope, conflict_id: str, keep: str, 
     if keep not in KEEP:
         raise InvalidInputError("keep", "must be 'new', 'old' or 'both'")
     store = writer.store
-    conflict = next((c for c in store.conflicts(scope, None) if c.id == conflict_id), None)
-    if conflict is None:
-        raise NotFoundError("conflict", conflict_id)
-    if conflict.status != "open" and not (conflict.resolution or "").startswith(BY_POLICY):
-        raise InvalidInputError("conflict_id", f"conflict {conflict_id} is already resolved")
-    recs = {r.id: r for r in store.get_memories(scope, [conflict.new_memory_id, conflict.old_memory_id])}
-    now = time.time()
-    writer.apply(scope, plan_resolution(recs.get(conflict.old_memory_id), recs.get(conflict.new_memory_id),
-                                        keep, actor, now))
-    return store.resolve_conflict(scope, conflict_id, f"keep_{keep}", now).to_dict()
+    with writer.section(scope):  # two people settling one conflict at once: the second finds it resolved
+        conflict = next((c for c in store.conflicts(scope, None) if c.id == conflict_id), None)
+        if conflict is None:
+            raise NotFoundError("conflict", conflict_id)
+        if conflict.status != "open" and not (conflict.resolution or "").startswith(BY_POLICY):
+            raise InvalidInputError("conflict_id", f"conflict {conflict_id} is already resolved")
+        recs = {r.id: r for r in store.get_memories(scope, [conflict.new_memory_id, conflict.old_memory_id])}
+        now = time.time()
+        writer.apply(scope, plan_resolution(recs.get(conflict.old_memory_id), recs.get(conflict.new_memory_id),
+                                            keep, actor, now))
+        return store.resolve_conflict(scope, conflict_id, f"keep_{keep}", now).to_dict()

@@ -5,8 +5,9 @@
    the write is stored, and a caller told otherwise would retry and store it twice);
 3. facts are extracted (rules, or an LLM that also sees the nearest stored facts) and completed with
    verbatim evidence, or, with ``infer=False``, each message is kept as it was said;
-4. ``plan_add`` dedups them, finds what they replace and applies the conflict policy, into one WriteBatch;
-5. the batch, with each episode's extraction status, is applied in one transaction.
+4. their windows are embedded; then, inside the scope's write section (``Store.scope_lock``), ``plan_add``
+   dedups them, finds what they replace and applies the conflict policy from fresh reads, into one WriteBatch;
+5. the batch, with each episode's extraction status, is applied in one transaction, still in the section.
 
 A provider failure in step 3 or 4 marks the episodes 'failed' and is reported in the result, not raised:
 ``retry_failed`` runs them again later. Any other failure marks them and propagates.
@@ -27,7 +28,7 @@ from memstrata.errors import ConfigurationError, InvalidInputError, ProviderErro
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import EVIDENCE_KIND, message_report
 from memstrata.ingest.messages import normalize_messages
-from memstrata.ingest.pipeline import AddPlan, keep_everything, plan_add, verbatim_candidates
+from memstrata.ingest.pipeline import AddPlan, embed_candidates, keep_everything, plan_add, verbatim_candidates
 from memstrata.ingest.revise import known_neighbours
 from memstrata.ingest.writer import Writer
 from memstrata.models import EpisodeRecord, Scope, check_id, utcnow
@@ -127,9 +128,8 @@ class IngestFlow:
             candidates = keep_everything(facts, msgs, earlier, cues=isinstance(self.extractor, RulesExtractor))
         else:
             candidates = verbatim_candidates(msgs)
-        plan = plan_add(self.tiers.store, scope, candidates=candidates, messages=msgs, episodes=episodes,
-                        embed=self.embedder.embed, metadata=meta, conversation_id=conversation_id,
-                        config=self.config, infer=infer, now=now, actor=self.actor)
+        # the slow part, before the section
+        vectors = embed_candidates(candidates, msgs, self.embedder.embed, infer=infer)
         cited = {  # episodes a fact was drawn from; evidence alone leaves an episode 'skipped'
             e
             for c in candidates
@@ -138,8 +138,15 @@ class IngestFlow:
             if 0 <= i < len(episodes)
             for e in [episodes[i].id]
         }
-        plan.batch.episode_status.extend((e.id, "done" if e.id in cited else "skipped", None) for e in episodes)
-        self.writer.apply(scope, plan.batch)
+        # Dedup and supersession are decided from reads made inside the scope's write section, so a writer
+        # that overlaps this one (a thread, another process, another server) sees its batch, or it sees theirs.
+        with self.writer.section(scope):
+            plan = plan_add(self.tiers.store, scope, candidates=candidates, messages=msgs, episodes=episodes,
+                            embed=self.embedder.embed, metadata=meta, conversation_id=conversation_id,
+                            config=self.config, infer=infer, now=now, actor=self.actor, vectors=vectors)
+            plan.batch.episode_status.extend((e.id, "done" if e.id in cited else "skipped", None)
+                                             for e in episodes)
+            self.writer.apply(scope, plan.batch)
         plan.messages = message_report(msgs, [e.id for e in episodes], plan.results)
         return plan
 

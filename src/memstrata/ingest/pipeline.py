@@ -88,6 +88,26 @@ def verbatim_candidates(messages: Sequence[Message]) -> list[Candidate]:
     ]
 
 
+def embed_candidates(candidates: Sequence[Candidate], messages: Sequence[Message],
+                     embed: Callable[[list[str]], np.ndarray], *, infer: bool = False) -> list[np.ndarray]:
+    """The vectors of each candidate's windows (see ``_windows``), in one call to the embedder. With
+    ``infer``, each fact's attribute is first checked against its meaning, so it is embedded with its family."""
+    if infer:
+        if not isinstance(embed, RememberingEmbed):
+            embed = RememberingEmbed(embed)
+        refine_attributes(candidates, messages, embed)
+    chunks = [_windows(c, messages) for c in candidates]
+    if not chunks:
+        return []
+    vectors = embed([t for group in chunks for t in group])
+    per_candidate: list[np.ndarray] = []
+    offset = 0
+    for group in chunks:
+        per_candidate.append(vectors[offset : offset + len(group)])
+        offset += len(group)
+    return per_candidate
+
+
 def plan_add(
     store: Store,
     scope: Scope,
@@ -102,7 +122,10 @@ def plan_add(
     infer: bool,
     now: float,
     actor: str,
+    vectors: Sequence[np.ndarray] | None = None,
 ) -> AddPlan:
+    """``vectors``: each candidate's window vectors from ``embed_candidates``, made before the caller took
+    the scope's write section (embedding is the slow part); None embeds them here."""
     from memstrata.ingest.conflicts import find_conflicts
     from memstrata.ingest.dedup import is_near_duplicate, normalized_hash
 
@@ -112,15 +135,8 @@ def plan_add(
         return plan
     if infer:
         embed = RememberingEmbed(embed)
-        refine_attributes(candidates, messages, embed)  # before the windows: a fact is embedded with its family
-    chunks = [_windows(c, messages) for c in candidates]
-    flat = [t for group in chunks for t in group]
-    vectors = embed(flat)
-    per_candidate: list[np.ndarray] = []
-    offset = 0
-    for group in chunks:
-        per_candidate.append(vectors[offset : offset + len(group)])
-        offset += len(group)
+    per_candidate = list(vectors) if vectors is not None else embed_candidates(candidates, messages, embed,
+                                                                                infer=infer)
 
     in_batch: dict[str, MemoryRecord] = {}
     updated: dict[str, MemoryRecord] = {}

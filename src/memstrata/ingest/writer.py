@@ -8,6 +8,7 @@ between leaves the index stale, never the truth, and ``rebuild`` mends it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from memstrata.errors import ConfigurationError, MemstrataError
 from memstrata.ingest.entities import resolve_entities
@@ -20,6 +21,10 @@ class Writer:
     def __init__(self, store: Store, vectors: VectorTier | None = None) -> None:
         self.store = store
         self.vectors = vectors
+
+    def section(self, scope: Scope) -> AbstractContextManager[object]:
+        """The scope's write section: plan from reads made inside it, and apply before leaving it."""
+        return self.store.scope_lock(scope)
 
     def apply(self, scope: Scope, batch: WriteBatch) -> None:
         """Commit ``batch`` (its entity upserts decided from its links first), then mirror it into the

@@ -6,9 +6,11 @@ contracts and is written once; a backend only stores, fetches and indexes.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -195,6 +197,7 @@ class Capability(StrEnum):
     ENCRYPTION = "encryption"  # text is sealed by an encrypting codec (per-subject keys)
     EXTERNAL_VECTORS = "external_vectors"  # kNN is served by a separate VectorTier, not the store
     SCOPE_LISTING = "scope_listing"  # ``scopes()`` lists the scopes holding data
+    SCOPE_LOCK = "scope_lock"  # ``scope_lock`` excludes writers in other processes too, not just threads
 
 
 class Store(EpisodicTier, LongTermTier, GraphTier):
@@ -213,6 +216,14 @@ class Store(EpisodicTier, LongTermTier, GraphTier):
 
     @abstractmethod
     def apply(self, scope: Scope, batch: WriteBatch) -> None: ...
+
+    def scope_lock(self, scope: Scope) -> AbstractContextManager[object]:
+        """The write section of ``scope``: while one writer holds it, no other plans or applies a change to
+        the scope, so what it read inside is still true when its batch commits. Re-entrant in one thread.
+        This default excludes the threads of this process only (every scope of the store at once); a store
+        with ``Capability.SCOPE_LOCK`` excludes other processes too."""
+        lock = self.__dict__.get("_scope_section")
+        return lock if lock is not None else self.__dict__.setdefault("_scope_section", threading.RLock())
 
     @abstractmethod
     def conflicts(self, scope: Scope, status: str | None = "open") -> list[ConflictRecord]: ...
@@ -368,6 +379,15 @@ class WorkingTier(ABC):
 
     @abstractmethod
     def put(self, scope: Scope, conversation_id: str, state: WorkingState) -> None: ...
+
+    def update(self, scope: Scope, conversation_id: str,
+               change: Callable[[WorkingState | None], WorkingState]) -> WorkingState:
+        """Store ``change(current state)`` unless another writer stored a state in between; then ``change``
+        runs again on that one. Returns what was stored. This default is a plain read and write: a tier
+        shared by several writers overrides it with a compare-and-set."""
+        state = change(self.get(scope, conversation_id))
+        self.put(scope, conversation_id, state)
+        return state
 
     @abstractmethod
     def clear(self, scope: Scope, conversation_id: str | None = None) -> int: ...

@@ -35,13 +35,28 @@ def said(e: EpisodeRecord) -> tracker.Said:
 
 
 def observe(tiers: Tiers, scope: Scope, conversation_id: str, episodes: Sequence[EpisodeRecord]) -> WorkingState:
-    """Fold freshly written episodes into the conversation's state (rebuilding when they are out of order)."""
-    state = tiers.working.get(scope, conversation_id)
+    """Fold freshly written episodes into the conversation's state (rebuilding when they are out of order).
+
+    A compare-and-set (``WorkingTier.update``): when another writer stored the state between our read
+    and our write, the episodes are folded again into what it stored, so no writer's turns are lost."""
     new = [said(e) for e in episodes]
-    if state is None or not tracker.in_order(state, new):
-        return rebuild(tiers, scope, conversation_id)
-    state = tracker.fold(state, new)
-    tiers.working.put(scope, conversation_id, state)
+    docs: list[Any] = []  # the parses of ``new``, made once however often the fold runs
+    rebuilt = False
+
+    def change(state: WorkingState | None) -> WorkingState:
+        nonlocal rebuilt
+        rebuilt = state is None or not tracker.in_order(state, new)
+        if rebuilt:
+            return _replay(tiers.store, scope, conversation_id)[0]
+        if not docs:
+            from memstrata.ingest.nlp import parse_many
+
+            docs.extend(parse_many([m.content if m.edit is None else "" for m in tracker.order(new)]))
+        return tracker.fold(state, new, docs)
+
+    state = tiers.working.update(scope, conversation_id, change)
+    if rebuilt:
+        _refill(tiers, scope, conversation_id)
     return state
 
 
@@ -65,13 +80,21 @@ def _replay(store: Store, scope: Scope, conversation_id: str) -> tuple[WorkingSt
 
 def rebuild(tiers: Tiers, scope: Scope, conversation_id: str) -> WorkingState:
     """Replay every episode of the conversation in time order; refill an empty short-term tier."""
-    state, eps, history = _replay(tiers.store, scope, conversation_id)
-    tiers.working.put(scope, conversation_id, state)
-    if eps and not tiers.short_term.recent(scope, conversation_id, 1):
+    state = tiers.working.update(scope, conversation_id, lambda _: _replay(tiers.store, scope, conversation_id)[0])
+    _refill(tiers, scope, conversation_id)
+    return state
+
+
+def _refill(tiers: Tiers, scope: Scope, conversation_id: str) -> None:
+    """After a rebuild: an empty short-term tier gets the conversation's latest turns back."""
+    if tiers.short_term.recent(scope, conversation_id, 1):
+        return
+    eps = tiers.store.list_episodes(scope, conversation_id=conversation_id, limit=MAX_REPLAY)
+    if eps:
         by_id = {e.id: e for e in eps}
+        history = tracker.order([said(e) for e in eps])
         turns = [by_id[s.episode_id] for s in history if s.edit is None][-REFILL_TURNS:]
         tiers.short_term.push(scope, conversation_id, [Turn(e.role, e.content, e.occurred_at, e.id) for e in turns])
-    return state
 
 
 def edit(tiers: Tiers, scope: Scope, conversation_id: str, change: Any, at: float | None = None) -> WorkingState:
@@ -91,7 +114,9 @@ def edit(tiers: Tiers, scope: Scope, conversation_id: str, change: Any, at: floa
         metadata={EDIT_KEY: checked}, position=position, extraction_status="skipped",
     )
     tracker.apply_edit(copy.deepcopy(state), checked, at, record.id)  # NotFoundError before anything is written
-    new = tracker.fold(state, [said(record)])
     tiers.store.add_episodes([record])
-    tiers.working.put(scope, conversation_id, new)
-    return new
+    recorded = [said(record)]
+    return tiers.working.update(  # folded into whatever state is stored by then; replayed when it is not in order
+        scope, conversation_id,
+        lambda now: tracker.fold(now, recorded) if now is not None and tracker.in_order(now, recorded)
+        else _replay(tiers.store, scope, conversation_id)[0])

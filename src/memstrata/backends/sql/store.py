@@ -8,14 +8,17 @@ statement carries the scope key: no query reads across scopes.
 
 from __future__ import annotations
 
+import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, TypeVar
 
 from memstrata.backends.scope_listing import scope_listing, scope_rows
 from memstrata.backends.sealing import conflict_columns, conflict_of, seal_opt
 from memstrata.backends.sql.dialect import FILTER_COLUMNS, Dialect, match_filter
 from memstrata.backends.sql.entity_cache import EntityCache
+from memstrata.backends.sql.locks import SECTIONS
 from memstrata.backends.sql.rows import (
     CONFLICT_COLUMNS,
     HISTORY_COLUMNS,
@@ -58,6 +61,7 @@ class SQLStore(Store):
         self.codec = codec or Codec()
         self.rows = Rows(self.d, self.codec)
         self._entity_cache = EntityCache()
+        self._section_id = uuid.uuid4().hex
 
     # -- what an engine supplies -------------------------------------------------------------------
 
@@ -77,6 +81,14 @@ class SQLStore(Store):
     @abstractmethod
     def _scope_gone(self, key: str | None) -> None:
         """After a scope (None: every scope) was deleted or purged: drop in-process state for it."""
+
+    def _section_key(self, scope: Scope) -> Hashable:
+        """Which thread lock a write section of ``scope`` takes (the process-wide table of sql.locks)."""
+        return (self._section_id, scope.key)
+
+    def _other_processes(self, scope: Scope) -> AbstractContextManager[object]:
+        """What shuts out other processes' writers of ``scope``, held by the outermost section of a thread."""
+        return nullcontext()
 
     # -- small helpers -----------------------------------------------------------------------------
 
@@ -253,6 +265,16 @@ class SQLStore(Store):
         return [(self.rows.entity(scope, r), self.codec.open(scope, r[5]), r[6]) for r in rows]
 
     # -- writes ------------------------------------------------------------------------------------
+
+    def scope_lock(self, scope: Scope) -> AbstractContextManager[object]:
+        """The scope's write section (see ``Store.scope_lock``): a thread lock, then the engine's lock
+        across processes."""
+        return SECTIONS.hold(self._section_key(scope), lambda: self._other_processes(scope))
+
+    @staticmethod
+    def in_write_section() -> bool:
+        """Whether this thread holds a write section: its reads must see the latest commit."""
+        return SECTIONS.depth() > 0
 
     def apply(self, scope: Scope, batch: WriteBatch) -> None:
         if not batch:
