@@ -130,6 +130,27 @@ def test_the_writer_reads_its_own_writes_while_the_standby_lags(cluster: Cluster
         assert _counts(writer)["replica"]["read"] > served  # the fence is passed: back on the standby
 
 
+def test_a_write_section_reads_the_primary_even_when_another_process_wrote(cluster: Cluster) -> None:
+    """Process B has written nothing, so it holds no fence for the scope; its update must still decide from
+    the primary's latest text (not the lagging standby's), or the history would skip A's version."""
+    user = _user()
+    with cluster.memory(replica_max_lag=3600) as a, cluster.memory(replica_max_lag=3600) as b:
+        mid = a.add("I live in Berlin", user_id=user, infer=False)["results"][0]["id"]
+        cluster.caught_up()
+        set_replay(cluster.standby_url, paused=True)
+        try:
+            a.update(mid, "I live in Lisbon", user_id=user)
+            before = _counts(b)["primary"].get("write section", 0)
+            b.update(mid, "I live in Porto", user_id=user)
+            assert _counts(b)["primary"]["write section"] > before
+        finally:
+            set_replay(cluster.standby_url, paused=False)
+        cluster.caught_up()
+        events = a.history(mid, user_id=user)
+        updates = [e for e in events if e["event"] == "UPDATE"]
+        assert [e["old_memory"] for e in updates] == ["I live in Berlin", "I live in Lisbon"], events
+
+
 def test_a_standby_past_the_lag_bound_is_not_used(cluster: Cluster) -> None:
     user = _user()
     with cluster.memory() as writer, cluster.memory(replica_max_lag=0.5) as reader:
