@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from memstrata.core.text import query_terms
+from memstrata.core.text import STOPWORDS, query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
@@ -225,7 +225,10 @@ class Retriever:
         """Lift the head's memories said by a person the query names in the third person ("What did Caroline
         research?"). Speakers are the stored messages' names; nothing happens when the query names none of them,
         or names every speaker in the head (then the name does not tell the memories apart)."""
-        named = {_POSSESSIVE.sub("", w).lower() for w in _WORDS.findall(query) if w[:1].isupper()}
+        # Capitalised words that are not function words ("What", "I'm"): the only ones that could be a name, so
+        # most queries that name nobody cost nothing here.
+        named = {n for w in _WORDS.findall(query) if w[:1].isupper()
+                 for n in [_POSSESSIVE.sub("", w).lower()] if len(n) > 1 and n not in STOPWORDS}
         if not named:
             return
         top = hits[:head]
@@ -244,7 +247,7 @@ class Retriever:
         hits[:head] = top
 
 
-_POSSESSIVE = re.compile(r"['’]s?$")  # "Caroline's" names Caroline
+_POSSESSIVE = re.compile(r"['’](?:s|m|re|ve|ll|d|t)?$|n['’]t$")  # "Caroline's" names Caroline; "I'm" is "I"
 OTHER_SUBJECT = 0.5  # a fact about someone else, when the query asks about the user (or the reverse)
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
 _FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)
