@@ -5,7 +5,8 @@ standing instructions, preferences and facts are short asides inside messages ab
 change later. Every question lists the user turns that hold its answer (``evidence``), by turn id
 ``<chat>-s<session>-<k>`` with k the 1-based position among all turns of the session.
 
-Run ``python bench/data/project_chats_build.py`` to write the JSON beside this file.
+Run ``python bench/data/project_chats_build.py`` to write the JSON beside this file. The file is long because it
+is the data itself (every turn written out in full, code included), kept in one place so the chats read in order.
 """
 
 from __future__ import annotations
