@@ -309,3 +309,23 @@ def test_the_bench_command_runs_longmemeval_with_every_option(tmp_path: Path) ->
     assert r.exit_code == 0, r.output
     assert "<!-- longmemeval:start -->" in results.read_text()
     assert list((tmp_path / "out").glob("*.json"))
+
+
+def test_cells_below_flat_are_flagged() -> None:
+    from memstrata.evaluation.report import BELOW_FLAT, flag_below_flat
+
+    keys = ["flat", "bm25", "memstrata", "memstrata-infer"]
+    cells = flag_below_flat(["0.50", "0.40", "0.45", "0.60"], [0.5, 0.4, 0.45, 0.6], keys)
+    assert cells == ["0.50", "0.40", "0.45" + BELOW_FLAT, "0.60"]  # BM25 below flat is not memstrata's row
+    assert flag_below_flat(["0.1"], [0.1], ["memstrata"]) == ["0.1"]  # no flat column: nothing to compare
+
+
+def test_project_chats_hold_their_evidence() -> None:
+    from memstrata.evaluation.projectchats import load_chats
+
+    chats = load_chats(Path(__file__).resolve().parents[1] / "bench" / "data" / "project_chats.json")
+    turns = {t.turn_id: t for c in chats for s in c.sessions for t in s.turns}
+    questions = [q for c in chats for q in c.questions]
+    assert len(chats) == 3 and len(questions) == 30
+    for q in questions:
+        assert q["evidence"] and all(turns[e].role == "user" for e in q["evidence"])

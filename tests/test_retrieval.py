@@ -122,3 +122,18 @@ def test_use_is_recorded_and_boosts_recency(tmp_path) -> None:  # type: ignore[n
         assert rec.access_count == 1 and rec.last_accessed_at is not None
         res = m.search("gardening notebook", user_id="u", explain=True)["results"][0]
         assert res["stages"]["recency"] > 0.9  # just used, although created two years ago
+
+
+def test_a_named_speaker_lifts_what_that_person_said(real_mem: Memory, uid: str) -> None:
+    turns = [("Caroline", "I went to a support group yesterday and it was powerful."),
+             ("Melanie", "That's great! I went to a pottery class yesterday."),
+             ("Caroline", "I am researching adoption agencies now."),
+             ("Melanie", "I am researching camping spots for the kids.")]
+    real_mem.add([{"role": "user", "name": n, "content": c} for n, c in turns], user_id=uid,
+                 conversation_id="c", infer=False)
+    for person, expected in (("Caroline", "adoption agencies"), ("Melanie", "camping spots")):
+        res = real_mem.search(f"What did {person} research?", user_id=uid, explain=True)["results"]
+        assert expected in res[0]["memory"]
+        assert res[0]["stages"]["speaker"] > 1.0
+    plain = real_mem.search("What is being researched?", user_id=uid, explain=True)["results"]
+    assert all("speaker" not in r["stages"] for r in plain)

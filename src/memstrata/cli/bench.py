@@ -1,5 +1,5 @@
 """``memstrata bench``: the retrieval benchmarks, LongMemEval and LoCoMo (bench/longmemeval.py runs the same
-command with the repository's data and result paths as defaults)."""
+command with the repository's data and result paths as defaults), and the project-chat dev set in bench/data."""
 
 from __future__ import annotations
 
@@ -67,6 +67,24 @@ def bench_locomo(path: str, limit: int | None, systems: str, preset: str, embedd
         exclude_categories=() if include_adversarial else (5,), workdir=workdir, embedder=embedder,
         write=write, results_path=results, out_dir=out, progress=not no_progress,
     )
+
+
+@bench.command(name="projectchats")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False), default="bench/data/project_chats.json")
+@click.option("--systems", default="memstrata,flat,bm25", show_default=True,
+              help="comma-separated: memstrata, memstrata-infer, flat, bm25")
+@click.option("--preset", default="balanced", show_default=True, help="memstrata retrieval preset")
+@click.option("--embedder", default=None, help="'minilm' (default) or 'hash' (fast, meaningless)")
+@click.option("--write", is_flag=True, help="write the tables to the results file")
+@click.option("--results", default="bench/RESULTS.md", show_default=True, help="the results file --write updates")
+@click.option("--out", default="bench/out", show_default=True, help="folder for the per-question JSON dump")
+def bench_projectchats(path: str, systems: str, preset: str, embedder: str | None, write: bool, results: str,
+                       out: str) -> None:
+    """Evidence recall on long project chats (user asides among long, code-heavy assistant replies)."""
+    from memstrata.evaluation.projectchats import run_projectchats
+
+    run_projectchats(path, systems=systems.split(","), preset=preset, embedder=embedder, write=write,
+                     results_path=results, out_dir=out)
 
 
 COMMANDS = (bench,)

@@ -20,7 +20,15 @@ from typing import Any
 
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import Session, Turn
-from memstrata.evaluation.report import command_line, dump_json, fmt, provenance, write_section
+from memstrata.evaluation.report import (
+    below_flat_note,
+    command_line,
+    dump_json,
+    flag_below_flat,
+    fmt,
+    provenance,
+    write_section,
+)
 from memstrata.evaluation.systems import SYSTEM_ORDER, make_systems, warm_up
 
 K = 10
@@ -275,20 +283,18 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
     def pct(v: float | None) -> str:
         return fmt(None if v is None else 100.0 * v, 1)
 
-    lines.append(
-        f"| evidence recall@{k}, overall | " + " | ".join(pct(systems[x]["overall"].get(f"recall@{k}")) for x in keys)
-        + " |"
-    )
-    lines.append(
-        f"| all evidence in top {k}, overall | "
-        + " | ".join(pct(systems[x]["overall"].get(f"recall_all@{k}")) for x in keys) + " |"
-    )
+    def row(title: str, values: list[float | None]) -> None:
+        cells = flag_below_flat([pct(v) for v in values], values, keys)
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+
+    row(f"evidence recall@{k}, overall", [systems[x]["overall"].get(f"recall@{k}") for x in keys])
+    row(f"all evidence in top {k}, overall", [systems[x]["overall"].get(f"recall_all@{k}") for x in keys])
     cats = sorted({c for x in keys for c in systems[x]["per_category"]}, key=lambda c: int(c))
     for cat in cats:
         n = int(systems[keys[0]]["per_category"].get(cat, {}).get("n", 0))
         name = CATEGORIES.get(int(cat), "?")
-        cells = [pct(systems[x]["per_category"].get(cat, {}).get(f"recall@{k}")) for x in keys]
-        lines.append(f"| recall@{k}, category {cat} ({name}, n={n}) | " + " | ".join(cells) + " |")
+        row(f"recall@{k}, category {cat} ({name}, n={n})",
+            [systems[x]["per_category"].get(cat, {}).get(f"recall@{k}") for x in keys])
     cells = [
         f"{fmt(systems[x]['latency_ms']['search_p50'], 1)} / {fmt(systems[x]['latency_ms']['search_p95'], 1)}"
         for x in keys
@@ -299,5 +305,7 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         + " |"
     )
     refs = ", ".join(f"{name} {value}" for name, value in REFERENCE.items())
+    if note := below_flat_note(keys):
+        lines += ["", note]
     lines += ["", f"Reference dialog-level recall@10 (%) reported elsewhere (protocols may differ): {refs}."]
     return "\n".join(lines) + "\n"

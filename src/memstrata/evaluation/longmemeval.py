@@ -17,7 +17,15 @@ from typing import Any
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import CONTEXT_BUDGET, Outcome
 from memstrata.evaluation.longmemeval_data import Instance, count_instances, iter_instances
-from memstrata.evaluation.report import command_line, dump_json, fmt, provenance, write_section
+from memstrata.evaluation.report import (
+    below_flat_note,
+    command_line,
+    dump_json,
+    flag_below_flat,
+    fmt,
+    provenance,
+    write_section,
+)
 from memstrata.evaluation.systems import SEARCH_LIMIT, SYSTEM_ORDER, make_systems, warm_up
 
 TURN_KEYS = ("turn_recall_all@5", "turn_recall_all@10", "turn_ndcg@10", "turn_recall_any@5")
@@ -251,7 +259,8 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         "|---|" + "---|" * len(keys) + "---|",
     ]
     for title, key in ROWS:
-        cells = [fmt(systems[k]["metrics"].get(key)) for k in keys]
+        values = [systems[k]["metrics"].get(key) for k in keys]
+        cells = flag_below_flat([fmt(v) for v in values], values, keys)
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {TARGETS[key]} |")
     cells = [
         f"{fmt(systems[k]['tokens']['top10_mean'], 0)} / {fmt(systems[k]['tokens']['context_mean'], 0)}"
@@ -280,12 +289,16 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
     types = sorted(any_sys["per_type"])
     for qt in types:
         n = int(any_sys["per_type"][qt]["n"])
-        cells = []
-        for k in keys:
-            pt = systems[k]["per_type"].get(qt, {})
-            cells.append(f"{fmt(pt.get('turn_recall_all@5'))} / {fmt(pt.get('turn_recall_all@10'))}")
+        per = [systems[k]["per_type"].get(qt, {}) for k in keys]
+        at5 = flag_below_flat([fmt(pt.get("turn_recall_all@5")) for pt in per],
+                              [pt.get("turn_recall_all@5") for pt in per], keys)
+        at10 = flag_below_flat([fmt(pt.get("turn_recall_all@10")) for pt in per],
+                               [pt.get("turn_recall_all@10") for pt in per], keys)
+        cells = [f"{a} / {b}" for a, b in zip(at5, at10, strict=True)]
         lines.append(f"| {qt} | {n} | " + " | ".join(cells) + " |")
     lines.append("")
+    if note := below_flat_note(keys):
+        lines += [note, ""]
     lines.append(
         "Reference points (dataset README, same conventions, dev100): BM25 turn recall_all@5 0.47, @10 0.62; "
         "flat MiniLM 0.53 / 0.73, ndcg@10 0.64, session recall_all@5 0.69, @10 0.85; Mem0 OSS (infer=False, "

@@ -72,6 +72,29 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+BELOW_FLAT = " ▼"  # appended to a memstrata cell that scores below the flat whole-message cosine baseline
+
+
+def flag_below_flat(cells: list[str], values: list[float | None], keys: list[str]) -> list[str]:
+    """Mark each memstrata cell whose value is below the ``flat`` column of the same row (when there is one)."""
+    if "flat" not in keys:
+        return cells
+    flat = values[keys.index("flat")]
+    if flat is None or flat != flat:
+        return cells
+    return [
+        c + BELOW_FLAT if k.startswith("memstrata") and v is not None and v == v and v < flat - 1e-9 else c
+        for c, v, k in zip(cells, values, keys, strict=True)
+    ]
+
+
+def below_flat_note(keys: list[str]) -> str:
+    """The sentence under a table that uses :func:`flag_below_flat`."""
+    if "flat" not in keys:
+        return ""
+    return f"{BELOW_FLAT.strip()} marks a memstrata cell below the flat whole-message cosine baseline of the same row."
+
+
 HEADER = "# Benchmark results\n\nEvery section says the command that produced it and the machine it ran on.\n"
 
 

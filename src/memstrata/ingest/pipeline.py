@@ -42,11 +42,19 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
     or tool's long output only by its opening window (the rest stays searchable by keyword). Embedding
     is the dominant cost of ingestion: a 150-token window costs ~50 ms of CPU on a small machine."""
     windows = chunk_text(cand.text)
-    roles = {messages[i].role for i in cand.source_indexes if 0 <= i < len(messages)}
+    sources = [messages[i] for i in cand.source_indexes if 0 <= i < len(messages)]
+    roles = {m.role for m in sources}
     family = family_of(cand.slot.attribute) if cand.slot is not None else None
     if cand.slot is not None and cand.slot.subject == "user" and family in DESCRIPTIONS:
         windows[0] = f"{windows[0]} ({DESCRIPTIONS[family]})"
-    return windows if "user" in roles or not roles else windows[:1]
+    kept = windows if "user" in roles or not roles else windows[:1]
+    speakers = {m.name for m in sources if m.name}
+    if len(speakers) == 1:
+        # Who said it is part of what it means: "Caroline: I joined a support group" answers "What did Caroline
+        # join?", which the bare first-person words do not. Only the vectors carry the name, not the text.
+        speaker = speakers.pop()
+        kept = [f"{speaker}: {w}" for w in kept]
+    return kept
 
 
 @dataclass

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from memstrata.core.text import query_terms
+from memstrata.core.text import STOPWORDS, query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
@@ -194,6 +194,8 @@ class Retriever:
                     st["subject"] = SAME_SUBJECT
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
+        if p.speaker_weight > 0:
+            self._match_speakers(scope, req.query, hits, max(req.limit * 2, 40), p.speaker_weight)
 
         head = hits[: max(req.limit * 4, 40)]
         vectors = self.store.vectors(scope, [h.record.id for h in head])
@@ -219,7 +221,33 @@ class Retriever:
             head = [by_id[i] for i in order]
         return head[: req.limit]
 
+    def _match_speakers(self, scope: Scope, query: str, hits: list[Hit], head: int, weight: float) -> None:
+        """Lift the head's memories said by a person the query names in the third person ("What did Caroline
+        research?"). Speakers are the stored messages' names; nothing happens when the query names none of them,
+        or names every speaker in the head (then the name does not tell the memories apart)."""
+        # Capitalised words that are not function words ("What", "I'm"): the only ones that could be a name, so
+        # most queries that name nobody cost nothing here.
+        named = {n for w in _WORDS.findall(query) if w[:1].isupper()
+                 for n in [_POSSESSIVE.sub("", w).lower()] if len(n) > 1 and n not in STOPWORDS}
+        if not named:
+            return
+        top = hits[:head]
+        episode_ids = list(dict.fromkeys(e for h in top for e in h.record.episode_ids))
+        speaker_of = {e.id: e.name.strip().lower() for e in self.store.get_episodes(scope, episode_ids)
+                      if e.name and e.name.strip()}
+        speakers = set(speaker_of.values())
+        asked = {s for s in speakers if s in named or s.split()[0] in named}  # "Jon" names "Jon Smith"
+        if not asked or asked == speakers:
+            return
+        for h in top:
+            if any(speaker_of.get(e) in asked for e in h.record.episode_ids):
+                h.score *= 1.0 + weight
+                h.stages["speaker"] = round(1.0 + weight, 3)
+        top.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
+        hits[:head] = top
 
+
+_POSSESSIVE = re.compile(r"['’](?:s|m|re|ve|ll|d|t)?$|n['’]t$")  # "Caroline's" names Caroline; "I'm" is "I"
 OTHER_SUBJECT = 0.5  # a fact about someone else, when the query asks about the user (or the reverse)
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
 _FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)

@@ -25,6 +25,7 @@ class Preset:
     mmr_lambda: float | None = None  # None: no MMR; else relevance/diversity balance
     expand_entities: bool = True
     neighbour_weight: float = 0.0  # share of an adjacent turn's score a memory borrows
+    speaker_weight: float = 0.5  # what a person named in the query said scores ×(1 + this); 0: off
 
 
 PRESETS: dict[str, Preset] = {
