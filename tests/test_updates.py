@@ -230,3 +230,55 @@ def test_a_short_message_that_gave_only_the_old_fact_ends_with_it(real_mem: Memo
     assert not any("tram" in t for t in current), current
     everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
     assert any("tram" in x["memory"] and x["kind"] == "message" and x["valid_to"] for x in everything)
+
+
+# Updates found without a family: the user's nearest statement of the same frame, given another number or name.
+WITHOUT_A_FAMILY = {
+    "hairdresser": ("I get my hair cut at Blade & Co every six weeks.",
+                    "Blade & Co closed down so I go to a barber called Sharp Edges.",
+                    "Where do I get my hair cut?", "every six weeks", "Sharp Edges"),
+    "savings": ("I'm saving for a deposit, about 8k so far.", "Savings are at 13k now, the deposit's getting real.",
+                "How much have I saved for the deposit?", "8k", "13k"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WITHOUT_A_FAMILY))
+def test_a_new_value_of_a_statement_without_a_family_replaces_it(real_mem: Memory, uid: str, kind: str) -> None:
+    old, new, question, old_value, new_value = WITHOUT_A_FAMILY[kind]
+    _said(real_mem, uid, old, new)
+    top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
+    assert new_value.lower() in top[0]["memory"].lower(), top
+    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
+    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
+    assert replaced and all(x["valid_to"] for x in replaced)
+    # found by no family, the replacement is a guess: a conflict record says so
+    (conflict,) = real_mem.conflicts(user_id=uid, status="all")["results"]
+    assert old_value.lower() in real_mem.get(conflict["old_memory_id"], user_id=uid)["memory"].lower()
+    then = real_mem.search(question, user_id=uid, limit=3, as_of="2025-10-01T00:00:00Z")["results"]
+    assert any(old_value.lower() in h["memory"].lower() for h in then)
+
+
+def test_a_change_said_without_i_updates_the_users_fact(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I weigh 92 kilos right now.", "Scale said 84 kilos this morning!!")
+    top = real_mem.search("How much do I weigh?", user_id=uid, limit=3, now=T2)["results"]
+    assert "84" in top[0]["memory"], top
+    assert not any("92" in h["memory"] for h in top), top
+
+
+def test_the_same_title_at_another_employer_is_a_new_job(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I'm a data analyst at Spotify, mostly SQL and dashboards.",
+          "I'm a data analyst at Klarna, the team is small but sharp.")
+    current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
+    assert not any("Spotify" in t for t in current), current
+    assert any("Klarna" in t for t in current), current
+
+
+def test_someone_elses_news_and_one_off_events_replace_nothing(real_mem: Memory, uid: str) -> None:
+    said = ["I'm a line cook at a tapas place called Bodega Norte.", "I bought a pair of 16 kg kettlebells."]
+    real_mem.add([{"role": "user", "content": t} for t in said], user_id=uid, timestamp=T1)
+    later = ["Tomasz stayed behind in Leeds, he got a job at the uni.",  # someone else, said as "he"
+             "I deadlifted 140 kg for the first time."]  # a one-off event does not end another
+    r = real_mem.add([{"role": "user", "content": t} for t in later], user_id=uid, timestamp=T2)
+    assert not any(x["event"] == "SUPERSEDE" for x in r["results"]), r["results"]
+    current = " ".join(x["memory"] for x in real_mem.get_all(user_id=uid)["results"])
+    assert "Bodega Norte" in current and "16 kg" in current

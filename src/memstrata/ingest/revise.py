@@ -33,6 +33,7 @@ from memstrata.ingest.updates import (
     is_tentative,
     names_differ,
     own_attribute,
+    reports_event,
     single_valued,
     states_value,
     subject_of,
@@ -191,7 +192,7 @@ def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episod
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         if cosine < FRAME_COSINE:
             return []  # the nearest statement of the user is about something else
-        if is_tentative(rec.text) or subject_of(rec.text, rec.slot[0] if rec.slot else None,
+        if is_tentative(rec.text) or reports_event(rec.text) or subject_of(rec.text, rec.slot[0] if rec.slot else None,
                                                 _names(rec.entities)) != "user":
             continue  # not the user's own statement: the next nearest may be
         if not gives_other_value(text, rec.text):

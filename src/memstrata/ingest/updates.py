@@ -325,6 +325,19 @@ def value_words(text: str) -> tuple[set[str], set[str]]:
     return numbers, names
 
 
+_PAST_EVENT = re.compile(
+    r"^\s*(?:[\w']+,?\s+){0,3}?(?:i|we)\s+(?:just\s+|finally\s+|recently\s+|once\s+)?"
+    r"(?!(?:lived|used|moved|started|joined|switched|changed|weighed)\b)"
+    r"(?:\w+ed|bought|went|did|made|ran|took|saw|met|won|spent|paid|found|gave|wrote|read|built|came|ate|drank)\b",
+    re.IGNORECASE)
+
+
+def reports_event(text: str) -> bool:
+    """A one-off past happening of the user's ("I deadlifted 140 kg for the first time", "I bought a pair
+    of 16 kg kettlebells"): it stays true, so a later number or name does not replace it."""
+    return bool(_PAST_EVENT.match(text))
+
+
 def gives_other_value(new_text: str, old_text: str) -> bool:
     """Does ``new_text`` give another value of the kind ``old_text`` gives: a number where the old one has a
     number, or a name where the old one has a name, that the old statement does not hold?"""
@@ -390,6 +403,8 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
         return Decision(False, explicit, "same value")
     if _PAST_STATE.search(_CLAUSE_BREAK.split(new_text, 1)[0]) and "now" not in new_text.lower():
         return Decision(False, explicit, "says how things were")
+    if reports_event(new_text) and reports_event(old_text):
+        return Decision(False, explicit, "two happenings")  # "I deadlifted 140 kg" after "I bought 16 kg weights"
     if old_attr is not None and old_attr.subject != new_attr.subject:
         return Decision(False, explicit, "another subject")
     shared = _topic_words(new_text) & _topic_words(old_text)
