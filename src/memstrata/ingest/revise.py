@@ -161,7 +161,8 @@ def _by_attribute(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray,
     return out, attr
 
 
-FRAME_COSINE = 0.58  # a statement this close to the user's nearest fact says the same thing about them
+FRAME_COSINE = 0.5  # a statement this close to the user's nearest fact says the same thing about them
+FRAME_WORDS = 4  # ... and both have at least this many words
 
 
 def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episode_ids: Sequence[str] = (),
@@ -173,8 +174,8 @@ def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episod
     user's things counts: "Landlord is charging 1,240 now"); questions, wishes and other people's facts
     replace nothing. Found without a family, the replacement is a guess: a conflict record is always raised."""
     if is_tentative(text) or "(in reply to:" in text or subject_of(text, None, people) != "user" \
-            or _says_how_things_were(text):
-        return []
+            or _says_how_things_were(text) or reports_event(text) or len(text.split()) < FRAME_WORDS:
+        return []  # a value needs a frame around it: "Bonne journée!" after "Merci!" gives none
     near = [i for i, _ in store.vector_search(scope, vec, NEAREST_K)]
     recs = {r.id: r for r in store.get_memories(scope, near)}
     ordered = [recs[i] for i in near
@@ -192,8 +193,8 @@ def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episod
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
         if cosine < FRAME_COSINE:
             return []  # the nearest statement of the user is about something else
-        if is_tentative(rec.text) or reports_event(rec.text) or subject_of(rec.text, rec.slot[0] if rec.slot else None,
-                                                _names(rec.entities)) != "user":
+        owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, _names(rec.entities))
+        if is_tentative(rec.text) or reports_event(rec.text) or len(rec.text.split()) < FRAME_WORDS or owner != "user":
             continue  # not the user's own statement: the next nearest may be
         if not gives_other_value(text, rec.text):
             return []
