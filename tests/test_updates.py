@@ -282,3 +282,13 @@ def test_someone_elses_news_and_one_off_events_replace_nothing(real_mem: Memory,
     assert not any(x["event"] == "SUPERSEDE" for x in r["results"]), r["results"]
     current = " ".join(x["memory"] for x in real_mem.get_all(user_id=uid)["results"])
     assert "Bodega Norte" in current and "16 kg" in current
+
+
+def test_a_message_ending_what_an_earlier_one_names_ends_it(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I have a season ticket at Elland Road, been going since I was a kid.",
+          "Gave up the season ticket, it was 700 quid I didn't have.")
+    current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
+    assert not any("Elland Road" in t for t in current), current
+    top = real_mem.search("Do I have a season ticket?", user_id=uid, limit=1, now=T2)["results"]
+    assert "Gave up" in top[0]["memory"], top
+    assert real_mem.conflicts(user_id=uid, status=None)["results"] == []  # it said so itself

@@ -27,6 +27,7 @@ from memstrata.ingest.updates import (
     attributes_in,
     content_words,
     decide,
+    ends_it,
     family_of,
     gives_other_value,
     has_change_cue,
@@ -163,6 +164,7 @@ def _by_attribute(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray,
 
 FRAME_COSINE = 0.5  # a statement this close to the user's nearest fact says the same thing about them
 FRAME_WORDS = 4  # ... and both have at least this many words
+ENDS_COSINE = 0.35  # a statement ending what the nearest one names ("gave up the season ticket") this close
 
 
 def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episode_ids: Sequence[str] = (),
@@ -172,7 +174,8 @@ def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episod
     it gives (a number for a number, a name for a name): "Aldi opened round the corner so that's my
     supermarket now" after "My weekly shop is at Lidl". Both must be about the user (a role acting on the
     user's things counts: "Landlord is charging 1,240 now"); questions, wishes and other people's facts
-    replace nothing. Found without a family, the replacement is a guess: a conflict record is always raised."""
+    replace nothing. Found without a family, the replacement is a guess: a conflict record is always raised,
+    except for a statement that ends the thing it names ("Gave up the season ticket")."""
     if is_tentative(text) or "(in reply to:" in text or subject_of(text, None, people) != "user" \
             or _says_how_things_were(text) or reports_event(text) or len(text.split()) < FRAME_WORDS:
         return []  # a value needs a frame around it: "Bonne journée!" after "Merci!" gives none
@@ -191,11 +194,14 @@ def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episod
             continue
         old_vec = store.vectors(scope, [rec.id]).get(rec.id)
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
-        if cosine < FRAME_COSINE:
+        ending = ends_it(text, rec.text)
+        if cosine < (ENDS_COSINE if ending else FRAME_COSINE):
             return []  # the nearest statement of the user is about something else
         owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, _names(rec.entities))
         if is_tentative(rec.text) or reports_event(rec.text) or len(rec.text.split()) < FRAME_WORDS or owner != "user":
             continue  # not the user's own statement: the next nearest may be
+        if ending:
+            return [Replacement(rec, Decision(True, True, "says it ended"))]
         if not gives_other_value(text, rec.text):
             return []
         return [Replacement(rec, Decision(True, False, "new value for the same statement"))]  # a guess: recorded

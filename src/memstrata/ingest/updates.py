@@ -346,6 +346,13 @@ def gives_other_value(new_text: str, old_text: str) -> bool:
     return bool(old_nums and new_nums - old_nums) or bool(old_names and new_names - old_names - {"dr", "mr", "ms"})
 
 
+def ends_it(new_text: str, old_text: str) -> bool:
+    """Does ``new_text`` end what ``old_text`` states, naming the same thing ("Gave up the season ticket, it was
+    700 quid" after "I have a season ticket at Elland Road")?"""
+    return is_ending(new_text) and not is_ending(old_text) and bool(
+        (_topic_words(new_text) & _topic_words(old_text)) - _TIME_WORDS)
+
+
 def names_differ(new_text: str, old_text: str) -> bool:
     """Each statement names something the other does not ("a data analyst at Klarna" after "a data analyst at
     Spotify"): one slot value read from both does not make them the same value."""
