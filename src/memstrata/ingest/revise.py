@@ -3,7 +3,9 @@
 The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
 the nearest current facts by vector. A fact's family is checked against its meaning before it is stored
 (:func:`refine_attributes`), and read from its stored vector when it has none.
-:func:`memstrata.ingest.updates.decide` judges each pair. The evidence an old fact came from is closed with it
+:func:`memstrata.ingest.updates.decide` judges each pair. A statement that no family settles may still
+replace the user's nearest statement of the same frame when it gives another number or name
+(:func:`find_reframed`); a message that gave no fact is read the same way. The evidence an old fact came from is closed with it
 when the fact was (nearly) all it said, or the only fact of a short message; a longer message stays current
 as the record of what was said.
 """
