@@ -5,9 +5,9 @@ the nearest current facts by vector. A fact's family is checked against its mean
 (:func:`refine_attributes`), and read from its stored vector when it has none.
 :func:`memstrata.ingest.updates.decide` judges each pair. A statement that no family settles may still
 replace the user's nearest statement of the same frame when it gives another number or name
-(:func:`find_reframed`); a message that gave no fact is read the same way. The evidence an old fact came from is closed with it
-when the fact was (nearly) all it said, or the only fact of a short message; a longer message stays current
-as the record of what was said.
+(:func:`find_reframed`); a message that gave no fact is read the same way. The evidence an old fact came
+from is closed with it when the fact was (nearly) all it said, or the only fact of a short message; a longer
+message stays current as the record of what was said.
 """
 
 from __future__ import annotations
