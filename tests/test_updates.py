@@ -5,9 +5,11 @@ Real MiniLM embedder, real text, public API, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from memstrata import Memory
+from memstrata import IngestConfig, Memory
 
 T1, T2 = "2025-09-10T10:00:00Z", "2026-01-20T18:00:00Z"
 
@@ -46,6 +48,14 @@ UPDATES = {
     "gym_days": ("I go to the gym on Mondays and Thursdays.", "I switched my gym days to Tuesdays and Saturdays.",
                  "Which days do I go to the gym?", "Mondays", "Tuesdays"),
 }
+
+
+@pytest.fixture
+def reframing_mem(store_url: str, minilm) -> Iterator[Memory]:  # type: ignore[no-untyped-def]
+    """The real embedder with updates without a family switched on (``IngestConfig.reframe_updates``)."""
+    m = Memory(store_url, embedder=minilm, ingest=IngestConfig(reframe_updates=True))
+    yield m
+    m.close()
 
 
 def _said(m: Memory, uid: str, old: str, new: str) -> None:
@@ -243,7 +253,8 @@ WITHOUT_A_FAMILY = {
 
 
 @pytest.mark.parametrize("kind", sorted(WITHOUT_A_FAMILY))
-def test_a_new_value_of_a_statement_without_a_family_replaces_it(real_mem: Memory, uid: str, kind: str) -> None:
+def test_a_new_value_of_a_statement_without_a_family_replaces_it(reframing_mem: Memory, uid: str, kind: str) -> None:
+    real_mem = reframing_mem
     old, new, question, old_value, new_value = WITHOUT_A_FAMILY[kind]
     _said(real_mem, uid, old, new)
     top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
@@ -284,7 +295,8 @@ def test_someone_elses_news_and_one_off_events_replace_nothing(real_mem: Memory,
     assert "Bodega Norte" in current and "16 kg" in current
 
 
-def test_a_message_ending_what_an_earlier_one_names_ends_it(real_mem: Memory, uid: str) -> None:
+def test_a_message_ending_what_an_earlier_one_names_ends_it(reframing_mem: Memory, uid: str) -> None:
+    real_mem = reframing_mem
     _said(real_mem, uid, "I have a season ticket at Elland Road, been going since I was a kid.",
           "Gave up the season ticket, it was 700 quid I didn't have.")
     current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
@@ -292,3 +304,12 @@ def test_a_message_ending_what_an_earlier_one_names_ends_it(real_mem: Memory, ui
     top = real_mem.search("Do I have a season ticket?", user_id=uid, limit=1, now=T2)["results"]
     assert "Gave up" in top[0]["memory"], top
     assert real_mem.conflicts(user_id=uid, status=None)["results"] == []  # it said so itself
+
+
+def test_without_reframing_a_loosely_related_statement_replaces_nothing(real_mem: Memory, uid: str) -> None:
+    """By default only attribute families replace: a new count of cats leaves the cats' names current."""
+    _said(real_mem, uid, "My two cats are called Pim and Bo.", "Adopted a third cat, so three cats now.")
+    top = real_mem.search("What are my cats called?", user_id=uid, limit=5, now=T2)["results"]
+    assert any("Pim" in h["memory"] for h in top), top
+    current = real_mem.get_all(user_id=uid)["results"]
+    assert any("Pim" in x["memory"] and not x["superseded_by"] for x in current), current

@@ -216,8 +216,9 @@ def plan_add(
             role = source.role if source else None
             reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
                 store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
-                source.name if source else None, embed)
-        elif infer and source is not None and source.role == "user" and cand.source_indexes[0] not in with_facts:
+                source.name if source else None, embed, reframe=config.reframe_updates)
+        elif (infer and config.reframe_updates and source is not None and source.role == "user"
+              and cand.source_indexes[0] not in with_facts):
             # a message that gave no fact may still give a known statement of the user's a new value
             reps = find_reframed(store, scope, cand.text, vecs[0], ep_ids, source.name)
             if reps:

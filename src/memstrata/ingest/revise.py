@@ -95,16 +95,18 @@ def _shared_family(new: Attribute, new_meaning: str | None, old: Attribute, old_
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
                   family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
-                  message: str = "", speaker: str | None = None, embed: Embed | None = None) -> list[Replacement]:
+                  message: str = "", speaker: str | None = None, embed: Embed | None = None,
+                  reframe: bool = False) -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
     and only facts of the same subject; when messages carry speaker names (several people talking as
     users), only facts the same speaker stated. ``embed`` (the store's embedder) lets a statement's meaning
     name its attribute where its words do not. A statement whose attribute (if any) is one-valued and that
-    replaced nothing of its family may still replace its nearest fact (:func:`find_reframed`)."""
+    replaced nothing of its family may still replace its nearest fact (:func:`find_reframed`) when
+    ``reframe`` is on."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
     found, attr = _by_attribute(store, scope, cand, vec, family_olds, episode_ids, message, speaker, embed)
-    if found or attr is not None and attr.family and not attr.single:
+    if found or not reframe or attr is not None and attr.family and not attr.single:
         return found  # a keyed family ("I love sushi", "I love ramen") holds several values
     return find_reframed(store, scope, cand.text, vec, episode_ids, speaker,
                          [e.canonical for e in cand.entities if e.label == "PERSON"])
