@@ -5,9 +5,11 @@ Real MiniLM embedder, real text, public API, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from memstrata import Memory
+from memstrata import IngestConfig, Memory
 
 T1, T2 = "2025-09-10T10:00:00Z", "2026-01-20T18:00:00Z"
 
@@ -46,6 +48,14 @@ UPDATES = {
     "gym_days": ("I go to the gym on Mondays and Thursdays.", "I switched my gym days to Tuesdays and Saturdays.",
                  "Which days do I go to the gym?", "Mondays", "Tuesdays"),
 }
+
+
+@pytest.fixture
+def reframing_mem(store_url: str, minilm) -> Iterator[Memory]:  # type: ignore[no-untyped-def]
+    """The real embedder with updates without a family switched on (``IngestConfig.reframe_updates``)."""
+    m = Memory(store_url, embedder=minilm, ingest=IngestConfig(reframe_updates=True))
+    yield m
+    m.close()
 
 
 def _said(m: Memory, uid: str, old: str, new: str) -> None:
@@ -230,3 +240,76 @@ def test_a_short_message_that_gave_only_the_old_fact_ends_with_it(real_mem: Memo
     assert not any("tram" in t for t in current), current
     everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
     assert any("tram" in x["memory"] and x["kind"] == "message" and x["valid_to"] for x in everything)
+
+
+# Updates found without a family: the user's nearest statement of the same frame, given another number or name.
+WITHOUT_A_FAMILY = {
+    "hairdresser": ("I get my hair cut at Blade & Co every six weeks.",
+                    "Blade & Co closed down so I go to a barber called Sharp Edges.",
+                    "Where do I get my hair cut?", "every six weeks", "Sharp Edges"),
+    "savings": ("I'm saving for a deposit, about 8k so far.", "Savings are at 13k now, the deposit's getting real.",
+                "How much have I saved for the deposit?", "8k", "13k"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WITHOUT_A_FAMILY))
+def test_a_new_value_of_a_statement_without_a_family_replaces_it(reframing_mem: Memory, uid: str, kind: str) -> None:
+    real_mem = reframing_mem
+    old, new, question, old_value, new_value = WITHOUT_A_FAMILY[kind]
+    _said(real_mem, uid, old, new)
+    top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
+    assert new_value.lower() in top[0]["memory"].lower(), top
+    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
+    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
+    assert replaced and all(x["valid_to"] for x in replaced)
+    # found by no family, the replacement is a guess: a conflict record says so
+    (conflict,) = real_mem.conflicts(user_id=uid, status="all")["results"]
+    assert old_value.lower() in real_mem.get(conflict["old_memory_id"], user_id=uid)["memory"].lower()
+    then = real_mem.search(question, user_id=uid, limit=3, as_of="2025-10-01T00:00:00Z")["results"]
+    assert any(old_value.lower() in h["memory"].lower() for h in then)
+
+
+def test_a_change_said_without_i_updates_the_users_fact(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I weigh 92 kilos right now.", "Scale said 84 kilos this morning!!")
+    top = real_mem.search("How much do I weigh?", user_id=uid, limit=3, now=T2)["results"]
+    assert "84" in top[0]["memory"], top
+    assert not any("92" in h["memory"] for h in top), top
+
+
+def test_the_same_title_at_another_employer_is_a_new_job(real_mem: Memory, uid: str) -> None:
+    _said(real_mem, uid, "I'm a data analyst at Spotify, mostly SQL and dashboards.",
+          "I'm a data analyst at Klarna, the team is small but sharp.")
+    current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
+    assert not any("Spotify" in t for t in current), current
+    assert any("Klarna" in t for t in current), current
+
+
+def test_someone_elses_news_and_one_off_events_replace_nothing(real_mem: Memory, uid: str) -> None:
+    said = ["I'm a line cook at a tapas place called Bodega Norte.", "I bought a pair of 16 kg kettlebells."]
+    real_mem.add([{"role": "user", "content": t} for t in said], user_id=uid, timestamp=T1)
+    later = ["Tomasz stayed behind in Leeds, he got a job at the uni.",  # someone else, said as "he"
+             "I deadlifted 140 kg for the first time."]  # a one-off event does not end another
+    r = real_mem.add([{"role": "user", "content": t} for t in later], user_id=uid, timestamp=T2)
+    assert not any(x["event"] == "SUPERSEDE" for x in r["results"]), r["results"]
+    current = " ".join(x["memory"] for x in real_mem.get_all(user_id=uid)["results"])
+    assert "Bodega Norte" in current and "16 kg" in current
+
+
+def test_a_message_ending_what_an_earlier_one_names_ends_it(reframing_mem: Memory, uid: str) -> None:
+    real_mem = reframing_mem
+    _said(real_mem, uid, "I have a season ticket at Elland Road, been going since I was a kid.",
+          "Gave up the season ticket, it was 700 quid I didn't have.")
+    current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
+    assert not any("Elland Road" in t for t in current), current
+    top = real_mem.search("Do I have a season ticket?", user_id=uid, limit=1, now=T2)["results"]
+    assert "Gave up" in top[0]["memory"], top
+    assert real_mem.conflicts(user_id=uid, status=None)["results"] == []  # it said so itself
+
+
+def test_without_reframing_a_loosely_related_statement_replaces_nothing(real_mem: Memory, uid: str) -> None:
+    """By default only attribute families replace: a new count of cats leaves the cats' names current."""
+    _said(real_mem, uid, "My two cats are called Pim and Bo.", "Adopted a third cat, so three cats now.")
+    top = real_mem.search("What are my cats called?", user_id=uid, limit=5, now=T2)["results"]
+    assert any("Pim" in h["memory"] for h in top), top
+    current = real_mem.get_all(user_id=uid)["results"]
+    assert any("Pim" in x["memory"] and not x["superseded_by"] for x in current), current

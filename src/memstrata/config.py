@@ -61,6 +61,11 @@ class IngestConfig:
     importance_threshold: float = 0.5
     conflict_policy: str = "latest_wins"
     near_duplicate: bool = True
+    # A statement no attribute family names may replace the user's nearest statement of the same frame that
+    # gives another number or name (a guess, always with a conflict record). Off by default: on unseen
+    # conversations it ranked more new values first but also superseded statements it should have kept
+    # (bench/RESULTS.md, "updates-heldout3").
+    reframe_updates: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in EXTRACTION_MODES:

@@ -21,8 +21,10 @@ from memstrata.ingest.entities import resolve_entities
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.prototypes import RememberingEmbed
 from memstrata.ingest.revise import (
+    Replacement,
     assign_attributes,
     evidence_of,
+    find_reframed,
     find_replaced,
     model_replacements,
     outdates_all,
@@ -148,6 +150,7 @@ def plan_add(
 
     in_batch: dict[str, MemoryRecord] = {}
     updated: dict[str, MemoryRecord] = {}
+    with_facts = {i for c in candidates if c.kind != EVIDENCE_KIND for i in c.source_indexes}
 
     def merge(target: MemoryRecord, cand: Candidate, ep_ids: list[str], reason: str, event: str) -> None:
         before = target.mention_count
@@ -232,11 +235,20 @@ def plan_add(
             "stored verbatim" if not infer else f"importance {cand.importance:.2f}: {', '.join(cand.reasons)}"
         )
 
+        reps: list[Replacement] = []
         if infer and cand.kind != EVIDENCE_KIND:
             role = source.role if source else None
             reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
                 store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
-                source.name if source else None, embed)
+                source.name if source else None, embed, reframe=config.reframe_updates)
+        elif (infer and config.reframe_updates and source is not None and source.role == "user"
+              and cand.source_indexes[0] not in with_facts):
+            # a message that gave no fact may still give a known statement of the user's a new value
+            reps = find_reframed(store, scope, cand.text, vecs[0], ep_ids, source.name)
+            if reps:
+                rec.kind = cand.kind = "fact"
+                result["kind"] = "fact"
+        if infer:
             for rep in reps:
                 old = updated.get(rep.old.id, rep.old)
                 if old.superseded_by is not None:
@@ -315,7 +327,8 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
         return conflict_id
     why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
     targets = [old]
-    if decision is not None:  # a message that said only the old fact ends with it; a longer one stays as said
+    if decision is not None and old.kind != EVIDENCE_KIND:
+        # a message that said only the old fact ends with it; a longer one stays as said
         targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch)
                     if outdates_all(old, ev) or said_only(store, scope, old, ev, in_batch)]
     for target in targets:

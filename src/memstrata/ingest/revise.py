@@ -3,9 +3,11 @@
 The old facts come from two places: facts of the same attribute family (stored as their slot attribute) and
 the nearest current facts by vector. A fact's family is checked against its meaning before it is stored
 (:func:`refine_attributes`), and read from its stored vector when it has none.
-:func:`memstrata.ingest.updates.decide` judges each pair. The evidence an old fact came from is closed with it
-when the fact was (nearly) all it said, or the only fact of a short message; a longer message stays current
-as the record of what was said.
+:func:`memstrata.ingest.updates.decide` judges each pair. A statement that no family settles may still
+replace the user's nearest statement of the same frame when it gives another number or name
+(:func:`find_reframed`); a message that gave no fact is read the same way. The evidence an old fact came
+from is closed with it when the fact was (nearly) all it said, or the only fact of a short message; a longer
+message stays current as the record of what was said.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from memstrata.ingest.updates import (
     attributes_in,
     content_words,
     decide,
+    ends_it,
     family_of,
+    gives_other_value,
     has_change_cue,
     is_tentative,
+    names_differ,
     own_attribute,
+    reports_event,
     single_valued,
     states_value,
     subject_of,
@@ -89,13 +95,27 @@ def _shared_family(new: Attribute, new_meaning: str | None, old: Attribute, old_
 
 def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, role: str | None,
                   family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str] = (),
-                  message: str = "", speaker: str | None = None, embed: Embed | None = None) -> list[Replacement]:
+                  message: str = "", speaker: str | None = None, embed: Embed | None = None,
+                  reframe: bool = False) -> list[Replacement]:
     """Current facts that ``cand`` replaces. Only the user's own, definite statements replace anything,
     and only facts of the same subject; when messages carry speaker names (several people talking as
     users), only facts the same speaker stated. ``embed`` (the store's embedder) lets a statement's meaning
-    name its attribute where its words do not."""
+    name its attribute where its words do not. A statement whose attribute (if any) is one-valued and that
+    replaced nothing of its family may still replace its nearest fact (:func:`find_reframed`) when
+    ``reframe`` is on."""
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
+    found, attr = _by_attribute(store, scope, cand, vec, family_olds, episode_ids, message, speaker, embed)
+    if found or not reframe or attr is not None and attr.family and not attr.single:
+        return found  # a keyed family ("I love sushi", "I love ramen") holds several values
+    return find_reframed(store, scope, cand.text, vec, episode_ids, speaker,
+                         [e.canonical for e in cand.entities if e.label == "PERSON"])
+
+
+def _by_attribute(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray,
+                  family_olds: Sequence[MemoryRecord], episode_ids: Sequence[str], message: str,
+                  speaker: str | None, embed: Embed | None) -> tuple[list[Replacement], Attribute | None]:
+    """Replacements judged by the attribute ``cand`` sets, and that attribute (None when it names none)."""
     people = [e.canonical for e in cand.entities]
     meaning = family_by_meaning(vec, embed)
     attr: Attribute | None
@@ -110,7 +130,7 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     elif has_change_cue(cand.text):  # no attribute, but it says something changed: only close facts qualify
         attr = Attribute(subject_of(cand.text, None, people), "", False)
     else:
-        return []
+        return [], None
     pool: dict[str, MemoryRecord] = {m.id: m for m in family_olds if m.current and m.kind != EVIDENCE_KIND}
     if not attr.single or meaning is not None or has_change_cue(cand.text) or has_change_cue(message):
         # Keyed families, stated changes and statements whose meaning names an attribute also look among
@@ -120,12 +140,12 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
             if rec.current and rec.kind != EVIDENCE_KIND:
                 pool[rec.id] = rec
     if not pool:
-        return []
+        return [], attr
     if speaker is not None:
         said_by = {e.id: e.name for e in store.get_episodes(scope, [e for m in pool.values() for e in m.episode_ids])}
         pool = {i: m for i, m in pool.items() if any(said_by.get(e) == speaker for e in m.episode_ids)}
         if not pool:
-            return []
+            return [], attr
     vectors = store.vectors(scope, list(pool))
     out: list[Replacement] = []
     value = normalize_value(cand.slot.value) if cand.slot else None
@@ -136,13 +156,64 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
             continue
         new_attr, old_attr = _shared_family(attr, meaning, old_attr, family_by_meaning(old_vec, embed))
         cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
-        same_value = rec.slot is not None and normalize_value(rec.slot[2]) == value
+        same_value = (rec.slot is not None and normalize_value(rec.slot[2]) == value
+                      and not names_differ(cand.text, rec.text))  # "data analyst" at Spotify, then at Klarna
         if set(rec.episode_ids) & set(episode_ids):
             continue  # one message does not replace itself
         d = decide(cand.text, new_attr, rec.text, old_attr, cosine, same_value=same_value, message=message)
         if d.replaces:
             out.append(Replacement(rec, d))
-    return out
+    return out, attr
+
+
+FRAME_COSINE = 0.5  # a statement this close to the user's nearest fact says the same thing about them
+FRAME_WORDS = 4  # ... and both have at least this many words
+ENDS_COSINE = 0.35  # a statement ending what the nearest one names ("gave up the season ticket") this close
+
+
+def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episode_ids: Sequence[str] = (),
+                  speaker: str | None = None, people: Sequence[str] = ()) -> list[Replacement]:
+    """The family-free update: the user's nearest current statement (by vector, this scope), when it is
+    close enough to share the new statement's frame and the new statement gives another value of the kind
+    it gives (a number for a number, a name for a name): "Aldi opened round the corner so that's my
+    supermarket now" after "My weekly shop is at Lidl". Both must be about the user (a role acting on the
+    user's things counts: "Landlord is charging 1,240 now"); questions, wishes and other people's facts
+    replace nothing. Found without a family, the replacement is a guess: a conflict record is always raised,
+    except for a statement that ends the thing it names ("Gave up the season ticket")."""
+    if is_tentative(text) or "(in reply to:" in text or subject_of(text, None, people) != "user" \
+            or _says_how_things_were(text) or reports_event(text) or len(text.split()) < FRAME_WORDS:
+        return []  # a value needs a frame around it: "Bonne journée!" after "Merci!" gives none
+    near = [i for i, _ in store.vector_search(scope, vec, NEAREST_K)]
+    recs = {r.id: r for r in store.get_memories(scope, near)}
+    ordered = [recs[i] for i in near
+               if i in recs and recs[i].current and not set(recs[i].episode_ids) & set(episode_ids)]
+    with_facts = {e for r in ordered if r.kind != EVIDENCE_KIND for e in r.episode_ids}
+    for rec in ordered:
+        if rec.source_role not in (None, "user"):
+            continue
+        if rec.kind == EVIDENCE_KIND and (set(rec.episode_ids) & with_facts or "(in reply to:" in rec.text
+                                          or len(rec.text.split()) > SHORT_MESSAGE_WORDS):
+            continue  # a message that gave facts is replaced through them
+        if speaker is not None and not any(e.name == speaker for e in store.get_episodes(scope, rec.episode_ids)):
+            continue
+        old_vec = store.vectors(scope, [rec.id]).get(rec.id)
+        cosine = float(np.dot(vec, old_vec)) if old_vec is not None else 0.0
+        ending = ends_it(text, rec.text)
+        if cosine < (ENDS_COSINE if ending else FRAME_COSINE):
+            return []  # the nearest statement of the user is about something else
+        owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, _names(rec.entities))
+        if is_tentative(rec.text) or reports_event(rec.text) or len(rec.text.split()) < FRAME_WORDS or owner != "user":
+            continue  # not the user's own statement: the next nearest may be
+        if ending:
+            return [Replacement(rec, Decision(True, True, "says it ended"))]
+        if not gives_other_value(text, rec.text):
+            return []
+        return [Replacement(rec, Decision(True, False, "new value for the same statement"))]  # a guess: recorded
+    return []
+
+
+def _says_how_things_were(text: str) -> bool:
+    return decide(text, Attribute("user", "", False), "", None, 0.0, same_value=False).reason == "says how things were"
 
 
 def _same_thing(a: str, b: str) -> bool:
@@ -235,7 +306,8 @@ def refine_attributes(facts: Sequence[Candidate], messages: Sequence[Message], e
         scores = dict(ranked)
         meaning = family_by_meaning(vec, embed)
         people = [w for e in f.entities for w in (e.canonical, e.canonical.split()[0])]
-        by_meaning = Slot(subject_of(f.text, None, people), meaning, normalize_text(f.text)) if meaning else None
+        subject = subject_of(f.text, f.slot.subject if f.slot is not None else None, people)  # the extractor's
+        by_meaning = Slot(subject, meaning, normalize_text(f.text)) if meaning else None  # "he" stays Tomasz
         if f.slot is None:
             if meaning is None or states_value(f.text, meaning, False) or not any(
                     g is not f and g.slot is not None and family_of(g.slot.attribute) == meaning

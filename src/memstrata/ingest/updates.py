@@ -164,7 +164,8 @@ _TIME_WORDS = frozenset(
     "week month year weekly daily every back moved pushed rescheduled changed".split()
 )
 _IS_MY = re.compile(r"^\s*([A-Z][\w.]*(?:\s+[A-Z][\w.]*)?)\s+(?:is|'s)\s+(?:now\s+)?my\s+(?:new\s+)?"
-                    r"([a-z]+(?:\s+(?!now\b|again\b|too\b|also\b|though\b)[a-z]+)?)\b")
+                    r"([a-z]+(?:\s+(?!now\b|again\b|too\b|also\b|though\b|as\b|of\b|since\b|from\b|at\b|for\b|"
+                    r"in\b|on\b|and\b|but\b)[a-z]+)?)\b")
 _SINGLE = {name: single for name, single, _ in _FAMILIES}
 
 
@@ -209,6 +210,15 @@ def is_ending(text: str) -> bool:
     return bool(ENDING_CUE.search(text))
 
 
+# Roles and things that act on the user's own attributes: "Landlord is charging 1,240 now", "Scale said 84
+# kilos", "IT swapped my Dell for a MacBook". A statement opening with one is about the user, not about them.
+ACTS_ON_USER = frozenset(
+    "landlord landlady scale scales bank boss manager employer company work office school uni university gym "
+    "doctor gp dentist clinic hospital pharmacy vet insurer insurance council payroll hr it management "
+    "coach physio therapist nutritionist studio salon barber hairdresser".split()
+)
+
+
 def subject_of(text: str, slot_subject: str | None = None, people: Iterable[str] = ()) -> str:
     """A name or relation word when the statement is about someone else, else "user" (callers only ask
     about the speaker's own messages). ``people``: names of persons the statement mentions."""
@@ -219,12 +229,26 @@ def subject_of(text: str, slot_subject: str | None = None, people: Iterable[str]
         word = re.findall(_RELATIVES, m.group(0), re.IGNORECASE)
         return word[-1].lower() if word else "someone"
     named = _NAMED_START.match(text)
-    if named and named.group(1) in set(people):
+    if named and named.group(1).lower() not in ACTS_ON_USER and (
+            named.group(1) in set(people) or _unknown_name(named.group(1), text)):
         return named.group(1)
     other = _OTHER_START.match(text)
     if other:
         return other.group(1).lower()  # "They love the park", "You got a new job": not the speaker's own
     return "user"  # the speaker's own message with no one else as its subject
+
+
+def _unknown_name(word: str, text: str) -> bool:
+    """A capitalised word opening a statement that says nothing of the speaker and goes on about "he" or
+    "she" ("Tomasz stayed behind in Leeds, he got a job at the uni."): a person, even when no entity was
+    recognised for it. Common words and words naming an attribute are not names."""
+    low = word.lower()
+    if _FIRST_PERSON.search(text) or not _HE_SHE.search(text) or low in _STOP or low in _CUE_WORDS:
+        return False
+    return not (low in _FILLER or low in _TIME_WORDS or any(p.search(word) for _, _, p in _COMPILED))
+
+
+_HE_SHE = re.compile(r"\b(?:he|she|he's|she's|him|his|her|hers)\b", re.IGNORECASE)
 
 
 def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str | None = None,
@@ -277,6 +301,65 @@ _DISPLACE = re.compile(
 )
 
 
+_DIGITS = re.compile(r"\d[\d,.:]*(?:\s?(?:k|am|pm)\b|[a-z]+)?", re.IGNORECASE)
+_CAPITALISED = re.compile(r"(?:^|(?<=[\s(\"'/-]))([A-Z][\w&]*(?:'s)?)")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\s[-\u2013]\s)$")
+
+
+def value_words(text: str) -> tuple[set[str], set[str]]:
+    """(numbers, names) a statement gives as values: "Rent is 1,240 now" -> ({"1240"}, set()); "Aldi opened
+    round the corner" -> (set(), {"aldi"}). A capitalised word opening a sentence is a name unless it is a
+    common word (stop words, change words, words with a common ending); "I" is never one."""
+    numbers = {m.group(0).replace(",", "").replace(" ", "").lower().rstrip(".:") for m in _DIGITS.finditer(text)}
+    names: set[str] = set()
+    for m in _CAPITALISED.finditer(text):
+        word = m.group(1).removesuffix("'s")
+        low = word.lower()
+        if low in _TIME_WORDS or low in ("i", "i'm", "i've", "i'd", "i'll") or len(word) < 2:
+            continue
+        if _SENTENCE_START.search(text[: m.start(1)]) and (
+                low in _STOP or low in _CUE_WORDS or low in _FILLER or low in ACTS_ON_USER
+                or re.search(r"(?:ed|ing|ly|s)$", low) or not word[1:].islower() and not word.isupper()):
+            continue
+        names.add(low)
+    return numbers, names
+
+
+_PAST_EVENT = re.compile(
+    r"^\s*(?:[\w']+,?\s+){0,3}?(?:i|we)\s+(?:just\s+|finally\s+|recently\s+|once\s+)?"
+    r"(?!(?:lived|used|moved|started|joined|switched|changed|weighed)\b)"
+    r"(?:\w+ed|bought|went|did|made|ran|took|saw|met|won|spent|paid|found|gave|wrote|read|built|came|ate|drank)\b",
+    re.IGNORECASE)
+
+
+def reports_event(text: str) -> bool:
+    """A one-off past happening of the user's ("I deadlifted 140 kg for the first time", "I bought a pair
+    of 16 kg kettlebells"): it stays true, so a later number or name does not replace it."""
+    return bool(_PAST_EVENT.match(text))
+
+
+def gives_other_value(new_text: str, old_text: str) -> bool:
+    """Does ``new_text`` give another value of the kind ``old_text`` gives: a number where the old one has a
+    number, or a name where the old one has a name, that the old statement does not hold?"""
+    new_nums, new_names = value_words(new_text)
+    old_nums, old_names = value_words(old_text)
+    return bool(old_nums and new_nums - old_nums) or bool(old_names and new_names - old_names - {"dr", "mr", "ms"})
+
+
+def ends_it(new_text: str, old_text: str) -> bool:
+    """Does ``new_text`` end what ``old_text`` states, naming the same thing ("Gave up the season ticket, it was
+    700 quid" after "I have a season ticket at Elland Road")?"""
+    return is_ending(new_text) and not is_ending(old_text) and bool(
+        (_topic_words(new_text) & _topic_words(old_text)) - _TIME_WORDS)
+
+
+def names_differ(new_text: str, old_text: str) -> bool:
+    """Each statement names something the other does not ("a data analyst at Klarna" after "a data analyst at
+    Spotify"): one slot value read from both does not make them the same value."""
+    new_names, old_names = value_words(new_text)[1], value_words(old_text)[1]
+    return bool(new_names - old_names) and bool(old_names - new_names)
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether a new statement replaces an old fact, and whether it said so itself (``explicit``)."""
@@ -327,6 +410,8 @@ def decide(new_text: str, new_attr: Attribute, old_text: str, old_attr: Attribut
         return Decision(False, explicit, "same value")
     if _PAST_STATE.search(_CLAUSE_BREAK.split(new_text, 1)[0]) and "now" not in new_text.lower():
         return Decision(False, explicit, "says how things were")
+    if reports_event(new_text) and reports_event(old_text):
+        return Decision(False, explicit, "two happenings")  # "I deadlifted 140 kg" after "I bought 16 kg weights"
     if old_attr is not None and old_attr.subject != new_attr.subject:
         return Decision(False, explicit, "another subject")
     shared = _topic_words(new_text) & _topic_words(old_text)
