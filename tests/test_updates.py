@@ -63,17 +63,24 @@ def _said(m: Memory, uid: str, old: str, new: str) -> None:
     m.add(new, user_id=uid, timestamp=T2)
 
 
+def _new_value_current(m: Memory, uid: str, question: str, old_value: str, new_value: str) -> list[dict]:
+    """The new value answers first, the old one is not shown as current, and it is kept as superseded
+    (with ``valid_to``); returns the superseded records."""
+    top = m.search(question, user_id=uid, limit=3, now=T2)["results"]
+    assert new_value.lower() in top[0]["memory"].lower(), top
+    assert not any(old_value.lower() in h["memory"].lower() and new_value.lower() not in h["memory"].lower()
+                   for h in top), f"the old value is still presented as current: {top}"
+    everything = m.get_all(user_id=uid, include_superseded=True)["results"]
+    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
+    assert replaced and all(x["valid_to"] for x in replaced)
+    return replaced
+
+
 @pytest.mark.parametrize("kind", sorted(UPDATES))
 def test_a_later_value_replaces_the_earlier_one(real_mem: Memory, uid: str, kind: str) -> None:
     old, new, question, old_value, new_value = UPDATES[kind]
     _said(real_mem, uid, old, new)
-    top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
-    assert new_value.lower() in top[0]["memory"].lower(), top
-    assert not any(old_value.lower() in h["memory"].lower() and new_value.lower() not in h["memory"].lower()
-                   for h in top), f"the old value is still presented as current: {top}"
-    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
-    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
-    assert replaced and all(x["valid_to"] for x in replaced)
+    replaced = _new_value_current(real_mem, uid, question, old_value, new_value)
     assert [e["event"] for e in real_mem.history(replaced[0]["id"], user_id=uid)] == ["ADD", "SUPERSEDE"]
     then = real_mem.search(question, user_id=uid, limit=3, as_of="2025-10-01T00:00:00Z")["results"]
     assert any(old_value.lower() in h["memory"].lower() for h in then)
@@ -202,13 +209,7 @@ IN_OTHER_WORDS = {
 def test_a_change_in_other_words_replaces_the_earlier_value(real_mem: Memory, uid: str, kind: str) -> None:
     old, new, question, old_value, new_value = IN_OTHER_WORDS[kind]
     _said(real_mem, uid, old, new)
-    top = real_mem.search(question, user_id=uid, limit=3, now=T2)["results"]
-    assert new_value.lower() in top[0]["memory"].lower(), top
-    assert not any(old_value.lower() in h["memory"].lower() and new_value.lower() not in h["memory"].lower()
-                   for h in top), f"the old value is still presented as current: {top}"
-    everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
-    replaced = [x for x in everything if old_value.lower() in x["memory"].lower() and x["superseded_by"]]
-    assert replaced and all(x["valid_to"] for x in replaced)
+    _new_value_current(real_mem, uid, question, old_value, new_value)
     then = real_mem.search(question, user_id=uid, limit=3, as_of="2025-10-01T00:00:00Z")["results"]
     assert any(old_value.lower() in h["memory"].lower() for h in then)
 

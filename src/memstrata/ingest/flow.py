@@ -53,8 +53,10 @@ class IngestFlow:
         self.tiers, self.writer, self.embedder = tiers, writer, embedder
         self.config, self.extractor, self.actor, self.observe = config, extractor, actor, observe
 
-    def add(self, scope: Scope, messages: Any, *, conversation_id: str | None, timestamp: Any,
-            metadata: dict[str, Any] | None, infer: bool) -> dict[str, Any]:
+    def stage(self, scope: Scope, messages: Any, *, conversation_id: str | None, timestamp: Any,
+              metadata: dict[str, Any] | None, infer: Any, status: str,
+              ) -> tuple[list[Message], dict[str, Any], list[EpisodeRecord], float]:
+        """Check a call's arguments and build its episodes (not yet written) with extraction ``status``."""
         check_id("conversation_id", conversation_id)
         if not isinstance(infer, bool):
             raise InvalidInputError("infer", "must be True or False")
@@ -66,16 +68,28 @@ class IngestFlow:
         episodes = [
             EpisodeRecord(id=str(uuid.uuid4()), scope=scope, conversation_id=conversation_id, role=m.role,
                           name=m.name, content=m.content, occurred_at=(m.timestamp or now_dt).timestamp(),
-                          created_at=now, metadata=meta, position=m.index, extraction_status="pending")
+                          created_at=now, metadata=meta, position=m.index, extraction_status=status)
             for m in msgs
         ]
-        self.tiers.store.add_episodes(episodes)  # durable before any later step can fail
+        return msgs, meta, episodes, now
+
+    def follow(self, scope: Scope, conversation_id: str | None, episodes: list[EpisodeRecord]) -> list[str]:
+        """Step 2: the conversation's recent turns and working state; returns the warnings of a cache outage."""
         warnings: list[str] = []
         if conversation_id is not None:
             turns = [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
             cache_write("short-term memory", lambda: self.tiers.short_term.push(scope, conversation_id, turns),
                         warnings)
             cache_write("working memory", lambda: self.observe(scope, conversation_id, episodes), warnings)
+        return warnings
+
+    def add(self, scope: Scope, messages: Any, *, conversation_id: str | None, timestamp: Any,
+            metadata: dict[str, Any] | None, infer: bool) -> dict[str, Any]:
+        msgs, meta, episodes, now = self.stage(scope, messages, conversation_id=conversation_id,
+                                               timestamp=timestamp, metadata=metadata, infer=infer,
+                                               status="pending")
+        self.tiers.store.add_episodes(episodes)  # durable before any later step can fail
+        warnings = self.follow(scope, conversation_id, episodes)
         episode_ids = [e.id for e in episodes]
         try:
             plan = self.plan(scope, msgs, episodes, meta, conversation_id, infer, now)

@@ -26,16 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from memstrata.cache_guard import cache_write
 from memstrata.core.text import chunk_text
-from memstrata.core.validate import check_metadata, parse_time
 from memstrata.errors import ConfigurationError, InvalidInputError, NotFoundError
 from memstrata.ingest.candidate import Message
 from memstrata.ingest.flow import IngestFlow
-from memstrata.ingest.messages import normalize_messages
-from memstrata.models import EpisodeRecord, Scope, check_id, iso, utcnow
+from memstrata.models import EpisodeRecord, Scope, check_id, iso
 from memstrata.providers.embedders import Embedder
-from memstrata.tiers.base import Turn
 from memstrata.tiers.queue import Ingestion, IngestQueue
 
 QUEUED = "queued"  # the extraction status of an episode whose ingestion waits for a worker
@@ -72,21 +68,9 @@ def check_key(key: Any) -> str | None:
 def enqueue(flow: IngestFlow, queue: IngestQueue, scope: Scope, messages: Any, *, conversation_id: str | None,
             timestamp: Any, metadata: dict[str, Any] | None, infer: bool,
             idempotency_key: str | None) -> dict[str, Any]:
-    check_id("conversation_id", conversation_id)
-    if not isinstance(infer, bool):
-        raise InvalidInputError("infer", "must be True or False")
     key = check_key(idempotency_key)
-    when = parse_time("timestamp", timestamp) if timestamp is not None else None
-    msgs = normalize_messages(messages, when)
-    meta = check_metadata(metadata)
-    now_dt = utcnow()
-    now = now_dt.timestamp()
-    episodes = [
-        EpisodeRecord(id=str(uuid.uuid4()), scope=scope, conversation_id=conversation_id, role=m.role,
-                      name=m.name, content=m.content, occurred_at=(m.timestamp or now_dt).timestamp(),
-                      created_at=now, metadata=meta, position=m.index, extraction_status=QUEUED)
-        for m in msgs
-    ]
+    episodes, now = flow.stage(scope, messages, conversation_id=conversation_id, timestamp=timestamp,
+                               metadata=metadata, infer=infer, status=QUEUED)[2:]
     ing = Ingestion(id=str(uuid.uuid4()), scope_key=scope.key, episode_ids=[e.id for e in episodes], infer=infer,
                     conversation_id=conversation_id, state="new", idempotency_key=key, created_at=now,
                     updated_at=now)
@@ -95,11 +79,7 @@ def enqueue(flow: IngestFlow, queue: IngestQueue, scope: Scope, messages: Any, *
         return {**describe(stored, now), "results": [], "episodes": stored.episode_ids, "duplicate": True}
     flow.tiers.store.add_episodes(episodes)
     queue.publish(ing.id, time.time())
-    warnings: list[str] = []
-    if conversation_id is not None:  # recent turns and the working state follow at once, as with add
-        turns = [Turn(e.role, e.content, e.occurred_at, e.id) for e in episodes]
-        cache_write("short-term memory", lambda: flow.tiers.short_term.push(scope, conversation_id, turns), warnings)
-        cache_write("working memory", lambda: flow.observe(scope, conversation_id, episodes), warnings)
+    warnings = flow.follow(scope, conversation_id, episodes)  # recent turns and working state at once, as with add
     stored.state = "queued"
     out = {**describe(stored, time.time()), "results": [], "episodes": ing.episode_ids}
     out["status"] = "pending"
