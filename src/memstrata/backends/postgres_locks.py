@@ -69,22 +69,29 @@ class AdvisoryLocks:
             pool.putconn(conn)
 
     def _lock_on(self, pool: ConnectionPool, key: tuple[int, int]) -> psycopg.Connection:
-        """A connection of ``pool`` that holds the advisory lock ``key`` (waiting for it)."""
-        try:
-            conn = pool.getconn()
-        except PoolTimeout as exc:
-            raise BackendUnavailableError(
-                f"postgres store: write section: no connection to {masked(self.url)} to hold the scope's lock on"
-            ) from exc
-        try:
-            conn.execute("SELECT pg_advisory_lock(%s, %s)", key)
-        except psycopg.Error as exc:
-            pool.putconn(conn)
-            if isinstance(exc, psycopg.errors.LockNotAvailable):
-                raise BackendError(f"postgres store: write section: the scope stayed locked for {LOCK_WAIT_MS} ms"
-                                   ) from exc
-            raise BackendUnavailableError(f"postgres store: write section: {masked(self.url)}: {exc}") from exc
-        return conn
+        """A connection of ``pool`` that holds the advisory lock ``key`` (waiting for it). An idle connection
+        the server dropped (a restart) is discarded with the pool's other dead ones, and a fresh one tried."""
+        for attempt in (1, 2):
+            try:
+                conn = pool.getconn()
+            except PoolTimeout as exc:
+                raise BackendUnavailableError(
+                    f"postgres store: write section: no connection to {masked(self.url)} to hold the scope's lock on"
+                ) from exc
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s, %s)", key)
+                return conn
+            except psycopg.Error as exc:
+                pool.putconn(conn)
+                if isinstance(exc, psycopg.errors.LockNotAvailable):
+                    raise BackendError(
+                        f"postgres store: write section: the scope stayed locked for {LOCK_WAIT_MS} ms") from exc
+                if attempt == 1 and conn.broken:
+                    pool.check()  # drop every idle connection the restart killed, then try a new one
+                    continue
+                raise BackendUnavailableError(
+                    f"postgres store: write section: lost the connection to {masked(self.url)}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _unlock(conn: psycopg.Connection, key: tuple[int, int]) -> None:
