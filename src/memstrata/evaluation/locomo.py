@@ -23,11 +23,10 @@ from memstrata.evaluation.baselines import Session, Turn
 from memstrata.evaluation.report import (
     below_flat_note,
     command_line,
-    dump_json,
     flag_below_flat,
     fmt,
     provenance,
-    write_section,
+    publish,
 )
 from memstrata.evaluation.systems import SYSTEM_ORDER, make_systems, warm_up
 
@@ -250,14 +249,8 @@ def run_locomo(
             "top10_tokens_mean": M.mean([r["top10_tokens"] for r in rs]),
         }
     command = command or command_line()
-    if out_dir is not None:
-        result["dump"] = str(dump_json(result, rows, out_dir, "locomo"))
-    markdown = render_markdown(result, command)
-    if echo:
-        print(markdown)
-    if write:
-        write_section(results_path, "locomo", markdown)
-    return result
+    return publish(result, rows, "locomo", render_markdown, command, out_dir=out_dir, echo=echo, write=write,
+                   results_path=results_path)
 
 
 def render_markdown(result: dict[str, Any], command: str) -> str:

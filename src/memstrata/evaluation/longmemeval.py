@@ -20,11 +20,10 @@ from memstrata.evaluation.longmemeval_data import Instance, count_instances, ite
 from memstrata.evaluation.report import (
     below_flat_note,
     command_line,
-    dump_json,
     flag_below_flat,
     fmt,
     provenance,
-    write_section,
+    publish,
 )
 from memstrata.evaluation.systems import SEARCH_LIMIT, SYSTEM_ORDER, make_systems, warm_up
 
@@ -182,14 +181,8 @@ def run_longmemeval(
         summary["ingest_seconds"] = round(ingest_s[system.key], 2)
         result["systems"][system.key] = summary
     command = command or command_line()
-    if out_dir is not None:
-        result["dump"] = str(dump_json(result, rows, out_dir, "longmemeval"))
-    markdown = render_markdown(result, command)
-    if echo:
-        print(markdown)
-    if write:
-        write_section(results_path, "longmemeval", markdown)
-    return result
+    return publish(result, rows, "longmemeval", render_markdown, command, out_dir=out_dir, echo=echo, write=write,
+                   results_path=results_path)
 
 
 def _running(rows: dict[str, list[dict[str, Any]]]) -> dict[str, str]:

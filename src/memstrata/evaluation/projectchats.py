@@ -24,11 +24,10 @@ from memstrata.evaluation.baselines import Session, Turn
 from memstrata.evaluation.report import (
     below_flat_note,
     command_line,
-    dump_json,
     flag_below_flat,
     fmt,
     provenance,
-    write_section,
+    publish,
 )
 from memstrata.evaluation.systems import SYSTEM_ORDER, make_systems, warm_up
 
@@ -116,14 +115,8 @@ def run_projectchats(
             "per_type": {k: v for k, v in agg.items() if k != "all"},
             "search_p50": M.percentile(search, 50), "search_p95": M.percentile(search, 95),
         }
-    if out_dir is not None:
-        result["dump"] = str(dump_json(result, rows, out_dir, "projectchats"))
-    markdown = render_markdown(result, command or command_line())
-    if echo:
-        print(markdown)
-    if write:
-        write_section(results_path, "projectchats", markdown)
-    return result
+    return publish(result, rows, "projectchats", render_markdown, command or command_line(), out_dir=out_dir,
+                   echo=echo, write=write, results_path=results_path)
 
 
 def render_markdown(result: dict[str, Any], command: str) -> str:

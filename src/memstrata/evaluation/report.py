@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,3 +112,18 @@ def write_section(path: str | Path, name: str, body: str) -> None:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def publish(result: dict[str, Any], rows: dict[str, list[dict[str, Any]]], name: str,
+            render: Callable[[dict[str, Any], str], str], command: str, *, out_dir: str | Path | None,
+            echo: bool, write: bool, results_path: str | Path) -> dict[str, Any]:
+    """What every benchmark does with its result: the per-question dump (``out_dir``), the markdown section
+    printed (``echo``) and written into the results file under ``name`` (``write``)."""
+    if out_dir is not None:
+        result["dump"] = str(dump_json(result, rows, out_dir, name))
+    markdown = render(result, command)
+    if echo:
+        print(markdown)
+    if write:
+        write_section(results_path, name, markdown)
+    return result
