@@ -139,3 +139,32 @@ def test_deleting_a_scope_or_forgetting_a_user_drops_its_queued_adds(mem: Memory
     assert mem.ingestions(user_id=uid, agent_id="a1")["results"] == []
     assert mem.process_queue()["claimed"] == 1  # only the other user's is left
     assert mem.ingestion(kept["ingestion_id"], user_id=f"{uid}-other")["status"] == "done"
+
+
+class StallsThenLosesItsLease(SQLQueue):
+    """A worker that stalls after reading its batch; meanwhile its lease passes and another worker runs the
+    same ingestion to the end."""
+
+    def __init__(self, mem: Memory, uid: str) -> None:
+        super().__init__(mem.store)  # type: ignore[arg-type]
+        self.mem, self.uid, self.after_other = mem, uid, None
+
+    def extend(self, ids: Any, worker: str, lease: float, now: float) -> None:
+        if self.after_other is None:
+            time.sleep(0.3)
+            assert self.mem.process_queue(lease=0.2)["done"] == 1
+            self.after_other = self.mem.get_all(user_id=self.uid, limit=1000)["results"]
+        super().extend(ids, worker, lease, now)
+
+
+def test_two_workers_on_one_ingestion_store_it_once(mem: Memory, uid: str) -> None:
+    r = mem.add("My brother Tom lives in Madrid. I play the cello on Sundays.", user_id=uid, wait=False)
+    overtaken = StallsThenLosesItsLease(mem, uid)
+    counts = QueueWorker(mem._ingest, overtaken, WorkerConfig(lease=0.2)).run_batch()
+    assert counts["claimed"] == 1 and overtaken.after_other
+    after = mem.get_all(user_id=uid, limit=1000)["results"]
+    assert sorted(m["id"] for m in after) == sorted(m["id"] for m in overtaken.after_other)
+    assert [m.get("updated_at") for m in sorted(after, key=lambda m: m["id"])] == [
+        m.get("updated_at") for m in sorted(overtaken.after_other, key=lambda m: m["id"])]
+    status = mem.ingestion(r["ingestion_id"], user_id=uid)
+    assert status["status"] == "done" and status["attempts"] == 2

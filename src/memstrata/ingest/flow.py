@@ -39,6 +39,14 @@ from memstrata.tiers.base import ShortTermTier, Store, Turn
 Observer = Callable[[Scope, str, list[EpisodeRecord]], object]
 
 
+class AlreadyApplied(Exception):
+    """A queued batch whose episodes another worker has applied since they were read: nothing was written."""
+
+    def __init__(self, scope: Scope, episode_ids: list[str]) -> None:
+        super().__init__(f"episodes {', '.join(episode_ids)} of scope {scope.key} were applied by another worker")
+        self.episode_ids = episode_ids
+
+
 class FlowTiers(Protocol):
     store: Store
     short_term: ShortTermTier
@@ -127,8 +135,12 @@ class IngestFlow:
         return {"results": results, "retried": len(todo), "still_failed": failed}
 
     def plan(self, scope: Scope, msgs: list[Message], episodes: Sequence[EpisodeRecord], meta: dict[str, Any],
-             conversation_id: str | None, infer: bool, now: float) -> AddPlan:
-        """Extract, plan and apply one batch of messages whose episodes are stored already."""
+             conversation_id: str | None, infer: bool, now: float, expect_status: str | None = None) -> AddPlan:
+        """Extract, plan and apply one batch of messages whose episodes are stored already.
+
+        With ``expect_status``, the episodes' extraction status is read again inside the write section: if any
+        of them has moved on (another worker applied this batch meanwhile), nothing is written and
+        ``AlreadyApplied`` is raised."""
         ref_time = max((m.timestamp for m in msgs if m.timestamp), default=None) or utcnow()
         if infer:
             earlier = []
@@ -155,6 +167,11 @@ class IngestFlow:
         # Dedup and supersession are decided from reads made inside the scope's write section, so a writer
         # that overlaps this one (a thread, another process, another server) sees its batch, or it sees theirs.
         with self.writer.section(scope):
+            if expect_status is not None:
+                now_status = {e.id: e.extraction_status
+                              for e in self.tiers.store.get_episodes(scope, [e.id for e in episodes])}
+                if any(now_status.get(e.id) != expect_status for e in episodes):
+                    raise AlreadyApplied(scope, [e.id for e in episodes])
             plan = plan_add(self.tiers.store, scope, candidates=candidates, messages=msgs, episodes=episodes,
                             embed=self.embedder.embed, metadata=meta, conversation_id=conversation_id,
                             config=self.config, infer=infer, now=now, actor=self.actor, vectors=vectors)

@@ -9,8 +9,10 @@ every message window of the batch in one embedder call (what ``add`` embeds for 
 evidence; facts worded apart from their message are embedded per ingestion), then runs each ingestion
 through ``IngestFlow.plan``, whose one transaction writes the facts and moves the episodes out of
 ``'queued'``. Only episodes still ``'queued'`` are processed, so a redelivered ingestion (its worker was
-killed after that commit) stores nothing twice. A failure releases the row for a later attempt, after an
-exponential backoff; past ``max_attempts`` it is dead until ``requeue``.
+killed after that commit) stores nothing twice; the status is read again inside the scope's write section,
+so two workers running one ingestion at once (a stalled worker whose lease passed) store it once. A failure
+releases the row for a later attempt, after an exponential backoff; past ``max_attempts`` it is dead until
+``requeue``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from memstrata.core.text import chunk_text
 from memstrata.errors import ConfigurationError, InvalidInputError, NotFoundError
 from memstrata.ingest.candidate import Message
-from memstrata.ingest.flow import IngestFlow
+from memstrata.ingest.flow import AlreadyApplied, IngestFlow
 from memstrata.models import EpisodeRecord, Scope, check_id, iso
 from memstrata.providers.embedders import Embedder
 from memstrata.tiers.queue import Ingestion, IngestQueue
@@ -216,7 +218,11 @@ class QueueWorker:
             return {"messages": [], "memory_ids": [], "redelivered": True}
         msgs = [Message(e.role, e.content, i, e.name, datetime.fromtimestamp(e.occurred_at, UTC))
                 for i, e in enumerate(eps)]
-        plan = flow.plan(scope, msgs, eps, eps[0].metadata, ing.conversation_id, ing.infer, time.time())
+        try:
+            plan = flow.plan(scope, msgs, eps, eps[0].metadata, ing.conversation_id, ing.infer, time.time(),
+                             expect_status=QUEUED)
+        except AlreadyApplied:  # its lease passed while this worker stalled, and another worker ran it meanwhile
+            return {"messages": [], "memory_ids": [], "redelivered": True}
         ids = list(dict.fromkeys(r["id"] for r in plan.results if "id" in r))
         return {"messages": plan.messages, "memory_ids": ids}
 
