@@ -379,6 +379,8 @@ def test_find_conflicts_normalises_values() -> None:
     assert find_conflicts(cand, existing) == ["b"]
     assert find_conflicts(Candidate(text="x", importance=1.0), existing) == []
     assert normalize_value("4,512") == normalize_value("4512")
+    assert normalize_value("Lisbon, hopefully by March. (in reply to: Where are you moving to?)") \
+        == "lisbon, hopefully by march"
 
 
 def test_plan_conflict_policies() -> None:

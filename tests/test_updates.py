@@ -184,6 +184,9 @@ def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> No
     for question, answer in zip(QUESTIONS, expected, strict=True):
         top = real_mem.search(question, user_id=uid, limit=1)["results"][0]["memory"]
         assert answer in top, (question, top)
+    # the move is recorded with the value the reply gave, not the question it answered
+    moved = [c for c in real_mem.conflicts(user_id=uid, status="all")["results"] if c["attribute"] == "lives_in"]
+    assert moved and all("reply" not in str(c["new_value"]) for c in moved), moved
 
 
 # Updates said in words no pattern lists: the attribute comes from the statement's meaning (its vector against

@@ -31,11 +31,18 @@ _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 _DIGIT_GROUP = re.compile(r"(?<=\d)[,\s](?=\d{3}\b)")
+_REPLY_NOTE = re.compile(r"\s*\(in reply to:.*\)\s*$", re.IGNORECASE | re.DOTALL)  # evidence.finish_facts adds it
+
+
+def without_reply_note(text: str) -> str:
+    """A short reply's text without the question it answered, which ``finish_facts`` appends to it."""
+    return _REPLY_NOTE.sub("", text)
 
 
 def normalize_value(value: str) -> str:
-    """Case, width, spacing, edge punctuation, a leading article and digit grouping do not change a value."""
-    text = unicodedata.normalize("NFKC", str(value)).casefold().strip()
+    """Case, width, spacing, edge punctuation, a leading article, digit grouping and the question a short reply
+    answered do not change a value."""
+    text = without_reply_note(unicodedata.normalize("NFKC", str(value))).casefold().strip()
     text = _DIGIT_GROUP.sub("", _EDGE.sub("", _SPACE.sub(" ", text)))
     return _ARTICLE.sub("", text)
 

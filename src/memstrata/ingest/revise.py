@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memstrata.ingest.candidate import Candidate, Message, Slot
-from memstrata.ingest.conflicts import normalize_value, same_subject
+from memstrata.ingest.conflicts import normalize_value, same_subject, without_reply_note
 from memstrata.ingest.dedup import normalize_text, normalized_hash
 from memstrata.ingest.evidence import EVIDENCE_KIND
 from memstrata.ingest.prototypes import family_by_meaning, family_scores, fits
@@ -279,7 +279,7 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
         if f.slot is not None and not (f.slot.attribute.endswith("_count") and attr is not None):
             continue  # the extractor's own slot is more precise than a family, except a bare count
         if attr is not None:
-            f.slot = Slot(attr.subject, attr.family, normalize_text(f.text))
+            f.slot = Slot(attr.subject, attr.family, normalize_text(without_reply_note(f.text)))
 
 
 DOUBTFUL_FIT = 0.3  # a family named by words this far from the statement's meaning is in doubt ...
