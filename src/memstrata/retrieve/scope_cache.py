@@ -74,6 +74,7 @@ class ScopeCache:
         self._local: OrderedDict[tuple[Scope, str], tuple[int, Any, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._epoch: int | None = None
+        self._next_sweep = 0.0
 
     def open(self, scope: Scope, names: Sequence[str], shared: Iterable[str]) -> ScopeView:
         """The entries ``names`` of ``scope`` that are current; ``shared``: those that may live in Redis."""
@@ -96,6 +97,8 @@ class ScopeCache:
         from_redis = dict(zip(remote, raw, strict=True))
         found: dict[str, Any] = {}
         now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
         with self._lock:
             for name in names:
                 entry = self._local.get((scope, name))
@@ -133,6 +136,13 @@ class ScopeCache:
             self._local.move_to_end((scope, name))
             while len(self._local) > self.layers.config.local_scope_entries:
                 self._local.popitem(last=False)
+
+    def _sweep(self, now: float) -> None:
+        """Let go of entries past their lifetime, so that none outlives it by much in memory either."""
+        with self._lock:
+            self._next_sweep = now + self.layers.config.local_ttl / 4
+            for key in [k for k, (_, _, expires) in self._local.items() if expires <= now]:
+                del self._local[key]
 
     def drop_local(self, scopes: Iterable[Scope] | None) -> None:
         """Forget this process's entries of ``scopes`` (None: of every scope)."""
