@@ -115,6 +115,8 @@ def run_mode(store: str, emb: Any, layers: CacheLayers | None, ops: list[tuple[s
                 got = [r["id"] for r in found]
                 same += set(got) == set(want)
                 same_order += got == want
+                if set(got) != set(want):
+                    explain(m, plain, text, user, got, want)
         lookups: dict[str, dict[str, dict[str, int]]] = {}
         for m in pair:
             for kind, by_layer in m.cache_layers.snapshot()["layers"].items():
@@ -131,6 +133,15 @@ def run_mode(store: str, emb: Any, layers: CacheLayers | None, ops: list[tuple[s
         "wall_mean_ms": float(np.mean(wall)) * 1000, "cpu_mean_ms": float(np.mean(cpu)) * 1000,
         "lookups": lookups, "same": same, "same_order": same_order,
     }
+
+
+def explain(cached: Memory, plain: Memory, query: str, user: str, got: list[str], want: list[str]) -> None:
+    """Print a search whose answers differed, with the stages of the ids only one side returned, asked again."""
+    say(f"differs: {query!r} in {user}: only cached {sorted(set(got) - set(want))}, "
+        f"only uncached {sorted(set(want) - set(got))}")
+    for name, m in (("cached", cached), ("uncached", plain)):
+        again = m.search(query, user_id=user, limit=10, explain=True)["results"]
+        say(f"  {name} again: " + json.dumps([(r["id"][:8], round(r["score"], 5), r["stages"]) for r in again]))
 
 
 def rate(lookups: dict[str, Any], kind: str, layer: str) -> str:
@@ -153,13 +164,18 @@ def stores(kind: str, workdir: Path) -> Iterator[tuple[str, Any]]:
 
         yield f"sqlite:///{base}", copy
         return
+    from memstrata.backends.postgres import migrate
     from pg_support import EmbeddedPostgres
 
-    pg = EmbeddedPostgres(workdir / "pg").start()
+    # Durable as in bench/backends.py: fsync on, synchronous_commit off (SQLite's WAL + synchronous=NORMAL).
+    pg = EmbeddedPostgres(settings={"fsync": "on", "full_page_writes": "on", "synchronous_commit": "off"}).start()
     try:
-        yield pg.create_database("base"), lambda name: pg.create_database(name, "base")
+        base = pg.create_database("base")
+        migrate(base, dim=384)
+        yield base, lambda name: pg.create_database(name, "base")
     finally:
         pg.stop()
+        pg.remove()
 
 
 def measure(kind: str, args: argparse.Namespace, emb: Any, conversations: list[Any]) -> str:

@@ -114,6 +114,18 @@ def test_a_write_through_one_process_is_seen_by_the_other_at_once(procs: Process
     assert _ids(procs.b, query, user_id=u) == []
 
 
+def test_a_write_that_never_bumped_the_version_is_seen_too(procs: Processes) -> None:
+    """A writer without the cache (a worker started without it, or one cut off from Redis) bumps no version;
+    the store's change marker, kept with every entry, still retires what the readers cached."""
+    u = f"u-{uuid.uuid4().hex[:6]}"
+    procs.a.add("I live in Lisbon", user_id=u)
+    for _ in range(2):
+        _same_as_uncached(procs, "who lives in Porto?", user_id=u)
+    added = procs.plain.add("My sister Anna lives in Porto", user_id=u)["results"][0]["id"]
+    assert added in _ids(procs.b, "who lives in Porto?", user_id=u)
+    assert added in _same_as_uncached(procs, "who lives in Porto?", user_id=u)
+
+
 def test_the_writer_reads_its_own_write(tmp_path: Path, layers: CacheLayers) -> None:
     with Memory(f"sqlite:///{tmp_path / 'm.db'}", embedder=HashEmbedder(), cache_layers=layers) as m:
         m.search("green tea", user_id="u")

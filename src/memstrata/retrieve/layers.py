@@ -14,8 +14,9 @@ entries are not used at all (the process cannot know whether another one wrote),
 after ``RETRY_SECONDS``. An invalidation that could not reach Redis is kept and delivered first thing
 once Redis answers (also by a timer, so an idle process does not hold it back); until then this process
 reads nothing from the scope cache, and a process that saw Redis fail trusts scope entries again only
-``SCOPE_GRACE_SECONDS`` after it answers (longer than a writer's retry). docs/scaling.md says what is left
-uncovered (a writer cut off from Redis while readers are not).
+``SCOPE_GRACE_SECONDS`` after it answers (longer than a writer's retry). Behind all of this, every scope entry
+also carries the store's change marker of its scope (``retrieve.scope_cache``), so a write whose bump never
+reached Redis is seen all the same.
 """
 
 from __future__ import annotations

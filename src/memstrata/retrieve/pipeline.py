@@ -245,7 +245,7 @@ class Retriever:
         names = [n for n, wanted in ((cname, bool(cname)), (ENTITIES, expand)) if wanted]
         if self.cache is None or not names:
             return None
-        return self.cache.open(scope, names, shared=[cname] if cname else [])
+        return self.cache.open(scope, names, shared=[cname] if cname else [], marker=self.store.change_marker)
 
     def _match_speakers(self, scope: Scope, query: str, hits: list[Hit], head: int, weight: float) -> None:
         """Lift the head's memories said by a person the query names in the third person ("What did Caroline

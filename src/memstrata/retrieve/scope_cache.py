@@ -14,8 +14,12 @@ What is cached, and why these pieces and not whole results:
   expands entities. It holds names, so it stays in the process (validated against the shared version like
   any entry) and never goes to Redis.
 
-Each read is one round trip: the erasure epoch, the scope's version and the wanted entries come back
-together; an entry stored under another version is a miss. When the epoch has moved since this process last
+Each read is one round trip to Redis: the erasure epoch, the scope's version and the wanted entries come
+back together; an entry stored under another version is a miss. The store's change marker of the scope
+(``Store.change_marker``, a cheap read that moves with every committed write from any process) is read too
+and kept with each entry: an entry is served only while both still match, so a write whose version bump
+never reached Redis (Redis cut off from the writer, the writer gone, a writer started without the cache) is
+still seen. A store without a marker gets no scope entries at all. When the epoch has moved since this process last
 looked, some user was erased somewhere: the process drops every scope entry it holds.
 """
 
@@ -49,8 +53,9 @@ class ScopeView:
     """The cached entries of one scope under one version, for one search. ``get`` serves an entry or computes
     it; ``commit`` stores what was computed."""
 
-    def __init__(self, cache: ScopeCache | None, scope: Scope, version: int | None, found: dict[str, Any]) -> None:
-        self.cache, self.scope, self.version, self.found = cache, scope, version, found
+    def __init__(self, cache: ScopeCache | None, scope: Scope, version: int | None, marker: str,
+                 found: dict[str, Any]) -> None:
+        self.cache, self.scope, self.version, self.marker, self.found = cache, scope, version, marker, found
         self.computed: dict[str, tuple[Any, bool]] = {}
 
     def get(self, name: str, compute: Callable[[], Any], *, shared: bool = True) -> Any:
@@ -63,7 +68,7 @@ class ScopeView:
 
     def commit(self) -> None:
         if self.cache is not None and self.computed and self.version is not None:
-            self.cache.store(self.scope, self.version, self.computed)
+            self.cache.store(self.scope, self.version, self.marker, self.computed)
 
 
 class ScopeCache:
@@ -71,25 +76,32 @@ class ScopeCache:
 
     def __init__(self, layers: ReadCache) -> None:
         self.layers = layers
-        self._local: OrderedDict[tuple[Scope, str], tuple[int, Any, float]] = OrderedDict()
+        self._local: OrderedDict[tuple[Scope, str], tuple[int, str, Any, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._epoch: int | None = None
         self._next_sweep = 0.0
 
-    def open(self, scope: Scope, names: Sequence[str], shared: Iterable[str]) -> ScopeView:
-        """The entries ``names`` of ``scope`` that are current; ``shared``: those that may live in Redis."""
+    def open(self, scope: Scope, names: Sequence[str], shared: Iterable[str],
+             marker: Callable[[Scope], object | None]) -> ScopeView:
+        """The entries ``names`` of ``scope`` that are current; ``shared``: those that may live in Redis;
+        ``marker``: the store's change marker of a scope."""
         stats = self.layers.stats
         store = self.layers.shared_now()
         if store is None or not self.layers.scopes_trusted():  # fail closed: no shared version, no cached entry
             stats.note("scope", "process", "bypass", len(names))
-            return ScopeView(None, scope, None, {})
+            return ScopeView(None, scope, None, "", {})
         remote = [n for n in names if n in set(shared)]
         try:
             epoch, version, raw = store.read_scope(scope, remote)
         except MemstrataError as exc:
             self.layers.went_down(exc)
             stats.note("scope", "process", "bypass", len(names))
-            return ScopeView(None, scope, None, {})
+            return ScopeView(None, scope, None, "", {})
+        current = marker(scope)  # after the version, before the data: both may only be older than what is read
+        if current is None:
+            stats.note("scope", "process", "bypass", len(names))
+            return ScopeView(None, scope, None, "", {})
+        mark = str(current)
         if epoch != self._epoch:
             if self._epoch is not None:
                 self.drop_local(None)  # someone was erased: no copy of theirs may stay in this process
@@ -102,24 +114,27 @@ class ScopeCache:
         with self._lock:
             for name in names:
                 entry = self._local.get((scope, name))
-                if entry is not None and entry[0] == version and entry[2] > now:
+                if entry is not None and entry[0] == version and entry[1] == mark and entry[3] > now:
                     self._local.move_to_end((scope, name))
-                    found[name] = entry[1]
+                    found[name] = entry[2]
         for name in names:
             stats.note("scope", "process", "hit" if name in found else "miss")
             if name in found or name not in from_redis:
                 continue
             payload = from_redis[name]
-            stats.note("scope", "redis", "miss" if payload is None else "hit")
-            if payload is not None:
-                found[name] = json.loads(payload)
-                self._keep(scope, name, version, found[name])
-        return ScopeView(self, scope, version, found)
+            stored = json.loads(payload) if payload is not None else None
+            hit = isinstance(stored, list) and len(stored) == 2 and stored[0] == mark
+            stats.note("scope", "redis", "hit" if hit else "miss")
+            if hit:
+                assert stored is not None
+                found[name] = stored[1]
+                self._keep(scope, name, version, mark, found[name])
+        return ScopeView(self, scope, version, mark, found)
 
-    def store(self, scope: Scope, version: int, computed: dict[str, tuple[Any, bool]]) -> None:
+    def store(self, scope: Scope, version: int, mark: str, computed: dict[str, tuple[Any, bool]]) -> None:
         for name, (value, _) in computed.items():
-            self._keep(scope, name, version, value)
-        remote = {name: json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+            self._keep(scope, name, version, mark, value)
+        remote = {name: json.dumps([mark, value], ensure_ascii=False, separators=(",", ":")).encode()
                   for name, (value, shared) in computed.items() if shared}
         store = self.layers.shared_now()
         if store is None or not remote or not self.layers.scopes_trusted():
@@ -129,10 +144,10 @@ class ScopeCache:
         except MemstrataError as exc:
             self.layers.went_down(exc)
 
-    def _keep(self, scope: Scope, name: str, version: int, value: Any) -> None:
+    def _keep(self, scope: Scope, name: str, version: int, mark: str, value: Any) -> None:
         expires = time.monotonic() + self.layers.config.local_ttl
         with self._lock:
-            self._local[(scope, name)] = (version, value, expires)
+            self._local[(scope, name)] = (version, mark, value, expires)
             self._local.move_to_end((scope, name))
             while len(self._local) > self.layers.config.local_scope_entries:
                 self._local.popitem(last=False)
@@ -141,7 +156,7 @@ class ScopeCache:
         """Let go of entries past their lifetime, so that none outlives it by much in memory either."""
         with self._lock:
             self._next_sweep = now + self.layers.config.local_ttl / 4
-            for key in [k for k, (_, _, expires) in self._local.items() if expires <= now]:
+            for key in [k for k, (_, _, _, expires) in self._local.items() if expires <= now]:
                 del self._local[key]
 
     def drop_local(self, scopes: Iterable[Scope] | None) -> None:
