@@ -7,7 +7,7 @@ Keys, under the prefix (default ``memstrata:``)::
     se:{tag}<scope key>|<name>           a scope entry: 8 bytes of the version it was computed under, then the payload
     si:{tag}<scope key>                  the names of the scope's entries (so erasure needs no SCAN)
     su:{tag}<org and user>               the keys of a user's scopes with entries (so erasure finds them all)
-    epoch                                raised by every erasure; a process that sees it move drops its own copies
+    epoch                                raised by a user's erasure; a process that sees it move drops its own copies
 
 Every key of a scope carries the scope's hash tag (``backends.redis.scope_tag``), so a scope's keys share one
 Redis Cluster slot and a scope's version, entries and index are read and changed together on one node; the
@@ -175,7 +175,6 @@ class RedisLayers(SharedCache):
                 pipe.delete(index)
                 gone += int(pipe.execute()[0]) if names else 0
             self.bump(scopes)
-            self.client.incr(self._epoch)
             return gone
 
         return self._run(op)
@@ -187,6 +186,7 @@ class RedisLayers(SharedCache):
             keys = [k.decode() if isinstance(k, bytes) else str(k) for k in self.client.smembers(index)]
             gone = self.erase([Scope.from_key(k) for k in keys]) if keys else 0
             self.client.delete(index)
+            self.client.incr(self._epoch)
             return gone
 
         return self._run(op)

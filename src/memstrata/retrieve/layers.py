@@ -241,8 +241,8 @@ class ReadCache:
         self._invalidate(bumps=[scope])
 
     def erased(self, scopes: Sequence[Scope]) -> None:
-        """The scopes' data is gone: their entries go too, here and in Redis, and every process drops its own
-        copies on its next read."""
+        """The scopes' data is gone: their entries go too, here and in Redis (another process's copies are
+        stale by the version and expire; ``forget`` drops them everywhere)."""
         if self.scopes is not None:
             self.scopes.drop_local(scopes)
         self._invalidate(erase=list(scopes))

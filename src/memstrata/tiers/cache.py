@@ -48,13 +48,13 @@ class SharedCache(ABC):
 
     @abstractmethod
     def erase(self, scopes: Sequence[Scope]) -> int:
-        """Bump the scopes, delete their entries and raise the erasure epoch (so that every process drops
-        what it holds in memory on its next read); returns the entries deleted."""
+        """Bump the scopes and delete their entries; returns the entries deleted."""
 
     @abstractmethod
     def erase_user(self, org_id: str, user_id: str) -> int:
         """``erase`` every scope of the user that has (or had) an entry, whether or not the store holds data
-        of it; returns the entries deleted."""
+        of it, and raise the erasure epoch, so that every process drops what it holds in memory on its next
+        read; returns the entries deleted."""
 
     @abstractmethod
     def bump_all(self) -> None:
