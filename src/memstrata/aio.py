@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS
-from memstrata.config import IngestConfig
+from memstrata.config import CacheLayers, IngestConfig
 from memstrata.errors import InvalidInputError, MemstrataError
 from memstrata.memory import Memory
 from memstrata.providers.embedders import Embedder
@@ -107,13 +107,14 @@ class AsyncMemory:
         working: WorkingTier | None = None, vectors: str | VectorTier | None = None, cache: str | None = None,
         short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str = "balanced", actor: str = "library",
         user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, org_id: str | None = None,
-        archive: str | None = None, **store_options: Any,
+        archive: str | None = None, cache_layers: CacheLayers | str | None = None, **store_options: Any,
     ) -> None:
         """Open a ``Memory`` with these (its own) arguments; calls run on ``DEFAULT_WORKERS`` threads."""
         memory = Memory(
             store, embedder=embedder, ingest=ingest, extractor=extractor, short_term=short_term, working=working,
             vectors=vectors, cache=cache, short_term_ttl=short_term_ttl, preset=preset, actor=actor, user_id=user_id,
-            agent_id=agent_id, run_id=run_id, org_id=org_id, archive=archive, **store_options,
+            agent_id=agent_id, run_id=run_id, org_id=org_id, archive=archive, cache_layers=cache_layers,
+            **store_options,
         )
         self._setup(memory, DEFAULT_WORKERS)
 

@@ -76,3 +76,36 @@ class IngestConfig:
             )
         if not 0.0 <= self.importance_threshold <= 1.0:
             raise ConfigurationError("importance_threshold: must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class CacheLayers:
+    """The read cache in front of the database: in process, then a shared Redis (``url``), then the database
+    or the embedder. Without ``url`` only the in-process query-vector LRU runs: scope entries need the shared
+    versions that tell every process about a write, so they are never cached by one process alone.
+
+    ``query_vectors`` / ``scopes`` turn each kind off; ``query_ttl`` and ``scope_ttl`` are the shared entries'
+    lifetimes, ``local_ttl`` the longest a process keeps a scope entry of its own, ``local_size`` how many
+    query vectors and ``local_scope_entries`` how many scope entries a process keeps."""
+
+    url: str | None = None
+    query_vectors: bool = True
+    scopes: bool = True
+    query_ttl: float = 24 * 3600.0
+    scope_ttl: float = 600.0
+    local_ttl: float = 60.0
+    local_size: int = 1024
+    local_scope_entries: int = 2048
+
+    def __post_init__(self) -> None:
+        for name in ("query_ttl", "scope_ttl", "local_ttl"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+                raise ConfigurationError(f"cache layers: {name} must be a positive number of seconds, got {value!r}")
+        for name in ("local_size", "local_scope_entries"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"cache layers: {name} must be a positive whole number, got {value!r}")
+        if self.url is not None and (not isinstance(self.url, str) or "://" not in self.url):
+            raise ConfigurationError(f"cache layers: url must be a Redis URL such as redis://host:6379/0, "
+                                     f"got {self.url!r}")

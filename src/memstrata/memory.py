@@ -19,7 +19,7 @@ from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm
 from memstrata.backends.registry import open_cache, open_store, open_vector_tier
 from memstrata.backends.sql.queue import queue_of
 from memstrata.cache_guard import recent_turns as _recent_turns  # context() has an argument of that name
-from memstrata.config import IngestConfig, default_store_url
+from memstrata.config import CacheLayers, IngestConfig, default_store_url
 from memstrata.core.paging import MAX_LIMIT, check_limit
 from memstrata.core.scope import ScopeResolver
 from memstrata.core.validate import parse_time
@@ -33,9 +33,10 @@ from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.queued import QueuedMethods
 from memstrata.retrieve import listing
 from memstrata.retrieve.context import assemble_context, check_context_args, search_request, search_results
+from memstrata.retrieve.layers import open_read_cache
 from memstrata.retrieve.pipeline import Hit, Retriever
 from memstrata.retrieve.presets import get_preset
-from memstrata.retrieve.usage import QueryVectors, UsageLog
+from memstrata.retrieve.usage import UsageLog
 from memstrata.rights import PrivacyMethods
 from memstrata.tiers.base import ShortTermTier, Store, WorkingState, WorkingTier
 from memstrata.tiers.stack import Tiers
@@ -52,7 +53,8 @@ class Memory(QueuedMethods, PrivacyMethods):
     >>> m.search("where do I live?", user_id="alice")
 
     Every call names its scope (``user_id``, ``agent_id``, ``run_id``, optional ``org_id``); pass them to
-    the constructor to bind a default scope for calls that omit them.
+    the constructor to bind a default scope for calls that omit them. ``cache_layers`` (a Redis URL or a
+    ``CacheLayers``) shares query vectors and hot scopes' search pieces with every process on that Redis.
     """
 
     def __init__(
@@ -61,9 +63,11 @@ class Memory(QueuedMethods, PrivacyMethods):
         working: WorkingTier | None = None, vectors: str | VectorTier | None = None, cache: str | None = None,
         short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str = "balanced", actor: str = "library",
         user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-        org_id: str | None = None, archive: str | None = None, **store_options: Any,
+        org_id: str | None = None, archive: str | None = None, cache_layers: CacheLayers | str | None = None,
+        **store_options: Any,
     ) -> None:
         self.embedder = resolve_embedder(embedder)
+        self.cache_layers = open_read_cache(cache_layers, self.embedder.name)  # in process → Redis → database
         durable = store if isinstance(store, Store) else open_store(store or default_store_url(),
                                                                      self.embedder.dim, **store_options)
         index = vectors if vectors is None or isinstance(vectors, VectorTier) else open_vector_tier(
@@ -76,14 +80,14 @@ class Memory(QueuedMethods, PrivacyMethods):
         self.ingest_config = ingest or IngestConfig()
         self.preset = get_preset(preset)
         self.actor = actor
-        self.writer = Writer(durable, index)
-        self.retriever = Retriever(durable, self.embedder, knn=index)
+        self.writer = Writer(durable, index, self.cache_layers)
+        self.retriever = Retriever(durable, self.embedder, knn=index, cache=self.cache_layers.scopes)
         self._ingest = IngestFlow(self.tiers, self.writer, self.embedder, config=self.ingest_config,
                                   extractor=extractor, actor=actor, observe=partial(working_keeper.observe, self.tiers))
         scopes = ScopeResolver(durable.scope_of_memory, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                org_id=org_id)
         self._default_scope, self._scope, self._id_scope = scopes.defaults, scopes.resolve, scopes.for_id
-        self._qcache = QueryVectors(self.embedder.embed)
+        self._qcache = self.cache_layers.query_vectors(self.embedder.embed)
         self._usage = UsageLog(durable.touch)
         self.archive: Any = None  # old episodes in Parquet files (memstrata.privacy.archive), when given
         if archive is not None:
@@ -366,6 +370,7 @@ class Memory(QueuedMethods, PrivacyMethods):
             self.flush_usage()
             self._closed = True
             self.tiers.close()
+            self.cache_layers.close()
 
     def __enter__(self) -> Memory:
         return self

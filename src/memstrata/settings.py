@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any, get_type_hints
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from memstrata.config import CONFLICT_POLICIES, DEFAULT_STORE, IngestConfig
+from memstrata.config import CONFLICT_POLICIES, DEFAULT_STORE, CacheLayers, IngestConfig
 from memstrata.errors import ConfigurationError
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -43,6 +43,21 @@ class Settings:
         shown=f"`{DEFAULT_STORE}`", flag="--store")
     cache: str | None = _setting(
         "MEMSTRATA_CACHE", "short-term cache, e.g. `redis://host:6379/0`", shown="in-process", flag="serve --cache")
+    cache_layers: bool = _setting(
+        "MEMSTRATA_CACHE_LAYERS", "the layered read cache (docs/scaling.md): query vectors and hot scopes' search "
+        "pieces shared through Redis by every server, invalidated on every write; `0`: each process keeps only "
+        "its own query vectors", default=True)
+    cache_layers_url: str | None = _setting(
+        "MEMSTRATA_CACHE_LAYERS_URL", "the Redis of the layered cache, when it is not `MEMSTRATA_CACHE` "
+        "(`?prefix=`, `?cluster=1` as there)", shown="`MEMSTRATA_CACHE`; none: in-process query vectors only")
+    query_vector_ttl: float = _setting(
+        "MEMSTRATA_QUERY_VECTOR_TTL", "seconds a query's vector stays in Redis", default=CacheLayers.query_ttl)
+    scope_cache: bool = _setting(
+        "MEMSTRATA_SCOPE_CACHE", "cache hot scopes' candidate lists and entity names (`0`: query vectors only)",
+        default=True)
+    scope_cache_ttl: float = _setting(
+        "MEMSTRATA_SCOPE_CACHE_TTL", "seconds a scope entry stays in Redis (a write makes it stale at once)",
+        default=CacheLayers.scope_ttl)
     vectors: str | None = _setting(
         "MEMSTRATA_VECTORS", "external vector index: `qdrant:///path`, `qdrant+http://host:6333`, "
         "`chroma:///path`, `chroma+http://host:8000`", shown="inside the store", flag="serve --vectors")
@@ -203,6 +218,9 @@ class Settings:
         options: dict[str, Any] = {"embedder": self.build_embedder(embedder_threads)}
         if self.cache:
             options["cache"] = self.cache
+        layers = self.layers()
+        if layers is not None:
+            options["cache_layers"] = layers
         if self.vectors:
             options["vectors"] = self.vectors
         if self.archive:
@@ -216,6 +234,19 @@ class Settings:
 
             options["extractor"] = LLMExtractor(llm_from_url(self.llm, api_key=self.llm_api_key))
         return options
+
+    def layers(self) -> CacheLayers | None:
+        """The layered read cache, on the Redis of ``cache_layers_url`` or else of ``cache``; None when it is off
+        or there is no Redis (a Memory then keeps its query vectors in process)."""
+        url = self.cache_layers_url or self.cache
+        if not self.cache_layers or not url:
+            return None
+        for env, ttl in (("MEMSTRATA_QUERY_VECTOR_TTL", self.query_vector_ttl),
+                         ("MEMSTRATA_SCOPE_CACHE_TTL", self.scope_cache_ttl)):
+            if not ttl > 0:
+                raise ConfigurationError(f"{env}: must be a positive number of seconds, got {ttl!r}")
+        return CacheLayers(url=url, scopes=self.scope_cache, query_ttl=self.query_vector_ttl,
+                           scope_ttl=self.scope_cache_ttl)
 
     def store_options(self) -> dict[str, Any]:
         """The store's own keyword arguments: its read replicas, when there are any."""

@@ -138,6 +138,11 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self.locks.close()
         self.pool.close()
 
+    def change_marker(self, scope: Scope) -> object | None:
+        """None while reads may go to a standby: what a search reads there can be older than the primary's
+        probe, and the read cache must not keep it under that probe."""
+        return None if self.router is not None else super().change_marker(scope)
+
     def _scope_probe(self, conn: psycopg.Connection, scope: Scope) -> object:
         """The transaction id that last wrote the scope's counter row: every batch and purge updates it."""
         row = conn.execute("SELECT xmin::text FROM scope_counts WHERE scope_key = %s", (scope.key,)).fetchone()

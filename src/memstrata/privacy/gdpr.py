@@ -51,9 +51,14 @@ def _org(memory: Any, org_id: str | None) -> str:
     return check_id("org_id", org_id) or memory._default_scope.get("org_id") or DEFAULT_ORG
 
 
-def _drop_caches(memory: Any, scopes: list[Scope]) -> None:
-    # Cached query vectors may embed what the user asked; their keys cannot be told apart, so all go.
+def _drop_caches(memory: Any, base: Scope, scopes: list[Scope]) -> None:
+    # Cached query vectors may embed what the user asked; their keys cannot be told apart, so all go, here and
+    # in the shared cache, with every cached piece of the user's scopes (other processes drop theirs on their
+    # next read).
     memory._qcache.clear()
+    layers = getattr(memory, "cache_layers", None)
+    if layers is not None:
+        layers.forget(base.org_id, base.user_id, scopes)
     memory._usage.forget(scopes)
 
 
@@ -83,7 +88,7 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
             tables.update(memory.writer.delete_scope(scope))  # the vector tier too, when there is one
         short += memory.short_term.clear(scope)
         working += memory.working.clear(scope)
-    _drop_caches(memory, scopes)
+    _drop_caches(memory, base, scopes)
     archive = getattr(memory, "archive", None)
     archived = erase_archived(archive, org, user_id) if archive is not None else None
     if archived is not None:

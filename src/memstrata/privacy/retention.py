@@ -171,6 +171,7 @@ def run_retention(memory: Any, now: Any = None, *, org_id: str | None = None, ac
                 if tier_name == "long_term" and vectors is not None:
                     vectors.delete(scope, ids)  # an external index mirrors the store; keep it in step
                 auditor.record("retention.purge", scope=scope, memory_ids=ids, details={"tier": tier_name})
+            memory.writer.purged(list(result.deleted))  # the read cache must not serve purged rows
             counts[tier_name] = dict(result.counts)
         auditor.record("retention.run", org_id=org, details={"now": at, "deleted": counts})
         report["orgs"][org] = counts

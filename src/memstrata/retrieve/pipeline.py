@@ -23,6 +23,7 @@ from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
+from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.tiers.base import Store, Turn
 from memstrata.tiers.vectors import VectorTier
 
@@ -68,12 +69,15 @@ _STOP_ENTITY = {"i", "me", "my", "you", "we", "it", "user", "the", "a"}
 
 
 class Retriever:
-    """``knn``: the vector tier that serves the dense stage when the memory has one (else the store)."""
+    """``knn``: the vector tier that serves the dense stage when the memory has one (else the store);
+    ``cache``: where the candidate lists and entity names of hot scopes are kept (``retrieve.scope_cache``)."""
 
-    def __init__(self, store: Store, embedder: Embedder, knn: VectorTier | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder, knn: VectorTier | None = None,
+                 cache: ScopeCache | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.knn = knn
+        self.cache = cache
 
     def _entity_names(self, scope: Scope) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -100,20 +104,31 @@ class Retriever:
                 return []
         qvec = req.query_vector if req.query_vector is not None else self.embedder.embed([req.query])[0]
         pool = max(req.limit * 3, 10)
+        dense_k, keyword_k = max(p.dense_k, pool), max(p.keyword_k, pool) if p.keyword_k > 0 else 0
+        expand = p.expand_entities and p.entity_weight > 0
+        cname = "" if req.filters else candidates_name(req.query, self.embedder.name, dense_k, keyword_k, want_all,
+                                                        "index" if self.knn is not None else "store")
+        view = self._open_cache(scope, cname, expand)
 
-        dense = (
-            self.knn.search(scope, qvec, max(p.dense_k, pool), include_inactive=want_all, only=only)
-            if self.knn is not None
-            else self.store.vector_search(scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only)
-        )
-        keyword = (
-            self.store.keyword_search(
-                scope, query_terms(self.store.codec.query_text(scope, req.query), 32), max(p.keyword_k, pool),
-                include_superseded=want_all, only=only,
+        def candidates() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+            dense = (
+                self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
+                if self.knn is not None
+                else self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
             )
-            if p.keyword_k > 0
-            else []
-        )
+            keyword = (
+                self.store.keyword_search(
+                    scope, query_terms(self.store.codec.query_text(scope, req.query), 32), keyword_k,
+                    include_superseded=want_all, only=only,
+                )
+                if keyword_k > 0
+                else []
+            )
+            return tuple((m, float(x)) for m, x in dense), tuple((m, float(x)) for m, x in keyword)
+
+        found = view.get(cname, candidates) if view is not None and cname else candidates()
+        dense = [(str(m), float(x)) for m, x in found[0]]
+        keyword = [(str(m), float(x)) for m, x in found[1]]
         fused: dict[str, float] = {}
         stages: dict[str, dict[str, float]] = {}
         for name, ranked, weight in (
@@ -128,8 +143,9 @@ class Retriever:
                 st[name] = round(raw, 4)
                 st[f"{name}_fused"] = round(contrib, 5)
 
-        if p.expand_entities and p.entity_weight > 0:
-            names = self._entity_names(scope)
+        if expand:
+            names = (view.get(ENTITIES, lambda: self._entity_names(scope), shared=False) if view is not None
+                     else self._entity_names(scope))
             if names:
                 ents = entities_in_text(req.query, names)
                 recent_ents = [e for t in req.recent_turns for e in entities_in_text(t.content, names)]
@@ -147,6 +163,8 @@ class Retriever:
                         fused[mid] = fused.get(mid, 0.0) + contrib
                         stages.setdefault(mid, {})["entity_fused"] = round(contrib, 5)
 
+        if view is not None:
+            view.commit()
         if not fused:
             return []
         # Boosts are bounded, so only the head of the fused list can still reach the top.
@@ -220,6 +238,14 @@ class Retriever:
             by_id = {h.record.id: h for h in head}
             head = [by_id[i] for i in order]
         return head[: req.limit]
+
+    def _open_cache(self, scope: Scope, cname: str, expand: bool) -> ScopeView | None:
+        """The scope's cached pieces for this search (None: no cache). ``cname``: the entry of the query's
+        candidate lists, empty for a filtered search, which keeps them to itself."""
+        names = [n for n, wanted in ((cname, bool(cname)), (ENTITIES, expand)) if wanted]
+        if self.cache is None or not names:
+            return None
+        return self.cache.open(scope, names, shared=[cname] if cname else [], marker=self.store.change_marker)
 
     def _match_speakers(self, scope: Scope, query: str, hits: list[Hit], head: int, weight: float) -> None:
         """Lift the head's memories said by a person the query names in the third person ("What did Caroline

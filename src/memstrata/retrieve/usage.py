@@ -20,10 +20,11 @@ TOUCH_FLUSH_COUNT = 512
 
 
 class QueryVectors:
-    """The embeddings of the last ``size`` distinct queries."""
+    """The embeddings of the last ``size`` distinct queries. ``seen(hit)`` hears each lookup's outcome."""
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], size: int = QUERY_CACHE) -> None:
-        self._embed, self._size = embed, size
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], size: int = QUERY_CACHE,
+                 seen: Callable[[bool], None] | None = None) -> None:
+        self._embed, self._size, self._seen = embed, size, seen
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -32,7 +33,10 @@ class QueryVectors:
             vec = self._cache.get(query)
             if vec is not None:
                 self._cache.move_to_end(query)
-                return vec
+        if self._seen is not None:
+            self._seen(vec is not None)
+        if vec is not None:
+            return vec
         vec = self._embed([query])[0]
         with self._lock:
             self._cache[query] = vec

@@ -83,6 +83,7 @@ def create_app(
         raise ValueError("max_body_bytes must be positive")
     metrics = Metrics()
     metrics.watch_store(getattr(memory, "store", None))
+    metrics.watch_cache(getattr(memory, "cache_layers", None))
     limiter = build_limiter(rate_limit, getattr(memory, "short_term", None))
     auth_config = AuthConfig(enabled=auth, key_source=memory, pepper=key_pepper, limiter=limiter)
     http_mcp = _build_mcp(memory, auth_config, max_body_bytes, allowed_hosts) if mcp else None

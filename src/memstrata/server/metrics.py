@@ -1,4 +1,5 @@
-"""Prometheus metrics: request latency per route template, and counts of memories added and searches run.
+"""Prometheus metrics: request latency per route template, counts of memories added and searches run, and
+lookups in the layered read cache per kind and layer.
 
 Each app gets its own registry, so several apps in one process (tests, embedding) never collide. With
 ``--workers N`` each worker reports its own numbers; scrape them behind the load balancer or run one worker
@@ -49,6 +50,11 @@ class Metrics:
         if callable(getattr(store, "read_counts", None)):
             self.registry.register(_StoreReads(store))
 
+    def watch_cache(self, layers: Any) -> None:
+        """Count the layered read cache's lookups, when the memory has one (``Memory.cache_layers``)."""
+        if callable(getattr(layers, "snapshot", None)):
+            self.registry.register(_CacheLookups(layers))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -69,6 +75,27 @@ class _StoreReads:
         for target, reasons in self.store.read_counts().items():
             for reason, n in sorted(reasons.items()):
                 family.add_metric([target, reason], n)
+        yield family
+
+
+class _CacheLookups:
+    """``memstrata_cache_lookups_total{kind, layer, outcome}``: ``kind`` is ``query_vector`` or ``scope``,
+    ``layer`` ``process`` or ``redis``, ``outcome`` ``hit``, ``miss`` or ``bypass`` (Redis away, read from the
+    database or the embedder). The hit rate of a layer is ``hit / (hit + miss)`` of its rates."""
+
+    def __init__(self, layers: Any) -> None:
+        self.layers = layers
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("memstrata_cache_lookups", "Lookups in the layered read cache by kind, layer "
+                                     "and outcome", labels=("kind", "layer", "outcome"))
+        for kind, layers in self.layers.snapshot()["layers"].items():
+            for layer, outcomes in layers.items():
+                for outcome, n in outcomes.items():
+                    family.add_metric([kind, layer, outcome], n)
         yield family
 
 

@@ -237,6 +237,12 @@ class Store(EpisodicTier, LongTermTier, GraphTier):
     def touch(self, scope: Scope, ids: Sequence[str], at: float) -> None:
         """Record that memories were returned to a caller (feeds the recency-of-use boost)."""
 
+    def change_marker(self, scope: Scope) -> object | None:
+        """A value, cheap to read, that changes whenever any process commits a write to the scope, read where
+        the store's reads are at least as new (the read cache keeps nothing of a scope past a change of it).
+        None: the store offers none, and nothing of the scope is cached."""
+        return None
+
     @abstractmethod
     def delete_scope(self, scope: Scope) -> dict[str, int]:
         """Delete every row of a scope in every durable tier; return counts per table."""

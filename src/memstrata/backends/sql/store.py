@@ -73,6 +73,10 @@ class SQLStore(Store):
     def _scope_probe(self, conn: Conn, scope: Scope) -> object:
         """A cheap value that changes whenever any process commits a write to the scope (entity cache)."""
 
+    def change_marker(self, scope: Scope) -> object | None:
+        """The scope's probe (the entity cache's)."""
+        return self._run(lambda conn: self._scope_probe(conn, scope), "change marker")
+
     @abstractmethod
     def _write_batch(self, scope: Scope, batch: WriteBatch) -> None:
         """Write ``batch`` in one transaction: the engine's memory rows, vectors and counters, and
