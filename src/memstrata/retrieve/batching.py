@@ -103,11 +103,17 @@ class QueryBatcher:
         if self.window > 0 and (self._last_batch > 1 or len(self._queue) > 1):
             # Concurrent searches are arriving: give the batch a moment to fill.
             deadline = time.monotonic() + self.window
-            while len(self._queue) < self.max_batch:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cv.wait(left)
+            try:
+                while len(self._queue) < self.max_batch:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cv.wait(left)
+            except BaseException:  # interrupted while waiting: hand the queue to the next caller
+                self._queue.remove(me)
+                self._busy = False
+                self._cv.notify_all()
+                raise
         self._queue.remove(me)
         batch = [me, *self._queue[: self.max_batch - 1]]
         del self._queue[: self.max_batch - 1]
