@@ -23,6 +23,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
+import json  # noqa: E402
 import pstats  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
@@ -238,8 +239,22 @@ async def run_load(base: str, key: str, clients: int, duration: float, make_requ
     }
 
 
-def profile_search(url: str, texts: QuerySource, n: int) -> tuple[float, float, float, str]:
-    """In-process cost of one search at this size, and where it goes (cProfile, top functions by own time)."""
+# Where a search's time goes, by stage: functions (file suffix, name) whose cumulative time the profile reports.
+STAGES = [
+    ("ranking (Retriever.search, query embedding aside)", "retrieve/pipeline.py", "search"),
+    ("query embedding (MiniLMEmbedder.embed)", "providers/embedders.py", "embed"),
+    ("keyword search (keyword_search)", "backends/sqlite.py", "keyword_search"),
+    ("dense search (vector_search)", "backends/sqlite.py", "vector_search"),
+    ("hit records (get_memories)", "backends/sql/store.py", "get_memories"),
+    ("head vectors (vectors)", "backends/sqlite.py", "vectors"),
+    ("entity names (_entity_names)", "retrieve/pipeline.py", "_entity_names"),
+    ("speakers (_match_speakers)", "retrieve/pipeline.py", "_match_speakers"),
+]
+
+
+def profile_search(url: str, texts: QuerySource, n: int) -> dict[str, Any]:
+    """In-process cost of one search at this size, and where it goes (cProfile: top functions by own time,
+    and the cumulative time of each retrieval stage)."""
     embedder = MiniLMEmbedder(threads=1)  # as the server configures it
     embedder.warm_up()
     with Memory(url, embedder=embedder) as m:
@@ -263,9 +278,44 @@ def profile_search(url: str, texts: QuerySource, n: int) -> tuple[float, float, 
         short = fp.file_name.split("/src/")[-1].split("site-packages/")[-1]
         rows.append(f"| `{short}:{fp.line_number}` {func} | {fp.tottime / len(sample) * 1000:.1f} | "
                     f"{fp.cumtime / len(sample) * 1000:.1f} |")
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    stages: dict[str, float] = {}
+    for label, suffix, name in STAGES:
+        cum = sum(v[3] for (file, _, func), v in raw.items() if func == name and file.endswith(suffix))
+        stages[label] = cum / len(sample) * 1000
     total = sum(fp.tottime for fp in profile.func_profiles.values()) or 1.0
     embed_share = sum(fp.tottime for f, fp in profile.func_profiles.items() if "onnxruntime" in f) / total
-    return per, cpu, embed_share, "\n".join(rows)
+    return {"wall_ms": per, "cpu_ms": cpu, "embed_share": embed_share, "rows": "\n".join(rows), "stages": stages}
+
+
+def concurrent_cpu(url: str, texts: QuerySource, threads: int, per_thread: int) -> dict[str, float]:
+    """Process CPU per search with ``threads`` threads searching at once in-process (no HTTP): what concurrent
+    requests cost a server worker once the transport is taken away."""
+    import threading
+
+    embedder = MiniLMEmbedder(threads=1)
+    embedder.warm_up()
+    with Memory(url, embedder=embedder) as m:
+        for _ in range(5):
+            m.search(texts.next(), user_id=USER)
+        work = [[texts.next() for _ in range(per_thread)] for _ in range(threads)]
+        start = threading.Barrier(threads + 1)
+
+        def run(queries: list[str]) -> None:
+            start.wait()
+            for q in queries:
+                m.search(q, user_id=USER)
+
+        pool = [threading.Thread(target=run, args=(w,)) for w in work]
+        for t in pool:
+            t.start()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        start.wait()
+        for t in pool:
+            t.join()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    done = threads * per_thread
+    return {"threads": threads, "cpu_ms": cpu / done * 1000, "rps": done / wall}
 
 
 def main() -> None:
@@ -280,6 +330,9 @@ def main() -> None:
     ap.add_argument("--query-pool", type=int, default=0, help="cycle through N queries (0: every query distinct)")
     ap.add_argument("--profile", type=int, default=100, help="searches profiled in-process (0: skip)")
     ap.add_argument("--workdir", default=None, help="keep the store here (reused on the next run)")
+    ap.add_argument("--threads", type=int, default=10,
+                    help="threads searching at once for the in-process concurrent CPU measure (0 or 1: skip)")
+    ap.add_argument("--json", default=None, help="also dump the numbers to this file (bench/throughput.py reads it)")
     ap.add_argument("--write", action="store_true", help="write the section of bench/RESULTS.md")
     args = ap.parse_args()
 
@@ -315,9 +368,11 @@ def main() -> None:
         stop_server(proc)
     if any(r["errors"] for r in results + http_only):
         print(f"server log ({server_log}):\n{server_log.read_text(errors='replace')[-4000:]}", file=sys.stderr)
-    per_search, cpu_search, embed_share, profile_rows = (
-        profile_search(url, texts, args.profile) if args.profile else (float("nan"), float("nan"), float("nan"), "")
-    )
+    prof = profile_search(url, texts, args.profile) if args.profile else {}
+    per_search, cpu_search = prof.get("wall_ms", float("nan")), prof.get("cpu_ms", float("nan"))
+    embed_share, profile_rows = prof.get("embed_share", float("nan")), prof.get("rows", "")
+    threaded = (concurrent_cpu(url, texts, args.threads, max(1, args.profile // args.threads * 2))
+                if args.profile and args.threads > 1 else None)
 
     target_rps, target_p99 = 300, 100
     loads = ", ".join(f"{r['load']:.1f}" for r in results + http_only)
@@ -361,7 +416,16 @@ def main() -> None:
             "| function | own ms / search | cumulative ms / search |",
             "|---|---|---|",
             profile_rows,
+            "",
+            "Cumulative time of each stage (ms per search, under cProfile):",
+            "",
+            "| stage | ms / search |",
+            "|---|---|",
+            *[f"| {label} | {ms:.2f} |" for label, ms in prof["stages"].items()],
         ]
+        if threaded:
+            lines += ["", f"{threaded['threads']} threads searching at once in-process: {threaded['cpu_ms']:.1f} ms "
+                          f"CPU per search, {threaded['rps']:.0f} searches/s."]
     if results and http_only:
         search_cpu = float(np.mean([r["server_cpu_ms"] for r in results]))
         need = 2000 / target_rps
@@ -382,6 +446,11 @@ def main() -> None:
             "queue: with 50 clients each one waits behind the others, which is what p50/p99 show.",
         ]
     body = "\n".join(lines) + "\n"
+    if args.json:
+        dump = {"memories": count, "workers": args.workers, "audit": not args.no_audit, "duration": args.duration,
+                "search": results, "me": http_only, "profile": prof, "threaded": threaded,
+                "loadavg": os.getloadavg()}
+        Path(args.json).write_text(json.dumps(dump, indent=1, default=str))
     print(body)
     if args.write:
         write_section("load", body)

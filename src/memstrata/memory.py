@@ -32,6 +32,7 @@ from memstrata.models import Scope, check_id
 from memstrata.providers.embedders import Embedder, resolve_embedder
 from memstrata.queued import QueuedMethods
 from memstrata.retrieve import listing
+from memstrata.retrieve.batching import QueryBatcher
 from memstrata.retrieve.context import assemble_context, check_context_args, search_request, search_results
 from memstrata.retrieve.layers import open_read_cache
 from memstrata.retrieve.pipeline import Hit, Retriever
@@ -87,7 +88,8 @@ class Memory(QueuedMethods, PrivacyMethods):
         scopes = ScopeResolver(durable.scope_of_memory, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                org_id=org_id)
         self._default_scope, self._scope, self._id_scope = scopes.defaults, scopes.resolve, scopes.for_id
-        self._qcache = self.cache_layers.query_vectors(self.embedder.embed)
+        # in process → Redis → concurrent queries batched → the embedder
+        self._qcache = self.cache_layers.query_vectors(QueryBatcher(self.embedder.embed, self.embedder.count_tokens))
         self._usage = UsageLog(durable.touch)
         self.archive: Any = None  # old episodes in Parquet files (memstrata.privacy.archive), when given
         if archive is not None:

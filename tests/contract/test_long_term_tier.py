@@ -55,6 +55,28 @@ def test_vector_and_keyword_search_rank_and_respect_only(store: Store, scope: Sc
     assert set(store.vectors(scope, ids)) == set(ids)
 
 
+def test_keyword_search_looks_past_superseded_matches_that_outrank_the_current_ones(
+    store: Store, scope: Scope
+) -> None:
+    """Superseded memories that rank above every current one still leave ``k`` current results, and each
+    result comes back once, best first; with ``include_superseded`` the old ones count too."""
+    old_ids = _add(store, scope, *[f"kayak kayak kayak trip number {i}" for i in range(30)])
+    current_ids = _add(store, scope, *[f"a long note that mentions the kayak once among many other words {i}"
+                                       for i in range(12)])
+    olds = store.get_memories(scope, old_ids)
+    for rec in olds:
+        rec.valid_to, rec.superseded_by = 1_700_000_500.0, current_ids[0]
+    store.apply(scope, WriteBatch(updated_memories=[(rec, None) for rec in olds]))
+    terms = _terms(store, scope, "kayak")
+    hits = store.keyword_search(scope, terms, 10)
+    assert len(hits) == 10 and {i for i, _ in hits} <= set(current_ids)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    everything = store.keyword_search(scope, terms, 10, include_superseded=True)
+    assert {i for i, _ in everything} <= set(old_ids)  # the repeated word ranks the old ones first
+    assert len(store.keyword_search(scope, terms, 50)) == 12
+    assert len(store.keyword_search(scope, terms, 12, only=current_ids[:5])) == 5
+
+
 def test_superseding_updates_history_and_hides_the_old_fact(store: Store, scope: Scope) -> None:
     (old_id,) = _add(store, scope, "Anna lives in Braga", slot=("anna", "lives_in", "braga"))
     (old,) = store.get_memories(scope, [old_id])

@@ -39,6 +39,7 @@ from memstrata.tiers.base import Capability, Codec, WriteBatch
 
 T = TypeVar("T")
 _D = Dialect()
+_KEYWORD_SLACK = 16  # keyword matches read beyond k on the first pass, for superseded ones to drop out
 
 
 def fts_query(scope: Scope, terms: Sequence[str]) -> str | None:
@@ -200,20 +201,30 @@ class SQLiteStore(SQLKeys, SQLitePrivacy, SQLStore):
         only: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
         expr = fts_query(scope, terms)
-        if expr is None:
+        if expr is None or k <= 0:
             return []
         allowed = set(only) if only is not None else None
+        # The best ``limit`` matches by BM25, joined to their memories in the same statement (a row that is
+        # filtered out comes back without an id). Most matches are current, so the first pass reads a few
+        # more than ``k``; when superseded ones crowd those out, a second pass filters before it ranks.
+        current = "" if include_superseded else " AND m.valid_to IS NULL AND m.superseded_by IS NULL"
+        top = (
+            "SELECT m.id, h.s FROM (SELECT rowid AS r, bm25(memories_fts, 1.0, 0.0) AS s FROM memories_fts"
+            " WHERE memories_fts MATCH ? ORDER BY s, rowid LIMIT ?) AS h"
+            f" LEFT JOIN memories m ON m.rid = h.r AND +m.scope_key = ?{current} ORDER BY h.s, h.r"
+        )
+        limit = k * 3 if allowed is not None else k + _KEYWORD_SLACK
         with self.db.read() as conn:
-            hits = conn.execute(
-                "SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS s FROM memories_fts WHERE memories_fts MATCH ?"
-                " ORDER BY s LIMIT ?",
-                (expr, k * 3 if (allowed is not None or not include_superseded) else k),
-            ).fetchall()
-            if not hits:
-                return []
-            current = "" if include_superseded else " AND valid_to IS NULL AND superseded_by IS NULL"
-            names = self._rids(conn, scope, "rid", [h[0] for h in hits], current)
-        out = [(names[rid], -score) for rid, score in hits if rid in names]
+            rows = conn.execute(top, (expr, limit, scope.key)).fetchall()
+            out = [(mid, -score) for mid, score in rows if mid is not None]
+            if allowed is None and len(out) < k and len(rows) == limit:
+                rows = conn.execute(
+                    "SELECT m.id, bm25(memories_fts, 1.0, 0.0) AS s FROM memories_fts"
+                    " JOIN memories m ON m.rid = memories_fts.rowid"
+                    f" WHERE memories_fts MATCH ? AND +m.scope_key = ?{current} ORDER BY s, m.rid LIMIT ?",
+                    (expr, scope.key, k),
+                ).fetchall()
+                out = [(mid, -score) for mid, score in rows]
         if allowed is not None:
             out = [(i, s) for i, s in out if i in allowed]
         return out[:k]
