@@ -1,14 +1,16 @@
 """Updates found by attribute template: the user's statement that sets the same attribute to another value.
 
-A statement no attribute family settles ("Monzo took me on as a platform engineer", "Energy account is with
-EDF") is compared with the user's current statements nearest to it, by what they say and by their template
-(the statement with its values masked, :mod:`memstrata.ingest.templates`): "I bank with [X]" and "All my money
-sits with [X]" set one attribute whatever the bank is called. The closest statement above
-:data:`SAME_ATTRIBUTE` is replaced when the new statement gives another value (a masked word the old one does
-not hold, and the old one a masked word the new one does not), or ends what the old one says ("Sold the
-Fiesta"). Only the user's own definite statements replace, and only the user's own statements are replaced:
-questions, wishes, suppositions, other people's facts and one-off happenings take no part. A change said as
-such ("now", "switched", "these days") is explicit; any other replacement is recorded as a conflict.
+A statement no attribute family settles ("Our joint account is with Starling") is compared with the user's
+current statements nearest to it, by what they say and by their template (the statement with its values
+masked, :mod:`memstrata.ingest.templates`): "our joint account is with [X]" sets one attribute whatever the
+bank is called. The nearest statement that gives a value decides. Scored at least :data:`SAME_ATTRIBUTE`, it
+is replaced when the new statement gives a value it does not hold and it gives one the new statement does not
+hold (or the new statement says it changed: "Dropped spanish, doing italian now"), or when the new statement
+ends what it names ("Sold the Fiesta"); a repeat of its value replaces nothing. Only the user's own definite
+statements replace, and only the user's own statements are replaced: questions, wishes, suppositions, other
+people's facts and one-off happenings take no part. A change said as such ("now", "switched", "these days")
+is explicit; any other replacement is recorded as a conflict. Switched on by
+``IngestConfig(template_updates=True)``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Attribute templates: a statement with its values masked, so statements that set one attribute meet.
 
-"I get the Jubilee line to the office" and "I cycle to the office these days" share little by their values,
-but with the values put aside ("I get the [X] line to the office", "I cycle to the [X]") what they say about
-the user is close. A statement's template is its parse with named entities, numbers, proper nouns and the
-words that fill an object or complement masked as ``[X]``, and the words that only mark time or change
-("now", "lately", "again") left out. Templates are embedded with the store's embedder; a process-wide cache
-keeps each distinct template's vector, so a fact's template is embedded once, in the batch that stores it,
-and read from the cache when a later statement meets it.
+"I bank with Nationwide" and "Our joint account is with Starling" share little by their values, but with the
+values put aside ("i bank with [X]", "our joint account is with [X]") what they say about the user is what
+remains. A statement's template is its parse with named entities, numbers, proper nouns and capitalised
+names, adjectives filling a complement and the modifiers of the noun filling an object masked as ``[X]`` (the
+head noun stays: "soya milk" -> "[X] milk", it names the attribute), and the words that only mark time or
+change ("now", "lately", "these days") left out. Templates are embedded with the store's embedder; a bounded
+process-wide cache keeps each distinct template's vector (by model), so a statement's template is embedded
+once per process, the first time it is compared.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Template:
     values: frozenset[str]  # the masked words, lower-case
     masked: int  # how many value spans were masked
     kept: int  # content words left unmasked (the frame)
-    someone_else: bool  # its main clause is about another person ("My boss uses 1Password")
+    someone_else: bool  # its main clause is about another person ("My sister uses 1Password")
 
 
 def templates(texts: Sequence[str]) -> list[Template]:
