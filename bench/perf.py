@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memstrata import Memory  # noqa: E402
+from memstrata import IngestConfig, Memory  # noqa: E402
 from memstrata.models import HistoryEvent, MemoryRecord, Scope  # noqa: E402
 from memstrata.providers.embedders import default_embedder  # noqa: E402
 from memstrata.tiers.base import WriteBatch  # noqa: E402
@@ -99,6 +99,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--template-updates", action="store_true",
+                    help="add with IngestConfig(template_updates=True) (updates found by attribute template)")
     args = ap.parse_args()
 
     load_start = os.getloadavg()[0]
@@ -116,7 +118,7 @@ def main() -> None:
     raw_rate = len(texts) / (time.perf_counter() - t0)
     rows.append(("raw embedder throughput (batched, short messages)", f"{raw_rate:,.0f} msg/s", ""))
 
-    m = Memory(url, embedder=emb)
+    m = Memory(url, embedder=emb, ingest=IngestConfig(template_updates=True) if args.template_updates else None)
     msgs = [{"role": "user", "content": f"{t} ({i})"} for i, t in enumerate(texts)]
     t0 = time.perf_counter()
     for i in range(0, len(msgs), 50):

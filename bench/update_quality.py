@@ -4,6 +4,7 @@
     python bench/update_quality.py --split heldout --write   # score the held-out part, write bench/RESULTS.md
     python bench/update_quality.py --split heldout2 --write  # a second held-out set, written apart from the first
     python bench/update_quality.py --split heldout3 --write  # a third one, terse and typo-ish, scored once at the end
+    python bench/update_quality.py --split heldout4 --write  # a fourth one, written before the attribute templates
 
 Each conversation of ``bench/data/updates_<split>.jsonl`` is added session by session (its dates, one
 conversation id per session) to a fresh SQLite store with the real MiniLM embedder, through the public API.
@@ -33,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from memstrata import Memory  # noqa: E402
+from memstrata import IngestConfig, Memory  # noqa: E402
 from memstrata.providers.embedders import default_embedder  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
 
@@ -42,11 +43,12 @@ def _holds(text: str, value: str) -> bool:
     return value.lower() in text.lower()
 
 
-def score_conversation(conv: dict, embedder, verbose: bool = False) -> dict:  # type: ignore[no-untyped-def]
+def score_conversation(conv: dict, embedder, verbose: bool = False,  # type: ignore[no-untyped-def]
+                       ingest: IngestConfig | None = None) -> dict:
     out = {"updates": [], "findable": [], "no_fact": [], "conflicts_raised": 0, "conflicts_matched": 0,
            "add_ms_per_message": []}
     with tempfile.TemporaryDirectory(prefix="memstrata-upd-") as d, \
-            Memory(f"sqlite:///{Path(d) / 'm.db'}", embedder=embedder) as m:
+            Memory(f"sqlite:///{Path(d) / 'm.db'}", embedder=embedder, ingest=ingest) as m:
         user = conv["id"]
         outcome: dict[str, str] = {}
         for n, session in enumerate(conv["sessions"]):
@@ -120,14 +122,15 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
-def render(split: str, s: dict, command: str, label: str) -> str:
+def render(split: str, s: dict, command: str, label: str, config: str = "") -> str:
     return "\n".join([
         f"## Knowledge updates ({split}){label}",
         "",
         provenance(command),
         f"Data: `bench/data/updates_{split}.jsonl` — {s['conversations']} conversations, {s['updates']} update pairs "
         f"over {s['kinds']} kinds of fact ({s['implicit']} not said as a change), {s['statements']} statements that "
-        f"must stay findable, {s['no_fact']} messages that are no facts. Default `add` (rules, inference on), "
+        f"must stay findable, {s['no_fact']} messages that are no facts. "
+        f"{'`add` with ' + config if config else 'Default `add`'} (rules, inference on), "
         "real MiniLM embedder, SQLite. Method in the script's docstring.",
         "",
         "| measure | value | target |",
@@ -148,21 +151,24 @@ def render(split: str, s: dict, command: str, label: str) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", choices=("dev", "heldout", "heldout2", "heldout3"), default="dev")
+    p.add_argument("--split", choices=("dev", "heldout", "heldout2", "heldout3", "heldout4"), default="dev")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--write", action="store_true")
     p.add_argument("--label", default="", help="suffix for the section title, e.g. ' — first held-out score'")
     p.add_argument("--section", default=None,
                    help="name of the RESULTS.md section to write (default updates-<split>); keeps older ones")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--template-updates", action="store_true",
+                   help="score with IngestConfig(template_updates=True) (updates found by attribute template)")
     a = p.parse_args()
+    ingest = IngestConfig(template_updates=True) if a.template_updates else None
     path = ROOT / "data" / f"updates_{a.split}.jsonl"
     convs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()][: a.limit]
     emb = default_embedder()
     emb.warm_up()
     rows = []
     for conv in convs:
-        row = score_conversation(conv, emb, a.verbose)
+        row = score_conversation(conv, emb, a.verbose, ingest)
         rows.append(row)
         if a.verbose:
             for u in row["updates"]:
@@ -178,7 +184,7 @@ def main() -> None:
                     print(f"[{conv['id']}] became a fact: {x['text']!r}")
     s = summarise(rows)
     command = "python bench/update_quality.py " + " ".join(sys.argv[1:])
-    md = render(a.split, s, command, a.label)
+    md = render(a.split, s, command, a.label, "IngestConfig(template_updates=True)" if a.template_updates else "")
     print(md)
     if a.write:
         write_section(a.section or f"updates-{a.split}", md)

@@ -66,6 +66,11 @@ class IngestConfig:
     # conversations it ranked more new values first but also superseded statements it should have kept
     # (bench/RESULTS.md, "updates-heldout3").
     reframe_updates: bool = False
+    # A user statement that no family settles replaces the user's nearest statement of the same attribute
+    # template (its values masked) that gives another value (ingest/template_updates.py). Off by default:
+    # it ranked more new values first on every update set but raised conflict records for changes that
+    # were none on some (bench/RESULTS.md, "updates-heldout4").
+    template_updates: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in EXTRACTION_MODES:

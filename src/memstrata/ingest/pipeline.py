@@ -31,6 +31,7 @@ from memstrata.ingest.revise import (
     refine_attributes,
     said_only,
 )
+from memstrata.ingest.template_updates import find_by_template
 from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, family_of
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
@@ -241,10 +242,21 @@ def plan_add(
             reps = model_replacements(store, scope, cand) if cand.action else find_replaced(
                 store, scope, cand, vecs[0], role, olds, ep_ids, source.content if source else "",
                 source.name if source else None, embed, reframe=config.reframe_updates)
+            if (not reps and not cand.action and config.template_updates and role == "user"
+                    and not config.reframe_updates):
+                reps = find_by_template(store, scope, cand, embed, ep_ids, source.name if source else None,
+                                        source.content if source else "")
         elif (infer and config.reframe_updates and source is not None and source.role == "user"
               and cand.source_indexes[0] not in with_facts):
             # a message that gave no fact may still give a known statement of the user's a new value
             reps = find_reframed(store, scope, cand.text, vecs[0], ep_ids, source.name)
+            if reps:
+                rec.kind = cand.kind = "fact"
+                result["kind"] = "fact"
+        elif (infer and config.template_updates and not config.reframe_updates and source is not None
+              and source.role == "user" and cand.source_indexes[0] not in with_facts):
+            # a message that gave no fact ("Aldi now") may still give a known statement a new value
+            reps = find_by_template(store, scope, cand, embed, ep_ids, source.name, source.content)
             if reps:
                 rec.kind = cand.kind = "fact"
                 result["kind"] = "fact"
