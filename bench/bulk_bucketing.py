@@ -37,13 +37,13 @@ sys.path.insert(0, str(ROOT))
 from memstrata.core.text import chunk_text  # noqa: E402
 from memstrata.providers.embedders import MiniLMEmbedder, _normalise, buckets  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
+from scale_1m import find_data  # noqa: E402
 
-DATA = ROOT.parent.parent.parent / "shared" / "data" / "longmemeval_s_dev100.jsonl"
 MODES = ("unsorted-64", "chars-64", "buckets", "buckets-shrink", "single")
 
 
 def windows(split: str, limit: int) -> list[str]:
-    lines = [line for line in DATA.read_text().split("\n") if line.strip()]  # not splitlines: U+2028 in text
+    lines = [line for line in find_data().read_text().split("\n") if line.strip()]  # not splitlines: U+2028 in text
     chosen = lines[:50] if split == "tune" else lines[50:]
     out: list[str] = []
     for line in chosen:

@@ -45,7 +45,6 @@ from perf import pct  # noqa: E402
 from pg_support import EmbeddedPostgres  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
 
-DATA = ROOT.parent.parent.parent / "shared" / "data" / "longmemeval_s_dev100.jsonl"
 PG_SETTINGS = {
     "fsync": "on",
     "full_page_writes": "on",
@@ -59,6 +58,14 @@ PG_SETTINGS = {
 }
 TABLES = ("memories", "memory_vectors")
 _TOKEN = re.compile(r"[^\W_]+")
+
+
+def find_data(name: str = "longmemeval_s_dev100.jsonl") -> Path:
+    """A file of the shared benchmark data, found beside this checkout or beside its parent (worktrees)."""
+    for base in (ROOT.parent.parent, ROOT.parent.parent.parent):
+        if (base / "shared" / "data" / name).exists():
+            return base / "shared" / "data" / name
+    raise SystemExit(f"the shared benchmark data ({name}) is not beside this checkout")
 
 
 class Table:
@@ -179,12 +186,13 @@ def main() -> None:  # noqa: C901, PLR0915 - a linear script
     pick = random.Random(11)
     emb = default_embedder()
     emb.warm_up()
-    pool = real_sentences(DATA, args.pool)
+    data = find_data()
+    pool = real_sentences(data, args.pool)
     say(f"embedding a pool of {len(pool):,} real sentences")
     t0, c0 = time.perf_counter(), time.process_time()
     pool_vecs = np.vstack([emb.embed(pool[i : i + 256]) for i in range(0, len(pool), 256)])
     pool_s, pool_cpu = time.perf_counter() - t0, time.process_time() - c0
-    questions = [json.loads(line)["question"] for line in DATA.open()]
+    questions = [json.loads(line)["question"] for line in data.open()]
 
     pg = EmbeddedPostgres(settings=PG_SETTINGS).start()
     try:

@@ -43,10 +43,9 @@ from multi_server_support import PEPPER, Cluster  # noqa: E402
 from perf import pct  # noqa: E402
 from pg_support import EmbeddedPostgres  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
-from scale_1m import load_scopes, rows_for  # noqa: E402
+from scale_1m import find_data, load_scopes, rows_for  # noqa: E402
 from test_backends_redis import RedisServer  # noqa: E402
 
-DATA = ROOT.parent.parent.parent / "shared" / "data" / "longmemeval_s_dev100.jsonl"
 PG_SETTINGS = {"fsync": "on", "synchronous_commit": "off", "shared_buffers": "512MB", "max_connections": "200"}
 
 
@@ -119,9 +118,10 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     emb = default_embedder()
-    pool = real_sentences(DATA, args.pool)
+    data = find_data()
+    pool = real_sentences(data, args.pool)
     pool_vecs = np.vstack([emb.embed(pool[i : i + 256]) for i in range(0, len(pool), 256)])
-    questions = [json.loads(line)["question"] for line in DATA.open()]
+    questions = [json.loads(line)["question"] for line in data.open()]
     users = [f"u{i:06d}" for i in range(args.users)]
     rng = np.random.default_rng(3)
     pg = EmbeddedPostgres(settings=PG_SETTINGS).start()

@@ -33,8 +33,8 @@ from memstrata import Memory  # noqa: E402
 from memstrata.providers.embedders import HashEmbedder  # noqa: E402
 from pg_support import EmbeddedPostgres  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
+from scale_1m import find_data  # noqa: E402
 
-DATA = ROOT.parent.parent.parent / "shared" / "data" / "longmemeval_s_dev100.jsonl"
 PG_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "off", "shared_buffers": "512MB"}
 
 
@@ -42,7 +42,7 @@ def turns(limit: int, users: int) -> list[tuple[str, str, dict[str, str]]]:
     """(user, conversation, message) in order: each session a conversation of one of ``users`` users."""
     out: list[tuple[str, str, dict[str, str]]] = []
     sessions = 0
-    for line in [x for x in DATA.read_text().split("\n") if x.strip()][50:]:  # not splitlines: U+2028 in text
+    for line in [x for x in find_data().read_text().split("\n") if x.strip()][50:]:  # not splitlines: U+2028 in text
         for session in json.loads(line)["haystack_sessions"]:
             user = f"user{sessions % users}"
             for turn in session:

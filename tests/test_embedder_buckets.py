@@ -10,14 +10,15 @@ import numpy as np
 from memstrata.core.text import chunk_text
 from memstrata.providers.embedders import BATCH_TOKENS, buckets
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "longmemeval_s_dev100.jsonl"
+CHATS = Path(__file__).resolve().parents[1] / "bench" / "data" / "project_chats.json"
 
 
 def _windows(limit: int) -> list[str]:
+    """Message windows of the project chats (real conversation text, as a worker embeds it)."""
     out: list[str] = []
-    with DATA.open() as f:
-        for session in json.loads(f.readline())["haystack_sessions"]:
-            for turn in session:
+    for chat in json.loads(CHATS.read_text())["chats"]:
+        for session in chat["sessions"]:
+            for turn in session["turns"]:
                 out.extend(chunk_text(turn["content"]))
     return out[:limit]
 
