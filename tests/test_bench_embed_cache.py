@@ -229,3 +229,44 @@ def test_a_run_in_chunks_resumes_and_merges(tmp_path: Path) -> None:
     assert full["systems"]["flat"]["metrics"] == single["systems"]["flat"]["metrics"]
     with pytest.raises(ValueError, match="made with"):
         run_longmemeval(path, systems=["flat"], preset="precise", merge_only=True, **common)
+
+
+def test_locomo_scores_are_the_same_with_and_without_the_cache(tmp_path: Path) -> None:
+    from memstrata.evaluation.locomo import run_locomo
+
+    turns = [("Ann", "I adopted two dogs in 2019."), ("Bob", "I work at a bakery downtown."),
+             ("Ann", "My sister lives in Porto."), ("Bob", "I started running marathons last spring.")]
+    sample = {
+        "sample_id": "conv-1",
+        "conversation": {
+            "speaker_a": "Ann", "speaker_b": "Bob", "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [{"speaker": s, "dia_id": f"D1:{i + 1}", "text": t} for i, (s, t) in enumerate(turns)],
+        },
+        "qa": [{"question": "Where does Bob work?", "answer": "bakery", "evidence": ["D1:2"], "category": 4},
+               {"question": "When did Ann adopt her dogs?", "answer": "2019", "evidence": ["D1:1"], "category": 2}],
+    }
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps([sample]))
+    common = {"systems": ["flat", "bm25", "memstrata"], "embedder": "hash", "progress": False, "echo": False}
+    plain = run_locomo(path, out_dir=tmp_path / "plain", **common)
+    cold = run_locomo(path, out_dir=tmp_path / "cold", embed_cache=tmp_path / "cache", **common)
+    warm = run_locomo(path, out_dir=tmp_path / "warm", embed_cache=tmp_path / "cache", **common)
+    assert cold["embed_cache"]["misses"] > 0 and warm["embed_cache"]["misses"] == 0
+    assert _ranked_locomo(plain) == _ranked_locomo(cold) == _ranked_locomo(warm)
+    assert plain["systems"]["memstrata"]["overall"] == warm["systems"]["memstrata"]["overall"]
+
+
+def _ranked_locomo(result: dict) -> dict[str, list[list[str]]]:
+    dump = json.loads(Path(result["dump"]).read_text())
+    return {k: [q["ranked"] for q in rows] for k, rows in dump["questions"].items()}
+
+
+def test_project_chats_run_through_the_cache(tmp_path: Path) -> None:
+    from memstrata.evaluation.projectchats import run_projectchats
+
+    data = Path(__file__).resolve().parent.parent / "bench" / "data" / "project_chats.json"
+    common = {"systems": ["flat", "bm25"], "embedder": "hash", "echo": False}
+    plain = run_projectchats(data, out_dir=tmp_path / "plain", **common)
+    cached = run_projectchats(data, out_dir=tmp_path / "cached", embed_cache=tmp_path / "cache", **common)
+    assert cached["embed_cache"]["misses"] > 0
+    assert _ranked_locomo(plain) == _ranked_locomo(cached)
