@@ -219,7 +219,7 @@ def test_a_run_in_chunks_resumes_and_merges(tmp_path: Path) -> None:
                               results_path=tmp_path / "RESULTS.md", **common)
     assert partial["instances"] == 2 and partial["systems"]["flat"]["questions"] == 2
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "<!-- longmemeval-full:start -->" in text and "**2 of the 4 instances**" in text
+    assert "<!-- longmemeval-full:start -->" in text and "**2 of the 4 instances** (file positions 2–3:" in text
     full = run_longmemeval(path, systems=["flat", "bm25"], **common)
     assert full["instances"] == 4
     assert (runs / "flat" / "q1.json").stat().st_mtime_ns == stamp  # a finished record is not run again
@@ -270,3 +270,15 @@ def test_project_chats_run_through_the_cache(tmp_path: Path) -> None:
     cached = run_projectchats(data, out_dir=tmp_path / "cached", embed_cache=tmp_path / "cache", **common)
     assert cached["embed_cache"]["misses"] > 0
     assert _ranked_locomo(plain) == _ranked_locomo(cached)
+
+
+def test_position_spans_and_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import memstrata.cli
+    from memstrata.evaluation.longmemeval import _spans
+    from memstrata.evaluation.report import command_line
+
+    assert _spans([1, 2, 3, 7, 9, 10]) == "1–3, 7, 9–10"
+    assert _spans([4]) == "4"
+    main_file = str(Path(memstrata.cli.__file__).with_name("__main__.py"))
+    monkeypatch.setattr("sys.argv", [main_file, "bench", "longmemeval", "x.jsonl"])
+    assert command_line() == "memstrata bench longmemeval x.jsonl"

@@ -162,8 +162,10 @@ def run_longmemeval(
     end = None if limit is None else offset + limit
     total = max(0, count_instances(path, end) - offset)
     bar = tqdm(total=total, desc="LongMemEval", unit="q", disable=not progress or merge_only, file=sys.stderr)
+    position: dict[str, int] = {}
     try:
-        for inst in islice(iter_instances(path, end), offset, None):
+        for pos, inst in enumerate(islice(iter_instances(path, end), offset, None), start=offset + 1):
+            position.setdefault(inst.question_id, pos)
             ordered: list[Any] | None = None
             for system in runners:
                 saved = store.load(system.key, inst.question_id) if store is not None else None
@@ -189,6 +191,7 @@ def run_longmemeval(
         "offset": offset,
         "limit": limit,
         "instances": len(done),
+        "positions": sorted(position[q] for q in done),
         **config,
         "seconds": round(time.perf_counter() - started, 1),
         "systems": {},
@@ -317,16 +320,27 @@ ROWS = (
 
 def _coverage_note(result: dict[str, Any]) -> str:
     """How many of the file's instances the tables cover, when not all of them."""
-    n, available = result.get("instances"), result.get("available")
-    if n is not None and available is not None and n < available:
-        first = result.get("offset", 0)
-        last = available if result["limit"] is None else min(available, first + result["limit"])
-        span = f"instances {first + 1}–{last} in file order" if (first or last < available) else "the file"
-        return (f"; **{n} of the {available} instances** ({span}, those every system finished; "
-                "the rest were not run)")
+    n, available, positions = result.get("instances"), result.get("available"), result.get("positions")
+    if n and available is not None and positions and n < available:
+        return (f"; **{n} of the {available} instances** (file positions {_spans(positions)}: those every system "
+                "finished; the rest were not run)")
     if result["limit"] is not None:
         return f", first {result['limit']} instances (--limit)"
     return ""
+
+
+def _spans(positions: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1–3, 7``."""
+    out: list[str] = []
+    start = prev = positions[0]
+    for p in [*positions[1:], None]:
+        if p is not None and p == prev + 1:
+            prev = p
+            continue
+        out.append(str(start) if start == prev else f"{start}–{prev}")
+        if p is not None:
+            start = prev = p
+    return ", ".join(out)
 
 
 def _cache_note(result: dict[str, Any]) -> str:
