@@ -304,11 +304,24 @@ def test_the_bench_command_runs_longmemeval_with_every_option(tmp_path: Path) ->
     r = CliRunner().invoke(main, [
         "bench", "longmemeval", str(path), "--systems", "bm25", "--embedder", "hash", "--limit", "1",
         "--baseline-roles", "user,assistant", "--workdir", str(tmp_path / "db"), "--write", "--results",
-        str(results), "--out", str(tmp_path / "out"), "--no-progress",
+        str(results), "--out", str(tmp_path / "out"), "--no-progress", "--embed-cache", str(tmp_path / "cache"),
     ])
     assert r.exit_code == 0, r.output
     assert "<!-- longmemeval:start -->" in results.read_text()
     assert list((tmp_path / "out").glob("*.json"))
+    assert (tmp_path / "cache" / "embeddings.sqlite3").exists()
+    r = CliRunner().invoke(main, [
+        "bench", "longmemeval", str(path), "--systems", "flat,bm25", "--embedder", "hash", "--offset", "0",
+        "--runs", str(tmp_path / "runs"), "--no-embed-cache", "--write", "--results", str(results), "--out",
+        str(tmp_path / "out"), "--no-progress",
+    ])
+    assert r.exit_code == 0, r.output
+    assert "<!-- longmemeval-full:start -->" in results.read_text()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["bm25", "flat"]
+    r = CliRunner().invoke(main, ["bench", "longmemeval", str(path), "--merge-only", "--no-progress"])
+    assert r.exit_code != 0 and "--merge-only needs --runs" in r.output
+    r = CliRunner().invoke(main, ["bench", "longmemeval", str(path), "--no-embed-cache", "--embed-cache", "x"])
+    assert r.exit_code != 0 and "exclude each other" in r.output
 
 
 def test_cells_below_flat_are_flagged() -> None:

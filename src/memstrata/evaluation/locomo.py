@@ -20,6 +20,7 @@ from typing import Any
 
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import Session, Turn
+from memstrata.evaluation.embed_cache import close, live, stats, wrap
 from memstrata.evaluation.report import (
     below_flat_note,
     command_line,
@@ -155,6 +156,7 @@ def run_locomo(
     exclude_categories: Sequence[int] = (5,),
     workdir: str | Path | None = None,
     embedder: Any = None,
+    embed_cache: str | Path | None = None,
     write: bool = False,
     results_path: str | Path = "bench/RESULTS.md",
     out_dir: str | Path | None = "bench/out",
@@ -171,7 +173,7 @@ def run_locomo(
     from memstrata.providers.embedders import resolve_embedder
 
     names = [s.strip() for s in (systems.split(",") if isinstance(systems, str) else systems) if s.strip()]
-    emb = resolve_embedder(embedder)
+    emb = wrap(resolve_embedder(embedder), embed_cache)
     warm_up(emb)
     convs = load_locomo(path, limit)
     # Both speakers are user-role messages here, so every system indexes every turn.
@@ -196,7 +198,8 @@ def run_locomo(
                     for qi, q in enumerate(conv.questions):
                         if not q.scorable:
                             continue
-                        out = system.query(q.question, now)
+                        with live(emb, [q.question, q.question + " "]):  # timed: embedded for real
+                            out = system.query(q.question, now)
                         rows[system.key].append(
                             {
                                 "sample_id": conv.sample_id,
@@ -230,6 +233,9 @@ def run_locomo(
         "seconds": round(time.perf_counter() - started, 1),
         "systems": {},
     }
+    if (cache := stats(emb)) is not None:
+        result["embed_cache"] = cache
+    close(emb)
     for system in runners:
         rs = rows[system.key]
         kept = [r for r in rs if r["category"] not in exclude_categories]

@@ -8,14 +8,19 @@ the cutoff until it holds k sessions; averages are over questions that are not `
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import sys
 import time
 from collections.abc import Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import CONTEXT_BUDGET, Outcome
+from memstrata.evaluation.embed_cache import CachingEmbedder, close, live, stats, wrap
 from memstrata.evaluation.longmemeval_data import Instance, count_instances, iter_instances
 from memstrata.evaluation.report import (
     below_flat_note,
@@ -106,8 +111,12 @@ def run_longmemeval(
     limit: int | None = None,
     preset: str = "balanced",
     *,
+    offset: int = 0,
     workdir: str | Path | None = None,
     embedder: Any = None,
+    embed_cache: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    merge_only: bool = False,
     baseline_roles: Sequence[str] = ("user",),
     memstrata_roles: Sequence[str] = ("user", "assistant"),
     write: bool = False,
@@ -120,69 +129,160 @@ def run_longmemeval(
     """Run the named systems on a LongMemEval file; return (and optionally write) the summary.
 
     Every system sees every instance in turn: a fresh index, its sessions in time order with their dates,
-    then the question at its ``question_date``. ``write`` replaces the ``longmemeval`` section of
-    ``results_path``; ``out_dir`` receives a JSON dump of per-question results (None: no dump).
+    then the question at its ``question_date``. ``offset``/``limit`` pick instances ``offset`` to
+    ``offset + limit`` in file order. ``embed_cache`` is a folder for the benchmark embedding cache (None: embed
+    everything). ``runs_dir`` keeps one JSON record per system and instance: a run skips the records already
+    there and the summary covers every saved one in range, so a long run can be resumed or done in chunks;
+    ``merge_only`` runs nothing and summarises the instances every system has a record for. ``write`` replaces
+    the ``longmemeval`` section of ``results_path`` (``longmemeval-full`` with ``runs_dir``); ``out_dir``
+    receives a JSON dump of per-question results (None: no dump).
     """
     from tqdm import tqdm
 
     from memstrata.providers.embedders import resolve_embedder
 
     names = [s.strip() for s in (systems.split(",") if isinstance(systems, str) else systems) if s.strip()]
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError("offset and limit must not be negative")
+    if merge_only and runs_dir is None:
+        raise ValueError("merge_only needs runs_dir (the saved records to summarise)")
     emb = resolve_embedder(embedder)
-    warm_up(emb)
+    config = {"preset": preset, "embedder": getattr(emb, "name", type(emb).__name__),
+              "baseline_roles": list(baseline_roles), "memstrata_roles": list(memstrata_roles)}
+    store = RunRecords(runs_dir, config) if runs_dir is not None else None
+    if not merge_only:
+        emb = wrap(emb, embed_cache)
+        warm_up(emb)
     runners = make_systems(
         names, embedder=emb, preset=preset, workdir=workdir,
         baseline_roles=baseline_roles, memstrata_roles=memstrata_roles,
     )
-    rows: dict[str, list[dict[str, Any]]] = {s.key: [] for s in runners}
-    add_msg: dict[str, list[float]] = {s.key: [] for s in runners}
-    add_session: dict[str, list[float]] = {s.key: [] for s in runners}
-    ingest_s: dict[str, float] = {s.key: 0.0 for s in runners}
+    records: dict[str, list[dict[str, Any]]] = {s.key: [] for s in runners}
     started = time.perf_counter()
-    total = count_instances(path, limit)
-    bar = tqdm(total=total, desc="LongMemEval", unit="q", disable=not progress, file=sys.stderr)
+    end = None if limit is None else offset + limit
+    total = max(0, count_instances(path, end) - offset)
+    bar = tqdm(total=total, desc="LongMemEval", unit="q", disable=not progress or merge_only, file=sys.stderr)
+    position: dict[str, int] = {}
     try:
-        for inst in iter_instances(path, limit):
-            ordered = inst.sessions_in_time_order()
+        for pos, inst in enumerate(islice(iter_instances(path, end), offset, None), start=offset + 1):
+            position.setdefault(inst.question_id, pos)
+            ordered: list[Any] | None = None
             for system in runners:
-                system.begin(inst.question_id)
-                try:
-                    for session in ordered:
-                        seconds, n = system.add_session(session)
-                        if n:
-                            ingest_s[system.key] += seconds
-                            add_session[system.key].append(seconds * 1000.0)
-                            add_msg[system.key].append(seconds * 1000.0 / n)
-                    out = system.query(inst.question, inst.question_date)
-                finally:
-                    system.end()
-                rows[system.key].append(score_question(inst, out))
+                saved = store.load(system.key, inst.question_id) if store is not None else None
+                if saved is None and not merge_only:
+                    ordered = ordered if ordered is not None else inst.sessions_in_time_order()
+                    saved = _run_one(system, inst, ordered)
+                    if store is not None:
+                        store.save(system.key, inst.question_id, saved)
+                if saved is not None:
+                    records[system.key].append(saved)
             bar.update(1)
-            bar.set_postfix(_running(rows), refresh=False)
+            bar.set_postfix(_running({k: [r["row"] for r in rs] for k, rs in records.items()}), refresh=False)
     finally:
         bar.close()
         for system in runners:
             system.close()
+    done = set.intersection(*({r["row"]["question_id"] for r in rs} for rs in records.values())) if records else set()
     result: dict[str, Any] = {
         "benchmark": "LongMemEval",
         "path": str(path),
         "dataset": Path(path).name,
+        "available": count_instances(path),
+        "offset": offset,
         "limit": limit,
-        "preset": preset,
-        "embedder": getattr(emb, "name", type(emb).__name__),
-        "baseline_roles": list(baseline_roles),
-        "memstrata_roles": list(memstrata_roles),
+        "instances": len(done),
+        "positions": sorted(position[q] for q in done),
+        **config,
         "seconds": round(time.perf_counter() - started, 1),
         "systems": {},
     }
+    if (cache := stats(emb)) is not None:
+        result["embed_cache"] = cache
+    close(emb)
+    finished = [r for rs in records.values() for r in rs if r["row"]["question_id"] in done]
+    result["records"] = {
+        "count": len(finished),
+        "wall_seconds": round(sum(r["seconds"] for r in finished), 1),
+        "cpu_seconds": round(sum(r["cpu_seconds"] for r in finished), 1),
+        "load1_mean": M.mean([r["load1"] for r in finished]) if finished else None,
+        "with_embed_cache": sum(1 for r in finished if r["embed_cache"]),
+    }
+    if store is not None:
+        result["runs_dir"] = str(store.root)
+    rows: dict[str, list[dict[str, Any]]] = {}
     for system in runners:
-        summary = summarise(rows[system.key], add_msg[system.key], add_session[system.key])
+        kept = [r for r in records[system.key] if r["row"]["question_id"] in done]
+        rows[system.key] = [r["row"] for r in kept]
+        summary = summarise(rows[system.key], [x for r in kept for x in r["add_ms_per_message"]],
+                            [x for r in kept for x in r["add_ms_per_session"]])
         summary["label"] = system.label
-        summary["ingest_seconds"] = round(ingest_s[system.key], 2)
+        summary["ingest_seconds"] = round(sum(r["ingest_seconds"] for r in kept), 2)
         result["systems"][system.key] = summary
     command = command or command_line()
-    return publish(result, rows, "longmemeval", render_markdown, command, out_dir=out_dir, echo=echo, write=write,
+    section = "longmemeval-full" if store is not None else "longmemeval"
+    return publish(result, rows, section, render_markdown, command, out_dir=out_dir, echo=echo, write=write,
                    results_path=results_path)
+
+
+def _run_one(system: Any, inst: Instance, ordered: list[Any]) -> dict[str, Any]:
+    """One system on one instance: its record (the scored row, add latencies, wall and CPU seconds)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    add_msg: list[float] = []
+    add_session: list[float] = []
+    ingest = 0.0
+    system.begin(inst.question_id)
+    try:
+        for session in ordered:
+            seconds, n = system.add_session(session)
+            if n:
+                ingest += seconds
+                add_session.append(seconds * 1000.0)
+                add_msg.append(seconds * 1000.0 / n)
+        # The question is embedded for real even with the benchmark cache: search latency includes it.
+        with live(system.embedder, [inst.question, inst.question + " "]):
+            out = system.query(inst.question, inst.question_date)
+    finally:
+        system.end()
+    return {
+        "row": score_question(inst, out),
+        "add_ms_per_message": add_msg,
+        "add_ms_per_session": add_session,
+        "ingest_seconds": ingest,
+        "seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "load1": os.getloadavg()[0],
+        "embed_cache": isinstance(system.embedder, CachingEmbedder),
+    }
+
+
+class RunRecords:
+    """One JSON file per system and instance under ``root/<system>/``, with the settings that produced it.
+
+    A record made under other settings (preset, embedder, roles) is refused rather than mixed in."""
+
+    def __init__(self, root: str | Path, config: dict[str, Any]) -> None:
+        self.root = Path(root)
+        self.config = config
+
+    def _file(self, system: str, question_id: str) -> Path:
+        return self.root / system / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', question_id)}.json"
+
+    def load(self, system: str, question_id: str) -> dict[str, Any] | None:
+        path = self._file(system, question_id)
+        if not path.exists():
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("config") != self.config:
+            raise ValueError(f"{path} was made with {record.get('config')}, not {self.config}; "
+                             "use another runs folder")
+        return dict(record["record"])
+
+    def save(self, system: str, question_id: str, record: dict[str, Any]) -> None:
+        path = self._file(system, question_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"config": self.config, "record": record}, default=str), encoding="utf-8")
+        tmp.replace(path)  # whole or absent: an interrupted run leaves no half-written record
 
 
 def _running(rows: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
@@ -218,16 +318,65 @@ ROWS = (
 )
 
 
+def _coverage_note(result: dict[str, Any]) -> str:
+    """How many of the file's instances the tables cover, when not all of them."""
+    n, available, positions = result.get("instances"), result.get("available"), result.get("positions")
+    if n and available is not None and positions and n < available:
+        return (f"; **{n} of the {available} instances** (file positions {_spans(positions)}: those every system "
+                "finished; the rest were not run)")
+    if result["limit"] is not None:
+        return f", first {result['limit']} instances (--limit)"
+    return ""
+
+
+def _spans(positions: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1–3, 7``."""
+    out: list[str] = []
+    start = prev = positions[0]
+    for p in [*positions[1:], None]:
+        if p is not None and p == prev + 1:
+            prev = p
+            continue
+        out.append(str(start) if start == prev else f"{start}–{prev}")
+        if p is not None:
+            start = prev = p
+    return ", ".join(out)
+
+
+def _cache_note(result: dict[str, Any]) -> str:
+    rec = result.get("records") or {}
+    if not rec.get("with_embed_cache"):
+        return ""
+    cache = result.get("embed_cache")
+    counts = "" if not cache else (f"; this process read {cache['hits']:,} texts back and embedded "
+                                   f"{cache['misses']:,}")
+    return (f" {rec['with_embed_cache']} of the {rec['count']} system × instance runs embedded stored texts through "
+            f"the benchmark embedding cache{counts}: their add latency leaves out most embedding time and is not a "
+            "measure of `add`; questions were always embedded for real, so search latency includes it.")
+
+
+def _run_note(result: dict[str, Any]) -> str:
+    rec = result.get("records") or {}
+    if not rec.get("count"):
+        return ""
+    load = "–" if rec.get("load1_mean") is None else f"{rec['load1_mean']:.1f}"
+    return (f"Run time: {rec['wall_seconds'] / 60:.0f} min wall ({rec['cpu_seconds'] / 60:.0f} min CPU) summed over "
+            f"the {rec['count']} system × instance runs; mean 1-minute load average while they ran {load}, "
+            f"at publication {os.getloadavg()[0]:.1f}.")
+
+
 def render_markdown(result: dict[str, Any], command: str) -> str:
     """The results section: provenance, the main table and the per-question-type table."""
     systems = result["systems"]
     keys = [k for k in SYSTEM_ORDER if k in systems]
     any_sys = systems[keys[0]]
-    limit_note = "" if result["limit"] is None else f", first {result['limit']} instances (--limit)"
+    limit_note = _coverage_note(result)
     lines = [
-        "## LongMemEval retrieval",
+        "## LongMemEval retrieval" + ("" if "runs_dir" not in result else
+                                        f": {result['instances']} of {result['available']} instances"),
         "",
         provenance(command),
+        *([_run_note(result), ""] if _run_note(result) else []),
         f"Data: `{result['dataset']}`, {any_sys['questions']} questions, {any_sys['scorable']} scorable "
         f"(not `_abs`, at least one gold user turn){limit_note}. "
         f"Embedder: {result['embedder']}. Baselines index {' + '.join(result['baseline_roles'])} turns; "
@@ -246,7 +395,7 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         "with the index resident (memstrata: the scored search is repeated, its query embedding not cached; the "
         "first search per instance, which loads the scope's vectors from SQLite, is the cold row). Add latency "
         "is one session's `add` (baselines: embedding / tokenising its turns) divided by its messages. "
-        "Latencies are wall time on a shared machine, so they move between runs.",
+        "Latencies are wall time on a shared machine, so they move between runs." + _cache_note(result),
         "",
         "| measure | " + " | ".join(systems[k]["label"] for k in keys) + " | target |",
         "|---|" + "---|" * len(keys) + "---|",

@@ -21,6 +21,7 @@ from typing import Any
 
 from memstrata.evaluation import metrics as M
 from memstrata.evaluation.baselines import Session, Turn
+from memstrata.evaluation.embed_cache import close, live, stats, wrap
 from memstrata.evaluation.report import (
     below_flat_note,
     command_line,
@@ -62,6 +63,7 @@ def run_projectchats(
     preset: str = "balanced",
     *,
     embedder: Any = None,
+    embed_cache: str | Path | None = None,
     write: bool = False,
     results_path: str | Path = "bench/RESULTS.md",
     out_dir: str | Path | None = "bench/out",
@@ -72,7 +74,7 @@ def run_projectchats(
     from memstrata.providers.embedders import resolve_embedder
 
     names = [s.strip() for s in systems if s.strip()]
-    emb = resolve_embedder(embedder)
+    emb = wrap(resolve_embedder(embedder), embed_cache)
     warm_up(emb)
     chats = load_chats(path)
     history = sorted((s for c in chats for s in c.sessions), key=lambda s: s.date or datetime.min)
@@ -88,7 +90,8 @@ def run_projectchats(
                 for session in history:
                     system.add_session(session)
                 for q in questions:
-                    out = system.query(q["question"], asked_at)
+                    with live(emb, [q["question"], q["question"] + " "]):  # timed: embedded for real
+                        out = system.query(q["question"], asked_at)
                     gold = list(q["evidence"])
                     rows[system.key].append({
                         "question": q["question"], "type": q["type"], "evidence": gold,
@@ -106,6 +109,9 @@ def run_projectchats(
         "embedder": getattr(emb, "name", type(emb).__name__), "seconds": round(time.perf_counter() - started, 1),
         "systems": {},
     }
+    if (cache := stats(emb)) is not None:
+        result["embed_cache"] = cache
+    close(emb)
     for system in runners:
         rs = rows[system.key]
         agg = M.aggregate(rs, list(KEYS), group_by="type")

@@ -48,7 +48,9 @@ def command_line() -> str:
     """The command that is running, as a results section quotes it."""
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "python"
     path = Path(argv0)
-    if path.suffix == ".py":
+    if path.name == "__main__.py" and path.parent.name == "cli" and path.parent.parent.name == "memstrata":
+        prog = "memstrata"  # python -m memstrata.cli runs the memstrata command
+    elif path.suffix == ".py":
         # Relative to the working directory when possible, so the line is reproducible from the repo root.
         try:
             prog = f"python {path.resolve().relative_to(Path.cwd())}"
