@@ -97,6 +97,19 @@ def test_entities_latest_mention_first() -> None:
     assert s.entities.index("Anna") < s.entities.index("Lisbon")
 
 
+def test_a_long_reply_is_read_for_its_named_things_from_its_opening_and_never_its_code() -> None:
+    filler = " ".join(f"Step {i} keeps the build reproducible across machines." for i in range(40))
+    reply = ("Anna's Kestrel project should move to Postgres first. " + filler
+             + "\n```python\nclient = Zephyr(url)\n```\n" + "Later on Marseille comes up too.")
+    assert len(reply) > 3 * tracker.FOCUS_CHARS
+    head = tracker.focus_text(reply)
+    assert len(head) <= tracker.FOCUS_CHARS and head.endswith(".") and "Zephyr" not in head
+    s = fold(("user", "Can you plan the database move?"), ("assistant", reply))
+    assert "Kestrel project" in s.entities and "Zephyr" not in s.entities and "Marseille" not in s.entities
+    short = "I met Anna in Lisbon.\n```\nZephyr()\n```"
+    assert tracker.focus_text(short).strip() == "I met Anna in Lisbon."
+
+
 def test_folding_is_deterministic_and_order_independent_of_batching() -> None:
     turns = [("user", "I want to learn Spanish. I have to buy a textbook."), ("assistant", "I'll find a tutor."),
              ("user", "Bought the textbook!")]

@@ -51,7 +51,7 @@ def observe(tiers: Tiers, scope: Scope, conversation_id: str, episodes: Sequence
         if not docs:
             from memstrata.ingest.nlp import parse_many
 
-            docs.extend(parse_many([m.content if m.edit is None else "" for m in tracker.order(new)]))
+            docs.extend(parse_many(tracker.focus_texts(tracker.order(new))))
         return tracker.fold(state, new, docs)
 
     state = tiers.working.update(scope, conversation_id, change)

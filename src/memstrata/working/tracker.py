@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,7 @@ def fold(state: WorkingState | None, messages: Sequence[Said], docs: Sequence[Do
     out = copy.deepcopy(state) if state is not None else WorkingState()
     ordered = order(messages)
     if docs is None:
-        docs = _parse([m.content if m.edit is None else "" for m in ordered])
+        docs = _parse(focus_texts(ordered))
     for msg, doc in zip(ordered, docs, strict=True):
         if msg.edit is not None:
             try:
@@ -74,6 +75,27 @@ def fold(state: WorkingState | None, messages: Sequence[Said], docs: Sequence[Do
         out.updated_at = max(out.updated_at, msg.at)
         out.cursor = [msg.at, float(msg.position)]
     return out
+
+
+FOCUS_CHARS = 500  # what of a message is parsed for its named things and topic
+_CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+def focus_text(text: str) -> str:
+    """The part of a message its entities and topic are read from: code blocks left out, and a long message
+    cut at the last sentence end within ``FOCUS_CHARS`` (its opening says what it is about; parsing a
+    2,000-character reply whole costs about 90 ms of CPU, its opening about 15)."""
+    text = _CODE_BLOCK.sub(" ", text)
+    if len(text) <= FOCUS_CHARS:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, FOCUS_CHARS)]
+    return text[: ends[-1]] if ends else text[:FOCUS_CHARS].rsplit(" ", 1)[0]
+
+
+def focus_texts(messages: Sequence[Said]) -> list[str]:
+    """What :func:`fold` parses, one text per message in the order given (edits have none)."""
+    return [focus_text(m.content) if m.edit is None else "" for m in messages]
 
 
 def _parse(texts: list[str]) -> list[Doc]:
