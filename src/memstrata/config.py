@@ -66,6 +66,9 @@ class IngestConfig:
     # conversations it ranked more new values first but also superseded statements it should have kept
     # (bench/RESULTS.md, "updates-heldout3").
     reframe_updates: bool = False
+    # Each sentence of a long message also gets a vector, stored beside the message's memory, so retrieval can
+    # find a one-sentence aside inside a message about something else (``Preset.sentence_weight``).
+    sentence_vectors: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in EXTRACTION_MODES:

@@ -23,6 +23,7 @@ from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
+from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Store, Turn
 from memstrata.tiers.vectors import VectorTier
 
@@ -106,6 +107,9 @@ class Retriever:
             if self.knn is not None
             else self.store.vector_search(scope, qvec, max(p.dense_k, pool), include_superseded=want_all, only=only)
         )
+        best_sentence: dict[str, float] = {}
+        if p.sentence_weight > 0 and dense:
+            dense, best_sentence = self._blend_sentences(scope, qvec, dense, p.sentence_weight)
         keyword = (
             self.store.keyword_search(
                 scope, query_terms(self.store.codec.query_text(scope, req.query), 32), max(p.keyword_k, pool),
@@ -127,6 +131,9 @@ class Retriever:
                 st = stages.setdefault(mid, {})
                 st[name] = round(raw, 4)
                 st[f"{name}_fused"] = round(contrib, 5)
+
+        for mid, best in best_sentence.items():
+            stages[mid]["sentence"] = round(best, 4)
 
         if p.expand_entities and p.entity_weight > 0:
             names = self._entity_names(scope)
@@ -157,6 +164,7 @@ class Retriever:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
         asks_own = _asks_about_user(req.query)
+        standing = p.standing_weight > 0 and asks_standing(req.query)
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
@@ -192,6 +200,9 @@ class Retriever:
                 elif own and asks_own:
                     boost *= SAME_SUBJECT
                     st["subject"] = SAME_SUBJECT
+            if standing and rec.kind in STANDING_KINDS:
+                boost *= 1.0 + p.standing_weight
+                st["standing"] = round(1.0 + p.standing_weight, 3)
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
         if p.speaker_weight > 0:
@@ -220,6 +231,26 @@ class Retriever:
             by_id = {h.record.id: h for h in head}
             head = [by_id[i] for i in order]
         return head[: req.limit]
+
+    def _blend_sentences(self, scope: Scope, qvec: np.ndarray, dense: list[tuple[str, float]],
+                         weight: float) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """Each dense candidate that has sentence vectors (a long message) moves ``weight`` of the way from its
+        window score up to its best sentence's cosine; the others keep their score. Re-sorted, with the best
+        sentence cosine of each candidate that has sentences."""
+        sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
+        if not sentences:
+            return dense, {}
+        q = np.asarray(qvec, dtype=np.float32)
+        out: list[tuple[str, float]] = []
+        best_of: dict[str, float] = {}
+        for mid, score in dense:
+            mat = sentences.get(mid)
+            if mat is not None and len(mat):
+                best = best_of[mid] = float((mat @ q).max())
+                score += weight * max(0.0, best - score)
+            out.append((mid, score))
+        out.sort(key=lambda x: -x[1])
+        return out, best_of
 
     def _match_speakers(self, scope: Scope, query: str, hits: list[Hit], head: int, weight: float) -> None:
         """Lift the head's memories said by a person the query names in the third person ("What did Caroline
