@@ -74,3 +74,20 @@ def test_standing_instructions_stay_in_their_scope(real_mem: Memory, uid: str) -
     real_mem.add([{"role": "user", "content": "I'm planning a hike on Saturday."}], user_id=uid + "-other")
     ctx = real_mem.context("How long is the hike?", user_id=uid + "-other")
     assert ctx["standing"] == [] and "metric units" not in ctx["text"]
+
+
+def test_only_long_user_messages_keep_sentence_vectors(store_url: str, uid: str) -> None:
+    from memstrata.config import IngestConfig
+    from memstrata.models import Scope
+    from memstrata.providers.embedders import HashEmbedder
+
+    with Memory(store_url, embedder=HashEmbedder()) as mem:
+        out = mem.add([{"role": "user", "content": LONG},
+                       {"role": "assistant", "content": LONG.replace("I am", "You are")},
+                       {"role": "user", "content": "Thanks, that helps."}], user_id=uid, infer=False)
+        ids = [r["id"] for r in out["results"]]
+        kept = mem.store.sentence_vectors(Scope.of(user_id=uid), ids)
+        assert list(kept) == [ids[0]] and kept[ids[0]].shape == (len(sentence_units(LONG)), mem.embedder.dim)
+    with Memory(store_url, embedder=HashEmbedder(), ingest=IngestConfig(sentence_vectors=False)) as mem:
+        off = mem.add([{"role": "user", "content": LONG + " Also the fridge is broken."}], user_id=uid, infer=False)
+        assert mem.store.sentence_vectors(Scope.of(user_id=uid), [off["results"][0]["id"]]) == {}

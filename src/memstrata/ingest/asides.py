@@ -2,10 +2,10 @@
 
 A long message is embedded window by window (60 words each; an assistant's only by its first window), so a
 one-sentence aside ("btw my sister's wedding is on the 14th") shares its vector with everything around it, and
-turns that are wholly about the surrounding topic outrank it. Each sentence of a long message is therefore
-embedded too, in the same call to the embedder as the message's windows, and stored beside the message's
-memory (``WriteBatch.sentence_vectors``). Retrieval blends a memory's best sentence with its window score
-(``Preset.sentence_weight``); the sentences are never results of their own.
+turns that are wholly about the surrounding topic outrank it. Each sentence of a long user message is therefore
+embedded too (``pipeline.SENTENCE_ROLES``), in the same call to the embedder as the message's windows, and
+stored beside the message's memory (``WriteBatch.sentence_vectors``). Retrieval blends a memory's best sentence
+with its window score (``Preset.sentence_weight``); the sentences are never results of their own.
 
 Fenced code blocks are left out (code is found by keyword; its lines are not sentences), and so are sentences
 too short to say anything on their own.

@@ -36,7 +36,10 @@ from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, fami
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
-SENTENCE_ROLES = ("user", "assistant")  # whose long messages get sentence vectors
+# Whose long messages get sentence vectors. Not the assistant's: its long replies restate what the user asked for
+# sentence by sentence, so their sentences lifted the reply above the user's own aside (bench/RESULTS.md,
+# "sentence-evidence"), and they would multiply the embedding cost of ingesting them.
+SENTENCE_ROLES = ("user",)
 NEAR_DUPLICATE_PROBE = 0.85  # below this cosine no pair is a near duplicate; saves is_near_duplicate calls
 
 
