@@ -136,10 +136,8 @@ class MiniLMEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
         assert self._tokenizer is not None and self._session is not None
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            idx = order[start : start + self._batch_size]
+        for idx in _buckets(texts, self._batch_size):
             enc = self._tokenizer.encode_batch([texts[i] for i in idx])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
@@ -151,6 +149,19 @@ class MiniLMEmbedder:
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             out[idx] = pooled
         return _normalise(out)
+
+
+def _buckets(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Indexes of ``texts`` by length, cut into batches of at most ``size`` that also end where the text gets more
+    than twice as long as the batch's first: a batch is padded to its longest text, so one 60-word window in a
+    batch of short sentences would make each of them cost as much as the window."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[list[int]] = []
+    for i in order:
+        if not out or len(out[-1]) >= size or len(texts[i]) > 2 * max(len(texts[out[-1][0]]), 32):
+            out.append([])
+        out[-1].append(i)
+    return out
 
 
 class HashEmbedder:
