@@ -1,7 +1,8 @@
-"""Before/after on one index. ``python bench/sentence_ab_locomo.py PATH FIRST LAST`` (conversations FIRST..LAST-1).
+"""Before/after on one index: ``python bench/sentence_ab_locomo.py PATH FIRST LAST [infer]``.
 
-LoCoMo dev5, infer=False: one index per conversation, each question asked with sentence evidence and the
-standing lift off (the tree before) and at their defaults, on the same index."""
+LoCoMo dev5, conversations FIRST..LAST-1, infer=False (or the default add with a 4th argument ``infer``): one
+index per conversation, each question asked with sentence evidence and the standing lift off (the tree before)
+and at their defaults, on the same index."""
 import sys
 import time
 from collections import defaultdict
@@ -13,9 +14,10 @@ from memstrata.providers.embedders import resolve_embedder
 from memstrata.retrieve.presets import get_preset
 
 path, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+infer = len(sys.argv) > 4 and sys.argv[4] == "infer"  # the default add (rules extraction)
 emb = resolve_embedder(None)
 warm_up(emb)
-sysm = MemstrataSystem(emb, roles=("user",))
+sysm = MemstrataSystem(emb, roles=("user",), infer=infer)
 variants = {"before": dict(sentence_weight=0.0, standing_weight=0.0), "after": {}}
 rows = defaultdict(list)
 for conv in load_locomo(path)[first:last]:
