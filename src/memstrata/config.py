@@ -71,6 +71,9 @@ class IngestConfig:
     # it ranked more new values first on every update set but raised conflict records for changes that
     # were none on some (bench/RESULTS.md, "updates-heldout4").
     template_updates: bool = False
+    # Each sentence of a long message also gets a vector, stored beside the message's memory, so retrieval can
+    # find a one-sentence aside inside a message about something else (``Preset.sentence_weight``).
+    sentence_vectors: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in EXTRACTION_MODES:

@@ -37,6 +37,7 @@ from memstrata.retrieve.context import assemble_context, check_context_args, sea
 from memstrata.retrieve.layers import open_read_cache
 from memstrata.retrieve.pipeline import Hit, Retriever
 from memstrata.retrieve.presets import get_preset
+from memstrata.retrieve.standing import standing_memories
 from memstrata.retrieve.usage import UsageLog
 from memstrata.rights import PrivacyMethods
 from memstrata.tiers.base import ShortTermTier, Store, WorkingState, WorkingTier
@@ -285,7 +286,8 @@ class Memory(QueuedMethods, PrivacyMethods):
         recent = _recent_turns(self.short_term, self.store, scope, conversation_id, recent_turns)
         state = working_keeper.current(self.tiers, scope, conversation_id) if conversation_id else None
         section = context_section(state, token_budget // 4, count) if state else ("", 0)
-        return assemble_context(hits, recent, state, section, token_budget, count)
+        standing = standing_memories(self.store, scope, self._qcache.get(query))
+        return assemble_context(hits, recent, state, section, token_budget, count, standing)
 
     def episodes(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,

@@ -141,3 +141,28 @@ def test_delete_scope_reset_stats_and_listing(store: Store, scope: Scope) -> Non
 def test_scope_listing_is_declared(store: Store) -> None:
     needs(store, Capability.SCOPE_LISTING)
     assert store.scopes() == []
+
+
+def test_sentence_vectors_are_kept_per_memory_and_go_with_it(store: Store, scope: Scope) -> None:
+    import numpy as np
+
+    recs = [memory(scope, t, at=1_700_000_000 + i) for i, t in enumerate(["a long message", "a short one"])]
+    sentences = np.stack([vec("first sentence"), vec("second sentence"), vec("third sentence")])
+    store.apply(scope, WriteBatch(new_memories=[(r, vec(r.text)) for r in recs], history=[added(r) for r in recs],
+                                  sentence_vectors=[(recs[0].id, sentences)]))
+    got = store.sentence_vectors(scope, [recs[0].id, recs[1].id, "missing"])
+    assert list(got) == [recs[0].id] and got[recs[0].id].shape == sentences.shape
+    assert np.allclose(got[recs[0].id], sentences, atol=2e-3)  # stored as float16
+    assert store.sentence_vectors(Scope.of(user_id="someone-else"), [recs[0].id]) == {}
+    # a memory whose text is re-embedded loses the sentences of its old text
+    store.apply(scope, WriteBatch(updated_memories=[(recs[0], vec("new text"))]))
+    assert store.sentence_vectors(scope, [recs[0].id]) == {}
+    store.apply(scope, WriteBatch(new_memories=[(memory(scope, "another"), vec("another"))]))
+    other = memory(scope, "third long message", at=1_700_000_100)
+    store.apply(scope, WriteBatch(new_memories=[(other, vec(other.text))], sentence_vectors=[(other.id, sentences)]))
+    store.apply(scope, WriteBatch(deleted_memory_ids=[other.id]))
+    assert store.sentence_vectors(scope, [other.id]) == {}
+    again = memory(scope, "fourth long message", at=1_700_000_200)
+    store.apply(scope, WriteBatch(new_memories=[(again, vec(again.text))], sentence_vectors=[(again.id, sentences)]))
+    store.delete_scope(scope)
+    assert store.sentence_vectors(scope, [again.id]) == {}

@@ -19,6 +19,9 @@ BEGIN;
 ALTER TABLE memory_vectors DROP CONSTRAINT memory_vectors_memory_rid_fkey;
 ALTER TABLE memory_vectors DROP CONSTRAINT memory_vectors_pkey;
 ALTER TABLE memory_vectors ADD PRIMARY KEY (scope_key, memory_rid, chunk);
+ALTER TABLE memory_sentences DROP CONSTRAINT memory_sentences_memory_rid_fkey;
+ALTER TABLE memory_sentences DROP CONSTRAINT memory_sentences_pkey;
+ALTER TABLE memory_sentences ADD PRIMARY KEY (scope_key, memory_rid);
 
 ALTER TABLE memories DROP CONSTRAINT memories_pkey;
 ALTER TABLE memories ADD PRIMARY KEY (scope_key, rid);
@@ -26,6 +29,8 @@ ALTER TABLE memories DROP CONSTRAINT memories_id_key;
 ALTER TABLE memories ADD CONSTRAINT memories_id_key UNIQUE (scope_key, id);
 
 ALTER TABLE memory_vectors ADD CONSTRAINT memory_vectors_memory_fkey
+    FOREIGN KEY (scope_key, memory_rid) REFERENCES memories (scope_key, rid) ON DELETE CASCADE;
+ALTER TABLE memory_sentences ADD CONSTRAINT memory_sentences_memory_fkey
     FOREIGN KEY (scope_key, memory_rid) REFERENCES memories (scope_key, rid) ON DELETE CASCADE;
 
 -- episodes is partitioned by occurred_at: its key needs both the partition and the distribution column.
@@ -61,6 +66,7 @@ CREATE EXTENSION IF NOT EXISTS citus;
 SELECT create_distributed_table('scope_counts', 'scope_key');
 SELECT create_distributed_table('memories', 'scope_key', colocate_with => 'scope_counts');
 SELECT create_distributed_table('memory_vectors', 'scope_key', colocate_with => 'scope_counts');
+SELECT create_distributed_table('memory_sentences', 'scope_key', colocate_with => 'scope_counts');
 SELECT create_distributed_table('episodes', 'scope_key', colocate_with => 'scope_counts');
 SELECT create_distributed_table('history', 'scope_key', colocate_with => 'scope_counts');
 SELECT create_distributed_table('entities', 'scope_key', colocate_with => 'scope_counts');

@@ -270,6 +270,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX ingestions_scope ON ingestions (scope_key, state, created_at);
         """,
     ),
+    (
+        "sentence vectors",
+        """
+        -- Sentence vectors of long messages, one row per memory ((n, dim) float16), read for a query's
+        -- candidates only (never searched by themselves, so no vector index).
+        CREATE TABLE memory_sentences (
+            memory_rid bigint PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE,
+            scope_key text NOT NULL,
+            n integer NOT NULL,
+            vectors bytea NOT NULL
+        );
+        CREATE INDEX memory_sentences_scope ON memory_sentences (scope_key);
+        """,
+    ),
 ]
 
 

@@ -205,7 +205,7 @@ class SQLitePrivacy(SQLPrivacy):
 
     def user_scopes(self, org_id: str, user_id: str) -> list[Scope]:
         low, high = tier.user_key_range(org_id, user_id)
-        tables = (*SCOPE_TABLES[1:], "scope_versions")
+        tables = (*(t for t in SCOPE_TABLES if t not in ("memory_sentences", "memory_vectors")), "scope_versions")
         union = " UNION ".join(f"SELECT scope_key FROM {t} WHERE scope_key >= ? AND scope_key < ?" for t in tables)
         with self.db.read() as conn:
             keys = [r[0] for r in conn.execute(union, [low, high] * len(tables)).fetchall()]

@@ -289,3 +289,16 @@ MIGRATIONS.append(
     CREATE INDEX ingestions_scope ON ingestions (scope_key, state, created_at);
     """
 )
+
+MIGRATIONS.append(
+    # 4: sentence vectors of long messages, one row per memory ((n, dim) float16), deleted with the memory.
+    """
+    CREATE TABLE memory_sentences (
+        memory_rid INTEGER PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE,
+        scope_key TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        vectors BLOB NOT NULL
+    );
+    CREATE INDEX memory_sentences_scope ON memory_sentences (scope_key);
+    """
+)

@@ -99,7 +99,7 @@ class MemstrataSystem:
         count = self.embedder.count_tokens
         top10 = sum(count(r["memory"]) for r in results[:10])
         c = self._mem.context(question, user_id=self._user, token_budget=CONTEXT_BUDGET, now=now)
-        cited = {t for item in c["items"] for t in self._turns(item.get("episode_ids", []))}
+        cited = {t for item in [*c["items"], *c.get("standing", [])] for t in self._turns(item.get("episode_ids", []))}
         # The scored search above also loaded this scope's vectors from disk. Steady-state latency is timed on
         # the same search again; the trailing space misses the query-embedding cache but tokenizes identically,
         # so the timing still includes embedding the query.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.dedup import normalize_text
+from memstrata.ingest.lexicon import ADDRESS_ME
 from memstrata.ingest.updates import _OWN_START, attribute_of, content_words, has_change_cue, is_tentative
 
 EVIDENCE_KIND = "message"
@@ -99,7 +100,8 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             words = content_words(text)
             if any(len(words & c) >= max(1, len(c) // 2) for c in covered.get(m.index, [])):
                 continue
-            out.append(Candidate(text=text, importance=0.6, reasons=["update_cue"], kind="fact",
+            kind = "instruction" if ADDRESS_ME.search(text) else "fact"  # "From now on call me Sam."
+            out.append(Candidate(text=text, importance=0.6, reasons=["update_cue"], kind=kind,
                                  source_indexes=[m.index],
                                  slot=Slot("user", attr.family, normalize_text(text)) if attr else None,
                                  confidence=0.7, confidence_reason="rules extraction; states a change"))

@@ -28,7 +28,7 @@ from memstrata.errors import ConfigurationError, InvalidInputError, ProviderErro
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.evidence import EVIDENCE_KIND, message_report
 from memstrata.ingest.messages import normalize_messages
-from memstrata.ingest.pipeline import AddPlan, embed_candidates, keep_everything, plan_add, verbatim_candidates
+from memstrata.ingest.pipeline import AddPlan, embed_with_sentences, keep_everything, plan_add, verbatim_candidates
 from memstrata.ingest.revise import known_neighbours
 from memstrata.ingest.writer import Writer
 from memstrata.models import EpisodeRecord, Scope, check_id, utcnow
@@ -155,7 +155,8 @@ class IngestFlow:
         else:
             candidates = verbatim_candidates(msgs)
         # the slow part, before the section
-        vectors = embed_candidates(candidates, msgs, self.embedder.embed, infer=infer)
+        vectors, sentence_vectors = embed_with_sentences(candidates, msgs, self.embedder.embed, infer=infer,
+                                                         sentences=self.config.sentence_vectors)
         cited = {  # episodes a fact was drawn from; evidence alone leaves an episode 'skipped'
             e
             for c in candidates
@@ -174,7 +175,8 @@ class IngestFlow:
                     raise AlreadyApplied(scope, [e.id for e in episodes])
             plan = plan_add(self.tiers.store, scope, candidates=candidates, messages=msgs, episodes=episodes,
                             embed=self.embedder.embed, metadata=meta, conversation_id=conversation_id,
-                            config=self.config, infer=infer, now=now, actor=self.actor, vectors=vectors)
+                            config=self.config, infer=infer, now=now, actor=self.actor, vectors=vectors,
+                            sentence_vectors=sentence_vectors)
             plan.batch.episode_status.extend((e.id, "done" if e.id in cited else "skipped", None)
                                              for e in episodes)
             self.writer.apply(scope, plan.batch)

@@ -84,6 +84,7 @@ EXPLICIT_CUE = re.compile(
 )
 KEEP_IN_MIND = re.compile(r"\b(?:keep|bear)\s+(?:that|this|it)\s+in\s+mind\b|\bremember\s+(?:that|this)\b",
                           re.IGNORECASE)
+ADDRESS_ME = re.compile(r"\b(?:call|address|refer\s+to)\s+me\b", re.IGNORECASE)  # how to address the user
 PERSISTENCE = re.compile(
     r"\b(?:always|never|from\s+now\s+on|going\s+forward|in\s+(?:the\s+)?future|whenever|every\s+time|"
     r"by\s+default|moving\s+forward|each\s+time|all\s+the\s+time|no\s+longer|anymore|from\s+today)\b",

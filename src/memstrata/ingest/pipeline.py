@@ -15,6 +15,7 @@ import numpy as np
 
 from memstrata.config import IngestConfig
 from memstrata.core.text import chunk_text
+from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION
 from memstrata.ingest.entities import resolve_entities
@@ -36,6 +37,10 @@ from memstrata.ingest.updates import DESCRIPTIONS, Decision, attributes_in, fami
 from memstrata.models import ConflictRecord, EpisodeRecord, HistoryEvent, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
+# Whose long messages get sentence vectors. Not the assistant's: its long replies restate what the user asked for
+# sentence by sentence, so their sentences lifted the reply above the user's own aside (bench/RESULTS.md,
+# "sentence-evidence"), and they would multiply the embedding cost of ingesting them.
+SENTENCE_ROLES = ("user",)
 NEAR_DUPLICATE_PROBE = 0.85  # below this cosine no pair is a near duplicate; saves is_near_duplicate calls
 
 
@@ -103,20 +108,46 @@ def embed_candidates(candidates: Sequence[Candidate], messages: Sequence[Message
                      embed: Callable[[list[str]], np.ndarray], *, infer: bool = False) -> list[np.ndarray]:
     """The vectors of each candidate's windows (see ``_windows``), in one call to the embedder. With
     ``infer``, each fact's attribute is first checked against its meaning, so it is embedded with its family."""
+    return embed_with_sentences(candidates, messages, embed, infer=infer, sentences=False)[0]
+
+
+def embed_with_sentences(candidates: Sequence[Candidate], messages: Sequence[Message],
+                         embed: Callable[[list[str]], np.ndarray], *, infer: bool = False, sentences: bool = True,
+                         ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """``embed_candidates``, and with ``sentences`` the sentence vectors of each long verbatim message
+    (``memstrata.ingest.asides``), made in the same call to the embedder: (windows, sentences) per candidate,
+    sentences None where there are none."""
     if infer:
         if not isinstance(embed, RememberingEmbed):
             embed = RememberingEmbed(embed)
         refine_attributes(candidates, messages, embed)
     chunks = [_windows(c, messages) for c in candidates]
+    units = [_sentence_units(c, messages) if sentences else [] for c in candidates]
     if not chunks:
-        return []
-    vectors = embed([t for group in chunks for t in group])
+        return [], []
+    vectors = embed([t for group in (*chunks, *units) for t in group])
     per_candidate: list[np.ndarray] = []
+    per_sentences: list[np.ndarray | None] = []
     offset = 0
     for group in chunks:
         per_candidate.append(vectors[offset : offset + len(group)])
         offset += len(group)
-    return per_candidate
+    for group in units:
+        per_sentences.append(vectors[offset : offset + len(group)] if group else None)
+        offset += len(group)
+    return per_candidate, per_sentences
+
+
+def _sentence_units(cand: Candidate, messages: Sequence[Message]) -> list[str]:
+    """The sentences of a verbatim message worth their own vector, with the speaker's name as its windows
+    carry it."""
+    if cand.kind != EVIDENCE_KIND or len(cand.source_indexes) != 1 or not 0 <= cand.source_indexes[0] < len(messages):
+        return []
+    source = messages[cand.source_indexes[0]]
+    if source.role not in SENTENCE_ROLES:
+        return []
+    units = sentence_units(source.content)
+    return [f"{source.name}: {u}" for u in units] if source.name else units
 
 
 def plan_add(
@@ -134,9 +165,11 @@ def plan_add(
     now: float,
     actor: str,
     vectors: Sequence[np.ndarray] | None = None,
+    sentence_vectors: Sequence[np.ndarray | None] | None = None,
 ) -> AddPlan:
     """``vectors``: each candidate's window vectors from ``embed_candidates``, made before the caller took
-    the scope's write section (embedding is the slow part); None embeds them here."""
+    the scope's write section (embedding is the slow part); None embeds them here. ``sentence_vectors``: each
+    candidate's sentence vectors (``embed_with_sentences``), stored with the memory it becomes."""
     from memstrata.ingest.conflicts import find_conflicts
     from memstrata.ingest.dedup import is_near_duplicate, normalized_hash
 
@@ -179,7 +212,8 @@ def plan_add(
             {"id": target.id, "memory": target.text, "event": event, "episode_ids": ep_ids, "reason": reason}
         )
 
-    for cand, vecs in zip(candidates, per_candidate, strict=True):
+    per_sentences = list(sentence_vectors) if sentence_vectors is not None else [None] * len(per_candidate)
+    for cand, vecs, sent_vecs in zip(candidates, per_candidate, per_sentences, strict=True):
         ep_ids = [episodes[i].id for i in cand.source_indexes if 0 <= i < len(episodes)]
         source = messages[cand.source_indexes[0]] if cand.source_indexes else None
         said = source.timestamp.timestamp() if source and source.timestamp else now
@@ -280,6 +314,8 @@ def plan_add(
                     result.setdefault("conflicts", []).append(cid)
 
         batch.new_memories.append((rec, vecs))
+        if sent_vecs is not None and len(sent_vecs):
+            batch.sentence_vectors.append((rec.id, sent_vecs))
         in_batch[h] = rec
         batch.history.append(
             HistoryEvent(

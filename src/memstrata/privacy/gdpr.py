@@ -41,7 +41,8 @@ EXPORT_VERSION = 1
 _ALL = 2**62
 # Which tier each durable table belongs to, for the receipt.
 _TIER_OF = {
-    "episodes": "episodic", "memories": "long_term", "memory_vectors": "long_term_vectors", "history": "history",
+    "episodes": "episodic", "memories": "long_term", "memory_vectors": "long_term_vectors",
+    "memory_sentences": "long_term_vectors", "history": "history",
     "entities": "graph", "edges": "graph", "memory_entities": "graph", "conflicts": "conflicts",
     "archived_episodes": "archive",
 }

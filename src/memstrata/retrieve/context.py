@@ -2,8 +2,9 @@
 (``search``) or a prompt-ready block within a token budget (``context``).
 
 The block leads with the conversation's working state (at most a quarter of the budget: what the
-conversation is about now), then the recent turns (at most another quarter; memories are what the call
-is for), then as many of the best memories as still fit.
+conversation is about now), then the user's standing instructions (at most a tenth: they apply whatever the
+query, see ``memstrata.retrieve.standing``), then the recent turns (at most another quarter; memories are what
+the call is for), then as many of the best memories as still fit.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ import numpy as np
 from memstrata.core.paging import check_limit
 from memstrata.core.validate import check_utf8, parse_time
 from memstrata.errors import InvalidInputError
-from memstrata.models import Scope, check_id, iso, utcnow
+from memstrata.models import MemoryRecord, Scope, check_id, iso, utcnow
 from memstrata.retrieve.filters import parse_filters
 from memstrata.retrieve.fusion import fit_budget
 from memstrata.retrieve.pipeline import Hit, SearchRequest
 from memstrata.retrieve.presets import Preset, get_preset
+from memstrata.retrieve.standing import STANDING_SHARE
 from memstrata.tiers.base import Turn, WorkingState
 
 MAX_QUERY_CHARS = 10_000
 HEADER_MEMORIES = "## Relevant memories\n"
 HEADER_RECENT = "## Recent conversation\n"
+HEADER_STANDING = "## Standing instructions and preferences\n"
 
 
 def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: Any, as_of: Any,
@@ -76,10 +79,22 @@ def check_context_args(token_budget: Any, recent_turns: Any) -> None:
 
 def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: WorkingState | None,
                      working_section: tuple[str, int], token_budget: int,
-                     count: Callable[[str], int]) -> dict[str, Any]:
+                     count: Callable[[str], int], standing: Sequence[tuple[MemoryRecord, float]] = ()
+                     ) -> dict[str, Any]:
     """The ``context`` result. ``working_section`` is the working state already rendered within a quarter
-    of the budget (text, tokens), as ``working.view.context_section`` does it."""
+    of the budget (text, tokens), as ``working.view.context_section`` does it; ``standing`` the standing
+    instructions in the order to show them (``standing_memories``), given at most ``STANDING_SHARE`` of it."""
     working_text, working_used = working_section
+    lines_standing = [f"- {r.text}\n" for r, _ in standing]
+    standing_keep: list[int] = []
+    if lines_standing:
+        standing_keep, standing_used = fit_budget(lines_standing, int(token_budget * STANDING_SHARE), count,
+                                                  overhead=count(HEADER_STANDING))
+        if standing_keep:
+            working_text += HEADER_STANDING + "".join(lines_standing[i] for i in standing_keep) + "\n"
+            working_used += standing_used
+    shown = {standing[i][0].id for i in standing_keep}
+    hits = [h for h in hits if h.record.id not in shown]
     lines_recent = [f"{t.role}: {t.content}\n" for t in recent]
     used = 0
     recent_keep: list[int] = []
@@ -121,4 +136,10 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
             for i in recent_keep
         ],
         "working": state.to_dict() if state is not None else None,
+        "standing": [
+            {"id": standing[i][0].id, "memory": standing[i][0].text, "kind": standing[i][0].kind,
+             "score": round(standing[i][1], 6), "episode_ids": standing[i][0].episode_ids,
+             "tokens": count(lines_standing[i])}
+            for i in standing_keep
+        ],
     }

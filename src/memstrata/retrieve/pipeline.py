@@ -24,6 +24,7 @@ from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
+from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Store, Turn
 from memstrata.tiers.vectors import VectorTier
 
@@ -129,6 +130,9 @@ class Retriever:
         found = view.get(cname, candidates) if view is not None and cname else candidates()
         dense = [(str(m), float(x)) for m, x in found[0]]
         keyword = [(str(m), float(x)) for m, x in found[1]]
+        best_sentence: dict[str, float] = {}
+        if p.sentence_weight > 0 and dense:
+            dense, best_sentence = self._blend_sentences(scope, qvec, dense, p.sentence_weight)
         fused: dict[str, float] = {}
         stages: dict[str, dict[str, float]] = {}
         for name, ranked, weight in (
@@ -142,6 +146,9 @@ class Retriever:
                 st = stages.setdefault(mid, {})
                 st[name] = round(raw, 4)
                 st[f"{name}_fused"] = round(contrib, 5)
+
+        for mid, best in best_sentence.items():
+            stages[mid]["sentence"] = round(best, 4)
 
         if expand:
             names = (view.get(ENTITIES, lambda: self._entity_names(scope), shared=False) if view is not None
@@ -175,6 +182,7 @@ class Retriever:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
         asks_own = _asks_about_user(req.query)
+        standing = p.standing_weight > 0 and asks_standing(req.query)
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
@@ -210,6 +218,9 @@ class Retriever:
                 elif own and asks_own:
                     boost *= SAME_SUBJECT
                     st["subject"] = SAME_SUBJECT
+            if standing and rec.kind in STANDING_KINDS:
+                boost *= 1.0 + p.standing_weight
+                st["standing"] = round(1.0 + p.standing_weight, 3)
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
         if p.speaker_weight > 0:
@@ -238,6 +249,26 @@ class Retriever:
             by_id = {h.record.id: h for h in head}
             head = [by_id[i] for i in order]
         return head[: req.limit]
+
+    def _blend_sentences(self, scope: Scope, qvec: np.ndarray, dense: list[tuple[str, float]],
+                         weight: float) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """Each dense candidate that has sentence vectors (a long message) moves ``weight`` of the way from its
+        window score up to its best sentence's cosine; the others keep their score. Re-sorted, with the best
+        sentence cosine of each candidate that has sentences."""
+        sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
+        if not sentences:
+            return dense, {}
+        q = np.asarray(qvec, dtype=np.float32)
+        out: list[tuple[str, float]] = []
+        best_of: dict[str, float] = {}
+        for mid, score in dense:
+            mat = sentences.get(mid)
+            if mat is not None and len(mat):
+                best = best_of[mid] = float((mat @ q).max())
+                score += weight * max(0.0, best - score)
+            out.append((mid, score))
+        out.sort(key=lambda x: -x[1])
+        return out, best_of
 
     def _open_cache(self, scope: Scope, cname: str, expand: bool) -> ScopeView | None:
         """The scope's cached pieces for this search (None: no cache). ``cname``: the entry of the query's

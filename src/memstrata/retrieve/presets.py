@@ -26,6 +26,13 @@ class Preset:
     expand_entities: bool = True
     neighbour_weight: float = 0.0  # share of an adjacent turn's score a memory borrows
     speaker_weight: float = 0.5  # what a person named in the query said scores ×(1 + this); 0: off
+    # A long message's dense score moves this share of the way up to its best sentence's cosine (stored at
+    # ingest, so no embedding at query time): an aside inside a message about something else is found.
+    # 0: windows only.
+    sentence_weight: float = 0.5
+    # Standing instructions and preferences score ×(1 + this) when the query asks what the user prefers or
+    # asked for (memstrata.retrieve.standing); 0: off.
+    standing_weight: float = 0.5
 
 
 PRESETS: dict[str, Preset] = {

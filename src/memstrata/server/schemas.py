@@ -166,11 +166,23 @@ class ContextItem(_Out):
     tokens: int
 
 
+class StandingItem(_Out):
+    id: str
+    memory: str
+    kind: str = Field(description="instruction or preference")
+    score: float = Field(description="cosine similarity to the query")
+    tokens: int
+
+
 class ContextResponse(_Out):
     text: str
     items: list[ContextItem]
     tokens: int
     token_budget: int
+    standing: list[StandingItem] = Field(
+        default_factory=list,
+        description="standing instructions and preferences shown in their reserved part of the budget",
+    )
 
 
 class ChangeResponse(_Out):

@@ -56,6 +56,8 @@ class WriteBatch:
     """Everything one ingestion or edit changes, applied atomically by ``Store.apply``."""
 
     new_memories: list[tuple[MemoryRecord, np.ndarray]] = field(default_factory=list)
+    # (memory_id, (sentences, dim) matrix): sentence vectors of a long message among new_memories
+    sentence_vectors: list[tuple[str, np.ndarray]] = field(default_factory=list)
     updated_memories: list[tuple[MemoryRecord, np.ndarray | None]] = field(default_factory=list)
     deleted_memory_ids: list[str] = field(default_factory=list)
     history: list[HistoryEvent] = field(default_factory=list)
@@ -74,6 +76,7 @@ class WriteBatch:
         return any(
             (
                 self.new_memories,
+                self.sentence_vectors,
                 self.updated_memories,
                 self.deleted_memory_ids,
                 self.history,
@@ -168,6 +171,11 @@ class LongTermTier(ABC):
 
     @abstractmethod
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def sentence_vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The (sentences, dim) matrix stored for each of ``ids`` that has one (long messages only); a store
+        that keeps none returns {} and retrieval scores by windows alone."""
+        return {}
 
     def count(self, scope: Scope) -> int:
         return len(self.list_memories(scope, include_superseded=True, limit=10**9))

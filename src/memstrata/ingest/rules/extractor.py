@@ -17,7 +17,7 @@ from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.entities import EntityIndex
 from memstrata.ingest.importance import DEFAULT_THRESHOLD, WEIGHTS, score_features
-from memstrata.ingest.lexicon import EXPLICIT_CUE, GRAPH_LABELS, LAUGHTER
+from memstrata.ingest.lexicon import ADDRESS_ME, EXPLICIT_CUE, GRAPH_LABELS, LAUGHTER
 from memstrata.ingest.rules.clauses import split_clauses
 from memstrata.ingest.rules.mentions import Context, Mention, find_mentions, mention_at, referent
 from memstrata.ingest.rules.relations import add_co_mentions, clause_relations
@@ -155,8 +155,8 @@ def _unique(items: list) -> list:  # type: ignore[type-arg]
 
 
 def _kind(reasons: list[str], feats: SentenceFeatures) -> str:
-    if feats.instruction:
-        return "instruction"
+    if feats.instruction or feats.role == "user" and ADDRESS_ME.search(feats.text):
+        return "instruction"  # "From now on call me Sam": how to address the user is a standing instruction
     if "schedule_change" in reasons:
         return "event"
     if "preference" in reasons:
