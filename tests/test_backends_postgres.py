@@ -157,6 +157,33 @@ def test_hnsw_path_matches_exact_on_a_large_scope(pg_url: str) -> None:
         store.close()
 
 
+def test_exact_path_ranks_memories_by_their_nearest_chunk(store: PostgresStore) -> None:
+    rng = np.random.default_rng(11)
+    scope = Scope.of(user_id="chunks")
+    q = rng.normal(0, 1, DIM).astype(np.float32)
+    now = time.time()
+    batch, chunks = WriteBatch(), {}
+    for i in range(60):
+        # The first three memories have 40 chunks each, all close to the query: their rows crowd the nearest
+        # rows, so the ranking must still come out one entry per memory.
+        n = 40 if i < 3 else 1
+        near = q + rng.normal(0, 0.3 if i < 3 else 1.5, (n, DIM))
+        vecs = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
+        rec = MemoryRecord(id=f"m{i:02d}", scope=scope, text=f"note {i}", created_at=now, updated_at=now,
+                           valid_from=now, content_hash=uuid.uuid4().hex)
+        batch.new_memories.append((rec, vecs))
+        chunks[rec.id] = vecs
+    store.apply(scope, batch)
+    unit = q / np.linalg.norm(q)
+    truth = sorted(chunks, key=lambda mid: (-float((chunks[mid] @ unit).max()), mid))
+    for k in (2, 5, 20, 60):
+        hits = store.vector_search(scope, q, k, strategy="exact")
+        assert [mid for mid, _ in hits] == truth[:k]
+        assert len({mid for mid, _ in hits}) == k
+        best = float((chunks[hits[0][0]] @ unit).max())
+        assert abs(hits[0][1] - best) < 1e-5
+
+
 def test_hnsw_query_plan_uses_the_index(store: PostgresStore) -> None:
     scope = Scope.of(user_id="plan")
     _fill(store, scope, _clustered(np.random.default_rng(1), 300, np.eye(DIM)))
