@@ -46,6 +46,7 @@ def main() -> None:
     pg = EmbeddedPostgres(settings={"fsync": "on", "synchronous_commit": "off"}).start()
     try:
         store = PostgresStore(pg.create_database("search_bench"), dim=emb.dim)
+        t0 = time.perf_counter()
         for i in range(0, len(recs), 1000):
             chunk = recs[i : i + 1000]
             for r in chunk:
@@ -54,7 +55,8 @@ def main() -> None:
         dst = Memory(store, embedder=emb)
         texts = QuerySource(77, 0)
         queries = [texts.next() for _ in range(args.queries + 10)]
-        print(f"{len(recs):,} memories in one scope; load average {os.getloadavg()[0]:.1f}")
+        print(f"{len(recs):,} memories in one scope, copied into PostgreSQL in {time.perf_counter() - t0:.1f} s"
+              f" (batches of 1,000); load average {os.getloadavg()[0]:.1f}")
         for name, m in (("sqlite", src), ("postgres", dst)):
             for q in queries[:10]:
                 m.search(q, user_id=USER)

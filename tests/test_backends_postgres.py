@@ -191,6 +191,32 @@ def test_hnsw_query_plan_uses_the_index(store: PostgresStore) -> None:
     assert "memory_vectors_hnsw" in plan and "Sort" not in plan.split("CTE Scan")[0].split("Limit")[1]
 
 
+def test_keyword_index_migration_flushes_the_pending_list(pg_url: str) -> None:
+    store = PostgresStore(pg_url, dim=DIM)
+    scope = Scope.of(user_id="fts")
+    # The database as the previous version left it: a GIN index with a pending list, rows waiting in it.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER INDEX memories_fts SET (fastupdate = on)")
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (len(schema.MIGRATIONS),))
+    ids = _fill(store, scope, np.eye(DIM, dtype=np.float32)[np.arange(40) % DIM])
+    store.close()
+    store = PostgresStore(pg_url, dim=DIM)  # opening migrates
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'memories_fts'").fetchone()
+            # Nothing left to flush: the migration already moved every pending entry into the index.
+            flushed = conn.execute("SELECT gin_clean_pending_list('memories_fts'::regclass)").fetchone()
+            version = schema.schema_version(conn)
+        assert options is not None and "fastupdate=off" in options[0]
+        assert flushed is not None and flushed[0] == 0
+        assert version == len(schema.MIGRATIONS)
+        hits = store.keyword_search(scope, ["note", "7"], 5)
+        assert hits and hits[0][0] == ids[7]
+        assert {i for i, _ in store.keyword_search(scope, ["note"], 100)} == set(ids)
+    finally:
+        store.close()
+
+
 def test_migrate_command_is_idempotent(request: pytest.FixtureRequest) -> None:
     server = session_server(request.config)
     name = f"m_{uuid.uuid4().hex[:10]}"

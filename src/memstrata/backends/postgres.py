@@ -219,18 +219,26 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         words = self._terms(scope, terms)
         if not words or k <= 0 or (only is not None and not only):
             return []
-        # BM25 over the scope: df counts every version of a memory (as FTS5 does), from a count of the term's
-        # GIN matches; tf is ts_rank_cd of one term with unit weights (its number of occurrences), computed
-        # once per hit (OFFSET 0 keeps the subquery from being inlined, which would evaluate it twice); the
-        # length is fts_len, and N and the average length come from scope_counts. Hits are summed per row
-        # id and only the top k are joined back for their memory ids.
-        current = "" if include_superseded else " AND m.valid_to IS NULL AND m.superseded_by IS NULL"
-        restrict = "" if only is None else " AND m.id = ANY(%(only)s)"
+        # BM25 over the scope, in one pass over the matching rows: df counts every version of a memory
+        # (as FTS5 does), tf is ts_rank_cd of one term with unit weights (its number of occurrences), the
+        # length is fts_len, and N and the average length come from scope_counts. The hits carry only what
+        # scoring needs: they are summed per row id, and only the top k are joined back for their memory ids.
+        # One GIN scan per term: rows written since the last vacuum sit in the index's pending list, which
+        # every scan reads in full.
+        keep = ["true"] if include_superseded else ["h.cur"]
+        only_hit = ""
+        if only is not None:
+            only_hit = ", m.id = ANY(%(only)s) AS ok"
+            keep.append("h.ok")
         text = f"""
             WITH t AS MATERIALIZED (
-                SELECT q, (SELECT count(*) FROM memories c WHERE c.scope_key = %(scope)s AND c.fts @@ q)::float8 AS df
-                FROM unnest(%(words)s::text[]) AS w, plainto_tsquery(%(cfg)s::regconfig, w) AS q
+                SELECT w, q FROM unnest(%(words)s::text[]) AS w, plainto_tsquery(%(cfg)s::regconfig, w) AS q
                 WHERE numnode(q) > 0
+            ), hits AS MATERIALIZED (
+                SELECT m.rid, m.fts_len::float8 AS len, m.valid_to IS NULL AND m.superseded_by IS NULL AS cur,
+                       ts_rank_cd('{{1,1,1,1}}', m.fts, t.q)::float8 AS tf,
+                       count(*) OVER (PARTITION BY t.w)::float8 AS df{only_hit}
+                FROM t JOIN memories m ON m.scope_key = %(scope)s AND m.fts @@ t.q
             ), sc AS MATERIALIZED (
                 SELECT greatest(docs, 1)::float8 AS n, greatest(doc_len::float8 / greatest(docs, 1), 1.0) AS avgdl
                 FROM scope_counts WHERE scope_key = %(scope)s
@@ -238,11 +246,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                 SELECT h.rid, sum(ln(1.0 + (sc.n - h.df + 0.5) / (h.df + 0.5)) * h.tf * {BM25_K1 + 1:.3f}::float8
                                   / (h.tf + {BM25_K1:.3f}::float8 * ({1 - BM25_B:.3f}::float8
                                      + {BM25_B:.3f}::float8 * h.len / sc.avgdl))) AS s
-                FROM (
-                    SELECT m.rid, t.df, m.fts_len::float8 AS len, ts_rank_cd('{{1,1,1,1}}', m.fts, t.q)::float8 AS tf
-                    FROM t JOIN memories m ON m.scope_key = %(scope)s AND m.fts @@ t.q
-                    WHERE true{current}{restrict} OFFSET 0
-                ) h CROSS JOIN sc
+                FROM hits h CROSS JOIN sc
+                WHERE {" AND ".join(keep)}
                 GROUP BY h.rid ORDER BY s DESC, h.rid LIMIT %(k)s
             )
             SELECT m.id, top.s FROM top JOIN memories m ON m.rid = top.rid AND m.scope_key = %(scope)s
