@@ -5,7 +5,8 @@
 
 Every memory of bench/load.py's scope is copied, with its stored vectors, into a fresh embedded PostgreSQL
 (fsync on, synchronous_commit off), so both stores hold the same rows. Each search is a distinct query through
-`Memory.search` (real MiniLM, balanced preset); wall-clock medians, so quote the load average beside them.
+`Memory.search` (real MiniLM, balanced preset), then the same query's keyword and vector parts alone;
+wall-clock medians, so quote the load average beside them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main() -> None:
     pg = EmbeddedPostgres(settings={"fsync": "on", "synchronous_commit": "off"}).start()
     try:
         store = PostgresStore(pg.create_database("search_bench"), dim=emb.dim)
+        t0 = time.perf_counter()
         for i in range(0, len(recs), 1000):
             chunk = recs[i : i + 1000]
             for r in chunk:
@@ -53,11 +55,12 @@ def main() -> None:
         dst = Memory(store, embedder=emb)
         texts = QuerySource(77, 0)
         queries = [texts.next() for _ in range(args.queries + 10)]
-        print(f"{len(recs):,} memories in one scope; load average {os.getloadavg()[0]:.1f}")
+        print(f"{len(recs):,} memories in one scope, copied into PostgreSQL in {time.perf_counter() - t0:.1f} s"
+              f" (batches of 1,000); load average {os.getloadavg()[0]:.1f}")
         for name, m in (("sqlite", src), ("postgres", dst)):
             for q in queries[:10]:
                 m.search(q, user_id=USER)
-            search_ms, keyword_ms = [], []
+            search_ms, keyword_ms, vector_ms = [], [], []
             for q in queries[10:]:
                 t0 = time.perf_counter()
                 m.search(q, user_id=USER)
@@ -66,8 +69,13 @@ def main() -> None:
                 t0 = time.perf_counter()
                 m.store.keyword_search(scope, terms, 100)
                 keyword_ms.append((time.perf_counter() - t0) * 1000)
+                vector = emb.embed([q])[0]
+                t0 = time.perf_counter()
+                m.store.vector_search(scope, vector, 100)
+                vector_ms.append((time.perf_counter() - t0) * 1000)
             print(f"{name:9} search p50 {statistics.median(search_ms):6.1f} ms   keyword_search(k=100) p50 "
-                  f"{statistics.median(keyword_ms):6.1f} ms")
+                  f"{statistics.median(keyword_ms):6.1f} ms   vector_search(k=100) p50 "
+                  f"{statistics.median(vector_ms):6.1f} ms")
         print(f"load average {os.getloadavg()[0]:.1f}")
         dst.close()
     finally:

@@ -157,11 +157,64 @@ def test_hnsw_path_matches_exact_on_a_large_scope(pg_url: str) -> None:
         store.close()
 
 
+def test_exact_path_ranks_memories_by_their_nearest_chunk(store: PostgresStore) -> None:
+    rng = np.random.default_rng(11)
+    scope = Scope.of(user_id="chunks")
+    q = rng.normal(0, 1, DIM).astype(np.float32)
+    now = time.time()
+    batch, chunks = WriteBatch(), {}
+    for i in range(60):
+        # The first three memories have 40 chunks each, all close to the query: their rows crowd the nearest
+        # rows, so the ranking must still come out one entry per memory.
+        n = 40 if i < 3 else 1
+        near = q + rng.normal(0, 0.3 if i < 3 else 1.5, (n, DIM))
+        vecs = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
+        rec = MemoryRecord(id=f"m{i:02d}", scope=scope, text=f"note {i}", created_at=now, updated_at=now,
+                           valid_from=now, content_hash=uuid.uuid4().hex)
+        batch.new_memories.append((rec, vecs))
+        chunks[rec.id] = vecs
+    store.apply(scope, batch)
+    unit = q / np.linalg.norm(q)
+    truth = sorted(chunks, key=lambda mid: (-float((chunks[mid] @ unit).max()), mid))
+    for k in (2, 5, 20, 60):
+        hits = store.vector_search(scope, q, k, strategy="exact")
+        assert [mid for mid, _ in hits] == truth[:k]
+        assert len({mid for mid, _ in hits}) == k
+        best = float((chunks[hits[0][0]] @ unit).max())
+        assert abs(hits[0][1] - best) < 1e-5
+
+
 def test_hnsw_query_plan_uses_the_index(store: PostgresStore) -> None:
     scope = Scope.of(user_id="plan")
     _fill(store, scope, _clustered(np.random.default_rng(1), 300, np.eye(DIM)))
     plan = store.explain_vector_search(scope, np.full(DIM, 0.1, dtype=np.float32))
     assert "memory_vectors_hnsw" in plan and "Sort" not in plan.split("CTE Scan")[0].split("Limit")[1]
+
+
+def test_keyword_index_migration_flushes_the_pending_list(pg_url: str) -> None:
+    store = PostgresStore(pg_url, dim=DIM)
+    scope = Scope.of(user_id="fts")
+    # The database as the previous version left it: a GIN index with a pending list, rows waiting in it.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER INDEX memories_fts SET (fastupdate = on)")
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (len(schema.MIGRATIONS),))
+    ids = _fill(store, scope, np.eye(DIM, dtype=np.float32)[np.arange(40) % DIM])
+    store.close()
+    store = PostgresStore(pg_url, dim=DIM)  # opening migrates
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'memories_fts'").fetchone()
+            # Nothing left to flush: the migration already moved every pending entry into the index.
+            flushed = conn.execute("SELECT gin_clean_pending_list('memories_fts'::regclass)").fetchone()
+            version = schema.schema_version(conn)
+        assert options is not None and "fastupdate=off" in options[0]
+        assert flushed is not None and flushed[0] == 0
+        assert version == len(schema.MIGRATIONS)
+        hits = store.keyword_search(scope, ["note", "7"], 5)
+        assert hits and hits[0][0] == ids[7]
+        assert {i for i, _ in store.keyword_search(scope, ["note"], 100)} == set(ids)
+    finally:
+        store.close()
 
 
 def test_migrate_command_is_idempotent(request: pytest.FixtureRequest) -> None:

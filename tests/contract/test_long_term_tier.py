@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import numpy as np
 import pytest
 from tier_support import added, memory, needs, vec
 
@@ -52,7 +53,12 @@ def test_vector_and_keyword_search_rank_and_respect_only(store: Store, scope: Sc
     assert store.keyword_search(scope, _terms(store, scope, "greenhouse"), 5, only=[ids[0]]) == []
     assert [i for i, _ in store.vector_search(scope, vec("boats"), 5, only=[ids[1]])] == [ids[1]]
     assert store.keyword_search(scope, [], 5) == []
-    assert set(store.vectors(scope, ids)) == set(ids)
+    stored = store.vectors(scope, ids)
+    assert set(stored) == set(ids)
+    for memory_id, text in zip(ids, ("the lighthouse keeper paints boats", "tomatoes grow in the greenhouse"),
+                               strict=True):
+        assert stored[memory_id].dtype == np.float32
+        assert np.array_equal(stored[memory_id], np.asarray(vec(text), dtype=np.float32).ravel())
 
 
 def test_keyword_search_looks_past_superseded_matches_that_outrank_the_current_ones(

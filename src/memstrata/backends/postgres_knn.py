@@ -132,14 +132,30 @@ class Knn:
         self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
     ) -> list[tuple[str, float]]:
         where, args = self._vector_filter(key, include_superseded, only_rids)
-        # min() over the chunks hides the ordering operator from the planner: no HNSW scan can be picked.
+        # The nearest rows first, a top-N sort over one pass: "+ 0" hides the ordering operator from the
+        # planner, so no HNSW scan can be picked. A memory's best row comes before its other chunks, so the
+        # first k distinct memories of the nearest rows are the k nearest memories.
+        want = _candidates(k)
         rows = conn.execute(
-            "SELECT m.id, v.d FROM (SELECT memory_rid, min(embedding <=> %s::vector) AS d FROM memory_vectors"
-            f" WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
-            " JOIN memories m ON m.rid = v.memory_rid AND m.scope_key = %s ORDER BY v.d, m.rid",
-            [q, *args, k, key],
+            "SELECT m.id, c.d FROM (SELECT memory_rid, (embedding <=> %s::vector) + 0 AS d FROM memory_vectors"
+            f" WHERE {where} ORDER BY d LIMIT %s) c"
+            " JOIN memories m ON m.rid = c.memory_rid AND m.scope_key = %s ORDER BY c.d, m.rid",
+            [q, *args, want, key],
         ).fetchall()
-        return [(r[0], _similarity(r[1])) for r in rows]
+        best: dict[str, float] = {}
+        for mid, d in rows:
+            best.setdefault(mid, d)
+        if len(best) < k and len(rows) == want:
+            # Chunks of a few memories filled the rows: rank the memories by their nearest chunk instead.
+            # min() over the chunks hides the ordering operator too.
+            rows = conn.execute(
+                "SELECT m.id, v.d FROM (SELECT memory_rid, min(embedding <=> %s::vector) AS d FROM memory_vectors"
+                f" WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
+                " JOIN memories m ON m.rid = v.memory_rid AND m.scope_key = %s ORDER BY v.d, m.rid",
+                [q, *args, k, key],
+            ).fetchall()
+            best = dict(rows)
+        return [(mid, _similarity(d)) for mid, d in list(best.items())[:k]]
 
     def _hnsw_plan(
         self, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None

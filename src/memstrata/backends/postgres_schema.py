@@ -284,6 +284,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX memory_sentences_scope ON memory_sentences (scope_key);
         """,
     ),
+    (
+        "keyword index without a pending list",
+        """
+        -- With fastupdate, rows written since the last vacuum wait in the GIN index's pending list, which
+        -- every scan reads in full: after a bulk write each keyword search paid for a linear pass over it
+        -- per query term. Index them at write time instead, and flush what is pending now.
+        ALTER INDEX memories_fts SET (fastupdate = off);
+        SELECT gin_clean_pending_list('memories_fts'::regclass);
+        """,
+    ),
 ]
 
 
