@@ -867,6 +867,11 @@ export interface components {
         ContextResponse: {
             /** Items */
             items: components["schemas"]["ContextItem"][];
+            /**
+             * Standing
+             * @description standing instructions and preferences shown in their reserved part of the budget
+             */
+            standing?: components["schemas"]["StandingItem"][];
             /** Text */
             text: string;
             /** Token Budget */
@@ -1349,6 +1354,27 @@ export interface components {
             episode_ids?: string[];
             /** Role */
             role?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** StandingItem */
+        StandingItem: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @description instruction or preference
+             */
+            kind: string;
+            /** Memory */
+            memory: string;
+            /**
+             * Score
+             * @description cosine similarity to the query
+             */
+            score: number;
+            /** Tokens */
+            tokens: number;
         } & {
             [key: string]: unknown;
         };
