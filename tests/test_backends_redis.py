@@ -11,12 +11,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 import redis
 
 from memstrata import HashEmbedder, Memory
-from memstrata.backends.redis import RedisCache, RedisShortTerm, RedisWorking, short_term_from_url
+from memstrata.backends.redis import RedisShortTerm, RedisWorking, short_term_from_url
 from memstrata.errors import BackendUnavailableError
 from memstrata.models import Scope
 from memstrata.tiers.base import Turn, WorkingState
@@ -265,23 +264,3 @@ def test_redis_going_away_and_coming_back(caplog: pytest.LogCaptureFixture) -> N
         own.stop()
 
 
-def test_embedding_cache_layers(client: redis.Redis) -> None:
-    calls: list[str] = []
-
-    def compute(text: str) -> np.ndarray:
-        calls.append(text)
-        return np.full(4, float(len(text)), dtype=np.float32)
-
-    first = RedisCache(client, max_local=2)
-    v = first.get("emb-a", "hello", compute)
-    assert first.get("emb-a", "hello", compute) is v and calls == ["hello"]
-    assert first.hits == {"local": 1, "redis": 0, "computed": 1}
-    second = RedisCache(client)  # another process: empty LRU, shared Redis
-    assert np.array_equal(second.get("emb-a", "hello", compute), v) and calls == ["hello"]
-    assert second.hits["redis"] == 1
-    second.get("emb-b", "hello", compute)  # another embedder never reuses the vector
-    assert calls == ["hello", "hello"]
-    sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"  # sha256("hello")
-    assert first.key("emb-a", "hello").endswith(f":emb-a:{sha}")
-    emb = HashEmbedder(8)
-    assert np.allclose(first.embed(emb, "green tea"), emb.embed(["green tea"])[0])

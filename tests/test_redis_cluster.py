@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 import redis
 from redis.cluster import RedisCluster as ClusterClient
 from redis.cluster import key_slot
 
 from memstrata import HashEmbedder, Memory
-from memstrata.backends.redis import RedisCache, RedisShortTerm, RedisWorking, scope_tag, short_term_from_url
+from memstrata.backends.redis import RedisShortTerm, RedisWorking, scope_tag, short_term_from_url
 from memstrata.errors import BackendUnavailableError
 from memstrata.models import Scope
 from memstrata.tiers.base import Turn, WorkingState
@@ -115,26 +114,6 @@ def test_memory_keeps_recent_turns_in_the_cluster(cluster: RedisCluster, tmp_pat
     st, _ = short_term_from_url(cluster.url)
     assert [t.content for t in st.recent(Scope.of(user_id="caro"), "c")] == ["caro likes green tea"]
     st.close()
-
-
-def test_embedding_cache_is_shared_through_the_cluster(cluster: RedisCluster) -> None:
-    calls: list[str] = []
-
-    def compute(text: str) -> np.ndarray:
-        calls.append(text)
-        return np.full(4, float(len(text)), dtype=np.float32)
-
-    url = cluster.url.split("?")[0]
-    first = RedisCache(ClusterClient.from_url(url), max_local=4)
-    second = RedisCache(ClusterClient.from_url(url))  # another process: empty LRU, shared cluster
-    texts = [f"query number {i}" for i in range(12)]
-    for t in texts:
-        first.get("e", t, compute)
-    for t in texts:
-        assert np.array_equal(second.get("e", t, compute), np.full(4, float(len(t)), dtype=np.float32))
-    assert calls == texts and second.hits["redis"] == len(texts)
-    first.close()
-    second.close()
 
 
 def test_a_dead_master_is_reported_or_served_locally(cluster: RedisCluster) -> None:

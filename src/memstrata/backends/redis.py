@@ -24,12 +24,9 @@ import logging
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-import numpy as np
 
 from memstrata.backends.inprocess import DEFAULT_TTL_SECONDS, InProcessShortTerm, InProcessWorking
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
@@ -330,70 +327,6 @@ class RedisWorking(WorkingTier):
             return int(pipe.execute()[0]) if keys else 0
 
         return self._guard.call(op, lambda: 0) + self._local.clear(scope, conversation_id)
-
-    def close(self) -> None:
-        self.client.close()
-
-
-class RedisCache:
-    """Query-embedding cache in two layers: an in-process LRU, then Redis, then the embedder.
-
-    Keys are the embedder's name and the SHA-256 of the text, so two embedders never share vectors.
-    A cache must never break a search: when Redis is away the vector is computed (``fallback=True``).
-    """
-
-    def __init__(
-        self,
-        client: Client | str,
-        *,
-        max_local: int = 1024,
-        ttl_seconds: float = 7 * 24 * 3600,
-        prefix: str = DEFAULT_PREFIX,
-        fallback: bool = True,
-    ) -> None:
-        self.client = connect(client) if isinstance(client, str) else client
-        self.max_local = max_local
-        self.ttl = ttl_seconds
-        self.prefix = prefix
-        self._guard = _Guard(self.client, "redis embedding cache", fallback)
-        self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = {"local": 0, "redis": 0, "computed": 0}
-
-    def key(self, embedder_name: str, text: str) -> str:
-        return f"{self.prefix}emb:{embedder_name}:{hashlib.sha256(text.encode()).hexdigest()}"
-
-    def _remember(self, key: str, vec: np.ndarray) -> None:
-        with self._lock:
-            self._lru[key] = vec
-            self._lru.move_to_end(key)
-            while len(self._lru) > self.max_local:
-                self._lru.popitem(last=False)
-
-    def get(self, embedder_name: str, text: str, compute: Callable[[str], np.ndarray]) -> np.ndarray:
-        """The vector of ``text``: from process memory, else Redis, else ``compute(text)`` (then stored)."""
-        key = self.key(embedder_name, text)
-        with self._lock:
-            vec = self._lru.get(key)
-            if vec is not None:
-                self._lru.move_to_end(key)
-                self.hits["local"] += 1
-                return vec
-        raw: Any = self._guard.call(lambda: self.client.get(key), lambda: None)
-        if isinstance(raw, bytes):
-            vec = np.frombuffer(raw, dtype=np.float32)
-            self.hits["redis"] += 1
-        else:
-            vec = np.asarray(compute(text), dtype=np.float32)
-            self.hits["computed"] += 1
-            data = vec.tobytes()
-            self._guard.call(lambda: self.client.set(key, data, px=max(1, int(self.ttl * 1000))), lambda: None)
-        self._remember(key, vec)
-        return vec
-
-    def embed(self, embedder: Any, text: str) -> np.ndarray:
-        """``get`` for an Embedder (anything with ``name`` and ``embed(list[str])``)."""
-        return self.get(embedder.name, text, lambda t: embedder.embed([t])[0])
 
     def close(self) -> None:
         self.client.close()
