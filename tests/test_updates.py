@@ -173,20 +173,47 @@ def test_dates_without_a_year_look_forward_for_plans_and_back_for_reports(real_m
     assert marathon["valid_from"].startswith("2025-04"), marathon
 
 
-def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> None:
-    from memstrata.cli.demo import QUESTIONS, SESSIONS
+def _add_demo(mem: Memory, uid: str) -> list[tuple[str, str]]:
+    from memstrata.cli.demo import SESSIONS
 
     for i, (when, turns) in enumerate(SESSIONS, start=1):
-        real_mem.add([{"role": r, "content": t} for r, t in turns], user_id=uid, conversation_id=f"s{i}",
-                     timestamp=when)
-    expected = ["Lisbon", "4512", "Porto", "John", "vegetarian", "Tuesday"]
+        mem.add([{"role": r, "content": t} for r, t in turns], user_id=uid, conversation_id=f"s{i}", timestamp=when)
+    return [turn for _, turns in SESSIONS for turn in turns]
+
+
+def test_every_demo_question_is_answered_right(real_mem: Memory, uid: str) -> None:
+    from memstrata.cli.demo import NOW, QUESTIONS
+
+    turns = _add_demo(real_mem, uid)
+    expected = ["Lisbon", "4512", "Porto", "John", "meat-free|vegetarian", "Tuesday"]
     assert len(expected) == len(QUESTIONS)
+    pleasantries = [t for role, t in turns if role == "assistant"]
     for question, answer in zip(QUESTIONS, expected, strict=True):
-        top = real_mem.search(question, user_id=uid, limit=1)["results"][0]["memory"]
-        assert answer in top, (question, top)
-    # the move is recorded with the value the reply gave, not the question it answered
+        top = [h["memory"] for h in real_mem.search(question, user_id=uid, limit=2, now=NOW)["results"]]
+        assert any(a in top[0] for a in answer.split("|")), (question, top)
+        assert not set(top) & set(pleasantries), (question, top)  # nor is the runner-up the assistant's cheer
+    # the move is recorded with the value the reply gave, without the question it answered or the hedge
     moved = [c for c in real_mem.conflicts(user_id=uid, status="all")["results"] if c["attribute"] == "lives_in"]
-    assert moved and all("reply" not in str(c["new_value"]) for c in moved), moved
+    assert moved and all(c["new_value"] == "lisbon" for c in moved), moved
+
+
+def test_the_demos_context_holds_the_users_life_and_no_pleasantry(real_mem: Memory, uid: str) -> None:
+    from memstrata.cli.demo import CONTEXT_BUDGET, CONTEXT_QUERY, NOW
+
+    turns = _add_demo(real_mem, uid)
+    ctx = real_mem.context(CONTEXT_QUERY, user_id=uid, token_budget=CONTEXT_BUDGET, now=NOW)
+    text = ctx["text"]
+    assert "vegetarian" in text and "Lisbon" in text and "Portuguese" in text, text
+    assert not any(t in text for role, t in turns if role != "user"), text
+    assert "Thanks!" not in text  # nor the user's bare thanks
+    # "..., so please suggest meat-free recipes from here on" is a standing instruction, in its reserved part
+    assert [(s["kind"], s["memory"]) for s in ctx["standing"]] == [
+        ("instruction", "Please suggest meat-free recipes from here on.")]
+    assert "## Standing instructions and preferences\n- Please suggest meat-free recipes" in text
+    # the pleasantries are still there when asked for
+    said = real_mem.search("What did you say about my move?", user_id=uid, limit=3, now=NOW)["results"]
+    assert {h["memory"] for h in said} & {"Congratulations on the move, and good luck with the project.",
+                                           "Exciting! Where are you moving to?"}, said
 
 
 # Updates said in words no pattern lists: the attribute comes from the statement's meaning (its vector against

@@ -52,6 +52,23 @@ QUESTIONS = [
 ]
 
 
+NOW = "2026-03-16T09:00:00Z"  # the questions are asked the day after the last session
+CONTEXT_QUERY = "What should I know about this user's life right now?"
+CONTEXT_BUDGET = 200
+
+
+def _learned(results: list[dict]) -> list[str]:
+    """One line per fact ``add`` kept or replaced; verbatim messages are stored too, but not listed."""
+    replaced = {r["id"]: r["memory"] for r in results if r["event"] == "SUPERSEDE"}
+    lines = []
+    for r in results:
+        if r["event"] != "ADD" or r.get("kind") == "message":
+            continue
+        lines.append(f"  + {r['memory']}  ({r['kind']})")
+        lines += [f"      replaces: {replaced[old]}" for old in r.get("supersedes", []) if old in replaced]
+    return lines
+
+
 def run_demo(store: str | None = None, *, keep: bool = False) -> None:
     from memstrata import Memory
 
@@ -59,7 +76,8 @@ def run_demo(store: str | None = None, *, keep: bool = False) -> None:
     if store is None:
         tmp = tempfile.TemporaryDirectory(prefix="memstrata-demo-")
         store = f"sqlite:///{Path(tmp.name) / 'demo.db'}"
-    click.echo(f"memstrata demo — store: {store}\n")
+    click.echo(f"memstrata demo: three chat sessions with one user, then questions answered from memory\n"
+               f"store: {store}\n")
     with Memory(store) as m:
         user = "demo-user"
         m.delete_all(user_id=user)
@@ -71,35 +89,28 @@ def run_demo(store: str | None = None, *, keep: bool = False) -> None:
                 conversation_id=f"session-{i}",
                 timestamp=when,
             )
-            click.echo(
-                f"session {i} ({when[:10]}): {len(turns)} messages → "
-                + ", ".join(f"{x['event']} '{x['memory']}'" for x in r["results"])
-            )
-        click.echo(
-            f"\ningested in {time.perf_counter() - start:.2f} s (first call includes loading the models)\n"
-        )
+            click.echo(f"Session {i}, {when[:10]}: {len(turns)} messages stored; learned:")
+            click.echo("\n".join(_learned(r["results"])) + "\n")
+        click.echo(f"(added in {time.perf_counter() - start:.1f} s, the first call loads the models)\n")
         for q in QUESTIONS:
             t0 = time.perf_counter()
-            res = m.search(q, user_id=user, limit=2, now="2026-03-16T09:00:00Z")["results"]
+            res = m.search(q, user_id=user, limit=1, now=NOW)["results"]
             ms = (time.perf_counter() - t0) * 1000
-            click.echo(f"Q: {q}   ({ms:.1f} ms)")
-            for x in res:
-                click.echo(f"   → {x['memory']}   [{x['valid_from'][:10]}]")
-        ctx = m.context(
-            "What should I know about this user's life right now?",
-            user_id=user,
-            token_budget=120,
-            now="2026-03-16T09:00:00Z",
-        )
-        click.echo(f"\ncontext() within 120 tokens ({ctx['tokens']} used):\n{ctx['text']}")
-        for c in m.conflicts(user_id=user, status="all")["results"]:
-            settled = f", {c['resolution']}" if c["status"] == "resolved" else ", waiting for a decision"
-            click.echo(
-                f"conflict: {c['subject']}.{c['attribute']}: {c['old_value']!r} → {c['new_value']!r} "
-                f"({c['policy']}{settled})"
-            )
+            answer = f"{res[0]['memory']}  [{res[0]['valid_from'][:10]}]" if res else "(nothing found)"
+            click.echo(f"Q: {q}\n   {answer}   ({ms:.0f} ms)")
+        ctx = m.context(CONTEXT_QUERY, user_id=user, token_budget=CONTEXT_BUDGET, now=NOW)
+        click.echo(f"\ncontext(\"{CONTEXT_QUERY}\") in {ctx['tokens']} of {CONTEXT_BUDGET} tokens:\n")
+        click.echo("\n".join(f"   {line}" if line else "" for line in ctx["text"].rstrip().splitlines()))
+        changes = m.conflicts(user_id=user, status="all")["results"]
+        if changes:
+            click.echo("\nChanged values (the newer one is current, the older one stays in the history):")
+        for c in changes:
+            waiting = "" if c["status"] == "resolved" else ", waiting for a decision"
+            click.echo(f"   {c['attribute']}: {c['old_value']} → {c['new_value']}{waiting}")
     if tmp is not None and not keep:
         tmp.cleanup()
+        click.echo("\nDone; that store was temporary. `memstrata --store sqlite:///demo.db demo` writes one that "
+                   "`memstrata --store sqlite:///demo.db serve` shows in a web page.")
 
 
 @click.command()

@@ -34,6 +34,43 @@ _DIGIT_GROUP = re.compile(r"(?<=\d)[,\s](?=\d{3}\b)")
 _REPLY_NOTE = re.compile(r"\s*\(in reply to:.*\)\s*$", re.IGNORECASE | re.DOTALL)  # evidence.finish_facts adds it
 
 
+_MONTHS = (r"january|february|march|april|(?<=\bin |\bby )may|june|july|august|september|october|november|december|"
+           r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec")
+_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
+_HEDGE = re.compile(
+    r"\b(?:hopefully|probably|maybe|perhaps|possibly|likely|presumably|supposedly|ideally|apparently|"
+    r"fingers\s+crossed|i\s+(?:think|guess|believe|hope|reckon|suppose)|if\s+all\s+goes\s+(?:well|to\s+plan)|"
+    r"with\s+(?:any|a\s+bit\s+of)\s+luck|(?:at\s+least\s+)?for\s+now|for\s+the\s+time\s+being|more\s+or\s+less|"
+    r"kind\s+of|sort\s+of)\b", re.IGNORECASE)
+_TIME_PHRASE = re.compile(
+    r"\b(?:(?:by|in|since|from|until|till|before|after|around|on|as\s+of|starting|at)\s+)?(?:the\s+)?(?:"
+    rf"(?:end|start|beginning|middle)\s+of\s+(?:the\s+)?(?:{_MONTHS}|week|month|year|summer|winter|spring|autumn)|"
+    rf"(?:early|late|mid)\s+(?:{_MONTHS})|(?:{_MONTHS})(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:\s+(?:19|20)\d{{2}})?|"
+    rf"(?:last|next|this|coming)\s+(?:week|month|year|weekend|summer|winter|spring|autumn|fall|{_DAYS}|{_MONTHS})|"
+    r"(?:a\s+(?:few|couple(?:\s+of)?)|\d+|one|two|three|four|five|six)\s+(?:days?|weeks?|months?|years?)(?:\s+ago)?|"
+    r"right\s+now|now|currently|at\s+the\s+moment|these\s+days|nowadays|today|tonight|tomorrow|yesterday|soon|"
+    r"recently|lately|already|anymore|any\s+more)\b|"
+    r"\b(?:in|since|by|from|until|before|after)\s+(?:19|20)\d{2}\b", re.IGNORECASE)
+_LOOSE_PUNCT = re.compile(r"\s+([,;:.!?])")
+_LOOSE_END = re.compile(r"^(?:and|or|but|so)\s+|\s+(?:and|or|but|so|by|in|on|from|since|until|at)$", re.IGNORECASE)
+# Attributes whose value is a time: the time is the value, not a remark about it.
+_TIME_VALUED = re.compile(r"birthday|date|time|day|schedul|when|anniversary|deadline|age")
+
+
+def clean_value(value: str, attribute: str = "") -> str:
+    """A slot value without the hedges and time phrases said around it: "lisbon hopefully by march" is the
+    value "lisbon", "i currently live in berlin" is "i live in berlin". Time phrases stay in a value that is a
+    time (a birthday, a schedule). A value with neither comes back unchanged; one that would be left empty too."""
+    text = _HEDGE.sub(" ", value)
+    if not _TIME_VALUED.search(attribute):
+        text = _TIME_PHRASE.sub(" ", text)
+    if text == value:
+        return value
+    text = _SPACE.sub(" ", _LOOSE_PUNCT.sub(r"\1", text)).strip(" ,;:-")
+    text = _LOOSE_END.sub("", text).strip(" ,;:-")
+    return text or value
+
+
 def without_reply_note(text: str) -> str:
     """A short reply's text without the question it answered, which ``finish_facts`` appends to it."""
     return _REPLY_NOTE.sub("", text)

@@ -2,7 +2,8 @@
 
 Facts are extra keys for the evidence they came from (both carry the message's episode id). A message that
 yields no fact is still stored as evidence; a short reply is stored with the turn it answers, so "Lisbon,
-hopefully by March." is found together with "Where are you moving to?".
+hopefully by March." is found together with "Where are you moving to?". An assistant message that says nothing
+of its own ("Congratulations on the move!") is evidence too, at a low importance (``memstrata.ingest.phatic``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Sequence
 from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.lexicon import ADDRESS_ME
+from memstrata.ingest.phatic import PHATIC_IMPORTANCE, is_phatic
 from memstrata.ingest.updates import _OWN_START, attribute_of, content_words, has_change_cue, is_tentative
 
 EVIDENCE_KIND = "message"
+EVIDENCE_IMPORTANCE = 0.3
 SHORT_REPLY_WORDS = 6  # a reply this short is stored with the turn it answers
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:%)\]])")
@@ -128,7 +131,12 @@ def evidence_candidates(messages: Sequence[Message], facts: Sequence[Candidate],
             if prev is not None and m.role == "user" and len(key.split()) <= SHORT_REPLY_WORDS \
                     and prev[0] != m.role:
                 shown = f"{text} (in reply to: {_clip(prev[1])})"
-            out.append(Candidate(text=shown, importance=0.3, reasons=["evidence"], kind=EVIDENCE_KIND,
+            # a pleasantry (the assistant's, or the user's bare "Thanks!" that answers no question): kept, but it
+            # weighs little in ranking
+            answers = prev is not None and prev[0] != m.role and "?" in prev[1]
+            phatic = is_phatic(text, prev[1] if prev else "") if m.role != "user" else not tidy(text) and not answers
+            out.append(Candidate(text=shown, importance=PHATIC_IMPORTANCE if phatic else EVIDENCE_IMPORTANCE,
+                                 reasons=["evidence", "phatic"] if phatic else ["evidence"], kind=EVIDENCE_KIND,
                                  source_indexes=[m.index], confidence=1.0, confidence_reason="stated verbatim"))
         prev = (m.role, text)
     return out

@@ -86,8 +86,12 @@ KEEP_IN_MIND = re.compile(r"\b(?:keep|bear)\s+(?:that|this|it)\s+in\s+mind\b|\br
                           re.IGNORECASE)
 ADDRESS_ME = re.compile(r"\b(?:call|address|refer\s+to)\s+me\b", re.IGNORECASE)  # how to address the user
 PERSISTENCE = re.compile(
-    r"\b(?:always|never|from\s+now\s+on|going\s+forward|in\s+(?:the\s+)?future|whenever|every\s+time|"
-    r"by\s+default|moving\s+forward|each\s+time|all\s+the\s+time|no\s+longer|anymore|from\s+today)\b",
+    r"\b(?:always|never|going\s+forward|in\s+(?:the\s+)?future|whenever|every\s+time|"
+    r"by\s+default|moving\s+forward|each\s+time|all\s+the\s+time|no\s+longer|anymore|from\s+today|"
+    r"from\s+(?:now|here|this\s+point|this\s+moment|today|this\s+day)\s+(?:on|onwards?|out|forward)|"
+    r"henceforth|hereafter|(?:for|in)\s+(?:all\s+)?(?:future|later|subsequent)\s+(?:\w+\s+)?"
+    r"(?:chats?|conversations?|sessions?|answers?|replies|messages|requests|questions|code|suggestions?)|"
+    r"until\s+(?:further\s+notice|i\s+(?:say|tell\s+you)\s+otherwise)|for\s+good|as\s+a\s+rule)\b",
     re.IGNORECASE,
 )
 IMPLICIT = re.compile(

@@ -17,7 +17,7 @@ from memstrata.config import IngestConfig
 from memstrata.core.text import chunk_text
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.candidate import Candidate, Message
-from memstrata.ingest.conflicts import AUTO_RESOLUTION
+from memstrata.ingest.conflicts import AUTO_RESOLUTION, clean_value
 from memstrata.ingest.entities import resolve_entities
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.prototypes import RememberingEmbed
@@ -360,8 +360,9 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
             old_memory_id=old.id,
             subject=subject,
             attribute=attribute,
-            old_value=old.slot[2] if old.slot else old.text,
-            new_value=value,
+            # the values as a person reads them: "lisbon", not "lisbon hopefully by march"
+            old_value=clean_value(old.slot[2], old.slot[1]) if old.slot else old.text,
+            new_value=clean_value(value, attribute) if cand.slot else value,
             policy=config.conflict_policy,
             # a policy that settles conflicts itself records how; a person may still overrule it
             status="resolved" if config.conflict_policy in AUTO_RESOLUTION else "open",

@@ -165,8 +165,19 @@ def _is_quoted_speech(span: Span) -> bool:
     return False
 
 
-def _request_kind(span: Span, root: Token) -> str | None:
-    """ "request" for a one-off imperative to the assistant, "instruction" for a lasting one."""
+def clause_instruction(span: Span, pred: Token, ids: set[int]) -> set[int] | None:
+    """The tokens of one clause of a compound sentence when it is a lasting imperative ("I'm vegetarian now,
+    so please suggest meat-free recipes from here on"), else None. ``ids``: the clause's tokens as the clause
+    splitter gives them; a subject it lent the clause from another one ("I moved, and from now on use...") is
+    no part of an imperative."""
+    own = {t.i for t in pred.subtree} & ids
+    return own if _request_kind(span, pred, own) == "instruction" else None
+
+
+def _request_kind(span: Span, root: Token, ids: set[int] | None = None) -> str | None:
+    """ "request" for a one-off imperative to the assistant, "instruction" for a lasting one. With ``ids``,
+    only those tokens are the sentence (one clause of it)."""
+    text = span.text if ids is None else " ".join(t.text for t in span if t.i in ids)
     if root.tag_ not in ("VB", "VBP") or has_subject(root):  # the tagger sometimes calls an imperative VBP
         return None
     auxes = [c for c in root.children if c.dep_ == "aux"]
@@ -178,13 +189,13 @@ def _request_kind(span: Span, root: Token) -> str | None:
             return "instruction"
         return None
     # everything before the verb must be an interjection, adverb or fronted phrase: "From now on, always show"
-    before = [t for t in span if t.i < root.i and not t.is_punct]
+    before = [t for t in span if t.i < root.i and not t.is_punct and (ids is None or t.i in ids)]
     fronted = {t.i for c in root.lefts if c.dep_ in ("prep", "advmod", "npadvmod", "intj", "discourse", "advcl")
                for t in c.subtree}
     if any(t.i not in fronted and t.pos_ not in ("INTJ", "ADV", "CCONJ") and t.lower_ not in ("please", "pls")
            for t in before):
         return None
-    return "instruction" if PERSISTENCE.search(span.text) else "request"
+    return "instruction" if PERSISTENCE.search(text) else "request"
 
 
 def _polite_request(span: Span, pred: Token) -> str | None:

@@ -5,6 +5,11 @@ The block leads with the conversation's working state (at most a quarter of the 
 conversation is about now), then the user's standing instructions (at most a tenth: they apply whatever the
 query, see ``memstrata.retrieve.standing``), then the recent turns (at most another quarter; memories are what
 the call is for), then as many of the best memories as still fit.
+
+A broad query ("What should I know about this user?") is close to no memory in particular: its ranking is
+noise, so the memories go in by the importance stored at ingest instead (facts before the messages they came
+from); ``BROAD_QUERY_COSINE`` says when. Pleasantries (``memstrata.core.salience``) are left out unless the
+query asks what the assistant said.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ MAX_QUERY_CHARS = 10_000
 HEADER_MEMORIES = "## Relevant memories\n"
 HEADER_RECENT = "## Recent conversation\n"
 HEADER_STANDING = "## Standing instructions and preferences\n"
+BROAD_QUERY_COSINE = 0.3  # no memory this close to the query (and no keyword match): the query is broad
 
 
 def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: Any, as_of: Any,
@@ -77,6 +83,12 @@ def check_context_args(token_budget: Any, recent_turns: Any) -> None:
         raise InvalidInputError("recent_turns", f"must be an integer from 0 to 1000, got {recent_turns!r}")
 
 
+def is_broad(hits: Sequence[Hit]) -> bool:
+    """No hit is near the query by meaning or matched one of its words: ranking cannot tell them apart."""
+    return bool(hits) and all(h.stages.get("dense", 0.0) < BROAD_QUERY_COSINE and not h.stages.get("keyword")
+                              for h in hits)
+
+
 def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: WorkingState | None,
                      working_section: tuple[str, int], token_budget: int,
                      count: Callable[[str], int], standing: Sequence[tuple[MemoryRecord, float]] = ()
@@ -94,7 +106,10 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
             working_text += HEADER_STANDING + "".join(lines_standing[i] for i in standing_keep) + "\n"
             working_used += standing_used
     shown = {standing[i][0].id for i in standing_keep}
-    hits = [h for h in hits if h.record.id not in shown]
+    # a pleasantry ranking weighed down (the query did not ask what the assistant said) never helps a prompt
+    hits = [h for h in hits if h.record.id not in shown and "pleasantry" not in h.stages]
+    if is_broad(hits):
+        hits = sorted(hits, key=lambda h: -h.record.importance)  # stable: the ranking breaks ties
     lines_recent = [f"{t.role}: {t.content}\n" for t in recent]
     used = 0
     recent_keep: list[int] = []

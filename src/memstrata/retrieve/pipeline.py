@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from memstrata.core.salience import LOW_IMPORTANCE, asks_assistant
 from memstrata.core.text import STOPWORDS, query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
@@ -183,6 +184,7 @@ class Retriever:
         window = _time_window(req.query, req.now)
         asks_own = _asks_about_user(req.query)
         standing = p.standing_weight > 0 and asks_standing(req.query)
+        damp_pleasantries = p.pleasantry_weight != 1.0 and not asks_assistant(req.query)
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
@@ -221,6 +223,9 @@ class Retriever:
             if standing and rec.kind in STANDING_KINDS:
                 boost *= 1.0 + p.standing_weight
                 st["standing"] = round(1.0 + p.standing_weight, 3)
+            if damp_pleasantries and rec.importance < LOW_IMPORTANCE:
+                boost *= p.pleasantry_weight
+                st["pleasantry"] = p.pleasantry_weight
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
         if p.speaker_weight > 0:

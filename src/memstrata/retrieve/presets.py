@@ -33,6 +33,9 @@ class Preset:
     # Standing instructions and preferences score ×(1 + this) when the query asks what the user prefers or
     # asked for (memstrata.retrieve.standing); 0: off.
     standing_weight: float = 0.5
+    # A pleasantry (importance below memstrata.core.salience.LOW_IMPORTANCE: an assistant turn with nothing of
+    # its own) scores ×this unless the query asks what the assistant said; 1: off.
+    pleasantry_weight: float = 0.2
 
 
 PRESETS: dict[str, Preset] = {

@@ -69,6 +69,11 @@ def split_clauses(sent: Span, root: Token) -> list[tuple[Token, str, set[int]]]:
     return out
 
 
+def clause_text(sent: Span, ids: set[int]) -> str:
+    """The text of the tokens ``ids`` of ``sent``, trimmed of edge punctuation and a leading conjunction."""
+    return _clean(_tokens_text(sent, ids))
+
+
 def _tokens_text(sent: Span, ids: set[int]) -> str:
     return "".join(t.text_with_ws for t in sent if t.i in ids)
 
@@ -76,6 +81,7 @@ def _tokens_text(sent: Span, ids: set[int]) -> str:
 def _clean(text: str) -> str:
     text = text.strip().strip(",;:-–— ")
     text = re.sub(r"^(?:and|but|so|also|then|plus|or)\s+", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"[\s,;:–—-]+(?:and|but|so|then|or)$", "", text, flags=re.IGNORECASE)  # "I'm vegan now, so"
     if not text:
         return ""
     return text[0].upper() + text[1:]

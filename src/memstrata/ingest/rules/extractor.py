@@ -18,11 +18,18 @@ from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.entities import EntityIndex
 from memstrata.ingest.importance import DEFAULT_THRESHOLD, WEIGHTS, score_features
 from memstrata.ingest.lexicon import ADDRESS_ME, EXPLICIT_CUE, GRAPH_LABELS, LAUGHTER
-from memstrata.ingest.rules.clauses import split_clauses
+from memstrata.ingest.rules.clauses import clause_text, split_clauses
 from memstrata.ingest.rules.mentions import Context, Mention, find_mentions, mention_at, referent
 from memstrata.ingest.rules.relations import add_co_mentions, clause_relations
 from memstrata.ingest.rules.slots import clause_slot
-from memstrata.ingest.sentence import SentenceFeatures, analyze, is_sarcastic, set_predicate, strip_emphasis
+from memstrata.ingest.sentence import (
+    SentenceFeatures,
+    analyze,
+    clause_instruction,
+    is_sarcastic,
+    set_predicate,
+    strip_emphasis,
+)
 from memstrata.ingest.syntax import lemma
 
 if TYPE_CHECKING:
@@ -91,8 +98,13 @@ class RulesExtractor:
             feats = analyze(sent, role=msg.role, cue=prep.cue and n == 0, banter=prep.banter)
             if feats.drop is not None or feats.root is None:
                 continue
-            for pred, text, ids in split_clauses(sent, feats.root):
+            clauses = split_clauses(sent, feats.root)
+            for pred, text, ids in clauses:
                 clause = feats if pred == feats.root else set_predicate(replace(feats), pred, msg.role)
+                own = clause_instruction(sent, pred, ids) if len(clauses) > 1 and not feats.instruction else None
+                if own is not None:  # "..., so from now on do X"
+                    clause = replace(clause, instruction=True, explicit_cue=True)
+                    text, ids = clause_text(sent, own), own
                 cand = self._candidate(msg, sent, clause, text, ids, mentions, now, ctx)
                 if cand is not None:
                     produced.append(cand)
