@@ -33,6 +33,9 @@ class Preset:
     # Standing instructions and preferences score ×(1 + this) when the query asks what the user prefers or
     # asked for (memstrata.retrieve.standing); 0: off.
     standing_weight: float = 0.5
+    # Of two statements of the user's that answer the query with different values, the later one is placed
+    # just above the earlier (memstrata.retrieve.revisions); False: rank by score alone.
+    newer_first: bool = True
 
 
 PRESETS: dict[str, Preset] = {
