@@ -13,7 +13,7 @@ Then, per labelled update pair (old value -> new value, for one kind of fact):
 
 * new value first: the top result of ``search(question)`` holds the new value;
 * old value presented as current: a current memory holding the old value (and not the new one) is among the
-  top 3 results of ``search(question)``;
+  top 3 results of ``search(question)`` (also counted apart: those not marked ``revised_by`` a later statement);
 * old value kept: ``search(question, as_of=<day after the first session>)`` finds the old value (top 5);
 * conflict records: for changes the user did not mark as a change (``explicit: false``) a conflict record must
   link a memory holding the old value to one holding the new one (recall); every conflict record raised must
@@ -66,10 +66,12 @@ def score_conversation(conv: dict, embedder, verbose: bool = False,  # type: ign
             top = [h["memory"] for h in hits]
             new_first = bool(top) and _holds(top[0], u["new"])
             stale = any(_holds(t, u["old"]) and not _holds(t, u["new"]) for t in top[:3])
+            unmarked = any(_holds(h["memory"], u["old"]) and not _holds(h["memory"], u["new"])
+                           and "revised_by" not in h for h in hits[:3])
             then = m.search(u["question"], user_id=user, limit=5, as_of=first_day.isoformat())["results"]
             kept_old = any(_holds(h["memory"], u["old"]) for h in then)
-            out["updates"].append({**u, "new_first": new_first, "old_current": stale, "old_as_of": kept_old,
-                                   "top": top[:3]})
+            out["updates"].append({**u, "new_first": new_first, "old_current": stale, "old_unmarked": unmarked,
+                                   "old_as_of": kept_old, "top": top[:3]})
         raised = m.conflicts(user_id=user, status=None)["results"]
         implicit = [u for u in conv["updates"] if not u["explicit"]]
         found = set()
@@ -109,6 +111,7 @@ def summarise(rows: list[dict]) -> dict:
         "conversations": len(rows), "updates": len(ups), "kinds": len({u["kind"] for u in ups}),
         "new_first": pct([u["new_first"] for u in ups]),
         "old_current": pct([u["old_current"] for u in ups]),
+        "old_unmarked": pct([u["old_unmarked"] for u in ups]),
         "old_as_of": pct([u["old_as_of"] for u in ups]),
         "implicit": len(implicit),
         "conflict_recall": (round(sum(u.get("conflict", False) for u in implicit) / len(implicit), 3)
@@ -138,6 +141,7 @@ def render(split: str, s: dict, command: str, label: str, config: str = "") -> s
         "|---|---|---|",
         f"| new value ranks first | {s['new_first']}% | ≥ 90% |",
         f"| old value still presented as current (top 3) | {s['old_current']}% | ≤ 5% |",
+        f"| … of which not marked `revised_by` a later statement | {s['old_unmarked']}% | — |",
         f"| old value found with `as_of` | {s['old_as_of']}% | — |",
         f"| every statement findable (top 10) | {s['findable']}% | 100% |",
         f"| conflict records for changes not said as such: recall | {s['conflict_recall']} | ≥ 0.85 |",

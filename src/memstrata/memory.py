@@ -27,6 +27,7 @@ from memstrata.errors import InvalidInputError, MemstrataError
 from memstrata.ingest import edits
 from memstrata.ingest import queue as ingest_queue
 from memstrata.ingest.flow import IngestFlow
+from memstrata.ingest.updates import StatementWords
 from memstrata.ingest.writer import Writer
 from memstrata.models import Scope, check_id
 from memstrata.providers.embedders import Embedder, resolve_embedder
@@ -83,7 +84,8 @@ class Memory(QueuedMethods, PrivacyMethods):
         self.preset = get_preset(preset)
         self.actor = actor
         self.writer = Writer(durable, index, self.cache_layers)
-        self.retriever = Retriever(durable, self.embedder, knn=index, cache=self.cache_layers.scopes)
+        self.retriever = Retriever(durable, self.embedder, knn=index, cache=self.cache_layers.scopes,
+                                   reader=StatementWords())
         self._ingest = IngestFlow(self.tiers, self.writer, self.embedder, config=self.ingest_config,
                                   extractor=extractor, actor=actor, observe=partial(working_keeper.observe, self.tiers))
         scopes = ScopeResolver(durable.scope_of_memory, user_id=user_id, agent_id=agent_id, run_id=run_id,

@@ -450,3 +450,14 @@ SINGLE_COSINE = 0.45  # an unmarked new value with no name or number must be thi
 SINGLE_COSINE_CUED = 0.35  # a marked one ("now", "switched") this close
 ENDING_COSINE = 0.45  # ... or this close when it ends the thing ("I sold the Fiesta")
 CUED_COSINE = 0.6  # a cued statement this close to a fact of no family is about the same thing
+
+
+class StatementWords:
+    """How ranking reads stored statements (``memstrata.retrieve.revisions.StatementReader``), with the same
+    rules ingestion uses to tell a new value from a question, a wish, a one-off happening or someone else's."""
+
+    def states_own(self, text: str, slot_subject: str | None) -> bool:
+        return not is_tentative(text) and subject_of(text, slot_subject) == "user"
+
+    def one_off(self, text: str) -> bool:
+        return reports_event(text)

@@ -35,6 +35,7 @@ HEADER_MEMORIES = "## Relevant memories\n"
 HEADER_RECENT = "## Recent conversation\n"
 HEADER_STANDING = "## Standing instructions and preferences\n"
 BROAD_QUERY_COSINE = 0.3  # no memory this close to the query (and no keyword match): the query is broad
+EARLIER = " (said earlier; a later memory says otherwise)"
 
 
 def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: Any, as_of: Any,
@@ -70,6 +71,8 @@ def search_results(hits: Sequence[Hit], explain: bool) -> dict[str, Any]:
     for h in hits:
         item = h.record.to_dict()
         item["score"] = round(h.score, 6)
+        if h.revised_by is not None:
+            item["revised_by"] = h.revised_by
         if explain:
             item["stages"] = h.stages
         out.append(item)
@@ -120,7 +123,8 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
         recent_keep = sorted(len(lines_recent) - 1 - i for i in recent_keep)
         if not recent_keep:
             used = 0
-    lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}\n" for h in hits]
+    lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}{EARLIER if h.revised_by else ''}\n"
+             for h in hits]
     keep, used = fit_budget(lines, token_budget, count, overhead=used + working_used + count(HEADER_MEMORIES))
     text = working_text
     if recent_keep:

@@ -24,6 +24,7 @@ from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
+from memstrata.retrieve.revisions import StatementReader, newer_first
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Store, Turn
@@ -38,6 +39,7 @@ class Hit:
     record: MemoryRecord
     score: float
     stages: dict[str, float] = field(default_factory=dict)
+    revised_by: str | None = None  # a later statement of the user's that answers the query otherwise
 
 
 @dataclass
@@ -72,14 +74,16 @@ _STOP_ENTITY = {"i", "me", "my", "you", "we", "it", "user", "the", "a"}
 
 class Retriever:
     """``knn``: the vector tier that serves the dense stage when the memory has one (else the store);
-    ``cache``: where the candidate lists and entity names of hot scopes are kept (``retrieve.scope_cache``)."""
+    ``cache``: where the candidate lists and entity names of hot scopes are kept (``retrieve.scope_cache``);
+    ``reader``: how statements are read to put the newer of two answers first (``retrieve.revisions``)."""
 
     def __init__(self, store: Store, embedder: Embedder, knn: VectorTier | None = None,
-                 cache: ScopeCache | None = None) -> None:
+                 cache: ScopeCache | None = None, reader: StatementReader | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.knn = knn
         self.cache = cache
+        self.reader = reader
 
     def _entity_names(self, scope: Scope) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -243,6 +247,9 @@ class Retriever:
                     dict.fromkeys([*by_id[keeper].record.episode_ids, *by_id[gone].record.episode_ids])
                 )
             head = [by_id[i] for i in kept]
+        if (self.reader is not None and p.newer_first and asks_own and as_of is None
+                and not req.include_superseded):
+            head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10))
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],

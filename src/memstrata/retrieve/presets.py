@@ -36,6 +36,9 @@ class Preset:
     # A pleasantry (importance below memstrata.core.salience.LOW_IMPORTANCE: an assistant turn with nothing of
     # its own) scores ×this unless the query asks what the assistant said; 1: off.
     pleasantry_weight: float = 0.2
+    # Of two statements of the user's that answer the query with different values, the later one is placed
+    # just above the earlier (memstrata.retrieve.revisions); False: rank by score alone.
+    newer_first: bool = True
 
 
 PRESETS: dict[str, Preset] = {

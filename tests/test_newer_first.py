@@ -1,0 +1,154 @@
+"""The newer answer first: changes ingestion could not name are still read in the right order.
+
+Real MiniLM embedder, real text, public API, on SQLite and PostgreSQL; plus the ordering rule itself on
+hand-built hits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memstrata import Memory
+from memstrata.models import MemoryRecord, Scope
+from memstrata.retrieve.pipeline import Hit
+from memstrata.retrieve.presets import get_preset
+from memstrata.retrieve.revisions import newer_first, wants_current
+
+T1, T2 = "2025-04-02T09:00:00Z", "2025-11-20T19:00:00Z"
+NOW = "2025-12-01T09:00:00Z"
+
+# Said months apart, with no word that marks a change and no attribute family that names it.
+PAIRS = [
+    ("coffee order: cortado with oat milk", "Off coffee now, just a chai latte most mornings",
+     "What's my usual drink order?", "cortado", "chai"),
+    ("Car insurance is with Aviva, 540 a year", "insurance renewed with Admiral instead, cheaper",
+     "Who is my car insurance with?", "Aviva", "Admiral"),
+]
+
+
+def _add(m: Memory, user: str, first: str, later: str, extra_later: tuple[str, ...] = ()) -> None:
+    m.add([{"role": "user", "content": first}], user_id=user, conversation_id="s1", timestamp=T1)
+    m.add([{"role": "user", "content": t} for t in (later, *extra_later)], user_id=user, conversation_id="s2",
+          timestamp=T2)
+
+
+@pytest.mark.parametrize("first,later,question,old,new", PAIRS)
+def test_later_statement_comes_first_and_names_the_earlier_one(real_mem: Memory, uid: str, first: str,
+                                                                later: str, question: str, old: str,
+                                                                new: str) -> None:
+    _add(real_mem, uid, first, later)
+    hits = real_mem.search(question, user_id=uid, limit=5, now=NOW)["results"]
+    assert new in hits[0]["memory"], [h["memory"] for h in hits]
+    earlier = [h for h in hits if old in h["memory"] and new not in h["memory"]]
+    assert earlier, "the earlier statement stays in the results"
+    assert all(h["revised_by"] == hits[0]["id"] for h in earlier)
+    assert "revised_by" not in hits[0]
+
+    explained = real_mem.search(question, user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert explained[0]["stages"]["revises"] == 1.0
+    assert all(h["stages"]["outdated"] == 1.0 for h in explained if "revised_by" in h)
+
+    ctx = real_mem.context(question, user_id=uid, token_budget=300, now=NOW)["text"]
+    line = next(x for x in ctx.splitlines() if old in x)
+    assert "said earlier" in line
+
+
+def test_without_the_stage_the_earlier_statement_ranks_first(store_url: str, minilm, uid: str) -> None:  # type: ignore[no-untyped-def]
+    first, later, question, old, _ = PAIRS[0]
+    with Memory(store_url, embedder=minilm) as m:
+        _add(m, uid, first, later)
+        m.preset = get_preset("balanced", newer_first=False)
+        hits = m.search(question, user_id=uid, limit=5, now=NOW)["results"]
+        assert old in hits[0]["memory"] and not any("revised_by" in h for h in hits)
+
+
+def test_wishes_questions_and_other_people_revise_nothing(real_mem: Memory, uid: str) -> None:
+    first, _, question, old, _ = PAIRS[0]
+    _add(real_mem, uid, first, "would love to switch to a chai latte someday",
+         ("My sister drinks chai lattes now", "Should I switch to a chai latte?"))
+    hits = real_mem.search(question, user_id=uid, limit=5, now=NOW)["results"]
+    assert old in hits[0]["memory"], [h["memory"] for h in hits]
+    assert not any("revised_by" in h for h in hits)
+
+
+def test_history_questions_and_as_of_keep_the_plain_order(real_mem: Memory, uid: str) -> None:
+    first, later, _, old, _ = PAIRS[0]
+    _add(real_mem, uid, first, later)
+    for q in ("What did I use to order at the coffee shop?", "What was my drink order before?"):
+        hits = real_mem.search(q, user_id=uid, limit=5, now=NOW)["results"]
+        assert not any("revised_by" in h for h in hits), q
+    then = real_mem.search("What's my usual drink order?", user_id=uid, limit=5, as_of="2025-06-01T00:00:00Z")
+    assert old in then["results"][0]["memory"]
+    assert not any("revised_by" in h for h in then["results"])
+
+
+def test_query_about_someone_else_is_left_alone(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "My brother Ivo drives a Golf"}], user_id=uid,
+                 conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "Ivo sold the Golf, he has a Tesla now"}], user_id=uid,
+                 conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("What car does my brother drive?", user_id=uid, limit=5, now=NOW)["results"]
+    assert not any("revised_by" in h for h in hits)
+
+
+# The rule on hand-built hits: unit vectors in a plane, so cosines are exact.
+
+class _Reader:
+    def states_own(self, text: str, slot_subject: str | None) -> bool:
+        return not text.endswith("?") and not text.startswith("My sister")
+
+    def one_off(self, text: str) -> bool:
+        return text.startswith("I bought")
+
+
+def _hit(i: int, text: str, day: int, score: float, role: str = "user") -> Hit:
+    rec = MemoryRecord(id=f"m{i}", scope=Scope(user_id="u"), text=text, created_at=day * 86400.0,
+                       updated_at=day * 86400.0, valid_from=day * 86400.0, source_role=role)
+    return Hit(rec, score, {"dense": score / 4})  # the query cosine, on which relevance is compared
+
+
+def _vec(deg: float) -> np.ndarray:
+    r = np.deg2rad(deg)
+    return np.array([np.cos(r), np.sin(r)], dtype=np.float32)
+
+
+def test_rule_moves_the_latest_relevant_revision_just_above_the_earlier() -> None:
+    hits = [_hit(0, "salary 48k", 1, 2.0), _hit(1, "the weather is nice", 300, 1.5),
+            _hit(2, "Got a raise to 52k", 200, 1.45), _hit(3, "raise again, 55k", 320, 1.42)]
+    vecs = {"m0": _vec(0), "m1": _vec(80), "m2": _vec(40), "m3": _vec(45)}
+    out = newer_first(hits, vecs, _Reader(), "What's my salary?", 10)
+    assert [h.record.id for h in out] == ["m3", "m0", "m1", "m2"]
+    assert out[1].revised_by == "m3" and out[0].stages["revises"] == 1.0
+    assert out[0].score >= out[1].score
+
+
+@pytest.mark.parametrize("later,score,deg,day", [
+    ("Should I ask for 55k?", 1.5, 30, 200),   # a question states nothing
+    ("My sister earns 55k", 1.5, 30, 200),     # someone else's
+    ("raise to 55k", 1.3, 30, 200),            # far less close to the query: answers something else
+    ("raise to 55k", 1.5, 80, 200),            # far from the earlier statement
+    ("raise to 55k", 1.5, 30, 1),              # the same day
+    ("salary 48k", 1.5, 30, 200),              # a repeat says nothing new
+])
+def test_rule_leaves_what_is_no_revision(later: str, score: float, deg: float, day: int) -> None:
+    hits = [_hit(0, "salary 48k", 1, 2.0), _hit(1, later, day, score)]
+    out = newer_first(hits, {"m0": _vec(0), "m1": _vec(deg)}, _Reader(), "What's my salary?", 10)
+    assert [h.record.id for h in out] == ["m0", "m1"] and out[0].revised_by is None
+
+
+def test_rule_keeps_one_off_happenings_and_assistant_words() -> None:
+    hits = [_hit(0, "I bought 16 kg kettlebells", 1, 2.0), _hit(1, "now I lift 20 kg", 200, 1.5)]
+    out = newer_first(hits, {"m0": _vec(0), "m1": _vec(20)}, _Reader(), "What weights do I use?", 10)
+    assert out[0].record.id == "m0"
+    hits = [_hit(0, "salary 48k", 1, 2.0), _hit(1, "Congrats on the 55k!", 200, 1.5, role="assistant")]
+    out = newer_first(hits, {"m0": _vec(0), "m1": _vec(20)}, _Reader(), "What's my salary?", 10)
+    assert out[0].record.id == "m0"
+
+
+@pytest.mark.parametrize("query,current", [
+    ("What's my salary?", True), ("Where do I live?", True), ("Where did I live before?", False),
+    ("How many cats have I had?", False), ("What car did I use to drive?", False), ("How old am I?", True),
+])
+def test_which_queries_want_the_current_answer(query: str, current: bool) -> None:
+    assert wants_current(query) is current
