@@ -137,6 +137,12 @@ def test_rule_leaves_what_is_no_revision(later: str, score: float, deg: float, d
     assert [h.record.id for h in out] == ["m0", "m1"] and out[0].revised_by is None
 
 
+def test_rule_leaves_a_broad_query_alone() -> None:
+    hits = [_hit(0, "salary 48k", 1, 0.8), _hit(1, "raise to 55k", 200, 0.8)]  # query cosines 0.2: near nothing
+    out = newer_first(hits, {"m0": _vec(0), "m1": _vec(20)}, _Reader(), "What should I know about my life?", 10)
+    assert [h.record.id for h in out] == ["m0", "m1"] and out[0].revised_by is None
+
+
 def test_rule_keeps_one_off_happenings_and_assistant_words() -> None:
     hits = [_hit(0, "I bought 16 kg kettlebells", 1, 2.0), _hit(1, "now I lift 20 kg", 200, 1.5)]
     out = newer_first(hits, {"m0": _vec(0), "m1": _vec(20)}, _Reader(), "What weights do I use?", 10)

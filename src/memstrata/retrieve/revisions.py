@@ -34,6 +34,9 @@ MIN_PAIR_COSINE = 0.3
 # The later statement must itself answer the query: its cosine to the query at least this share of the
 # earlier one's. (Fused scores are min-max normalised per stage, so they say little about two hits apart.)
 MIN_RELEVANCE_RATIO = 0.7
+# ... and the earlier one must be near the query at all: a broad query ("what should I know about this user?")
+# is close to nothing in particular, and two statements it happens to find are no two answers to it.
+MIN_QUERY_COSINE = 0.25
 
 # A query about the past, or about several things, wants the history in its own order.
 _PAST_OR_MANY = re.compile(
@@ -112,7 +115,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     best: Hit | None = None
     ov = vectors[old.record.id]
     relevance = old.stages.get("dense", 0.0)
-    if relevance <= 0.0:
+    if relevance < MIN_QUERY_COSINE:
         return None
     for h in own:
         if h is old or h.record.valid_from < old.record.valid_from + DAY:

@@ -120,6 +120,9 @@ class MemoryItem(_Out):
     superseded_by: str | None = None
     entities: list[str] = []
     score: float | None = Field(None, description="search only")
+    revised_by: str | None = Field(
+        None, description="search only: a later statement of the user's that answers the query otherwise, "
+        "ranked just above this one")
 
 
 class AddEvent(_Out):
