@@ -238,13 +238,17 @@ def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
     return out
 
 
+SHORT_MESSAGE_WORDS = 20  # a message this short that yielded one fact is that fact's record, nothing more
+
+
 def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
-    """Does the replaced fact say (nearly) everything its evidence says?"""
+    """Does the replaced fact say (nearly) everything its short evidence says? A long message stays as said,
+    however much of it the fact repeats: it is the record of a conversation (what else was said around the
+    old value, and when), and search puts the later statement above it (``retrieve.revisions``)."""
+    if len(evidence.text.split()) > SHORT_MESSAGE_WORDS:
+        return False
     ev = content_words(evidence.text)
     return not ev or len(ev & content_words(old.text)) >= 0.5 * len(ev)
-
-
-SHORT_MESSAGE_WORDS = 20  # a message this short that yielded one fact is that fact's record, nothing more
 
 
 def said_only(store: Store, scope: Scope, old: MemoryRecord, evidence: MemoryRecord,
