@@ -158,3 +158,34 @@ def test_rule_keeps_one_off_happenings_and_assistant_words() -> None:
 ])
 def test_which_queries_want_the_current_answer(query: str, current: bool) -> None:
     assert wants_current(query) is current
+
+
+LONG = ("Lovely weekend, the weather finally turned and we walked along the canal for hours. I live in Hackney "
+        "with my partner and our two cats, which is a big change from the old flat share.")
+
+
+def test_a_long_message_stays_as_said_when_its_fact_is_replaced(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": LONG}], user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "We moved to Walthamstow last month."}], user_id=uid,
+                 conversation_id="s2", timestamp=T2)
+    everything = real_mem.get_all(user_id=uid, include_superseded=True, limit=100)["results"]
+    replaced = [m for m in everything if "Hackney" in m["memory"] and m["superseded_by"]]
+    assert replaced, "the fact drawn from the long message was replaced"
+    message = next(m for m in everything if m["memory"] == LONG)
+    assert message["valid_to"] is None and message["superseded_by"] is None
+    hits = real_mem.search("Where do I live?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "Walthamstow" in hits[0]["memory"], [h["memory"] for h in hits]
+    assert any(h["memory"] == LONG for h in hits), "the canal walk and the cats stay findable"
+    canal = real_mem.search("Where did we walk at the weekend?", user_id=uid, limit=3, now=NOW)["results"]
+    assert canal[0]["memory"] == LONG
+
+
+def test_a_short_message_that_said_only_the_old_value_ends_with_it(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "I live in Hackney."}], user_id=uid, conversation_id="s1",
+                 timestamp=T1)
+    real_mem.add([{"role": "user", "content": "We moved to Walthamstow last month."}], user_id=uid,
+                 conversation_id="s2", timestamp=T2)
+    current = real_mem.get_all(user_id=uid, limit=100)["results"]
+    assert not any("Hackney" in m["memory"] for m in current)
+    then = real_mem.search("Where do I live?", user_id=uid, limit=5, as_of="2025-06-01T00:00:00Z")["results"]
+    assert "Hackney" in then[0]["memory"]
