@@ -41,6 +41,7 @@ from memstrata.backends.sql.rows import (
     MEMORY_UPDATE,
     episode_columns,
     marks,
+    memory_columns,
     set_list,
 )
 from memstrata.backends.sql.store import SQLStore
@@ -57,6 +58,11 @@ BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hi
 
 def _fts_len(indexed: str) -> int:
     return len(_TOKEN.findall(indexed))  # words as FTS5 counts them (stopwords included), for BM25
+
+
+def _vector(sent: bytes) -> np.ndarray:
+    """pgvector's binary form (``vector_send``): a 2-byte dimension, 2 unused bytes, then big-endian float4s."""
+    return np.frombuffer(sent, dtype=">f4", offset=4).astype(np.float32)
 
 
 def _fts(codec: Codec, scope: Scope, text: str) -> str:
@@ -76,7 +82,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     d = _D
     scope_table = "scope_counts"
-    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING, Capability.SCOPE_LOCK})
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING, Capability.SCOPE_LOCK,
+                              Capability.PARALLEL_READS})
 
     def __init__(
         self,
@@ -263,8 +270,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        # vector_send is pgvector's binary form: a 2-byte dimension, 2 unused bytes, then big-endian float4s;
-        # read straight into an array, it is half the time of a real[] decoded into Python floats.
+        # vector_send read straight into an array is half the time of a real[] decoded into Python floats.
         rows = self._run(
             lambda conn: conn.cursor(binary=True).execute(
                 "SELECT m.id, vector_send(v.embedding) FROM memories m JOIN memory_vectors v ON v.memory_rid = m.rid"
@@ -273,7 +279,22 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             ).fetchall(),
             "get vectors",
         )
-        return {r[0]: np.frombuffer(r[1], dtype=">f4", offset=4).astype(np.float32) for r in rows}
+        return {r[0]: _vector(r[1]) for r in rows}
+
+    def memories_and_vectors(
+        self, scope: Scope, ids: Sequence[str]
+    ) -> tuple[list[MemoryRecord], dict[str, np.ndarray]]:
+        """The records and first-chunk vectors of ``ids`` in one statement (a search reads both for its head)."""
+        if not ids:
+            return [], {}
+        statement = (f"SELECT {memory_columns(_D)}, (SELECT vector_send(v.embedding) FROM memory_vectors v"
+                     " WHERE v.memory_rid = memories.rid AND v.chunk = 0) FROM memories"
+                     " WHERE scope_key = %s AND id = ANY(%s)")
+        rows = self._run(lambda conn: conn.execute(statement, (scope.key, list(ids))).fetchall(),
+                         "get memories and vectors")
+        by_id = {r[1]: self.rows.memory(r[:-1]) for r in rows}
+        vectors = {r[1]: _vector(r[-1]) for r in rows if r[-1] is not None}
+        return [by_id[i] for i in ids if i in by_id], vectors
 
     # -- writes ------------------------------------------------------------------------------------
 

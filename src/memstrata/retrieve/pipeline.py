@@ -21,11 +21,12 @@ import numpy as np
 from memstrata.core.text import STOPWORDS, query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
+from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
-from memstrata.tiers.base import Store, Turn
+from memstrata.tiers.base import Capability, Store, Turn
 from memstrata.tiers.vectors import VectorTier
 
 _WORDS = re.compile(r"[\w'-]+", re.UNICODE)
@@ -111,28 +112,38 @@ class Retriever:
                                                         "index" if self.knn is not None else "store")
         view = self._open_cache(scope, cname, expand)
 
-        def candidates() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
-            dense = (
+        parallel = self.store.supports(Capability.PARALLEL_READS)
+        sentences: dict[str, np.ndarray] | None = None  # read beside the kNN when the candidates are read
+
+        def dense_part() -> tuple[tuple[str, float], ...]:
+            nonlocal sentences
+            found = (
                 self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
                 if self.knn is not None
                 else self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
             )
-            keyword = (
-                self.store.keyword_search(
-                    scope, query_terms(self.store.codec.query_text(scope, req.query), 32), keyword_k,
-                    include_superseded=want_all, only=only,
-                )
-                if keyword_k > 0
-                else []
-            )
-            return tuple((m, float(x)) for m, x in dense), tuple((m, float(x)) for m, x in keyword)
+            if p.sentence_weight > 0 and found:
+                sentences = self.store.sentence_vectors(scope, [m for m, _ in found])
+            return tuple((m, float(x)) for m, x in found)
+
+        def keyword_part() -> tuple[tuple[str, float], ...]:
+            if keyword_k <= 0:
+                return ()
+            terms = query_terms(self.store.codec.query_text(scope, req.query), 32)
+            found = self.store.keyword_search(scope, terms, keyword_k, include_superseded=want_all, only=only)
+            return tuple((m, float(x)) for m, x in found)
+
+        def candidates() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+            return side_by_side(dense_part, keyword_part, parallel=parallel and keyword_k > 0)
 
         found = view.get(cname, candidates) if view is not None and cname else candidates()
         dense = [(str(m), float(x)) for m, x in found[0]]
         keyword = [(str(m), float(x)) for m, x in found[1]]
         best_sentence: dict[str, float] = {}
         if p.sentence_weight > 0 and dense:
-            dense, best_sentence = self._blend_sentences(scope, qvec, dense, p.sentence_weight)
+            if sentences is None:  # the candidates came from the cache
+                sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
+            dense, best_sentence = self._blend_sentences(qvec, dense, sentences, p.sentence_weight)
         fused: dict[str, float] = {}
         stages: dict[str, dict[str, float]] = {}
         for name, ranked, weight in (
@@ -177,7 +188,12 @@ class Retriever:
         # Boosts are bounded, so only the head of the fused list can still reach the top.
         by_score = sorted(fused, key=lambda i: -fused[i])
         head_ids = by_score if p.neighbour_weight > 0 else by_score[: max(req.limit * 6, 60)]
-        records = {r.id: r for r in self.store.get_memories(scope, head_ids)}
+        if p.neighbour_weight > 0:  # every candidate's record, for its neighbours; the head's vectors come later
+            found, known = self.store.get_memories(scope, head_ids), {}
+        else:  # the head is at most these records: their vectors come with them
+            found, known = self.store.memories_and_vectors(scope, head_ids)
+        records = {r.id: r for r in found}
+        asked = set(records) if p.neighbour_weight <= 0 else set()
         if p.neighbour_weight > 0:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
@@ -227,7 +243,9 @@ class Retriever:
             self._match_speakers(scope, req.query, hits, max(req.limit * 2, 40), p.speaker_weight)
 
         head = hits[: max(req.limit * 4, 40)]
-        vectors = self.store.vectors(scope, [h.record.id for h in head])
+        vectors = {h.record.id: known[h.record.id] for h in head if h.record.id in known}
+        if missing := [h.record.id for h in head if h.record.id not in asked]:
+            vectors.update(self.store.vectors(scope, missing))
         if p.dedup_threshold <= 1.0:
             kept, dropped = collapse_duplicates([h.record.id for h in head], vectors, p.dedup_threshold)
             by_id = {h.record.id: h for h in head}
@@ -250,12 +268,12 @@ class Retriever:
             head = [by_id[i] for i in order]
         return head[: req.limit]
 
-    def _blend_sentences(self, scope: Scope, qvec: np.ndarray, dense: list[tuple[str, float]],
+    @staticmethod
+    def _blend_sentences(qvec: np.ndarray, dense: list[tuple[str, float]], sentences: dict[str, np.ndarray],
                          weight: float) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """Each dense candidate that has sentence vectors (a long message) moves ``weight`` of the way from its
         window score up to its best sentence's cosine; the others keep their score. Re-sorted, with the best
         sentence cosine of each candidate that has sentences."""
-        sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
         if not sentences:
             return dense, {}
         q = np.asarray(qvec, dtype=np.float32)
