@@ -36,6 +36,20 @@ def test_written_memories_come_back_by_id_hash_and_listing(store: Store, scope: 
     assert store.scope_of_memory(ids[0]) == scope and store.scope_of_memory("nope") is None
 
 
+def test_memories_and_vectors_read_both_by_id_in_order(store: Store, scope: Scope) -> None:
+    ids = _add(store, scope, "Anna lives in Braga", "Anna likes green tea", metadata={"topic": "life"})
+    records, vectors = store.memories_and_vectors(scope, [ids[1], "missing", ids[0]])
+    assert [r.id for r in records] == [ids[1], ids[0]]
+    assert records[0].text == "Anna likes green tea" and records[0].metadata == {"topic": "life"}
+    assert [r.to_dict() for r in records] == [r.to_dict() for r in store.get_memories(scope, [ids[1], ids[0]])]
+    assert set(vectors) == set(ids)
+    for memory_id, text in zip(ids, ("Anna lives in Braga", "Anna likes green tea"), strict=True):
+        assert vectors[memory_id].dtype == np.float32
+        assert np.array_equal(vectors[memory_id], np.asarray(vec(text), dtype=np.float32).ravel())
+    assert store.memories_and_vectors(Scope.of(user_id="someone-else"), ids) == ([], {})
+    assert store.memories_and_vectors(scope, []) == ([], {})
+
+
 def test_filters_run_on_columns_and_metadata(store: Store, scope: Scope) -> None:
     low = _add(store, scope, "low importance fact", importance=0.2, metadata={"tag": "a", "n": 1})
     high = _add(store, scope, "high importance fact", importance=0.9, metadata={"tag": "b", "n": 5})

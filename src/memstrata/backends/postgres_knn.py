@@ -32,6 +32,15 @@ def vector_literal(v: np.ndarray) -> str:
     return "[" + ",".join(map(repr, np.asarray(v, dtype=np.float32).ravel().tolist())) + "]"
 
 
+_MEMORY_ID = "SELECT m.id FROM memories m WHERE m.scope_key = %s AND m.rid ="  # one memory's id, by its rid
+
+
+def vector_param(v: np.ndarray) -> list[float]:
+    """A query vector as a parameter for a ``%b::vector`` placeholder: sent as a binary float8[], each value
+    the float32's exactly (pgvector casts it back to the same float4s), without formatting 384 numbers as text."""
+    return np.asarray(v, dtype=np.float32).ravel().tolist()  # type: ignore[no-any-return]
+
+
 def _candidates(k: int) -> int:
     return k + max(8, k // 4)  # a few spare rows, so chunks of one memory don't crowd others out
 
@@ -96,7 +105,7 @@ class Knn:
         self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
         only: Sequence[str] | None, strategy: str,
     ) -> list[tuple[str, float]]:
-        q = vector_literal(vector)
+        q = vector_param(vector)
         only_rids: list[int] | None = None
         if only is not None:
             only_rids = [
@@ -129,36 +138,39 @@ class Knn:
         return where, args
 
     def _exact(
-        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
+        self, conn: psycopg.Connection, key: str, q: list[float], k: int, include_superseded: bool,
+        only_rids: list[int] | None,
     ) -> list[tuple[str, float]]:
         where, args = self._vector_filter(key, include_superseded, only_rids)
         # The nearest rows first, a top-N sort over one pass: "+ 0" hides the ordering operator from the
         # planner, so no HNSW scan can be picked. A memory's best row comes before its other chunks, so the
         # first k distinct memories of the nearest rows are the k nearest memories.
+        # The memory ids are looked up per row (a subquery the planner cannot turn into a join): without
+        # planner statistics, as right after a bulk load, a join read the scope's every memory into a hash.
         want = _candidates(k)
         rows = conn.execute(
-            "SELECT m.id, c.d FROM (SELECT memory_rid, (embedding <=> %s::vector) + 0 AS d FROM memory_vectors"
-            f" WHERE {where} ORDER BY d LIMIT %s) c"
-            " JOIN memories m ON m.rid = c.memory_rid AND m.scope_key = %s ORDER BY c.d, m.rid",
-            [q, *args, want, key],
+            f"SELECT ({_MEMORY_ID} c.memory_rid), c.d FROM (SELECT memory_rid, (embedding <=> %b::vector) + 0 AS d"
+            f" FROM memory_vectors WHERE {where} ORDER BY d LIMIT %s) c ORDER BY c.d, c.memory_rid",
+            [key, q, *args, want],
         ).fetchall()
         best: dict[str, float] = {}
         for mid, d in rows:
-            best.setdefault(mid, d)
+            if mid is not None:
+                best.setdefault(mid, d)
         if len(best) < k and len(rows) == want:
             # Chunks of a few memories filled the rows: rank the memories by their nearest chunk instead.
             # min() over the chunks hides the ordering operator too.
             rows = conn.execute(
-                "SELECT m.id, v.d FROM (SELECT memory_rid, min(embedding <=> %s::vector) AS d FROM memory_vectors"
-                f" WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
-                " JOIN memories m ON m.rid = v.memory_rid AND m.scope_key = %s ORDER BY v.d, m.rid",
-                [q, *args, k, key],
+                f"SELECT ({_MEMORY_ID} v.memory_rid), v.d FROM (SELECT memory_rid, min(embedding <=> %b::vector)"
+                f" AS d FROM memory_vectors WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
+                " ORDER BY v.d, v.memory_rid",
+                [key, q, *args, k],
             ).fetchall()
-            best = dict(rows)
+            best = {mid: d for mid, d in rows if mid is not None}
         return [(mid, _similarity(d)) for mid, d in list(best.items())[:k]]
 
     def _hnsw_plan(
-        self, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
+        self, key: str, q: list[float], k: int, include_superseded: bool, only_rids: list[int] | None
     ) -> tuple[sql.Composed, str, list[Any]]:
         """The transaction-local settings (one statement) and the candidate query of the HNSW path."""
         where, args = self._vector_filter(key, include_superseded, only_rids)
@@ -176,14 +188,15 @@ class Knn:
             )
         )
         query = (
-            "WITH c AS MATERIALIZED (SELECT memory_rid, embedding <=> %s::vector AS d FROM memory_vectors"
-            f" WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s)"
+            "WITH c AS MATERIALIZED (SELECT memory_rid, embedding <=> %b::vector AS d FROM memory_vectors"
+            f" WHERE {where} ORDER BY embedding <=> %b::vector LIMIT %s)"
             " SELECT m.id, c.d FROM c JOIN memories m ON m.rid = c.memory_rid AND m.scope_key = %s"
         )
         return set_all, query, [q, *args, q, want, key]
 
     def _hnsw(
-        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
+        self, conn: psycopg.Connection, key: str, q: list[float], k: int, include_superseded: bool,
+        only_rids: list[int] | None,
     ) -> list[tuple[str, float]]:
         set_all, query, args = self._hnsw_plan(key, q, k, include_superseded, only_rids)
         # One round trip for BEGIN, the settings, the query and COMMIT.
@@ -201,7 +214,7 @@ class Knn:
 
     def explain(self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int) -> str:
         """The query plan of the HNSW path for this scope (operators use it to check the index is taken)."""
-        set_all, query, args = self._hnsw_plan(key, vector_literal(vector), k, False, None)
+        set_all, query, args = self._hnsw_plan(key, vector_param(vector), k, False, None)
         with conn.transaction():
             conn.execute(set_all)
             return "\n".join(r[0] for r in conn.execute("EXPLAIN " + query, args))

@@ -113,7 +113,9 @@ class Retriever:
         view = self._open_cache(scope, cname, expand)
 
         parallel = self.store.supports(Capability.PARALLEL_READS)
-        sentences: dict[str, np.ndarray] | None = None  # read beside the kNN when the candidates are read
+        # Read with the candidates (on a cache miss): the sentence vectors of the kNN's, the entity stage's list.
+        sentences: dict[str, np.ndarray] | None = None
+        linked: list[str] | None = None
 
         def dense_part() -> tuple[tuple[str, float], ...]:
             nonlocal sentences
@@ -133,8 +135,15 @@ class Retriever:
             found = self.store.keyword_search(scope, terms, keyword_k, include_superseded=want_all, only=only)
             return tuple((m, float(x)) for m, x in found)
 
+        def side_part() -> tuple[tuple[str, float], ...]:
+            nonlocal linked
+            found = keyword_part()
+            if expand:  # the entity stage needs only the query: its reads go beside the kNN too
+                linked = self._linked(req, view, only)
+            return found
+
         def candidates() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
-            return side_by_side(dense_part, keyword_part, parallel=parallel and keyword_k > 0)
+            return side_by_side(dense_part, side_part, parallel=parallel)
 
         found = view.get(cname, candidates) if view is not None and cname else candidates()
         dense = [(str(m), float(x)) for m, x in found[0]]
@@ -162,24 +171,12 @@ class Retriever:
             stages[mid]["sentence"] = round(best, 4)
 
         if expand:
-            names = (view.get(ENTITIES, lambda: self._entity_names(scope), shared=False) if view is not None
-                     else self._entity_names(scope))
-            if names:
-                ents = entities_in_text(req.query, names)
-                recent_ents = [e for t in req.recent_turns for e in entities_in_text(t.content, names)]
-                seeds = list(dict.fromkeys([*ents, *recent_ents]))
-                for eid in list(seeds[:8]):
-                    seeds.extend(n.id for n, _, _ in self.store.neighbours(scope, eid, depth=1)[:5])
-                seeds = list(dict.fromkeys(seeds))
-                if seeds:
-                    linked = self.store.memories_of_entities(scope, seeds, limit=p.entity_k)
-                    if only is not None:
-                        allowed = set(only)
-                        linked = [m for m in linked if m in allowed]
-                    scale = (p.rrf_k + 1) if p.fusion == "linear" else 1.0  # rank 1 earns the full weight
-                    for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight * scale).items():
-                        fused[mid] = fused.get(mid, 0.0) + contrib
-                        stages.setdefault(mid, {})["entity_fused"] = round(contrib, 5)
+            if linked is None:  # the candidates came from the cache
+                linked = self._linked(req, view, only)
+            scale = (p.rrf_k + 1) if p.fusion == "linear" else 1.0  # rank 1 earns the full weight
+            for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight * scale).items():
+                fused[mid] = fused.get(mid, 0.0) + contrib
+                stages.setdefault(mid, {})["entity_fused"] = round(contrib, 5)
 
         if view is not None:
             view.commit()
@@ -188,8 +185,9 @@ class Retriever:
         # Boosts are bounded, so only the head of the fused list can still reach the top.
         by_score = sorted(fused, key=lambda i: -fused[i])
         head_ids = by_score if p.neighbour_weight > 0 else by_score[: max(req.limit * 6, 60)]
+        known: dict[str, np.ndarray] = {}
         if p.neighbour_weight > 0:  # every candidate's record, for its neighbours; the head's vectors come later
-            found, known = self.store.get_memories(scope, head_ids), {}
+            found = self.store.get_memories(scope, head_ids)
         else:  # the head is at most these records: their vectors come with them
             found, known = self.store.memories_and_vectors(scope, head_ids)
         records = {r.id: r for r in found}
@@ -267,6 +265,28 @@ class Retriever:
             by_id = {h.record.id: h for h in head}
             head = [by_id[i] for i in order]
         return head[: req.limit]
+
+    def _linked(self, req: SearchRequest, view: ScopeView | None, only: list[str] | None) -> list[str]:
+        """The entity stage's memories, best first: those of the entities named in the query or the recent
+        turns, and of their graph neighbours."""
+        scope = req.scope
+        names = (view.get(ENTITIES, lambda: self._entity_names(scope), shared=False) if view is not None
+                 else self._entity_names(scope))
+        if not names:
+            return []
+        ents = entities_in_text(req.query, names)
+        recent_ents = [e for t in req.recent_turns for e in entities_in_text(t.content, names)]
+        seeds = list(dict.fromkeys([*ents, *recent_ents]))
+        for eid in list(seeds[:8]):
+            seeds.extend(n.id for n, _, _ in self.store.neighbours(scope, eid, depth=1)[:5])
+        seeds = list(dict.fromkeys(seeds))
+        if not seeds:
+            return []
+        linked = self.store.memories_of_entities(scope, seeds, limit=req.preset.entity_k)
+        if only is not None:
+            allowed = set(only)
+            linked = [m for m in linked if m in allowed]
+        return linked
 
     @staticmethod
     def _blend_sentences(qvec: np.ndarray, dense: list[tuple[str, float]], sentences: dict[str, np.ndarray],
