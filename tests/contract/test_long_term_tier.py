@@ -186,3 +186,20 @@ def test_sentence_vectors_are_kept_per_memory_and_go_with_it(store: Store, scope
     store.apply(scope, WriteBatch(new_memories=[(again, vec(again.text))], sentence_vectors=[(again.id, sentences)]))
     store.delete_scope(scope)
     assert store.sentence_vectors(scope, [again.id]) == {}
+
+
+def test_vector_search_and_sentences_reads_both_as_the_two_calls_would(store: Store, scope: Scope) -> None:
+    recs = [memory(scope, t, at=1_700_000_000 + i)
+            for i, t in enumerate(["a long message about boats", "a short one about tea", "boats again"])]
+    sentences = np.stack([vec("first sentence"), vec("boats are painted"), vec("third sentence")])
+    store.apply(scope, WriteBatch(new_memories=[(r, vec(r.text)) for r in recs], history=[added(r) for r in recs],
+                                  sentence_vectors=[(recs[0].id, sentences)]))
+    query = vec("boats")
+    hits, got = store.vector_search_and_sentences(scope, query, 2)
+    assert hits == store.vector_search(scope, query, 2) and len(hits) == 2
+    expected = store.sentence_vectors(scope, [m for m, _ in hits])
+    assert set(got) == set(expected) == {recs[0].id} and all(np.array_equal(got[m], expected[m]) for m in got)
+    hits, got = store.vector_search_and_sentences(scope, query, 5, only=[recs[1].id])
+    assert [m for m, _ in hits] == [recs[1].id] and got == {}
+    assert store.vector_search_and_sentences(scope, query, 5, only=[]) == ([], {})
+    assert store.vector_search_and_sentences(Scope.of(user_id="someone-else"), query, 5) == ([], {})

@@ -44,7 +44,7 @@ from memstrata.backends.sql.rows import (
     memory_columns,
     set_list,
 )
-from memstrata.backends.sql.store import SQLStore
+from memstrata.backends.sql.store import SQLStore, unpack_sentences
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Capability, Codec, WriteBatch
 
@@ -206,6 +206,21 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             lambda conn: self.knn.search(conn, scope.key, vector, k, include_superseded, only, strategy),
             "vector search",
         )
+
+    def vector_search_and_sentences(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray]]:
+        """The exact kNN reads the hits' sentence vectors in its own statement; the HNSW path reads them after."""
+        if k <= 0 or (only is not None and not only):
+            return [], {}
+        hits, blobs = self._run(
+            lambda conn: self.knn.search_with_sentences(conn, scope.key, vector, k, include_superseded, only, "auto"),
+            "vector search",
+        )
+        if blobs is None:
+            return hits, self.sentence_vectors(scope, [m for m, _ in hits]) if hits else {}
+        return hits, {m: unpack_sentences(b, self.dim) for m, b in blobs.items()}
 
     def knn_path(self, scope: Scope, k: int = 100) -> str:
         """Which kNN path a search of this scope for ``k`` neighbours takes now: "exact" or "hnsw"."""

@@ -105,6 +105,14 @@ class Knn:
         self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
         only: Sequence[str] | None, strategy: str,
     ) -> list[tuple[str, float]]:
+        return self.search_with_sentences(conn, key, vector, k, include_superseded, only, strategy, False)[0]
+
+    def search_with_sentences(
+        self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
+        only: Sequence[str] | None, strategy: str, sentences: bool = True,
+    ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
+        """The top k, and with ``sentences`` the stored sentence vectors of those that have some, read by the
+        same statement where the exact path answers (None where they were not read: the caller reads them)."""
         q = vector_param(vector)
         only_rids: list[int] | None = None
         if only is not None:
@@ -115,7 +123,7 @@ class Knn:
                 )
             ]
             if not only_rids:
-                return []
+                return [], {}
         size = len(only_rids) if only_rids is not None else self._scope_size(conn, key)
         use = strategy
         if use == "auto":
@@ -123,8 +131,8 @@ class Knn:
         if use == "hnsw" and self.has_hnsw:
             hits = self._hnsw(conn, key, q, k, include_superseded, only_rids)
             if len(hits) >= k or strategy == "hnsw":
-                return hits
-        return self._exact(conn, key, q, k, include_superseded, only_rids)
+                return hits, None
+        return self._exact(conn, key, q, k, include_superseded, only_rids, sentences)
 
     @staticmethod
     def _vector_filter(key: str, include_superseded: bool, only_rids: list[int] | None) -> tuple[str, list[Any]]:
@@ -139,24 +147,30 @@ class Knn:
 
     def _exact(
         self, conn: psycopg.Connection, key: str, q: list[float], k: int, include_superseded: bool,
-        only_rids: list[int] | None,
-    ) -> list[tuple[str, float]]:
+        only_rids: list[int] | None, sentences: bool,
+    ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
         where, args = self._vector_filter(key, include_superseded, only_rids)
         # The nearest rows first, a top-N sort over one pass: "+ 0" hides the ordering operator from the
         # planner, so no HNSW scan can be picked. A memory's best row comes before its other chunks, so the
         # first k distinct memories of the nearest rows are the k nearest memories.
         # The memory ids are looked up per row (a subquery the planner cannot turn into a join): without
         # planner statistics, as right after a bulk load, a join read the scope's every memory into a hash.
+        # With ``sentences`` each row also carries its memory's sentence vectors (NULL for most: short texts).
         want = _candidates(k)
+        extra = ", (SELECT s.vectors FROM memory_sentences s WHERE s.memory_rid = c.memory_rid)" if sentences else ""
         rows = conn.execute(
-            f"SELECT ({_MEMORY_ID} c.memory_rid), c.d FROM (SELECT memory_rid, (embedding <=> %b::vector) + 0 AS d"
-            f" FROM memory_vectors WHERE {where} ORDER BY d LIMIT %s) c ORDER BY c.d, c.memory_rid",
+            f"SELECT ({_MEMORY_ID} c.memory_rid), c.d{extra} FROM (SELECT memory_rid,"
+            f" (embedding <=> %b::vector) + 0 AS d FROM memory_vectors WHERE {where} ORDER BY d LIMIT %s) c"
+            " ORDER BY c.d, c.memory_rid",
             [key, q, *args, want],
         ).fetchall()
         best: dict[str, float] = {}
-        for mid, d in rows:
-            if mid is not None:
-                best.setdefault(mid, d)
+        blobs: dict[str, bytes] = {}
+        for row in rows:
+            if row[0] is not None and row[0] not in best and len(best) < k:
+                best[row[0]] = row[1]
+                if sentences and row[2] is not None:
+                    blobs[row[0]] = row[2]
         if len(best) < k and len(rows) == want:
             # Chunks of a few memories filled the rows: rank the memories by their nearest chunk instead.
             # min() over the chunks hides the ordering operator too.
@@ -167,7 +181,8 @@ class Knn:
                 [key, q, *args, k],
             ).fetchall()
             best = {mid: d for mid, d in rows if mid is not None}
-        return [(mid, _similarity(d)) for mid, d in list(best.items())[:k]]
+            return [(mid, _similarity(d)) for mid, d in list(best.items())[:k]], None
+        return [(mid, _similarity(d)) for mid, d in best.items()], blobs if sentences else None
 
     def _hnsw_plan(
         self, key: str, q: list[float], k: int, include_superseded: bool, only_rids: list[int] | None

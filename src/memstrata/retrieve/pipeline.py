@@ -119,13 +119,15 @@ class Retriever:
 
         def dense_part() -> tuple[tuple[str, float], ...]:
             nonlocal sentences
-            found = (
-                self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
-                if self.knn is not None
-                else self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
-            )
-            if p.sentence_weight > 0 and found:
-                sentences = self.store.sentence_vectors(scope, [m for m, _ in found])
+            if self.knn is None and p.sentence_weight > 0:
+                found, sentences = self.store.vector_search_and_sentences(
+                    scope, qvec, dense_k, include_superseded=want_all, only=only)
+            elif self.knn is None:
+                found = self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
+            else:
+                found = self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
+                if p.sentence_weight > 0 and found:
+                    sentences = self.store.sentence_vectors(scope, [m for m, _ in found])
             return tuple((m, float(x)) for m, x in found)
 
         def keyword_part() -> tuple[tuple[str, float], ...]:

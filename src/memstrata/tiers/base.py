@@ -172,6 +172,15 @@ class LongTermTier(ABC):
     @abstractmethod
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
+    def vector_search_and_sentences(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray]]:
+        """``vector_search`` and the ``sentence_vectors`` of its hits together: a store that reads over a network
+        does it in one round trip where it can; this default makes the two calls."""
+        hits = self.vector_search(scope, vector, k, include_superseded=include_superseded, only=only)
+        return hits, self.sentence_vectors(scope, [m for m, _ in hits]) if hits else {}
+
     def memories_and_vectors(
         self, scope: Scope, ids: Sequence[str]
     ) -> tuple[list[MemoryRecord], dict[str, np.ndarray]]:
