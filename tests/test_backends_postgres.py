@@ -353,3 +353,21 @@ def test_search_reads_kNN_and_keywords_side_by_side_with_the_same_results(pg_url
         assert [[(h["id"], h["score"]) for h in r] for r in side_by_side] == \
             [[(h["id"], h["score"]) for h in r] for r in in_turn]
         assert all(side_by_side)
+
+
+def test_a_bulk_load_into_tables_without_statistics_analyzes_them(pg_url: str) -> None:
+    def reltuples() -> dict[str, float]:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            return dict(conn.execute("SELECT relname::text, reltuples FROM pg_class"
+                                     " WHERE relname IN ('memories', 'memory_vectors')").fetchall())
+
+    store = PostgresStore(pg_url, dim=DIM)
+    try:
+        scope = Scope.of(user_id="bulk")
+        rng = np.random.default_rng(3)
+        _fill(store, scope, _clustered(rng, 10, rng.normal(size=(2, DIM))))
+        assert set(reltuples().values()) == {-1.0}  # a small write leaves them to autovacuum
+        _fill(store, scope, _clustered(rng, 1000, rng.normal(size=(2, DIM))))
+        assert reltuples() == {"memories": 1010.0, "memory_vectors": 1010.0}
+    finally:
+        store.close()

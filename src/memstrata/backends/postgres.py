@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memstrata.errors import ConfigurationError, NotFoundError
+from memstrata.errors import BackendError, ConfigurationError, NotFoundError
 
 try:
     import psycopg
@@ -53,6 +53,7 @@ __all__ = ["EXACT_MAX_ROWS", "PostgresStore", "masked", "migrate", "schema_statu
 T = TypeVar("T")
 _D = PostgresDialect()
 _TOKEN = re.compile(r"[^\W_]+")
+BULK_ROWS = 1000  # a batch of this many new memories may be a bulk load: see _analyze_if_unknown
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hits alike
 
 
@@ -114,6 +115,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self._init_sql(codec)
         self._fts_config = "simple" if self.codec.encrypts else "english"
         self._lock = threading.Lock()
+        self._statistics_checked = False
         # Migrate on a direct connection first: an unreachable server fails here at once, with libpq's reason.
         self._partitions, version, has_hnsw = direct(url, connect_timeout, "open", lambda conn: _prepare(conn, dim))
         self.knn = Knn(exact_max_rows=exact_max_rows, ef_search=ef_search, has_hnsw=has_hnsw,
@@ -324,6 +326,26 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             self.knn.forget(scope.key)
         for rec, rid in assigned:  # only once committed: a retried transaction draws new rids
             rec.rid = rid
+        if len(batch.new_memories) >= BULK_ROWS and not self._statistics_checked:
+            self._analyze_if_unknown()
+
+    def _analyze_if_unknown(self) -> None:
+        """After a bulk write into tables the planner has no statistics for yet (a fresh store being loaded):
+        gather them now. Until autovacuum does, about a minute later, the planner guesses that a scope is a
+        sliver of the table and a search reads the whole scope through its index (bench/RESULTS.md,
+        pg-parity). Once per store object; statistics only speed reads up, so a failure here fails nothing."""
+        self._statistics_checked = True
+
+        def run(conn: psycopg.Connection) -> None:
+            row = conn.execute("SELECT bool_or(reltuples < 0) FROM pg_class"
+                               " WHERE oid IN ('memories'::regclass, 'memory_vectors'::regclass)").fetchone()
+            if row is not None and row[0]:
+                conn.execute("ANALYZE memories, memory_vectors, memory_sentences")
+
+        try:
+            self._run(run, "analyze", write=True)
+        except BackendError:
+            pass
 
     def _scope_gone(self, key: str | None) -> None:
         self.knn.forget(key)
