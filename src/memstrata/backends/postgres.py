@@ -78,13 +78,15 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     ``replicas`` (or ``?replica=postgresql://…`` in the URL, percent-encoded) names streaming standbys that
     serve reads; ``replica_max_lag`` (seconds), ``replica_max_lag_bytes`` and ``replica_retry`` (seconds)
-    bound their use (memstrata.backends.postgres_replica).
+    bound their use (memstrata.backends.postgres_replica). ``parallel_reads`` lets a search run its kNN and
+    keyword statements at once on two connections (``Capability.PARALLEL_READS``): worth it where the server
+    has cores of its own; on a machine whose cores the application and the server already fill, it was slower
+    (bench/RESULTS.md, pg-parity), so it is off unless asked for.
     """
 
     d = _D
     scope_table = "scope_counts"
-    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING, Capability.SCOPE_LOCK,
-                              Capability.PARALLEL_READS})
+    capabilities = frozenset({Capability.PRIVACY, Capability.KEYS, Capability.SCOPE_LISTING, Capability.SCOPE_LOCK})
 
     def __init__(
         self,
@@ -103,6 +105,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         replica_max_lag: float | None = None,
         replica_max_lag_bytes: int | None = None,
         replica_retry: float | None = None,
+        parallel_reads: bool = False,
     ) -> None:
         url, from_url = split_url(url)
         given = {"max_lag_seconds": replica_max_lag, "max_lag_bytes": replica_max_lag_bytes,
@@ -116,6 +119,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self._fts_config = "simple" if self.codec.encrypts else "english"
         self._lock = threading.Lock()
         self._statistics_checked = False
+        self._parallel_reads = parallel_reads
         # Migrate on a direct connection first: an unreachable server fails here at once, with libpq's reason.
         self._partitions, version, has_hnsw = direct(url, connect_timeout, "open", lambda conn: _prepare(conn, dim))
         self.knn = Knn(exact_max_rows=exact_max_rows, ef_search=ef_search, has_hnsw=has_hnsw,
@@ -127,6 +131,11 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         # Write sections: an advisory lock per scope, on connections of their own (postgres_locks).
         self.locks = AdvisoryLocks(url, max_size=max(pool_max, 16), connect_timeout=connect_timeout,
                                    pool_timeout=max(pool_timeout, 30.0), application_name=application_name)
+
+    def supports(self, capability: Capability | str) -> bool:
+        if Capability(capability) is Capability.PARALLEL_READS:
+            return self._parallel_reads
+        return super().supports(capability)
 
     def _other_processes(self, scope: Scope) -> AbstractContextManager[object]:
         return self.locks.hold(scope.key)
