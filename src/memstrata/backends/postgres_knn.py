@@ -35,12 +35,6 @@ def vector_literal(v: np.ndarray) -> str:
 _MEMORY_ID = "SELECT m.id FROM memories m WHERE m.scope_key = %s AND m.rid ="  # one memory's id, by its rid
 
 
-def vector_param(v: np.ndarray) -> list[float]:
-    """A query vector as a parameter for a ``%b::vector`` placeholder: sent as a binary float8[], each value
-    the float32's exactly (pgvector casts it back to the same float4s), without formatting 384 numbers as text."""
-    return np.asarray(v, dtype=np.float32).ravel().tolist()  # type: ignore[no-any-return]
-
-
 def _candidates(k: int) -> int:
     return k + max(8, k // 4)  # a few spare rows, so chunks of one memory don't crowd others out
 
@@ -113,7 +107,7 @@ class Knn:
     ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
         """The top k, and with ``sentences`` the stored sentence vectors of those that have some, read by the
         same statement where the exact path answers (None where they were not read: the caller reads them)."""
-        q = vector_param(vector)
+        q = vector_literal(vector)
         only_rids: list[int] | None = None
         if only is not None:
             only_rids = [
@@ -146,7 +140,7 @@ class Knn:
         return where, args
 
     def _exact(
-        self, conn: psycopg.Connection, key: str, q: list[float], k: int, include_superseded: bool,
+        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool,
         only_rids: list[int] | None, sentences: bool,
     ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
         where, args = self._vector_filter(key, include_superseded, only_rids)
@@ -160,7 +154,7 @@ class Knn:
         extra = ", (SELECT s.vectors FROM memory_sentences s WHERE s.memory_rid = c.memory_rid)" if sentences else ""
         rows = conn.execute(
             f"SELECT ({_MEMORY_ID} c.memory_rid), c.d{extra} FROM (SELECT memory_rid,"
-            f" (embedding <=> %b::vector) + 0 AS d FROM memory_vectors WHERE {where} ORDER BY d LIMIT %s) c"
+            f" (embedding <=> %s::vector) + 0 AS d FROM memory_vectors WHERE {where} ORDER BY d LIMIT %s) c"
             " ORDER BY c.d, c.memory_rid",
             [key, q, *args, want],
         ).fetchall()
@@ -175,7 +169,7 @@ class Knn:
             # Chunks of a few memories filled the rows: rank the memories by their nearest chunk instead.
             # min() over the chunks hides the ordering operator too.
             rows = conn.execute(
-                f"SELECT ({_MEMORY_ID} v.memory_rid), v.d FROM (SELECT memory_rid, min(embedding <=> %b::vector)"
+                f"SELECT ({_MEMORY_ID} v.memory_rid), v.d FROM (SELECT memory_rid, min(embedding <=> %s::vector)"
                 f" AS d FROM memory_vectors WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
                 " ORDER BY v.d, v.memory_rid",
                 [key, q, *args, k],
@@ -185,7 +179,7 @@ class Knn:
         return [(mid, _similarity(d)) for mid, d in best.items()], blobs if sentences else None
 
     def _hnsw_plan(
-        self, key: str, q: list[float], k: int, include_superseded: bool, only_rids: list[int] | None
+        self, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
     ) -> tuple[sql.Composed, str, list[Any]]:
         """The transaction-local settings (one statement) and the candidate query of the HNSW path."""
         where, args = self._vector_filter(key, include_superseded, only_rids)
@@ -203,14 +197,14 @@ class Knn:
             )
         )
         query = (
-            "WITH c AS MATERIALIZED (SELECT memory_rid, embedding <=> %b::vector AS d FROM memory_vectors"
-            f" WHERE {where} ORDER BY embedding <=> %b::vector LIMIT %s)"
+            "WITH c AS MATERIALIZED (SELECT memory_rid, embedding <=> %s::vector AS d FROM memory_vectors"
+            f" WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s)"
             " SELECT m.id, c.d FROM c JOIN memories m ON m.rid = c.memory_rid AND m.scope_key = %s"
         )
         return set_all, query, [q, *args, q, want, key]
 
     def _hnsw(
-        self, conn: psycopg.Connection, key: str, q: list[float], k: int, include_superseded: bool,
+        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool,
         only_rids: list[int] | None,
     ) -> list[tuple[str, float]]:
         set_all, query, args = self._hnsw_plan(key, q, k, include_superseded, only_rids)
@@ -229,7 +223,7 @@ class Knn:
 
     def explain(self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int) -> str:
         """The query plan of the HNSW path for this scope (operators use it to check the index is taken)."""
-        set_all, query, args = self._hnsw_plan(key, vector_param(vector), k, False, None)
+        set_all, query, args = self._hnsw_plan(key, vector_literal(vector), k, False, None)
         with conn.transaction():
             conn.execute(set_all)
             return "\n".join(r[0] for r in conn.execute("EXPLAIN " + query, args))
