@@ -1,10 +1,12 @@
-"""Two independent reads of one search at once, for stores whose reads run side by side.
+"""Two independent reads of one search at once, for stores that declare their reads run side by side.
 
-A search's kNN and keyword statements do not depend on each other. On a store that reads through a pool of
-connections to a server (``Capability.PARALLEL_READS``), the second runs on a worker thread while the calling
-thread runs the first, so the search waits for the slower of the two instead of their sum. Each worker call
-runs in a copy of the caller's context (context variables such as a store's record of the running call go
-with it). An embedded store reads in this process, where a second thread buys nothing; it runs both in turn.
+A search's kNN and keyword statements do not depend on each other. On a store that declares
+``Capability.PARALLEL_READS`` (PostgreSQL opened with ``parallel_reads=True``: a pool of connections to a
+server with cores of its own), the second runs on a worker thread while the calling thread runs the first, so
+the search waits for the slower of the two instead of their sum. Each worker call runs in a copy of the
+caller's context (context variables such as a store's record of the running call go with it). Other stores
+run both in turn: an embedded store reads in this process, and a server on the application's own full cores
+gains nothing from a second statement at once (bench/RESULTS.md, pg-parity).
 """
 
 from __future__ import annotations
