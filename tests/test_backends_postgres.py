@@ -6,6 +6,7 @@ every backend runs from conftest's parametrized ``store_url``.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from memstrata.backends.postgres import PostgresStore, migrate
 from memstrata.cli.backends import register
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
-from memstrata.tiers.base import WriteBatch
+from memstrata.tiers.base import Capability, WriteBatch
 from pg_support import EmbeddedPostgres, fresh_database, session_server
 
 DIM = 32
@@ -323,3 +324,54 @@ def test_driver_errors_are_translated(store: PostgresStore) -> None:
     store.close()
     with pytest.raises(BackendUnavailableError, match="closed"):
         store.get_memories(scope, ["x"])
+
+
+def test_search_reads_kNN_and_keywords_side_by_side_with_the_same_results(pg_url: str) -> None:
+    texts = ["Anna moved to Braga last spring", "Anna likes green tea in the morning", "The boat needs new paint",
+             "Bruno teaches violin on Tuesdays", "Green tea and oat porridge for breakfast"]
+    with Memory(PostgresStore(pg_url, dim=DIM), embedder=HashEmbedder(DIM)) as plain:
+        plain.add([{"role": "user", "content": t} for t in texts], user_id="u", infer=False)
+    # Both searched before either writes its last-use times (on close), so they see the same rows.
+    with Memory(PostgresStore(pg_url, dim=DIM, parallel_reads=True), embedder=HashEmbedder(DIM)) as m, \
+            Memory(PostgresStore(pg_url, dim=DIM), embedder=HashEmbedder(DIM)) as plain:
+        store = m.store
+        assert store.supports(Capability.PARALLEL_READS)
+        assert not plain.store.supports(Capability.PARALLEL_READS)  # off unless asked for
+        threads: dict[str, set[str]] = {"vector": set(), "keyword": set()}
+        vector_search, keyword_search = store.vector_search, store.keyword_search
+
+        def vector_spy(*args: object, **kwargs: object) -> list[tuple[str, float]]:
+            threads["vector"].add(threading.current_thread().name)
+            return vector_search(*args, **kwargs)  # type: ignore[arg-type]
+
+        def keyword_spy(*args: object, **kwargs: object) -> list[tuple[str, float]]:
+            threads["keyword"].add(threading.current_thread().name)
+            return keyword_search(*args, **kwargs)  # type: ignore[arg-type]
+
+        store.vector_search, store.keyword_search = vector_spy, keyword_spy  # type: ignore[method-assign]
+        now = datetime(2030, 1, 1, tzinfo=UTC)
+        queries = ["green tea", "Where does Anna live?", "violin lessons", "paint for the boat"]
+        side_by_side = [m.search(q, user_id="u", now=now)["results"] for q in queries]
+        assert threads["vector"].isdisjoint(threads["keyword"]) and threads["keyword"]
+        in_turn = [plain.search(q, user_id="u", now=now)["results"] for q in queries]
+        assert [[(h["id"], h["score"]) for h in r] for r in side_by_side] == \
+            [[(h["id"], h["score"]) for h in r] for r in in_turn]
+        assert all(side_by_side)
+
+
+def test_a_bulk_load_into_tables_without_statistics_analyzes_them(pg_url: str) -> None:
+    def reltuples() -> dict[str, float]:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            return dict(conn.execute("SELECT relname::text, reltuples FROM pg_class"
+                                     " WHERE relname IN ('memories', 'memory_vectors')").fetchall())
+
+    store = PostgresStore(pg_url, dim=DIM)
+    try:
+        scope = Scope.of(user_id="bulk")
+        rng = np.random.default_rng(3)
+        _fill(store, scope, _clustered(rng, 10, rng.normal(size=(2, DIM))))
+        assert set(reltuples().values()) == {-1.0}  # a small write leaves them to autovacuum
+        _fill(store, scope, _clustered(rng, 1000, rng.normal(size=(2, DIM))))
+        assert reltuples() == {"memories": 1010.0, "memory_vectors": 1010.0}
+    finally:
+        store.close()

@@ -36,6 +36,20 @@ def test_written_memories_come_back_by_id_hash_and_listing(store: Store, scope: 
     assert store.scope_of_memory(ids[0]) == scope and store.scope_of_memory("nope") is None
 
 
+def test_memories_and_vectors_read_both_by_id_in_order(store: Store, scope: Scope) -> None:
+    ids = _add(store, scope, "Anna lives in Braga", "Anna likes green tea", metadata={"topic": "life"})
+    records, vectors = store.memories_and_vectors(scope, [ids[1], "missing", ids[0]])
+    assert [r.id for r in records] == [ids[1], ids[0]]
+    assert records[0].text == "Anna likes green tea" and records[0].metadata == {"topic": "life"}
+    assert [r.to_dict() for r in records] == [r.to_dict() for r in store.get_memories(scope, [ids[1], ids[0]])]
+    assert set(vectors) == set(ids)
+    for memory_id, text in zip(ids, ("Anna lives in Braga", "Anna likes green tea"), strict=True):
+        assert vectors[memory_id].dtype == np.float32
+        assert np.array_equal(vectors[memory_id], np.asarray(vec(text), dtype=np.float32).ravel())
+    assert store.memories_and_vectors(Scope.of(user_id="someone-else"), ids) == ([], {})
+    assert store.memories_and_vectors(scope, []) == ([], {})
+
+
 def test_filters_run_on_columns_and_metadata(store: Store, scope: Scope) -> None:
     low = _add(store, scope, "low importance fact", importance=0.2, metadata={"tag": "a", "n": 1})
     high = _add(store, scope, "high importance fact", importance=0.9, metadata={"tag": "b", "n": 5})
@@ -172,3 +186,20 @@ def test_sentence_vectors_are_kept_per_memory_and_go_with_it(store: Store, scope
     store.apply(scope, WriteBatch(new_memories=[(again, vec(again.text))], sentence_vectors=[(again.id, sentences)]))
     store.delete_scope(scope)
     assert store.sentence_vectors(scope, [again.id]) == {}
+
+
+def test_vector_search_and_sentences_reads_both_as_the_two_calls_would(store: Store, scope: Scope) -> None:
+    recs = [memory(scope, t, at=1_700_000_000 + i)
+            for i, t in enumerate(["a long message about boats", "a short one about tea", "boats again"])]
+    sentences = np.stack([vec("first sentence"), vec("boats are painted"), vec("third sentence")])
+    store.apply(scope, WriteBatch(new_memories=[(r, vec(r.text)) for r in recs], history=[added(r) for r in recs],
+                                  sentence_vectors=[(recs[0].id, sentences)]))
+    query = vec("boats")
+    hits, got = store.vector_search_and_sentences(scope, query, 2)
+    assert hits == store.vector_search(scope, query, 2) and len(hits) == 2
+    expected = store.sentence_vectors(scope, [m for m, _ in hits])
+    assert set(got) == set(expected) == {recs[0].id} and all(np.array_equal(got[m], expected[m]) for m in got)
+    hits, got = store.vector_search_and_sentences(scope, query, 5, only=[recs[1].id])
+    assert [m for m, _ in hits] == [recs[1].id] and got == {}
+    assert store.vector_search_and_sentences(scope, query, 5, only=[]) == ([], {})
+    assert store.vector_search_and_sentences(Scope.of(user_id="someone-else"), query, 5) == ([], {})

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memstrata.errors import ConfigurationError, NotFoundError
+from memstrata.errors import BackendError, ConfigurationError, NotFoundError
 
 try:
     import psycopg
@@ -41,9 +41,10 @@ from memstrata.backends.sql.rows import (
     MEMORY_UPDATE,
     episode_columns,
     marks,
+    memory_columns,
     set_list,
 )
-from memstrata.backends.sql.store import SQLStore
+from memstrata.backends.sql.store import SQLStore, unpack_sentences
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Capability, Codec, WriteBatch
 
@@ -52,11 +53,17 @@ __all__ = ["EXACT_MAX_ROWS", "PostgresStore", "masked", "migrate", "schema_statu
 T = TypeVar("T")
 _D = PostgresDialect()
 _TOKEN = re.compile(r"[^\W_]+")
+BULK_ROWS = 1000  # a batch of this many new memories may be a bulk load: see _analyze_if_unknown
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hits alike
 
 
 def _fts_len(indexed: str) -> int:
     return len(_TOKEN.findall(indexed))  # words as FTS5 counts them (stopwords included), for BM25
+
+
+def _vector(sent: bytes) -> np.ndarray:
+    """pgvector's binary form (``vector_send``): a 2-byte dimension, 2 unused bytes, then big-endian float4s."""
+    return np.frombuffer(sent, dtype=">f4", offset=4).astype(np.float32)
 
 
 def _fts(codec: Codec, scope: Scope, text: str) -> str:
@@ -71,7 +78,10 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     ``replicas`` (or ``?replica=postgresql://…`` in the URL, percent-encoded) names streaming standbys that
     serve reads; ``replica_max_lag`` (seconds), ``replica_max_lag_bytes`` and ``replica_retry`` (seconds)
-    bound their use (memstrata.backends.postgres_replica).
+    bound their use (memstrata.backends.postgres_replica). ``parallel_reads`` lets a search run its kNN and
+    keyword statements at once on two connections (``Capability.PARALLEL_READS``): worth it where the server
+    has cores of its own; on a machine whose cores the application and the server already fill, it was slower
+    (bench/RESULTS.md, pg-parity), so it is off unless asked for.
     """
 
     d = _D
@@ -95,6 +105,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         replica_max_lag: float | None = None,
         replica_max_lag_bytes: int | None = None,
         replica_retry: float | None = None,
+        parallel_reads: bool = False,
     ) -> None:
         url, from_url = split_url(url)
         given = {"max_lag_seconds": replica_max_lag, "max_lag_bytes": replica_max_lag_bytes,
@@ -107,6 +118,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self._init_sql(codec)
         self._fts_config = "simple" if self.codec.encrypts else "english"
         self._lock = threading.Lock()
+        self._statistics_checked = False
+        self._parallel_reads = parallel_reads
         # Migrate on a direct connection first: an unreachable server fails here at once, with libpq's reason.
         self._partitions, version, has_hnsw = direct(url, connect_timeout, "open", lambda conn: _prepare(conn, dim))
         self.knn = Knn(exact_max_rows=exact_max_rows, ef_search=ef_search, has_hnsw=has_hnsw,
@@ -118,6 +131,11 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         # Write sections: an advisory lock per scope, on connections of their own (postgres_locks).
         self.locks = AdvisoryLocks(url, max_size=max(pool_max, 16), connect_timeout=connect_timeout,
                                    pool_timeout=max(pool_timeout, 30.0), application_name=application_name)
+
+    def supports(self, capability: Capability | str) -> bool:
+        if Capability(capability) is Capability.PARALLEL_READS:
+            return self._parallel_reads
+        return super().supports(capability)
 
     def _other_processes(self, scope: Scope) -> AbstractContextManager[object]:
         return self.locks.hold(scope.key)
@@ -200,6 +218,21 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             "vector search",
         )
 
+    def vector_search_and_sentences(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray]]:
+        """The exact kNN reads the hits' sentence vectors in its own statement; the HNSW path reads them after."""
+        if k <= 0 or (only is not None and not only):
+            return [], {}
+        hits, blobs = self._run(
+            lambda conn: self.knn.search_with_sentences(conn, scope.key, vector, k, include_superseded, only, "auto"),
+            "vector search",
+        )
+        if blobs is None:
+            return hits, self.sentence_vectors(scope, [m for m, _ in hits]) if hits else {}
+        return hits, {m: unpack_sentences(b, self.dim) for m, b in blobs.items()}
+
     def knn_path(self, scope: Scope, k: int = 100) -> str:
         """Which kNN path a search of this scope for ``k`` neighbours takes now: "exact" or "hnsw"."""
         return self._run(lambda conn: self.knn.path(conn, scope.key, k), "kNN path")
@@ -263,8 +296,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        # vector_send is pgvector's binary form: a 2-byte dimension, 2 unused bytes, then big-endian float4s;
-        # read straight into an array, it is half the time of a real[] decoded into Python floats.
+        # vector_send read straight into an array is half the time of a real[] decoded into Python floats.
         rows = self._run(
             lambda conn: conn.cursor(binary=True).execute(
                 "SELECT m.id, vector_send(v.embedding) FROM memories m JOIN memory_vectors v ON v.memory_rid = m.rid"
@@ -273,7 +305,22 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             ).fetchall(),
             "get vectors",
         )
-        return {r[0]: np.frombuffer(r[1], dtype=">f4", offset=4).astype(np.float32) for r in rows}
+        return {r[0]: _vector(r[1]) for r in rows}
+
+    def memories_and_vectors(
+        self, scope: Scope, ids: Sequence[str]
+    ) -> tuple[list[MemoryRecord], dict[str, np.ndarray]]:
+        """The records and first-chunk vectors of ``ids`` in one statement (a search reads both for its head)."""
+        if not ids:
+            return [], {}
+        statement = (f"SELECT {memory_columns(_D)}, (SELECT vector_send(v.embedding) FROM memory_vectors v"
+                     " WHERE v.memory_rid = memories.rid AND v.chunk = 0) FROM memories"
+                     " WHERE scope_key = %s AND id = ANY(%s)")
+        rows = self._run(lambda conn: conn.execute(statement, (scope.key, list(ids))).fetchall(),
+                         "get memories and vectors")
+        by_id = {r[1]: self.rows.memory(r[:-1]) for r in rows}
+        vectors = {r[1]: _vector(r[-1]) for r in rows if r[-1] is not None}
+        return [by_id[i] for i in ids if i in by_id], vectors
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -288,6 +335,26 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             self.knn.forget(scope.key)
         for rec, rid in assigned:  # only once committed: a retried transaction draws new rids
             rec.rid = rid
+        if len(batch.new_memories) >= BULK_ROWS and not self._statistics_checked:
+            self._analyze_if_unknown()
+
+    def _analyze_if_unknown(self) -> None:
+        """After a bulk write into tables the planner has no statistics for yet (a fresh store being loaded):
+        gather them now. Until autovacuum does, about a minute later, the planner guesses that a scope is a
+        sliver of the table and a search reads the whole scope through its index (bench/RESULTS.md,
+        pg-parity). Once per store object; statistics only speed reads up, so a failure here fails nothing."""
+        self._statistics_checked = True
+
+        def run(conn: psycopg.Connection) -> None:
+            row = conn.execute("SELECT bool_or(reltuples < 0) FROM pg_class"
+                               " WHERE oid IN ('memories'::regclass, 'memory_vectors'::regclass)").fetchone()
+            if row is not None and row[0]:
+                conn.execute("ANALYZE memories, memory_vectors, memory_sentences")
+
+        try:
+            self._run(run, "analyze", write=True)
+        except BackendError:
+            pass
 
     def _scope_gone(self, key: str | None) -> None:
         self.knn.forget(key)

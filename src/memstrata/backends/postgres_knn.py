@@ -32,6 +32,9 @@ def vector_literal(v: np.ndarray) -> str:
     return "[" + ",".join(map(repr, np.asarray(v, dtype=np.float32).ravel().tolist())) + "]"
 
 
+_MEMORY_ID = "SELECT m.id FROM memories m WHERE m.scope_key = %s AND m.rid ="  # one memory's id, by its rid
+
+
 def _candidates(k: int) -> int:
     return k + max(8, k // 4)  # a few spare rows, so chunks of one memory don't crowd others out
 
@@ -96,6 +99,14 @@ class Knn:
         self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
         only: Sequence[str] | None, strategy: str,
     ) -> list[tuple[str, float]]:
+        return self.search_with_sentences(conn, key, vector, k, include_superseded, only, strategy, False)[0]
+
+    def search_with_sentences(
+        self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
+        only: Sequence[str] | None, strategy: str, sentences: bool = True,
+    ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
+        """The top k, and with ``sentences`` the stored sentence vectors of those that have some, read by the
+        same statement where the exact path answers (None where they were not read: the caller reads them)."""
         q = vector_literal(vector)
         only_rids: list[int] | None = None
         if only is not None:
@@ -106,7 +117,7 @@ class Knn:
                 )
             ]
             if not only_rids:
-                return []
+                return [], {}
         size = len(only_rids) if only_rids is not None else self._scope_size(conn, key)
         use = strategy
         if use == "auto":
@@ -114,8 +125,8 @@ class Knn:
         if use == "hnsw" and self.has_hnsw:
             hits = self._hnsw(conn, key, q, k, include_superseded, only_rids)
             if len(hits) >= k or strategy == "hnsw":
-                return hits
-        return self._exact(conn, key, q, k, include_superseded, only_rids)
+                return hits, None
+        return self._exact(conn, key, q, k, include_superseded, only_rids, sentences)
 
     @staticmethod
     def _vector_filter(key: str, include_superseded: bool, only_rids: list[int] | None) -> tuple[str, list[Any]]:
@@ -129,33 +140,43 @@ class Knn:
         return where, args
 
     def _exact(
-        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
-    ) -> list[tuple[str, float]]:
+        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool,
+        only_rids: list[int] | None, sentences: bool,
+    ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
         where, args = self._vector_filter(key, include_superseded, only_rids)
         # The nearest rows first, a top-N sort over one pass: "+ 0" hides the ordering operator from the
         # planner, so no HNSW scan can be picked. A memory's best row comes before its other chunks, so the
         # first k distinct memories of the nearest rows are the k nearest memories.
+        # The memory ids are looked up per row (a subquery the planner cannot turn into a join): without
+        # planner statistics, as right after a bulk load, a join read the scope's every memory into a hash.
+        # With ``sentences`` each row also carries its memory's sentence vectors (NULL for most: short texts).
         want = _candidates(k)
+        extra = ", (SELECT s.vectors FROM memory_sentences s WHERE s.memory_rid = c.memory_rid)" if sentences else ""
         rows = conn.execute(
-            "SELECT m.id, c.d FROM (SELECT memory_rid, (embedding <=> %s::vector) + 0 AS d FROM memory_vectors"
-            f" WHERE {where} ORDER BY d LIMIT %s) c"
-            " JOIN memories m ON m.rid = c.memory_rid AND m.scope_key = %s ORDER BY c.d, m.rid",
-            [q, *args, want, key],
+            f"SELECT ({_MEMORY_ID} c.memory_rid), c.d{extra} FROM (SELECT memory_rid,"
+            f" (embedding <=> %s::vector) + 0 AS d FROM memory_vectors WHERE {where} ORDER BY d LIMIT %s) c"
+            " ORDER BY c.d, c.memory_rid",
+            [key, q, *args, want],
         ).fetchall()
         best: dict[str, float] = {}
-        for mid, d in rows:
-            best.setdefault(mid, d)
+        blobs: dict[str, bytes] = {}
+        for row in rows:
+            if row[0] is not None and row[0] not in best and len(best) < k:
+                best[row[0]] = row[1]
+                if sentences and row[2] is not None:
+                    blobs[row[0]] = row[2]
         if len(best) < k and len(rows) == want:
             # Chunks of a few memories filled the rows: rank the memories by their nearest chunk instead.
             # min() over the chunks hides the ordering operator too.
             rows = conn.execute(
-                "SELECT m.id, v.d FROM (SELECT memory_rid, min(embedding <=> %s::vector) AS d FROM memory_vectors"
-                f" WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
-                " JOIN memories m ON m.rid = v.memory_rid AND m.scope_key = %s ORDER BY v.d, m.rid",
-                [q, *args, k, key],
+                f"SELECT ({_MEMORY_ID} v.memory_rid), v.d FROM (SELECT memory_rid, min(embedding <=> %s::vector)"
+                f" AS d FROM memory_vectors WHERE {where} GROUP BY memory_rid ORDER BY d LIMIT %s) v"
+                " ORDER BY v.d, v.memory_rid",
+                [key, q, *args, k],
             ).fetchall()
-            best = dict(rows)
-        return [(mid, _similarity(d)) for mid, d in list(best.items())[:k]]
+            best = {mid: d for mid, d in rows if mid is not None}
+            return [(mid, _similarity(d)) for mid, d in list(best.items())[:k]], None
+        return [(mid, _similarity(d)) for mid, d in best.items()], blobs if sentences else None
 
     def _hnsw_plan(
         self, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
@@ -183,7 +204,8 @@ class Knn:
         return set_all, query, [q, *args, q, want, key]
 
     def _hnsw(
-        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool, only_rids: list[int] | None
+        self, conn: psycopg.Connection, key: str, q: str, k: int, include_superseded: bool,
+        only_rids: list[int] | None,
     ) -> list[tuple[str, float]]:
         set_all, query, args = self._hnsw_plan(key, q, k, include_superseded, only_rids)
         # One round trip for BEGIN, the settings, the query and COMMIT.

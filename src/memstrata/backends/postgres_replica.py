@@ -46,9 +46,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: store methods whose reads may be served by a standby
 REPLICA_READS = (
-    "search_episodes", "vector_search", "keyword_search", "vectors", "get_episodes", "list_episodes",
-    "get_memories", "list_memories", "count", "history", "entities", "memories_of_entities", "neighbours",
-    "conflicts", "scope_of_memory", "stats",
+    "search_episodes", "vector_search", "vector_search_and_sentences", "keyword_search", "vectors",
+    "memories_and_vectors", "get_episodes", "list_episodes", "get_memories", "list_memories", "count", "history",
+    "entities", "memories_of_entities", "neighbours", "conflicts", "scope_of_memory", "stats",
 )
 #: writes to one scope: they fence that scope only (the scope is the first argument)
 SCOPED_WRITES = ("apply", "delete_scope", "resolve_conflict", "add_episodes")

@@ -22,12 +22,13 @@ from memstrata.core.salience import LOW_IMPORTANCE, asks_assistant
 from memstrata.core.text import STOPWORDS, query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
+from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.revisions import StatementReader, newer_first
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
-from memstrata.tiers.base import Store, Turn
+from memstrata.tiers.base import Capability, Store, Turn
 from memstrata.tiers.vectors import VectorTier
 
 _WORDS = re.compile(r"[\w'-]+", re.UNICODE)
@@ -116,28 +117,49 @@ class Retriever:
                                                         "index" if self.knn is not None else "store")
         view = self._open_cache(scope, cname, expand)
 
+        parallel = self.store.supports(Capability.PARALLEL_READS)
+        # Read with the candidates (on a cache miss): the sentence vectors of the kNN's, the entity stage's list.
+        sentences: dict[str, np.ndarray] | None = None
+        linked: list[str] | None = None
+
+        def dense_part() -> tuple[tuple[str, float], ...]:
+            nonlocal sentences
+            if self.knn is None and p.sentence_weight > 0:
+                found, sentences = self.store.vector_search_and_sentences(
+                    scope, qvec, dense_k, include_superseded=want_all, only=only)
+            elif self.knn is None:
+                found = self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
+            else:
+                found = self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
+                if p.sentence_weight > 0 and found:
+                    sentences = self.store.sentence_vectors(scope, [m for m, _ in found])
+            return tuple((m, float(x)) for m, x in found)
+
+        def keyword_part() -> tuple[tuple[str, float], ...]:
+            if keyword_k <= 0:
+                return ()
+            terms = query_terms(self.store.codec.query_text(scope, req.query), 32)
+            found = self.store.keyword_search(scope, terms, keyword_k, include_superseded=want_all, only=only)
+            return tuple((m, float(x)) for m, x in found)
+
+        def side_part() -> tuple[tuple[str, float], ...]:
+            nonlocal linked
+            found = keyword_part()
+            if expand:  # the entity stage needs only the query: its reads go beside the kNN too
+                linked = self._linked(req, view, only)
+            return found
+
         def candidates() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
-            dense = (
-                self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
-                if self.knn is not None
-                else self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
-            )
-            keyword = (
-                self.store.keyword_search(
-                    scope, query_terms(self.store.codec.query_text(scope, req.query), 32), keyword_k,
-                    include_superseded=want_all, only=only,
-                )
-                if keyword_k > 0
-                else []
-            )
-            return tuple((m, float(x)) for m, x in dense), tuple((m, float(x)) for m, x in keyword)
+            return side_by_side(dense_part, side_part, parallel=parallel)
 
         found = view.get(cname, candidates) if view is not None and cname else candidates()
         dense = [(str(m), float(x)) for m, x in found[0]]
         keyword = [(str(m), float(x)) for m, x in found[1]]
         best_sentence: dict[str, float] = {}
         if p.sentence_weight > 0 and dense:
-            dense, best_sentence = self._blend_sentences(scope, qvec, dense, p.sentence_weight)
+            if sentences is None:  # the candidates came from the cache
+                sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
+            dense, best_sentence = self._blend_sentences(qvec, dense, sentences, p.sentence_weight)
         fused: dict[str, float] = {}
         stages: dict[str, dict[str, float]] = {}
         for name, ranked, weight in (
@@ -156,24 +178,12 @@ class Retriever:
             stages[mid]["sentence"] = round(best, 4)
 
         if expand:
-            names = (view.get(ENTITIES, lambda: self._entity_names(scope), shared=False) if view is not None
-                     else self._entity_names(scope))
-            if names:
-                ents = entities_in_text(req.query, names)
-                recent_ents = [e for t in req.recent_turns for e in entities_in_text(t.content, names)]
-                seeds = list(dict.fromkeys([*ents, *recent_ents]))
-                for eid in list(seeds[:8]):
-                    seeds.extend(n.id for n, _, _ in self.store.neighbours(scope, eid, depth=1)[:5])
-                seeds = list(dict.fromkeys(seeds))
-                if seeds:
-                    linked = self.store.memories_of_entities(scope, seeds, limit=p.entity_k)
-                    if only is not None:
-                        allowed = set(only)
-                        linked = [m for m in linked if m in allowed]
-                    scale = (p.rrf_k + 1) if p.fusion == "linear" else 1.0  # rank 1 earns the full weight
-                    for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight * scale).items():
-                        fused[mid] = fused.get(mid, 0.0) + contrib
-                        stages.setdefault(mid, {})["entity_fused"] = round(contrib, 5)
+            if linked is None:  # the candidates came from the cache
+                linked = self._linked(req, view, only)
+            scale = (p.rrf_k + 1) if p.fusion == "linear" else 1.0  # rank 1 earns the full weight
+            for mid, contrib in rrf(linked, p.rrf_k, p.entity_weight * scale).items():
+                fused[mid] = fused.get(mid, 0.0) + contrib
+                stages.setdefault(mid, {})["entity_fused"] = round(contrib, 5)
 
         if view is not None:
             view.commit()
@@ -182,7 +192,13 @@ class Retriever:
         # Boosts are bounded, so only the head of the fused list can still reach the top.
         by_score = sorted(fused, key=lambda i: -fused[i])
         head_ids = by_score if p.neighbour_weight > 0 else by_score[: max(req.limit * 6, 60)]
-        records = {r.id: r for r in self.store.get_memories(scope, head_ids)}
+        known: dict[str, np.ndarray] = {}
+        if p.neighbour_weight > 0:  # every candidate's record, for its neighbours; the head's vectors come later
+            found = self.store.get_memories(scope, head_ids)
+        else:  # the head is at most these records: their vectors come with them
+            found, known = self.store.memories_and_vectors(scope, head_ids)
+        records = {r.id: r for r in found}
+        asked = set(records) if p.neighbour_weight <= 0 else set()
         if p.neighbour_weight > 0:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
@@ -236,7 +252,9 @@ class Retriever:
             self._match_speakers(scope, req.query, hits, max(req.limit * 2, 40), p.speaker_weight)
 
         head = hits[: max(req.limit * 4, 40)]
-        vectors = self.store.vectors(scope, [h.record.id for h in head])
+        vectors = {h.record.id: known[h.record.id] for h in head if h.record.id in known}
+        if missing := [h.record.id for h in head if h.record.id not in asked]:
+            vectors.update(self.store.vectors(scope, missing))
         if p.dedup_threshold <= 1.0:
             kept, dropped = collapse_duplicates([h.record.id for h in head], vectors, p.dedup_threshold)
             by_id = {h.record.id: h for h in head}
@@ -262,12 +280,34 @@ class Retriever:
             head = [by_id[i] for i in order]
         return head[: req.limit]
 
-    def _blend_sentences(self, scope: Scope, qvec: np.ndarray, dense: list[tuple[str, float]],
+    def _linked(self, req: SearchRequest, view: ScopeView | None, only: list[str] | None) -> list[str]:
+        """The entity stage's memories, best first: those of the entities named in the query or the recent
+        turns, and of their graph neighbours."""
+        scope = req.scope
+        names = (view.get(ENTITIES, lambda: self._entity_names(scope), shared=False) if view is not None
+                 else self._entity_names(scope))
+        if not names:
+            return []
+        ents = entities_in_text(req.query, names)
+        recent_ents = [e for t in req.recent_turns for e in entities_in_text(t.content, names)]
+        seeds = list(dict.fromkeys([*ents, *recent_ents]))
+        for eid in list(seeds[:8]):
+            seeds.extend(n.id for n, _, _ in self.store.neighbours(scope, eid, depth=1)[:5])
+        seeds = list(dict.fromkeys(seeds))
+        if not seeds:
+            return []
+        linked = self.store.memories_of_entities(scope, seeds, limit=req.preset.entity_k)
+        if only is not None:
+            allowed = set(only)
+            linked = [m for m in linked if m in allowed]
+        return linked
+
+    @staticmethod
+    def _blend_sentences(qvec: np.ndarray, dense: list[tuple[str, float]], sentences: dict[str, np.ndarray],
                          weight: float) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """Each dense candidate that has sentence vectors (a long message) moves ``weight`` of the way from its
         window score up to its best sentence's cosine; the others keep their score. Re-sorted, with the best
         sentence cosine of each candidate that has sentences."""
-        sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
         if not sentences:
             return dense, {}
         q = np.asarray(qvec, dtype=np.float32)

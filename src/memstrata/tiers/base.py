@@ -172,6 +172,23 @@ class LongTermTier(ABC):
     @abstractmethod
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
+    def vector_search_and_sentences(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray]]:
+        """``vector_search`` and the ``sentence_vectors`` of its hits together: a store that reads over a network
+        does it in one round trip where it can; this default makes the two calls."""
+        hits = self.vector_search(scope, vector, k, include_superseded=include_superseded, only=only)
+        return hits, self.sentence_vectors(scope, [m for m, _ in hits]) if hits else {}
+
+    def memories_and_vectors(
+        self, scope: Scope, ids: Sequence[str]
+    ) -> tuple[list[MemoryRecord], dict[str, np.ndarray]]:
+        """``get_memories`` and ``vectors`` of the same ids together: a store that reads over a network does it
+        in one round trip; this default makes the two calls."""
+        records = self.get_memories(scope, ids)
+        return records, self.vectors(scope, [r.id for r in records])
+
     def sentence_vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The (sentences, dim) matrix stored for each of ``ids`` that has one (long messages only); a store
         that keeps none returns {} and retrieval scores by windows alone."""
@@ -206,6 +223,9 @@ class Capability(StrEnum):
     EXTERNAL_VECTORS = "external_vectors"  # kNN is served by a separate VectorTier, not the store
     SCOPE_LISTING = "scope_listing"  # ``scopes()`` lists the scopes holding data
     SCOPE_LOCK = "scope_lock"  # ``scope_lock`` excludes writers in other processes too, not just threads
+    # reads from two threads at once run side by side (a pool of connections to a server), so retrieval
+    # may run a search's independent reads concurrently
+    PARALLEL_READS = "parallel_reads"
 
 
 class Store(EpisodicTier, LongTermTier, GraphTier):
