@@ -1045,6 +1045,11 @@ export interface components {
             };
             /** Org Id */
             org_id?: string | null;
+            /**
+             * Revised By
+             * @description search only: a later statement of the user's that answers the query otherwise, ranked just above this one
+             */
+            revised_by?: string | null;
             /** Run Id */
             run_id?: string | null;
             /**
