@@ -189,3 +189,12 @@ def test_a_short_message_that_said_only_the_old_value_ends_with_it(real_mem: Mem
     assert not any("Hackney" in m["memory"] for m in current)
     then = real_mem.search("Where do I live?", user_id=uid, limit=5, as_of="2025-06-01T00:00:00Z")["results"]
     assert "Hackney" in then[0]["memory"]
+
+
+def test_the_web_page_shows_an_earlier_answer_as_such() -> None:
+    from memstrata.ui.render import memory_table
+
+    row = {"id": "m1", "memory": "salary 48k", "valid_from": "2025-03-02T10:00:00Z", "score": 0.9}
+    assert "current" in memory_table([row], scored=True)
+    html = memory_table([{**row, "revised_by": "m2"}], scored=True)
+    assert "said earlier" in html and ">current<" not in html

@@ -22,6 +22,9 @@ def _validity(item: dict[str, Any]) -> str:
         return f'<span class="badge old">superseded</span> {start} → {end}'
     if end:
         return f'<span class="badge old">ended</span> {start} → {end}'
+    if item.get("revised_by"):  # search only: a later statement answers the query otherwise
+        return (f'<span class="badge old" title="a later statement, ranked above, says otherwise">said earlier'
+                f"</span> since {start}")
     return f'<span class="badge now">current</span> since {start}'
 
 
