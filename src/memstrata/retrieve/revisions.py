@@ -46,12 +46,13 @@ _PAST_OR_MANY = re.compile(
     re.IGNORECASE,
 )
 
+
 class StatementReader(Protocol):
     """What ranking needs to know about the words of two stored statements."""
 
     def states_own(self, text: str, slot_subject: str | None) -> bool:
-        """Is this the user saying how things are for them (not a question, wish, supposition, a one-off past
-        happening, or a statement about someone else)?"""
+        """Is this the user saying how things are for them (not a question, wish or supposition, nor a statement
+        about someone else)?"""
 
     def one_off(self, text: str) -> bool:
         """A past happening that stays true ("I bought 16 kg kettlebells"): nothing later outdates it."""
