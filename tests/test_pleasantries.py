@@ -104,6 +104,14 @@ def test_persistence_cues(rules: RulesExtractor, text: str) -> None:
     assert [k for k, _ in _kinds(rules, text)] == ["instruction"]
 
 
+@pytest.mark.parametrize("text", ["In future, call me Sam.", "In future, be brief."])
+def test_a_short_lasting_imperative_is_kept_whole(mem: Memory, uid: str, text: str) -> None:
+    # no subject word, yet no fragment: an imperative is whole, and it must not be left as evidence only
+    r = mem.add([{"role": "user", "content": text}], user_id=uid, timestamp="2026-01-14T10:00:00Z")
+    assert r["messages"][0]["outcome"] == "kept", r["messages"]
+    assert [x["memory"] for x in r["results"] if x["kind"] == "instruction"] == [text]
+
+
 def test_a_one_off_request_after_a_statement_is_no_instruction(rules: RulesExtractor) -> None:
     found = _kinds(rules, "I'm vegetarian now, so please suggest a recipe for tonight.")
     assert [k for k, _ in found] == ["fact"], found

@@ -161,7 +161,7 @@ def finish_facts(facts: Sequence[Candidate], messages: Sequence[Message],
         src = by_index.get(f.source_indexes[0]) if f.source_indexes else None
         context = before + " " + " ".join(by_index[i].content for i in sorted(by_index)
                                            if src is None or i <= src.index)
-        if is_fragment(text):
+        if f.kind != "instruction" and is_fragment(text):  # an imperative is whole without a subject
             question = _question_before(messages, src, earlier)
             if question is None:
                 continue  # the message's evidence keeps it; alone it would not say what it is about
