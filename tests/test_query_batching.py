@@ -45,6 +45,20 @@ def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unt
         time.sleep(0.001)
 
 
+def run_behind_a_held_call(rec: Recording, batcher: QueryBatcher, target, texts: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Calls ``target(text)`` for each text on its own thread: the first call enters the (held) embedder, the
+    others queue behind it, then the embedder is released and every thread finishes."""
+    threads = [threading.Thread(target=target, args=(t,)) for t in texts]
+    threads[0].start()
+    assert rec.entered.wait(10)
+    for t in threads[1:]:
+        t.start()
+    wait_until(lambda: len(batcher._queue) == len(texts) - 1)
+    rec.release.set()
+    for t in threads:
+        t.join(10)
+
+
 def test_a_lone_query_is_embedded_at_once_and_unchanged() -> None:
     rec = Recording()
     batcher = QueryBatcher(rec.embed, rec.count_tokens, window=0.5)
@@ -88,15 +102,7 @@ def test_queries_arriving_during_an_embedding_share_the_next_call() -> None:
 def test_max_batch_caps_a_call() -> None:
     rec = Recording(hold=True)
     batcher = QueryBatcher(rec.embed, rec.count_tokens, window=0.0, max_batch=3)
-    threads = [threading.Thread(target=batcher, args=([f"query {i} about the garden"],)) for i in range(7)]
-    threads[0].start()
-    assert rec.entered.wait(10)
-    for t in threads[1:]:
-        t.start()
-    wait_until(lambda: len(batcher._queue) == 6)
-    rec.release.set()
-    for t in threads:
-        t.join(10)
+    run_behind_a_held_call(rec, batcher, lambda q: batcher([q]), [f"query {i} about the garden" for i in range(7)])
     assert [len(c) for c in rec.calls] == [1, 3, 3]
 
 
@@ -105,15 +111,7 @@ def test_a_lone_long_query_is_embedded_apart_from_short_ones() -> None:
     rec = Recording(hold=True)
     batcher = QueryBatcher(rec.embed, rec.count_tokens, window=0.0, call_tokens=12)
     texts = ["where is Ana?", "who is Bruno?", long_query, "when is lunch?"]
-    threads = [threading.Thread(target=batcher, args=([q],)) for q in texts]
-    threads[0].start()
-    assert rec.entered.wait(10)
-    for t in threads[1:]:
-        t.start()
-    wait_until(lambda: len(batcher._queue) == 3)
-    rec.release.set()
-    for t in threads:
-        t.join(10)
+    run_behind_a_held_call(rec, batcher, lambda q: batcher([q]), texts)
     assert rec.calls[0] == ["where is Ana?"]
     assert sorted(map(sorted, rec.calls[1:])) == sorted([sorted(["who is Bruno?", "when is lunch?"]), [long_query]])
 
@@ -149,15 +147,7 @@ def test_an_embedder_error_reaches_every_caller_of_its_call_and_no_other() -> No
             outcome[q] = str(exc)
 
     texts = ["first one", "bad query", "good query", "a much longer query " + "x " * 40]
-    threads = [threading.Thread(target=search, args=(q,)) for q in texts]
-    threads[0].start()
-    assert rec.entered.wait(10)
-    for t in threads[1:]:
-        t.start()
-    wait_until(lambda: len(batcher._queue) == 3)
-    rec.release.set()
-    for t in threads:
-        t.join(10)
+    run_behind_a_held_call(rec, batcher, search, texts)
     assert outcome["first one"] == "ok"
     assert outcome["bad query"] == outcome["good query"] == "cannot embed 'bad query'"
     assert outcome[texts[3]] == "ok"  # embedded in a call of its own
