@@ -171,6 +171,15 @@ def test_dates_without_a_year_look_forward_for_plans_and_back_for_reports(real_m
     marathon = real_mem.get(report["results"][-1]["id"], user_id=uid)
     assert wedding["valid_from"].startswith("2026-04"), wedding
     assert marathon["valid_from"].startswith("2025-04"), marathon
+    # A change that takes effect then: forward, even beside a past tense ("went"); a range said in full is not.
+    rise = real_mem.add("Review went well, my pay goes to 66k from March.", user_id=uid,
+                        timestamp="2026-01-15T10:00:00Z")
+    trip = real_mem.add("From March to May I was backpacking in Peru.", user_id=uid, timestamp="2026-01-15T10:00:00Z")
+    dated = {r["memory"]: r["id"] for out in (rise, trip) for r in out["results"] if r.get("kind") != "message"}
+    pay = next(real_mem.get(i, user_id=uid) for t, i in dated.items() if "66k" in t)
+    peru = next(real_mem.get(i, user_id=uid) for t, i in dated.items() if "Peru" in t)
+    assert pay["valid_from"].startswith("2026-03"), pay
+    assert peru["valid_from"].startswith("2025-03"), peru
 
 
 def _add_demo(mem: Memory, uid: str) -> list[tuple[str, str]]:

@@ -17,12 +17,23 @@ _FUTURE = re.compile(
 _PAST = re.compile(r"\b(?:was|were|went|did|had|ago|last|already|yesterday|used to|back in)\b", re.IGNORECASE)
 _EXPLICIT = re.compile(r"\d{4}|\b(?:last|next|this|ago|past|coming|yesterday|tomorrow|today|tonight)\b",
                        re.IGNORECASE)
+# "salary's 54k from January", "starting Monday": a change that takes effect then, said before it happens.
+_TAKES_EFFECT = re.compile(r"\b(?:from|starting(?: from| in| on)?|as of|effective(?: from)?|beginning(?: in)?)\s+$",
+                           re.IGNORECASE)
+_RANGE_AFTER = re.compile(r"^\s*(?:to|until|till|through|-|and)\b", re.IGNORECASE)
 _WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNORECASE)
 
 
 def looks_ahead(text: str) -> bool:
     """The statement is about something still to come (a plan, a scheduled event)."""
     return bool(_FUTURE.search(text)) and not _PAST.search(text)
+
+
+def _takes_effect(text: str, expression: str) -> bool:
+    at = text.lower().find(expression.lower())
+    if at < 0:
+        return False
+    return bool(_TAKES_EFFECT.search(text[:at])) and not _RANGE_AFTER.match(text[at + len(expression):])
 
 
 def event_time(text: str, ref: datetime | None) -> datetime | None:
@@ -35,7 +46,7 @@ def event_time(text: str, ref: datetime | None) -> datetime | None:
         return None
     w = windows[0]
     start = w.start
-    if _EXPLICIT.search(w.expression) or not looks_ahead(text):
+    if _EXPLICIT.search(w.expression) or not (looks_ahead(text) or _takes_effect(text, w.expression)):
         return start
     day = ref.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if start >= day:

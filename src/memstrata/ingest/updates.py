@@ -461,3 +461,9 @@ class StatementWords:
 
     def one_off(self, text: str) -> bool:
         return reports_event(text)
+
+    def tentative(self, text: str) -> bool:
+        return is_tentative(text)
+
+    def marks_change(self, text: str) -> bool:
+        return has_change_cue(text)

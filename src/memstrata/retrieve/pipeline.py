@@ -211,7 +211,12 @@ class Retriever:
         matched = {mid for mid, _ in keyword}  # a keyword match is a match even when it ranks last
         for mid, base in fused.items():
             if base <= 0 and mid not in matched:
-                continue  # only the dense stage's weakest neighbours, below its floor: padding, not a result
+                # The dense stage's weakest neighbours, below its floor: padding, unless near the query in
+                # their own right. In a small scope that may be a plain answer said in other words ("pay
+                # goes to 66k" for "what is my salary?"); it comes after everything that scored.
+                if stages[mid].get("dense", 0.0) < TAIL_COSINE:
+                    continue
+                base = TAIL_SCALE * stages[mid]["dense"]
             rec = records.get(mid)
             if rec is None:
                 continue
@@ -239,6 +244,14 @@ class Retriever:
                     st["subject"] = OTHER_SUBJECT
                 elif own and asks_own:
                     boost *= SAME_SUBJECT
+                    st["subject"] = SAME_SUBJECT
+            elif asks_own and rec.source_role == "user":
+                if len(rec.text.split()) <= TENTATIVE_MAX_WORDS and self.reader is not None \
+                        and self.reader.tentative(rec.text):
+                    boost *= TENTATIVE  # "would my rent be cheaper?" asks; it does not say what the rent is
+                    st["tentative"] = TENTATIVE
+                elif _FIRST_PERSON_Q.search(rec.text):
+                    boost *= SAME_SUBJECT  # the user's own words about themselves, kept as said
                     st["subject"] = SAME_SUBJECT
             if standing and rec.kind in STANDING_KINDS:
                 boost *= 1.0 + p.standing_weight
@@ -358,8 +371,14 @@ class Retriever:
 
 _POSSESSIVE = re.compile(r"['’](?:s|m|re|ve|ll|d|t)?$|n['’]t$")  # "Caroline's" names Caroline; "I'm" is "I"
 OTHER_SUBJECT = 0.5  # a fact about someone else, when the query asks about the user (or the reverse)
+TAIL_COSINE = 0.3  # below the dense floor, a candidate this close to the query is still a (last) result
+TAIL_SCALE = 0.01
+# A short question, wish or supposition of the user's, when the query asks how things are for the user. (A long
+# message that ends in a question usually says a good deal before it, so it keeps its score.)
+TENTATIVE = 0.4
+TENTATIVE_MAX_WORDS = 25
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
-_FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)
+_FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've|we|us|our|ours|we're|we've)\b", re.IGNORECASE)
 _RELATIVE_Q = re.compile(
     r"\b(?:my|our)\s+(?:\w+\s+)?(?:sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|"
     r"cousin|aunt|uncle|neighbou?r|colleague|coworker|roommate|partner|girlfriend|boyfriend|kids?|parents)\b",

@@ -34,17 +34,31 @@ MIN_PAIR_COSINE = 0.3
 # The later statement must itself answer the query: its cosine to the query at least this share of the
 # earlier one's. (Fused scores are min-max normalised per stage, so they say little about two hits apart.)
 MIN_RELEVANCE_RATIO = 0.7
+# Down to this share when it also names what the query asks about, or says it changed and names something of
+# the earlier statement: "salary's 54k from January" for "what's my salary?" after "salary is 48k" (0.64);
+# not "I moved to Lisbon" for "when are my Portuguese lessons?" (0.66), which answers another question.
+LOOSE_RELEVANCE_RATIO = 0.5
 # ... and the earlier one must be near the query at all: a broad query ("what should I know about this user?")
 # is close to nothing in particular, and two statements it happens to find are no two answers to it.
 MIN_QUERY_COSINE = 0.25
 
-# A query about the past, or about several things, wants the history in its own order.
+# A query about the past, or about several things, wants the history in its own order. A rate ("each week")
+# or a count of how things are now ("how many hens do I have?") is a question about now.
 _PAST_OR_MANY = re.compile(
     r"\b(?:used to|before|previous(?:ly)?|formerly|former|originally|initially|at first|first|earlier|"
-    r"last time|back when|when i|in the past|ago|was i|did i|had i|were|how many|how much (?:have|had|did)|"
-    r"total|all|each|every|list|both|history|change[ds]?|ever)\b",
+    r"last time|back when|when (?:i|we)|in the past|ago|(?:was|did|had) (?:i|we)|were|how much (?:have|had|did)|"
+    r"total|all|list|both|history|change[ds]?|ever|so far|altogether)\b|"
+    r"\b(?:each|every)\b(?!\s+(?:day|week|month|year|morning|evening|night|weekend|weekday)s?\b)|"
+    r"\bhow many\b(?!.*\b(?:do|does|am|is|are)\b)",
     re.IGNORECASE,
 )
+
+
+_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
+# A count is revised by another count ("six hens" -> "down to four hens"); "I got a fern" after "I bought a
+# cactus" adds to it.
+_COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|dozen|"
+                    r"single|pair|couple|no|none|zero)\b", re.IGNORECASE)
 
 
 class StatementReader(Protocol):
@@ -56,6 +70,13 @@ class StatementReader(Protocol):
 
     def one_off(self, text: str) -> bool:
         """A past happening that stays true ("I bought 16 kg kettlebells"): nothing later outdates it."""
+
+    def tentative(self, text: str) -> bool:
+        """A question, wish or supposition ("If I moved to Cardiff, would my rent be cheaper?"): it says
+        nothing of how things are."""
+
+    def marks_change(self, text: str) -> bool:
+        """Does the statement say that something changed ("switched", "now", "instead")?"""
 
 
 def _says_other(new_text: str, old_text: str, asked: set[str]) -> bool:
@@ -85,17 +106,19 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     own: list[Hit] = [
         h for h in head
         if h.record.source_role == "user" and h.record.id in vectors
-        and reader.states_own(h.record.text, h.record.slot[0] if h.record.slot else None)
+        and reader.states_own(h.record.text, None)
     ]
     if len(own) < 2:
         return hits
+    if _HOW_MANY.search(query):
+        own = [h for h in own if _COUNT.search(h.record.text)]
     order = [h.record.id for h in head]
     asked = set(query_terms(query))
     moved: set[str] = set()
     for old in sorted(own, key=lambda h: order.index(h.record.id)):
         if old.record.id in moved or reader.one_off(old.record.text):
             continue
-        newer = _latest_revision(old, own, vectors, asked)
+        newer = _latest_revision(old, own, vectors, asked, reader)
         if newer is None:
             continue
         old.stages["outdated"] = 1.0
@@ -110,8 +133,22 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     return [by_id[i] for i in order] + hits[window:]
 
 
+def _shares(words: set[str], other: set[str]) -> bool:
+    """A word in common, counting "lesson" and "lessons", "volunteer" and "volunteering" as one."""
+    return bool(words & other) or any(len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5] for a in words for b in other)
+
+
+def _on_topic(new: Hit, old: Hit, asked: set[str], reader: StatementReader) -> bool:
+    """Does the later statement name what the query asks about, or say that something changed and name
+    something the earlier one said?"""
+    words = set(query_terms(new.record.text, 64))
+    if _shares(words, asked):
+        return True
+    return reader.marks_change(new.record.text) and _shares(words - asked, set(query_terms(old.record.text, 64)))
+
+
 def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray],
-                     asked: set[str]) -> Hit | None:
+                     asked: set[str], reader: StatementReader) -> Hit | None:
     """The latest of ``own`` that says something later than ``old`` about the same thing with another value."""
     best: Hit | None = None
     ov = vectors[old.record.id]
@@ -119,14 +156,17 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     if relevance < MIN_QUERY_COSINE:
         return None
     for h in own:
-        if h is old or h.record.valid_from < old.record.valid_from + DAY:
+        # Said later, on another day: when each was said (``created_at``) orders them, not the time a
+        # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
+        if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
-        if h.stages.get("dense", 0.0) < MIN_RELEVANCE_RATIO * relevance:
+        ratio = h.stages.get("dense", 0.0) / relevance
+        if ratio < LOOSE_RELEVANCE_RATIO or ratio < MIN_RELEVANCE_RATIO and not _on_topic(h, old, asked, reader):
             continue
         if float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
             continue
         if not _says_other(h.record.text, old.record.text, asked):
             continue
-        if best is None or h.record.valid_from > best.record.valid_from:
+        if best is None or h.record.created_at > best.record.created_at:
             best = h
     return best

@@ -18,6 +18,7 @@ from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.entities import EntityIndex
 from memstrata.ingest.importance import DEFAULT_THRESHOLD, WEIGHTS, score_features
 from memstrata.ingest.lexicon import ADDRESS_ME, EXPLICIT_CUE, GRAPH_LABELS, LAUGHTER
+from memstrata.ingest.nlp import parse_many
 from memstrata.ingest.rules.clauses import clause_text, split_clauses
 from memstrata.ingest.rules.mentions import Context, Mention, find_mentions, mention_at, referent
 from memstrata.ingest.rules.relations import add_co_mentions, clause_relations
@@ -62,8 +63,6 @@ class RulesExtractor:
         ``known_entities`` are canonical names already stored in the scope (or an ``EntityIndex`` of
         them, cheaper to reuse): they resolve aliases ("Anna" -> "Anna Silva") and are not new entities.
         """
-        from memstrata.ingest.nlp import parse_many
-
         base = known_entities if isinstance(known_entities, EntityIndex) else EntityIndex(known_entities)
         ctx = Context(base.overlay())
         roles = {"user", "assistant"} if self.include_assistant else {"user"}
@@ -96,6 +95,9 @@ class RulesExtractor:
         produced: list[Candidate] = []
         for n, sent in enumerate(doc.sents):
             feats = analyze(sent, role=msg.role, cue=prep.cue and n == 0, banter=prep.banter)
+            if feats.drop == "question" and (lead := leading_statement(sent.text)) is not None:
+                produced.extend(self._from_doc(msg, parse_many([lead])[0], _Prepared(lead), now, ctx))
+                continue
             if feats.drop is not None or feats.root is None:
                 continue
             clauses = split_clauses(sent, feats.root)
@@ -180,6 +182,16 @@ def _kind(reasons: list[str], feats: SentenceFeatures) -> str:
     return "fact"
 
 
+# "Rent's 875", "My car's a Golf": the tagger reads such an "'s" as a possessive and finds no verb. Before a
+# determiner, a number, a currency or an adverb it is "is" (a possessive is followed by a noun).
+_IS_CONTRACTED = re.compile(
+    r"(?<=[A-Za-z])(?<![Ll]et)['\u2019]s(?=\s+(?:a|an|the|my|our|his|her|their|its|in|at|on|with|from|now|"
+    r"still|currently|just|not|no|very|really|so|too|about|around|over|under|up|down|back|done|off|finally|"
+    r"always|never|usually|pretty|quite|only|also|gone|moved|going|getting|been|sorted|fine|great|good)\b|"
+    r"\s*[\d£$€])"
+)
+
+
 @dataclass
 class _Prepared:
     text: str
@@ -191,6 +203,7 @@ def _prepare(content: str) -> _Prepared:
     """Drop code blocks, emphasis, laughter and a leading topic label ("Update:", "Reminder:") before parsing."""
     text = CODE_BLOCK.sub(" ", content)
     text = strip_emphasis(text)
+    text = _IS_CONTRACTED.sub(" is", text)
     banter = bool(LAUGHTER.search(text))
     if banter:
         # "Miso hates the vacuum haha": the parser takes a trailing "haha" for the object
@@ -205,6 +218,39 @@ def _prepare(content: str) -> _Prepared:
         if cue or not TASK_LABEL.match(label):
             text = text[m.end():]
     return _Prepared(text.strip(), cue, banter)
+
+
+# "<statement>, <question>?": where the question begins after a comma.
+_QUESTION_TAIL = re.compile(
+    r",\s*(?:(?:so|and|but|then)\s+)?(?:what|which|who|whom|whose|where|when|why|how|do|does|did|can|could|"
+    r"should|shall|would|will|is|are|am|was|were|has|have|any|anything|got any|thoughts|ideas|right|ok|okay|"
+    r"yeah|no|tips|advice|suggestions|recommendations)\b[^?]*\?\s*$",
+    re.IGNORECASE,
+)
+# A lead that only sets up a supposition is no statement ("If I moved to Cardiff, would ...?").
+_SUPPOSING = re.compile(r"^\s*(?:if|what if|suppose|supposing|in case|unless|whether|say|imagine|when)\b",
+                        re.IGNORECASE)
+# A lead that only announces the question ("So I was wondering, ...").
+_ASKING = re.compile(r"\b(?:wonder(?:ing|ed)?|curious|question|quick one|ask(?:ing)?|help|confused|not sure)\b",
+                     re.IGNORECASE)
+# A lead given as the reason for the question still states it ("Now that I'm vegan, what should I cook?").
+_GIVEN = re.compile(r"^\s*(?:(?:so|and|but|ok|okay|well)\s*,?\s+)?(?:now that|since|given that|seeing as|as)\s+",
+                    re.IGNORECASE)
+
+
+def leading_statement(sentence: str) -> str | None:
+    """The statement a question opens with, or None: "My phone's an iPhone 15, does that support eSIM?" ->
+    "My phone's an iPhone 15." The question itself stays no fact; what the user said before it is one."""
+    m = _QUESTION_TAIL.search(sentence)
+    if m is None:
+        return None
+    lead = sentence[: m.start()].strip()
+    if _SUPPOSING.match(lead):
+        return None
+    lead = _GIVEN.sub("", lead, count=1).strip()
+    if len(lead.split()) < 2 or "?" in lead or _ASKING.search(lead):
+        return None
+    return lead[0].upper() + lead[1:] + "."
 
 
 def _is_task_with_payload(doc: Doc) -> bool:
