@@ -177,7 +177,27 @@ class ArchiveFiles:
 
     def manifest(self) -> Manifest:
         raw = self._read(MANIFEST)
-        return Manifest() if raw is None else Manifest.from_json(raw)
+        if raw is None:
+            self._check_bucket()
+            return Manifest()
+        return Manifest.from_json(raw)
+
+    def _check_bucket(self) -> None:
+        """No manifest is a new, empty archive only where the bucket exists: S3 answers a missing bucket as
+        a missing object, and a mistyped bucket must not read as an empty archive (an erasure would then
+        report nothing archived instead of failing)."""
+        if self.local:
+            return
+        import pyarrow.fs as pafs
+
+        bucket = self.root.partition("/")[0]
+        try:
+            found = self.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        except OSError as exc:
+            raise BackendError(f"archive: reaching the bucket {bucket!r} of {self.url}: {exc}") from exc
+        if not found:
+            raise BackendError(f"archive: the bucket {bucket!r} of {self.url} does not exist; create it first "
+                               "(memstrata does not create buckets)")
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[Manifest]:
