@@ -252,3 +252,19 @@ def test_a_question_about_us_is_a_question_about_the_user(real_mem: Memory, uid:
     _add(real_mem, uid, "We bank with Lloyds, have done for years.", "Our joint account is with Monzo these days.")
     hits = real_mem.search("Who do we bank with?", user_id=uid, limit=5, now=NOW)["results"]
     assert "Monzo" in hits[0]["memory"], [h["memory"] for h in hits]
+
+
+def test_a_question_about_the_past_finds_what_was_replaced_marked_as_such(real_mem: Memory, uid: str) -> None:
+    _add(real_mem, uid, "I'm a data engineer at Ocado, mostly on the routing service.",
+         "I work at Monzo now, as a senior engineer.")
+    replaced = [m for m in real_mem.get_all(user_id=uid, include_superseded=True, limit=100)["results"]
+                if "routing" in m["memory"] and m["superseded_by"]]
+    assert replaced, "the move replaces the Ocado statement"
+    now = real_mem.search("Where do I work?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "Monzo" in now[0]["memory"]
+    assert not any("routing" in h["memory"] for h in now), "a present question gets what holds now"
+    then = real_mem.search("What did I work on at Ocado?", user_id=uid, limit=5, now=NOW)["results"]
+    old = [h for h in then if "routing" in h["memory"]]
+    assert old and all(h["superseded_by"] for h in old), [h["memory"] for h in then]
+    ctx = real_mem.context("What did I work on at Ocado?", user_id=uid, token_budget=300, now=NOW)["text"]
+    assert "no longer current" in next(x for x in ctx.splitlines() if "routing" in x)

@@ -36,6 +36,7 @@ HEADER_RECENT = "## Recent conversation\n"
 HEADER_STANDING = "## Standing instructions and preferences\n"
 BROAD_QUERY_COSINE = 0.3  # no memory this close to the query (and no keyword match): the query is broad
 EARLIER = " (said earlier; a later memory says otherwise)"
+REPLACED = " (no longer current: replaced by a later memory)"
 
 
 def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: Any, as_of: Any,
@@ -123,8 +124,7 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
         recent_keep = sorted(len(lines_recent) - 1 - i for i in recent_keep)
         if not recent_keep:
             used = 0
-    lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}{EARLIER if h.revised_by else ''}\n"
-             for h in hits]
+    lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}{_note(h)}\n" for h in hits]
     keep, used = fit_budget(lines, token_budget, count, overhead=used + working_used + count(HEADER_MEMORIES))
     text = working_text
     if recent_keep:
@@ -162,3 +162,9 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
             for i in standing_keep
         ],
     }
+
+
+def _note(h: Hit) -> str:
+    if not h.record.current:
+        return REPLACED
+    return EARLIER if h.revised_by else ""

@@ -25,7 +25,7 @@ from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
-from memstrata.retrieve.revisions import StatementReader, newer_first
+from memstrata.retrieve.revisions import StatementReader, newer_first, wants_current
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Capability, Store, Turn
@@ -98,7 +98,10 @@ class Retriever:
     def search(self, req: SearchRequest) -> list[Hit]:
         p = req.preset
         scope = req.scope
-        want_all = req.include_superseded or req.as_of is not None
+        # A question about the past ("what did I work on at Skyscanner?") may be answered by what has been
+        # replaced since: such results come marked (``valid_to``, ``superseded_by``), never as current.
+        history = p.newer_first and req.as_of is None and not wants_current(req.query)
+        want_all = req.include_superseded or req.as_of is not None or history
         only: list[str] | None = None
         if req.filters:
             only = [
@@ -222,7 +225,7 @@ class Retriever:
                 continue
             if as_of is not None and not _held_at(rec, as_of):
                 continue
-            if as_of is None and not req.include_superseded and not rec.current:
+            if as_of is None and not want_all and not rec.current:
                 continue
             st = stages[mid]
             boost = 1.0
