@@ -75,6 +75,9 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
     if hold is not None:
         raise InvalidInputError("user_id", f"{user_id!r} is under legal hold in org {org!r} since "
                                            f"{iso(hold.created_at)}; release the hold before erasing")
+    archive = getattr(memory, "archive", None)
+    if archive is not None:
+        archive.files.manifest()  # an archive that cannot be reached fails the erasure before anything is erased
     base = Scope(org, user_id)
     subject = subject_key(base)
     key = tier.destroy_data_key(subject, time.time())
@@ -90,7 +93,6 @@ def forget_user(memory: Any, user_id: str, org_id: str | None = None, *, actor: 
         short += memory.short_term.clear(scope)
         working += memory.working.clear(scope)
     _drop_caches(memory, base, scopes)
-    archive = getattr(memory, "archive", None)
     archived = erase_archived(archive, org, user_id) if archive is not None else None
     if archived is not None:
         tables["archived_episodes"] += archived["episodes"]
