@@ -107,6 +107,9 @@ class _Reader:
     def marks_change(self, text: str) -> bool:
         return " now" in text
 
+    def only_ended(self, text: str) -> bool:
+        return text.startswith("Dropped")
+
 
 def _hit(i: int, text: str, day: int, score: float, role: str = "user") -> Hit:
     rec = MemoryRecord(id=f"m{i}", scope=Scope(user_id="u"), text=text, created_at=day * 86400.0,
@@ -268,3 +271,17 @@ def test_a_question_about_the_past_finds_what_was_replaced_marked_as_such(real_m
     assert old and all(h["superseded_by"] for h in old), [h["memory"] for h in then]
     ctx = real_mem.context("What did I work on at Ocado?", user_id=uid, token_budget=300, now=NOW)["text"]
     assert "no longer current" in next(x for x in ctx.splitlines() if "routing" in x)
+
+
+def test_what_ended_ranks_below_what_took_its_place(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "I'm doing an evening course in web design at the college."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "Dropped the web design course, it wasn't for me."},
+                  {"role": "user", "content": "These days I'm doing a part-time photography course online."}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("What course am I doing?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert "photography" in hits[0]["memory"], [h["memory"] for h in hits]
+    dropped = next(h for h in hits if h["memory"].startswith("Dropped"))
+    assert dropped["stages"]["ended"] < 1.0
+    then = real_mem.search("Which course did I drop?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert not any("ended" in h["stages"] for h in then)  # a question about the past wants it plainly

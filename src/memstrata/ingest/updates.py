@@ -206,6 +206,14 @@ def has_change_cue(text: str) -> bool:
     return bool(CHANGE_CUE.search(text))
 
 
+# "My accountant retired", "My old teacher is touring": what was the user's is no longer. "..., so I'm with
+# Ledgerly now", "it's green tea instead": the statement gives the new value as well.
+_WAS_MINE = re.compile(r"\b(?:retired|my (?:old|former|ex)\b|closed down|shut down|moved away|passed away)",
+                       re.IGNORECASE)
+_NEW_VALUE = re.compile(r"\b(?:instead|now|these days|nowadays|switched to|moved to|started|joined|"
+                        r"so i'?m|so i am|replaced (?:it|them) with|went with|got a)\b", re.IGNORECASE)
+
+
 def is_ending(text: str) -> bool:
     return bool(ENDING_CUE.search(text))
 
@@ -467,3 +475,6 @@ class StatementWords:
 
     def marks_change(self, text: str) -> bool:
         return has_change_cue(text)
+
+    def only_ended(self, text: str) -> bool:
+        return bool(ENDING_CUE.search(text) or _WAS_MINE.search(text)) and not _NEW_VALUE.search(text)

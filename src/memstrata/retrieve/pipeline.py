@@ -206,6 +206,7 @@ class Retriever:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
         asks_own = _asks_about_user(req.query)
+        now_q = not history and req.as_of is None and p.newer_first
         standing = p.standing_weight > 0 and asks_standing(req.query)
         damp_pleasantries = p.pleasantry_weight != 1.0 and not asks_assistant(req.query)
         hits: list[Hit] = []
@@ -256,6 +257,10 @@ class Retriever:
                 elif _FIRST_PERSON_Q.search(rec.text):
                     boost *= SAME_SUBJECT  # the user's own words about themselves, kept as said
                     st["subject"] = SAME_SUBJECT
+            if now_q and asks_own and rec.source_role == "user" and self.reader is not None \
+                    and self.reader.only_ended(rec.text):
+                boost *= ENDED  # "what course am I doing?": "dropped the evening course" says what I am not
+                st["ended"] = ENDED
             if standing and rec.kind in STANDING_KINDS:
                 boost *= 1.0 + p.standing_weight
                 st["standing"] = round(1.0 + p.standing_weight, 3)
@@ -380,6 +385,8 @@ TAIL_SCALE = 0.01
 # message that ends in a question usually says a good deal before it, so it keeps its score.)
 TENTATIVE = 0.4
 TENTATIVE_MAX_WORDS = 25
+# What the user said has ended, when the query asks how things are now: part of the answer, not the answer.
+ENDED = 0.6
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
 _FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've|we|us|our|ours|we're|we've)\b", re.IGNORECASE)
 _RELATIVE_Q = re.compile(

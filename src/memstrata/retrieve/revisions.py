@@ -78,6 +78,10 @@ class StatementReader(Protocol):
     def marks_change(self, text: str) -> bool:
         """Does the statement say that something changed ("switched", "now", "instead")?"""
 
+    def only_ended(self, text: str) -> bool:
+        """Does the statement say only that something of the user's ended ("Dropped the evening course",
+        "My accountant retired"), without what took its place?"""
+
 
 def _says_other(new_text: str, old_text: str, asked: set[str]) -> bool:
     """Beyond the words of the query, does each statement say something the other does not? A repeat, or a
