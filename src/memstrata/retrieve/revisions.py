@@ -171,6 +171,12 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
             continue
         if not _says_other(h.record.text, old.record.text, asked):
             continue
-        if best is None or h.record.created_at > best.record.created_at:
+        if best is None or _later(h, reader) > _later(best, reader):
             best = h
     return best
+
+
+def _later(h: Hit, reader: StatementReader) -> tuple[float, bool, float]:
+    """Later day first; on one day, what took the old value's place before what only says it ended ("my
+    accountant retired" beside "so I'm with Ledgerly now")."""
+    return h.record.created_at // DAY, not reader.only_ended(h.record.text), h.record.created_at
