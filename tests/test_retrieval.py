@@ -137,3 +137,13 @@ def test_a_named_speaker_lifts_what_that_person_said(real_mem: Memory, uid: str)
         assert res[0]["stages"]["speaker"] > 1.0
     plain = real_mem.search("What is being researched?", user_id=uid, explain=True)["results"]
     assert all("speaker" not in r["stages"] for r in plain)
+
+
+def test_a_small_scope_keeps_an_answer_said_in_other_words(real_mem: Memory, uid: str) -> None:
+    # Two memories: min-max scaling puts the weaker at the dense stage's floor, yet it answers the question.
+    real_mem.add("Salary is 61k at the moment.", user_id=uid, infer=False)
+    real_mem.add("Annual review went well, pay goes to 66k from January.", user_id=uid, infer=False)
+    hits = real_mem.search("What is my salary?", user_id=uid, limit=5, explain=True)["results"]
+    pay = [h for h in hits if "66k" in h["memory"]]
+    assert pay, [h["memory"] for h in hits]
+    assert pay[0]["stages"]["dense"] >= 0.3
