@@ -197,6 +197,10 @@ def own_attribute(text: str) -> tuple[str, str] | None:
     return None
 
 
+_ONLY_SUPPOSES = re.compile(r"^(?:if|what if|suppose|supposing|imagine|hypothetically|i wish)\b[^.!;]*[.!?]?$",
+                            re.IGNORECASE)
+
+
 def is_tentative(text: str) -> bool:
     """A question, wish or supposition: it changes nothing about what is true."""
     return bool(_TENTATIVE.search(text))
@@ -471,7 +475,11 @@ class StatementWords:
         return reports_event(text)
 
     def tentative(self, text: str) -> bool:
-        return is_tentative(text)
+        # Only a message that is all question or supposition: "I was thinking of taking the train, a friend
+        # says it's only $10" still says something; "Any tips? I'm in Denver" does too.
+        body = text.strip()
+        asks = body.endswith("?") and not re.search(r"[.!;]\s", body)
+        return asks or bool(_ONLY_SUPPOSES.match(body))
 
     def marks_change(self, text: str) -> bool:
         return has_change_cue(text)
