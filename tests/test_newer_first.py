@@ -83,13 +83,33 @@ def test_history_questions_and_as_of_keep_the_plain_order(real_mem: Memory, uid:
     assert not any("revised_by" in h for h in then["results"])
 
 
-def test_query_about_someone_else_is_left_alone(real_mem: Memory, uid: str) -> None:
+def test_a_query_about_someone_the_user_talks_about_reads_the_users_words_about_them(real_mem: Memory,
+                                                                                    uid: str) -> None:
     real_mem.add([{"role": "user", "content": "My brother Ivo drives a Golf"}], user_id=uid,
                  conversation_id="s1", timestamp=T1)
     real_mem.add([{"role": "user", "content": "Ivo sold the Golf, he has a Tesla now"}], user_id=uid,
                  conversation_id="s2", timestamp=T2)
     hits = real_mem.search("What car does my brother drive?", user_id=uid, limit=5, now=NOW)["results"]
-    assert not any("revised_by" in h for h in hits)
+    assert "Tesla" in hits[0]["memory"], [h["memory"] for h in hits]
+    assert any("Golf" in h["memory"] and h.get("revised_by") == hits[0]["id"] for h in hits[1:])
+    real_mem.add([{"role": "user", "content": "My son Leo just started Reception at St Anne's Primary."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "Leo's at Brookfield Primary since half term, much calmer."}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Which school does Leo go to?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "Brookfield" in hits[0]["memory"], [h["memory"] for h in hits]
+
+
+def test_a_query_about_a_speaker_of_a_conversation_between_people_is_left_alone(real_mem: Memory,
+                                                                                 uid: str) -> None:
+    # Between people, what one says of another is hearsay beside what that person says: the ranking stays.
+    real_mem.add([{"role": "user", "name": "Ana", "content": "I love the wheel, my hands are always covered in clay"},
+                  {"role": "user", "name": "Ben", "content": "Ana's pottery class is at the community centre"}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "name": "Carl", "content": "Ana's pottery class moved to the art school"}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Where is Ana's pottery class?", user_id=uid, limit=5, now=NOW)["results"]
+    assert not any("revised_by" in h for h in hits), [h["memory"] for h in hits]
 
 
 # The rule on hand-built hits: unit vectors in a plane, so cosines are exact.

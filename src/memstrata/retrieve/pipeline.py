@@ -269,8 +269,10 @@ class Retriever:
                 st["pleasantry"] = p.pleasantry_weight
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
+        named = _names_in(req.query)
+        names_speaker = bool(named)
         if p.speaker_weight > 0:
-            self._match_speakers(scope, req.query, hits, max(req.limit * 2, 40), p.speaker_weight)
+            names_speaker = self._match_speakers(scope, named, hits, max(req.limit * 2, 40), p.speaker_weight)
 
         head = hits[: max(req.limit * 4, 40)]
         vectors = {h.record.id: known[h.record.id] for h in head if h.record.id in known}
@@ -286,9 +288,12 @@ class Retriever:
                     dict.fromkeys([*by_id[keeper].record.episode_ids, *by_id[gone].record.episode_ids])
                 )
             head = [by_id[i] for i in kept]
-        if (self.reader is not None and p.newer_first and asks_own and as_of is None
-                and not req.include_superseded):
-            head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10))
+        if self.reader is not None and now_q and not req.include_superseded:
+            if asks_own:
+                head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10))
+            elif not names_speaker and (about := named | _relatives_in(req.query)):
+                # "Which school does Leo go to?": someone the user talks about, not one of the speakers
+                head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10), about=about)
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],
@@ -351,16 +356,13 @@ class Retriever:
             return None
         return self.cache.open(scope, names, shared=[cname] if cname else [], marker=self.store.change_marker)
 
-    def _match_speakers(self, scope: Scope, query: str, hits: list[Hit], head: int, weight: float) -> None:
+    def _match_speakers(self, scope: Scope, named: set[str], hits: list[Hit], head: int, weight: float) -> bool:
         """Lift the head's memories said by a person the query names in the third person ("What did Caroline
         research?"). Speakers are the stored messages' names; nothing happens when the query names none of them,
-        or names every speaker in the head (then the name does not tell the memories apart)."""
-        # Capitalised words that are not function words ("What", "I'm"): the only ones that could be a name, so
-        # most queries that name nobody cost nothing here.
-        named = {n for w in _WORDS.findall(query) if w[:1].isupper()
-                 for n in [_POSSESSIVE.sub("", w).lower()] if len(n) > 1 and n not in STOPWORDS}
+        or names every speaker in the head (then the name does not tell the memories apart). True when the
+        query names a speaker."""
         if not named:
-            return
+            return False
         top = hits[:head]
         episode_ids = list(dict.fromkeys(e for h in top for e in h.record.episode_ids))
         speaker_of = {e.id: e.name.strip().lower() for e in self.store.get_episodes(scope, episode_ids)
@@ -368,13 +370,26 @@ class Retriever:
         speakers = set(speaker_of.values())
         asked = {s for s in speakers if s in named or s.split()[0] in named}  # "Jon" names "Jon Smith"
         if not asked or asked == speakers:
-            return
+            return bool(asked)
         for h in top:
             if any(speaker_of.get(e) in asked for e in h.record.episode_ids):
                 h.score *= 1.0 + weight
                 h.stages["speaker"] = round(1.0 + weight, 3)
         top.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
         hits[:head] = top
+        return True
+
+
+def _names_in(query: str) -> set[str]:
+    """Capitalised words that are not function words ("What", "I'm"): the only ones that could be a name, so
+    most queries that name nobody cost nothing where names are looked up."""
+    return {n for w in _WORDS.findall(query) if w[:1].isupper()
+            for n in [_POSSESSIVE.sub("", w).lower()] if len(n) > 1 and n not in STOPWORDS}
+
+
+def _relatives_in(query: str) -> set[str]:
+    """The relation word of "my sister", "our son": who a question about someone of the user's is about."""
+    return {m.group(1).lower() for m in _RELATIVE_Q.finditer(query)}
 
 
 _POSSESSIVE = re.compile(r"['’](?:s|m|re|ve|ll|d|t)?$|n['’]t$")  # "Caroline's" names Caroline; "I'm" is "I"
@@ -390,7 +405,7 @@ ENDED = 0.6
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
 _FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've|we|us|our|ours|we're|we've)\b", re.IGNORECASE)
 _RELATIVE_Q = re.compile(
-    r"\b(?:my|our)\s+(?:\w+\s+)?(?:sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|"
+    r"\b(?:my|our)\s+(?:\w+\s+)?(sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|"
     r"cousin|aunt|uncle|neighbou?r|colleague|coworker|roommate|partner|girlfriend|boyfriend|kids?|parents)\b",
     re.IGNORECASE,
 )

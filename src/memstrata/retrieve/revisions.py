@@ -96,9 +96,11 @@ def wants_current(query: str) -> bool:
 
 
 def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: StatementReader, query: str,
-                window: int) -> list[Hit]:
-    """Callers pass only queries about the user ("what's my salary?"): in a conversation between people each
-    speaks as "I", and a question about one of them is no question about the latest speaker.
+                window: int, about: set[str] | None = None) -> list[Hit]:
+    """Callers pass queries about the user ("what's my salary?"), or with ``about`` the names or relation
+    words of someone the user talks about ("which school does Leo go to?": ``{"leo"}``), never a speaker of a
+    conversation between people (each speaks as "I", and a question about one of them is no question about
+    the latest speaker). With ``about``, the statements compared are the user's that name that person.
 
     ``hits`` (ranked) with, inside the first ``window``, each earlier statement of the user's followed by
     the latest statement that answers the same query with another value (moved up to just above it). The
@@ -107,11 +109,17 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     if len(hits) < 2 or not wants_current(query):
         return hits
     head = hits[:window]
-    own: list[Hit] = [
-        h for h in head
-        if h.record.source_role == "user" and h.record.id in vectors
-        and reader.states_own(h.record.text, None)
-    ]
+    if about:
+        # "my brother" is also the "Ivo" of "my brother Ivo drives a Golf"
+        about = about | {m.group(1).lower() for h in head for a in about
+                         for m in re.finditer(rf"\b{re.escape(a)}\s+([A-Z][a-z]+)\b", h.record.text, re.IGNORECASE)
+                         if m.group(1)[:1].isupper()}
+        named = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in sorted(about)) + r")\b", re.IGNORECASE)
+        own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
+               and named.search(h.record.text) and not reader.tentative(h.record.text)]
+    else:
+        own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
+               and reader.states_own(h.record.text, None)]
     if len(own) < 2:
         return hits
     if _HOW_MANY.search(query):
