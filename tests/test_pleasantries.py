@@ -104,12 +104,21 @@ def test_persistence_cues(rules: RulesExtractor, text: str) -> None:
     assert [k for k, _ in _kinds(rules, text)] == ["instruction"]
 
 
-@pytest.mark.parametrize("text", ["In future, call me Sam.", "In future, be brief."])
+@pytest.mark.parametrize("text", ["In future, call me Sam.", "In future, be brief.", "Going forward, reply in German.",
+                                  "From now on, reply in German.", "Henceforth, cite sources.",
+                                  "Reply in Spanish from now on."])
 def test_a_short_lasting_imperative_is_kept_whole(mem: Memory, uid: str, text: str) -> None:
     # no subject word, yet no fragment: an imperative is whole, and it must not be left as evidence only
     r = mem.add([{"role": "user", "content": text}], user_id=uid, timestamp="2026-01-14T10:00:00Z")
     assert r["messages"][0]["outcome"] == "kept", r["messages"]
     assert [x["memory"] for x in r["results"] if x["kind"] == "instruction"] == [text]
+
+
+def test_a_lasting_imperative_inside_a_message_and_a_one_off_one(rules: RulesExtractor) -> None:
+    found = _kinds(rules, "I moved to Berlin. From now on, use metric units.")
+    assert ("instruction", "From now on, use metric units.") in found, found
+    assert [k for k, _ in _kinds(rules, "Reply in German.")] == [], "no lasting cue: a one-off request"
+    assert [k for k, _ in _kinds(rules, "From now on I walk to work.")] == ["fact"]
 
 
 def test_a_one_off_request_after_a_statement_is_no_instruction(rules: RulesExtractor) -> None:

@@ -110,6 +110,10 @@ class RulesExtractor:
                 cand = self._candidate(msg, sent, clause, text, ids, mentions, now, ctx)
                 if cand is not None:
                     produced.append(cand)
+        if prep.pleased:
+            for cand in produced:
+                text = _ADDED_PLEASE.sub("", cand.text, count=1)
+                cand.text = text[:1].upper() + text[1:]
         for m in mentions:
             if m.label in GRAPH_LABELS and not m.unnamed:
                 ctx.known.add(m.mention.canonical, m.label)
@@ -192,11 +196,34 @@ _IS_CONTRACTED = re.compile(
 )
 
 
+# A bare imperative to the assistant with a lasting cue before or after it: "From now on, reply in German.",
+# "Cite sources henceforth." The tagger takes such a verb for a noun unless "please" comes before it, so one is
+# put there while parsing and taken out of what is kept.
+_ASSISTANT_VERBS = (r"reply|respond|answer|write|use|cite|call|address|speak|talk|keep|give|show|list|format|"
+                    r"include|add|avoid|stop|start|explain|send|put|make|ask|tell|try|refer|sign|summari[sz]e|"
+                    r"translate|check|mention|remind|assume|treat|skip|spell|stick|switch|quote|link|number|"
+                    r"label|limit|round|convert|default|suggest|recommend|greet|end|open|close")
+_LASTING_LEAD = (r"from now on|from here on|going forward|moving forward|henceforth|hereafter|in (?:the )?future|"
+                 r"from today(?: on)?|by default|until further notice")
+_IMPERATIVE_AFTER_CUE = re.compile(rf"(?:(?<=^)|(?<=[.!?]\s))((?:{_LASTING_LEAD}),?\s+)(?=(?:{_ASSISTANT_VERBS})\b)",
+                                   re.IGNORECASE)
+_IMPERATIVE_BEFORE_CUE = re.compile(
+    rf"(?:(?<=^)|(?<=[.!?]\s))(?=(?:{_ASSISTANT_VERBS})\b[^.!?]*\b(?:{_LASTING_LEAD})\b)", re.IGNORECASE)
+_ADDED_PLEASE = re.compile(rf"\b[Pp]lease (?=(?:{_ASSISTANT_VERBS})\b)", re.IGNORECASE)
+
+
+def _lasting_imperatives(text: str) -> tuple[str, bool]:
+    marked = _IMPERATIVE_AFTER_CUE.sub(lambda m: m.group(1) + "please ", text)
+    marked = _IMPERATIVE_BEFORE_CUE.sub("please ", marked)
+    return marked, marked != text
+
+
 @dataclass
 class _Prepared:
     text: str
     cue: bool = False
     banter: bool = False
+    pleased: bool = False  # "please" was put before a lasting imperative (see _lasting_imperatives)
 
 
 def _prepare(content: str) -> _Prepared:
@@ -210,6 +237,7 @@ def _prepare(content: str) -> _Prepared:
         text = LAUGHTER.sub(" ", text)
         text = re.sub(r"\s+([.,!?])", r"\1", re.sub(r"[ \t]+", " ", text))
     text = text.strip()
+    text, pleased = _lasting_imperatives(text) if "please" not in text.lower() else (text, False)
     cue = False
     m = TOPIC_LABEL.match(text)
     if m and len(m.group("label").split()) <= 3:
@@ -217,7 +245,7 @@ def _prepare(content: str) -> _Prepared:
         cue = bool(EXPLICIT_CUE.match(label))
         if cue or not TASK_LABEL.match(label):
             text = text[m.end():]
-    return _Prepared(text.strip(), cue, banter)
+    return _Prepared(text.strip(), cue, banter, pleased)
 
 
 # "<statement>, <question>?": where the question begins after a comma.
