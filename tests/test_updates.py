@@ -353,3 +353,14 @@ def test_without_reframing_a_loosely_related_statement_replaces_nothing(real_mem
     assert any("Pim" in h["memory"] for h in top), top
     current = real_mem.get_all(user_id=uid)["results"]
     assert any("Pim" in x["memory"] and not x["superseded_by"] for x in current), current
+
+
+@pytest.mark.parametrize("theirs", ["My housemate is doing a PhD in astrophysics at Exeter.",
+                                    "My sister is a PhD student in chemistry at Durham."])
+def test_someone_elses_studies_replace_nothing_of_the_users(real_mem: Memory, uid: str, theirs: str) -> None:
+    real_mem.add("I just began a PhD in marine biology at Plymouth, funded by NERC.", user_id=uid, timestamp=T1)
+    out = real_mem.add(theirs, user_id=uid, timestamp=T2)
+    assert out["messages"][0]["outcome"] == "kept", out["messages"]
+    mine = [m for m in real_mem.get_all(user_id=uid, include_superseded=True)["results"] if "NERC" in m["memory"]]
+    assert mine and not any(m["superseded_by"] for m in mine)
+    assert real_mem.conflicts(user_id=uid, status=None)["results"] == []

@@ -119,7 +119,7 @@ _RELATIVES = (r"housemate|sister|brother|mom|mum|mother|dad|father|wife|husband|
               r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
 _THIRD_PARTY = re.compile(
     r"^\s*(?:(?:and|but|so|also|oh|well),?\s+)?(?:my|our)\s+(?:\w+\s+){0,2}?(?:" + _RELATIVES + r")\b"
-    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?[A-Z])",
+    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?(?-i:[A-Z]))",  # a capital even under IGNORECASE: "is Anna"
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're|we've|our|us)\b", re.IGNORECASE)
@@ -268,6 +268,8 @@ def attribute_of(text: str, slot_subject: str | None = None, slot_attribute: str
     """The attribute a statement sets, or None when no family applies (it is then only a keyed fact)."""
     subject = subject_of(text, slot_subject, people)
     own = own_attribute(text)
+    if own and re.fullmatch(_RELATIVES, own[0].replace("_", "-"), re.IGNORECASE) and not own[1][:1].isupper():
+        own = None  # "my housemate is doing a PhD" is the housemate's; "my sister is Anna" names the user's
     if own and (not slot_attribute or subject != "user"):
         slot_attribute, subject = own[0], "user"
     if slot_attribute:

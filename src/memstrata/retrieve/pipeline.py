@@ -25,7 +25,7 @@ from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
-from memstrata.retrieve.revisions import StatementReader, newer_first, wants_current
+from memstrata.retrieve.revisions import StatementReader, asks_past, newer_first, wants_current
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Capability, Store, Turn
@@ -100,7 +100,7 @@ class Retriever:
         scope = req.scope
         # A question about the past ("what did I work on at Skyscanner?") may be answered by what has been
         # replaced since: such results come marked (``valid_to``, ``superseded_by``), never as current.
-        history = p.newer_first and req.as_of is None and not wants_current(req.query)
+        history = p.newer_first and req.as_of is None and asks_past(req.query)
         want_all = req.include_superseded or req.as_of is not None or history
         only: list[str] | None = None
         if req.filters:
@@ -206,7 +206,7 @@ class Retriever:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
         asks_own = _asks_about_user(req.query)
-        now_q = not history and req.as_of is None and p.newer_first
+        now_q = req.as_of is None and p.newer_first and wants_current(req.query)
         standing = p.standing_weight > 0 and asks_standing(req.query)
         damp_pleasantries = p.pleasantry_weight != 1.0 and not asks_assistant(req.query)
         hits: list[Hit] = []

@@ -61,6 +61,20 @@ _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|e
                     r"single|pair|couple|no|none|zero)\b", re.IGNORECASE)
 
 
+# What was, not how much there is: a question in these words may be answered by a fact replaced since.
+_PAST = re.compile(
+    r"\b(?:used to|before|previous(?:ly)?|formerly|former|originally|initially|at first|earlier|"
+    r"last time|back when|when (?:i|we) (?:was|were|lived|worked|had|used)|in the past|ago|"
+    r"(?:was|did|had) (?:i|we))\b",
+    re.IGNORECASE,
+)
+
+
+def asks_past(query: str) -> bool:
+    """Does the query ask how things were ("what did I work on at Ocado?", "where did I live before?")?"""
+    return bool(_PAST.search(query))
+
+
 class StatementReader(Protocol):
     """What ranking needs to know about the words of two stored statements."""
 
