@@ -197,6 +197,8 @@ def own_attribute(text: str) -> tuple[str, str] | None:
     return None
 
 
+_WISHES = re.compile(r"\bi'?d (?:love|like) to\b|\bi would (?:love|like) to\b|\bi wish\b|\bsomeday\b|"
+                     r"\bdream(?:ing)? (?:of|about)\b", re.IGNORECASE)
 _ONLY_SUPPOSES = re.compile(r"^(?:if|what if|suppose|supposing|imagine|hypothetically|i wish)\b[^.!;]*[.!?]?$",
                             re.IGNORECASE)
 
@@ -481,7 +483,7 @@ class StatementWords:
         # says it's only $10" still says something; "Any tips? I'm in Denver" does too.
         body = text.strip()
         asks = body.endswith("?") and not re.search(r"[.!;]\s", body)
-        return asks or bool(_ONLY_SUPPOSES.match(body))
+        return asks or bool(_ONLY_SUPPOSES.match(body) or _WISHES.search(body))
 
     def marks_change(self, text: str) -> bool:
         return has_change_cue(text)
