@@ -130,6 +130,9 @@ class _Reader:
     def only_ended(self, text: str) -> bool:
         return text.startswith("Dropped")
 
+    def speaks_of_self(self, text: str) -> bool:
+        return text.startswith("I ")
+
 
 def _hit(i: int, text: str, day: int, score: float, role: str = "user") -> Hit:
     rec = MemoryRecord(id=f"m{i}", scope=Scope(user_id="u"), text=text, created_at=day * 86400.0,
@@ -305,3 +308,13 @@ def test_what_ended_ranks_below_what_took_its_place(real_mem: Memory, uid: str) 
     assert dropped["stages"]["ended"] < 1.0
     then = real_mem.search("Which course did I drop?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
     assert not any("ended" in h["stages"] for h in then)  # a question about the past wants it plainly
+
+
+def test_the_users_words_about_a_friend_do_not_answer_for_the_user(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "I'm on 41k as a junior analyst."},
+                  {"role": "user", "content": "My mate Callum earns 60k at Amazon, jealous."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    hits = real_mem.search("What is my salary?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert "41k" in hits[0]["memory"], [h["memory"] for h in hits]
+    callum = [h for h in hits if "Callum" in h["memory"]]
+    assert callum and all(h["stages"].get("subject", 1.0) <= 1.0 for h in callum)

@@ -114,7 +114,7 @@ _TENTATIVE = re.compile(
     r"\bwondering\b|\bnot sure (?:if|whether)\b|\bcould (?:i|we)\b|\bhypothetically\b|\bin theory\b",
     re.IGNORECASE,
 )
-_RELATIVES = (r"housemate|sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|cousin|aunt|uncle|"
+_RELATIVES = (r"housemate|mate|buddy|pal|sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|cousin|aunt|uncle|"
               r"neighbou?r|colleague|coworker|co-worker|roommate|flatmate|grandma|grandmother|grandpa|"
               r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
 _THIRD_PARTY = re.compile(
@@ -487,6 +487,9 @@ class StatementWords:
 
     def marks_change(self, text: str) -> bool:
         return has_change_cue(text)
+
+    def speaks_of_self(self, text: str) -> bool:
+        return bool(_FIRST_PERSON.search(text)) and subject_of(text) == "user"
 
     def only_ended(self, text: str) -> bool:
         return bool(ENDING_CUE.search(text) or _WAS_MINE.search(text)) and not _NEW_VALUE.search(text)

@@ -254,7 +254,7 @@ class Retriever:
                         and self.reader.tentative(rec.text):
                     boost *= TENTATIVE  # "would my rent be cheaper?" asks; it does not say what the rent is
                     st["tentative"] = TENTATIVE
-                elif _FIRST_PERSON_Q.search(rec.text):
+                elif self.reader is not None and self.reader.speaks_of_self(rec.text):
                     boost *= SAME_SUBJECT  # the user's own words about themselves, kept as said
                     st["subject"] = SAME_SUBJECT
             if now_q and asks_own and rec.source_role == "user" and self.reader is not None \

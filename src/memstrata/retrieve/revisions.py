@@ -92,6 +92,9 @@ class StatementReader(Protocol):
     def marks_change(self, text: str) -> bool:
         """Does the statement say that something changed ("switched", "now", "instead")?"""
 
+    def speaks_of_self(self, text: str) -> bool:
+        """Does the user speak of themselves here ("I walk to work"; not "my mate Callum earns 60k")?"""
+
     def only_ended(self, text: str) -> bool:
         """Does the statement say only that something of the user's ended ("Dropped the evening course",
         "My accountant retired"), without what took its place?"""
