@@ -114,7 +114,8 @@ _TENTATIVE = re.compile(
     r"\bwondering\b|\bnot sure (?:if|whether)\b|\bcould (?:i|we)\b|\bhypothetically\b|\bin theory\b",
     re.IGNORECASE,
 )
-_RELATIVES = (r"housemate|mate|buddy|pal|sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|cousin|aunt|uncle|"
+_RELATIVES = (r"housemate|mate|buddy|pal|sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|"
+              r"friend|cousin|aunt|uncle|"
               r"neighbou?r|colleague|coworker|co-worker|roommate|flatmate|grandma|grandmother|grandpa|"
               r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
 _THIRD_PARTY = re.compile(
