@@ -364,3 +364,10 @@ def test_someone_elses_studies_replace_nothing_of_the_users(real_mem: Memory, ui
     mine = [m for m in real_mem.get_all(user_id=uid, include_superseded=True)["results"] if "NERC" in m["memory"]]
     assert mine and not any(m["superseded_by"] for m in mine)
     assert real_mem.conflicts(user_id=uid, status=None)["results"] == []
+
+
+def test_who_someone_of_the_users_is_remains_the_users_own_attribute(real_mem: Memory, uid: str) -> None:
+    real_mem.add("My housemate is a guy called Femi.", user_id=uid, timestamp=T1)
+    real_mem.add("Femi moved out, my new housemate is Clara.", user_id=uid, timestamp=T2)
+    hits = real_mem.search("Who is my housemate?", user_id=uid, limit=5)["results"]
+    assert "Clara" in hits[0]["memory"], [h["memory"] for h in hits]

@@ -120,7 +120,9 @@ _RELATIVES = (r"housemate|mate|buddy|pal|sister|brother|mom|mum|mother|dad|fathe
               r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
 _THIRD_PARTY = re.compile(
     r"^\s*(?:(?:and|but|so|also|oh|well),?\s+)?(?:my|our)\s+(?:\w+\s+){0,2}?(?:" + _RELATIVES + r")\b"
-    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?(?-i:[A-Z]))",  # a capital even under IGNORECASE: "is Anna"
+    # ... unless the statement says who they are: "is Anna" (a capital, even under IGNORECASE), "is a guy called
+    # Femi"; "my housemate is doing a PhD" is the housemate's
+    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?(?:(?-i:[A-Z])|an?\s+(?:\w+\s+){0,3}?(?:called|named)\b))",
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're|we've|our|us)\b", re.IGNORECASE)
