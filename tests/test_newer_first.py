@@ -318,3 +318,14 @@ def test_the_users_words_about_a_friend_do_not_answer_for_the_user(real_mem: Mem
     assert "41k" in hits[0]["memory"], [h["memory"] for h in hits]
     callum = [h for h in hits if "Callum" in h["memory"]]
     assert callum and all(h["stages"].get("subject", 1.0) <= 1.0 for h in callum)
+
+
+def test_a_capitalised_thing_is_no_person_the_user_talks_about(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "The API key lives in an environment variable called TIDE_API_KEY."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "Back on tidewatch. The parser chokes on the API's height field."}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("What environment variable holds the tide API key?", user_id=uid, limit=5,
+                           now=NOW)["results"]
+    assert "TIDE_API_KEY" in hits[0]["memory"], [h["memory"] for h in hits]
+    assert not any("revised_by" in h for h in hits)

@@ -206,6 +206,7 @@ class Retriever:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
         asks_own = _asks_about_user(req.query)
+        asks_we = bool(asks_own) and not _SINGULAR_Q.search(req.query)
         now_q = req.as_of is None and p.newer_first and wants_current(req.query)
         standing = p.standing_weight > 0 and asks_standing(req.query)
         damp_pleasantries = p.pleasantry_weight != 1.0 and not asks_assistant(req.query)
@@ -243,7 +244,8 @@ class Retriever:
                 boost *= 1.0 + p.recency_weight * r_score
             if asks_own is not None and rec.slot is not None:
                 own = rec.slot[0] == "user"
-                if own != asks_own and rec.slot[0].lower() not in req.query.lower():
+                # "we" takes in the people the user lives and works with: their facts are no one else's
+                if own != asks_own and not asks_we and rec.slot[0].lower() not in req.query.lower():
                     boost *= OTHER_SUBJECT
                     st["subject"] = OTHER_SUBJECT
                 elif own and asks_own:
@@ -254,7 +256,7 @@ class Retriever:
                         and self.reader.tentative(rec.text):
                     boost *= TENTATIVE  # "would my rent be cheaper?" asks; it does not say what the rent is
                     st["tentative"] = TENTATIVE
-                elif self.reader is not None and self.reader.speaks_of_self(rec.text):
+                elif now_q and self.reader is not None and self.reader.speaks_of_self(rec.text):
                     boost *= SAME_SUBJECT  # the user's own words about themselves, kept as said
                     st["subject"] = SAME_SUBJECT
             if now_q and asks_own and rec.source_role == "user" and self.reader is not None \
@@ -291,7 +293,7 @@ class Retriever:
         if self.reader is not None and now_q and not req.include_superseded:
             if asks_own:
                 head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10))
-            elif not names_speaker and (about := named | _relatives_in(req.query)):
+            elif not names_speaker and (about := _persons_in(req.query, named) | _relatives_in(req.query)):
                 # "Which school does Leo go to?": someone the user talks about, not one of the speakers
                 head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10), about=about)
         if p.mmr_lambda is not None and len(head) > 1:
@@ -387,6 +389,14 @@ def _names_in(query: str) -> set[str]:
             for n in [_POSSESSIVE.sub("", w).lower()] if len(n) > 1 and n not in STOPWORDS}
 
 
+def _persons_in(query: str, named: set[str]) -> set[str]:
+    """The names the query asks about as a person ("which school does Leo go to?", "is Mum on it?", "Ava's
+    swimming"), not a place or thing it happens to capitalise ("the Lisbon conference", "the API key")."""
+    return {n for n in named if re.search(rf"\b(?:does|did|is|was|has|will|can)\s+{re.escape(n)}\b|"
+                                         rf"\b{re.escape(n)}['’]s\b", query, re.IGNORECASE)
+            and not re.search(rf"\b{re.escape(n.upper())}\b", query)}
+
+
 def _relatives_in(query: str) -> set[str]:
     """The relation word of "my sister", "our son": who a question about someone of the user's is about."""
     return {m.group(1).lower() for m in _RELATIVE_Q.finditer(query)}
@@ -403,6 +413,7 @@ TENTATIVE_MAX_WORDS = 25
 # What the user said has ended, when the query asks how things are now: part of the answer, not the answer.
 ENDED = 0.6
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
+_SINGULAR_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)
 _FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've|we|us|our|ours|we're|we've)\b", re.IGNORECASE)
 _RELATIVE_Q = re.compile(
     r"\b(?:my|our)\s+(?:\w+\s+)?(sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|"
