@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from archive_support import FEB, JAN, MAR_START, at, contents, fill
 from memstrata import Memory
 from memstrata.cli import main
 from memstrata.errors import BackendError, ConfigurationError
@@ -25,14 +26,6 @@ from memstrata.privacy import gdpr, retention
 from memstrata.privacy.crypto import DecryptionError, generate_master_key
 from memstrata.providers.embedders import HashEmbedder
 from memstrata.secure import secure_memory
-
-JAN = datetime(2024, 1, 10, 12, tzinfo=UTC).timestamp()
-FEB = datetime(2024, 2, 10, 12, tzinfo=UTC).timestamp()
-MAR_START = datetime(2024, 3, 1, tzinfo=UTC).timestamp()
-
-
-def at(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def open_memory(store_url: str, root: Path, *, encrypted: bool = False, master: str | None = None) -> Memory:
@@ -56,17 +49,6 @@ def amem(store_url: str, root: Path) -> Iterator[Memory]:
     yield m
     m.close()
 
-
-def fill(m: Memory, user: str, words: str, org: str | None = None, when: tuple[float, ...] = (JAN, FEB)) -> None:
-    for i, ts in enumerate(when):
-        m.add([{"role": "user", "content": f"{words} number {i}"}], user_id=user, org_id=org,
-              conversation_id="c1", timestamp=at(ts), infer=False)
-    m.add([{"role": "user", "content": f"{words} recent"}], user_id=user, org_id=org, conversation_id="c1",
-          infer=False)
-
-
-def contents(page: dict[str, Any]) -> list[str]:
-    return [e["content"] for e in page["results"]]
 
 
 def archive_bytes(root: Path) -> bytes:

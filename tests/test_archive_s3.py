@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import s3_support
+from archive_support import FEB, JAN, MAR_START, at, contents, fill
 from memstrata import Memory
 from memstrata.cli import main
 from memstrata.errors import BackendError
@@ -25,18 +26,11 @@ from memstrata.privacy import archive as arch
 from memstrata.privacy import gdpr, retention
 from memstrata.providers.embedders import HashEmbedder
 
-JAN = datetime(2024, 1, 10, 12, tzinfo=UTC).timestamp()
-FEB = datetime(2024, 2, 10, 12, tzinfo=UTC).timestamp()
-MAR_START = datetime(2024, 3, 1, tzinfo=UTC).timestamp()
 PREFIX = "memstrata/archive"
 
 
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'memory.db'}"
-
-
-def at(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 class Bucket:
@@ -88,17 +82,6 @@ def amem(tmp_path: Path, bucket: Bucket) -> Iterator[Memory]:
     yield m
     m.close()
 
-
-def fill(m: Memory, user: str, words: str, org: str | None = None) -> None:
-    for i, ts in enumerate((JAN, FEB)):
-        m.add([{"role": "user", "content": f"{words} number {i}"}], user_id=user, org_id=org,
-              conversation_id="c1", timestamp=at(ts), infer=False)
-    m.add([{"role": "user", "content": f"{words} recent"}], user_id=user, org_id=org, conversation_id="c1",
-          infer=False)
-
-
-def contents(page: dict[str, Any]) -> list[str]:
-    return [e["content"] for e in page["results"]]
 
 
 def test_old_episodes_move_to_objects_with_a_manifest_in_the_bucket(amem: Memory, bucket: Bucket) -> None:
