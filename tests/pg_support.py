@@ -15,11 +15,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
+
+from service_support import SessionService
 
 TEMPLATE = "memstrata_template"
 
@@ -110,29 +111,21 @@ class EmbeddedPostgres:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-_server: EmbeddedPostgres | None = None
-_server_error: str | None = None
-_lock = threading.Lock()
+def _start(config: pytest.Config) -> EmbeddedPostgres:
+    server = EmbeddedPostgres().start()
+    config.add_cleanup(server.remove)
+    from memstrata.backends.postgres import migrate
+
+    migrate(server.create_database(TEMPLATE))
+    return server
+
+
+_SESSION = SessionService("PostgreSQL + pgvector tests need the embedded server", _start)
 
 
 def session_server(config: pytest.Config) -> EmbeddedPostgres:
     """The session's server with a migrated template database; stopped and removed when pytest ends."""
-    global _server, _server_error
-    with _lock:
-        if _server_error is not None:
-            pytest.fail(_server_error, pytrace=False)
-        if _server is None:
-            try:
-                server = EmbeddedPostgres().start()
-                config.add_cleanup(server.remove)
-                from memstrata.backends.postgres import migrate
-
-                migrate(server.create_database(TEMPLATE))
-                _server = server
-            except Exception as exc:  # any failure must fail the tests, loudly
-                _server_error = f"PostgreSQL + pgvector tests need the embedded server, which failed: {exc}"
-                pytest.fail(_server_error, pytrace=False)
-        return _server
+    return _SESSION.get(config)
 
 
 def fresh_database(request: pytest.FixtureRequest) -> str:

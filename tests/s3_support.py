@@ -14,7 +14,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 
 from pg_support import free_port
+from service_support import SessionService
 
 # moto accepts any credentials; pyarrow and boto3 need some to sign with.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "memstrata-test", "AWS_SECRET_ACCESS_KEY": "memstrata-test-secret",
@@ -88,26 +88,18 @@ class S3Server:
         return name
 
 
-_server: S3Server | None = None
-_server_error: str | None = None
-_lock = threading.Lock()
+def _start(config: pytest.Config) -> S3Server:
+    server = S3Server().start()
+    config.add_cleanup(server.stop)
+    return server
+
+
+_SESSION = SessionService("the S3 archive tests need a local S3 server (moto)", _start)
 
 
 def session_server(config: pytest.Config) -> S3Server:
     """The session's S3 server; stopped when pytest ends."""
-    global _server, _server_error
-    with _lock:
-        if _server_error is not None:
-            pytest.fail(_server_error, pytrace=False)
-        if _server is None:
-            try:
-                server = S3Server().start()
-                config.add_cleanup(server.stop)
-                _server = server
-            except Exception as exc:  # any failure must fail the tests, loudly
-                _server_error = f"the S3 archive tests need a local S3 server (moto), which failed: {exc}"
-                pytest.fail(_server_error, pytrace=False)
-        return _server
+    return _SESSION.get(config)
 
 
 def set_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
