@@ -289,7 +289,7 @@ class Memory(QueuedMethods, PrivacyMethods):
         state = working_keeper.current(self.tiers, scope, conversation_id) if conversation_id else None
         section = context_section(state, token_budget // 4, count) if state else ("", 0)
         standing = standing_memories(self.store, scope, self._qcache.get(query))
-        return assemble_context(hits, recent, state, section, token_budget, count, standing)
+        return assemble_context(hits, recent, state, section, token_budget, count, standing, query)
 
     def episodes(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,

@@ -23,6 +23,7 @@ from memstrata.core.paging import check_limit
 from memstrata.core.validate import check_utf8, parse_time
 from memstrata.errors import InvalidInputError
 from memstrata.models import MemoryRecord, Scope, check_id, iso, utcnow
+from memstrata.retrieve.excerpt import excerpt, excerpt_cap
 from memstrata.retrieve.filters import parse_filters
 from memstrata.retrieve.fusion import fit_budget
 from memstrata.retrieve.pipeline import Hit, SearchRequest
@@ -95,11 +96,13 @@ def is_broad(hits: Sequence[Hit]) -> bool:
 
 def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: WorkingState | None,
                      working_section: tuple[str, int], token_budget: int,
-                     count: Callable[[str], int], standing: Sequence[tuple[MemoryRecord, float]] = ()
-                     ) -> dict[str, Any]:
+                     count: Callable[[str], int], standing: Sequence[tuple[MemoryRecord, float]] = (),
+                     query: str = "") -> dict[str, Any]:
     """The ``context`` result. ``working_section`` is the working state already rendered within a quarter
     of the budget (text, tokens), as ``working.view.context_section`` does it; ``standing`` the standing
-    instructions in the order to show them (``standing_memories``), given at most ``STANDING_SHARE`` of it."""
+    instructions in the order to show them (``standing_memories``), given at most ``STANDING_SHARE`` of it.
+    When not every memory fits, long ones are shown by their part that bears on ``query``
+    (``memstrata.retrieve.excerpt``)."""
     working_text, working_used = working_section
     lines_standing = [f"- {r.text}\n" for r, _ in standing]
     standing_keep: list[int] = []
@@ -124,8 +127,17 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
         recent_keep = sorted(len(lines_recent) - 1 - i for i in recent_keep)
         if not recent_keep:
             used = 0
-    lines = [f"- [{(iso(h.record.valid_from) or '')[:10]}] {h.record.text}{_note(h)}\n" for h in hits]
-    keep, used = fit_budget(lines, token_budget, count, overhead=used + working_used + count(HEADER_MEMORIES))
+    shown_text: list[str | None] = [None] * len(hits)  # an excerpt, where a long memory was cut
+    lines = [_line(h, h.record.text) for h in hits]
+    overhead = used + working_used + count(HEADER_MEMORIES)
+    keep, used = fit_budget(lines, token_budget, count, overhead=overhead)
+    if len(keep) < len(lines):
+        cap = excerpt_cap(token_budget)
+        for i, h in enumerate(hits):
+            shown_text[i] = excerpt(h.record.text, query, cap, count)
+            if shown_text[i] is not None:
+                lines[i] = _line(h, shown_text[i])
+        keep, used = fit_budget(lines, token_budget, count, overhead=overhead)
     text = working_text
     if recent_keep:
         text += HEADER_RECENT + "".join(lines_recent[i] for i in recent_keep) + "\n"
@@ -142,6 +154,7 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
             "valid_from": iso(hits[i].record.valid_from),
             "created_at": iso(hits[i].record.created_at),
             "tokens": count(lines[i]),
+            **({"excerpt": shown_text[i]} if shown_text[i] is not None else {}),
         }
         for i in keep
     ]
@@ -162,6 +175,10 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
             for i in standing_keep
         ],
     }
+
+
+def _line(h: Hit, text: str) -> str:
+    return f"- [{(iso(h.record.valid_from) or '')[:10]}] {text}{_note(h)}\n"
 
 
 def _note(h: Hit) -> str:
