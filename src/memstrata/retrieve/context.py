@@ -134,9 +134,9 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
     if len(keep) < len(lines):
         cap = excerpt_cap(token_budget)
         for i, h in enumerate(hits):
-            shown_text[i] = excerpt(h.record.text, query, cap, count)
-            if shown_text[i] is not None:
-                lines[i] = _line(h, shown_text[i])
+            cut = shown_text[i] = excerpt(h.record.text, query, cap, count)
+            if cut is not None:
+                lines[i] = _line(h, cut)
         keep, used = fit_budget(lines, token_budget, count, overhead=overhead)
     text = working_text
     if recent_keep:
