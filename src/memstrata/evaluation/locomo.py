@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from memstrata.evaluation import metrics as M
-from memstrata.evaluation.baselines import Session, Turn
+from memstrata.evaluation.baselines import CONTEXT_BUDGET, Session, Turn
 from memstrata.evaluation.embed_cache import close, live, stats, wrap
 from memstrata.evaluation.report import (
     below_flat_note,
@@ -209,6 +209,7 @@ def run_locomo(
                                 "evidence": q.evidence,
                                 f"recall@{k}": M.recall_fraction_at_k(out.ranked, q.evidence, k),
                                 f"recall_all@{k}": M.recall_all_at_k(out.ranked, q.evidence, k),
+                                "context_evidence": 1.0 if set(q.evidence) <= out.context_turns else 0.0,
                                 "search_ms": round(out.search_ms, 3),
                                 "top10_tokens": out.top10_tokens,
                                 "ranked": out.ranked[:20],
@@ -239,12 +240,13 @@ def run_locomo(
     for system in runners:
         rs = rows[system.key]
         kept = [r for r in rs if r["category"] not in exclude_categories]
-        per_cat = M.aggregate(rs, [f"recall@{k}", f"recall_all@{k}"], group_by="category")
+        measures = [f"recall@{k}", f"recall_all@{k}", "context_evidence"]
+        per_cat = M.aggregate(rs, measures, group_by="category")
         per_cat.pop("all", None)
         search = [r["search_ms"] for r in rs]
         result["systems"][system.key] = {
             "label": system.label,
-            "overall": M.aggregate(kept, [f"recall@{k}", f"recall_all@{k}"], group_by="category").get("all", {}),
+            "overall": M.aggregate(kept, measures, group_by="category").get("all", {}),
             "per_category": per_cat,
             "questions": len(rs),
             "latency_ms": {
@@ -273,7 +275,9 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         "turns added as user-role messages with the speaker's name, sessions in order with their dates; questions "
         f"asked at the last session's date. Measure: dialog-level evidence recall@{k} = share of a question's "
         f"evidence dia ids among the top {k} turns (memstrata results mapped to turns through provenance), "
-        f"in %, averaged over questions whose evidence is in the conversation. Overall leaves out category {excluded}.",
+        f"in %, averaged over questions whose evidence is in the conversation; context: the share of questions whose "
+        f"evidence turns are all cited by a {CONTEXT_BUDGET:,}-token `context()` (the baselines pack their ranked "
+        f"turns into the same budget). Overall leaves out category {excluded}.",
         "",
         "| measure | " + " | ".join(systems[key]["label"] for key in keys) + " |",
         "|---|" + "---|" * len(keys),
@@ -288,6 +292,8 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
 
     row(f"evidence recall@{k}, overall", [systems[x]["overall"].get(f"recall@{k}") for x in keys])
     row(f"all evidence in top {k}, overall", [systems[x]["overall"].get(f"recall_all@{k}") for x in keys])
+    row(f"all evidence inside a {CONTEXT_BUDGET:,}-token context, overall",
+        [systems[x]["overall"].get("context_evidence") for x in keys])
     cats = sorted({c for x in keys for c in systems[x]["per_category"]}, key=lambda c: int(c))
     for cat in cats:
         n = int(systems[keys[0]]["per_category"].get(cat, {}).get("n", 0))

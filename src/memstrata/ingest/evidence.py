@@ -166,9 +166,21 @@ def finish_facts(facts: Sequence[Candidate], messages: Sequence[Message],
             if question is None:
                 continue  # the message's evidence keeps it; alone it would not say what it is about
             text = f"{text} (in reply to: {_clip(question)})"
-        f.text = resolve_pronouns(text, context)
+        resolved = resolve_pronouns(text, context)
+        if resolved == text and src is not None and _DANGLING.search(text) and not _whole(text, src.content):
+            continue  # "Im on drums for them" cut from its message: the message's evidence keeps it whole
+        f.text = resolved
         out.append(f)
     return out
+
+
+# Someone or something named only by a pronoun: "He lives in Calgary.", "Im on drums for them", "We did it".
+_DANGLING = re.compile(r"^(?:he|she|they)\b|\b(?:them|him)\b|\b(?:it|her)\s*(?:[.!?,;]|$)", re.IGNORECASE)
+
+
+def _whole(fact: str, message: str) -> bool:
+    """Is the fact (nearly) all its message says? Then the message itself reads no better."""
+    return len(normalize_text(message).split()) <= len(normalize_text(fact).split()) + 2
 
 
 _SUBJECT = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|we|you|he|she|it|they|this|that|there|my|our|your|his|her|their|"

@@ -209,7 +209,10 @@ class Retriever:
         asks_we = bool(asks_own) and not _SINGULAR_Q.search(req.query)
         now_q = req.as_of is None and p.newer_first and wants_current(req.query)
         standing = p.standing_weight > 0 and asks_standing(req.query)
-        damp_pleasantries = p.pleasantry_weight != 1.0 and not asks_assistant(req.query)
+        asks_asst = asks_assistant(req.query)
+        damp_pleasantries = p.pleasantry_weight != 1.0 and not asks_asst
+        # "what phone do I have?" is answered by what the user said; the assistant's reply only talks about it
+        echo_weight = ASSISTANT_ECHO if now_q and asks_own and not asks_asst else 1.0
         hits: list[Hit] = []
         now_ts = req.now.timestamp()
         as_of = req.as_of.timestamp() if req.as_of else None
@@ -263,6 +266,9 @@ class Retriever:
                     and self.reader.only_ended(rec.text):
                 boost *= ENDED  # "what course am I doing?": "dropped the evening course" says what I am not
                 st["ended"] = ENDED
+            if echo_weight != 1.0 and rec.source_role == "assistant":
+                boost *= echo_weight
+                st["assistant"] = echo_weight
             if standing and rec.kind in STANDING_KINDS:
                 boost *= 1.0 + p.standing_weight
                 st["standing"] = round(1.0 + p.standing_weight, 3)
@@ -413,6 +419,8 @@ TENTATIVE_MAX_WORDS = 25
 # What the user said has ended, when the query asks how things are now: part of the answer, not the answer.
 ENDED = 0.6
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
+# The assistant's turns, when the query asks how things are for the user now and not what the assistant said.
+ASSISTANT_ECHO = 0.7
 _SINGULAR_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)
 _FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've|we|us|our|ours|we're|we've)\b", re.IGNORECASE)
 _RELATIVE_Q = re.compile(
