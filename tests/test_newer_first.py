@@ -329,3 +329,40 @@ def test_a_capitalised_thing_is_no_person_the_user_talks_about(real_mem: Memory,
                            now=NOW)["results"]
     assert "TIDE_API_KEY" in hits[0]["memory"], [h["memory"] for h in hits]
     assert not any("revised_by" in h for h in hits)
+
+
+def test_what_a_revised_message_said_is_revised_with_it(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "I'm a secondary school teacher in Leeds, I teach chemistry at Roundhay "
+                                              "School. I want to plan a more sustainable workload."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "Happy new year!"},
+                  {"role": "assistant", "content": "Happy new year! How is the term going?"},
+                  {"role": "user", "content": "Right, new year update. I'm at Allerton Grange now, moved in "
+                                              "September. Still chemistry."},
+                  {"role": "assistant", "content": "A new school is a big change. How's the timetable compared to "
+                                                   "before?"}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Which school do I teach at?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "Allerton Grange" in hits[0]["memory"], [h["memory"] for h in hits]
+    older = [h for h in hits if "Roundhay" in h["memory"]]
+    assert len(older) >= 2  # the message and the fact drawn from it
+    assert all(h.get("revised_by") for h in older)
+
+
+def test_the_assistants_words_do_not_answer_what_the_user_has(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "My Pixel 7 battery is dying by lunchtime, is it worth replacing?"},
+                  {"role": "assistant", "content": "If the phone is otherwise fine, a battery replacement is much "
+                                                   "cheaper than a new phone, and the Pixel 7 still gets updates."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "I use an iPhone 16 these days, and CarPlay keeps dropping in my "
+                                              "mate's car."},
+                  {"role": "assistant", "content": "Try forgetting the car under Settings > General > CarPlay on "
+                                                   "the phone, then pair it again with a different cable."}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("What phone do I have?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert hits[0]["source"]["role"] == "user" and "iPhone 16" in hits[0]["memory"], [h["memory"] for h in hits]
+    assert all(h["stages"].get("assistant") for h in hits if h["source"]["role"] == "assistant")
+    # asking what the assistant said lifts nothing of the user's over it
+    said = real_mem.search("What did you suggest about my phone battery?", user_id=uid, limit=5, now=NOW,
+                           explain=True)["results"]
+    assert not any("assistant" in h["stages"] for h in said)

@@ -157,3 +157,18 @@ def test_a_name_the_user_just_said_is_not_the_assistants_own() -> None:
     question = "Where will you live in Lisbon?"
     assert not is_phatic(question)  # alone, a place named in a question may be a suggestion
     assert is_phatic(question, said="I'm moving to Lisbon in March.")
+
+
+def test_a_clause_named_only_by_a_pronoun_is_no_fact_of_its_own(real_mem: Memory, uid: str) -> None:
+    text = "My brother Simon is no help, he lives in Calgary and works in oil and gas."
+    r = real_mem.add([{"role": "user", "content": text}], user_id=uid)
+    kept = [real_mem.get(i, user_id=uid)["memory"] for i in r["messages"][0]["memory_ids"]]
+    assert text in kept  # the message itself, as said
+    assert not any(k.lower().startswith("he lives") for k in kept), kept
+    hits = real_mem.search("Where does my brother Simon live?", user_id=uid, limit=3)["results"]
+    assert any("Calgary" in h["memory"] and "Simon" in h["memory"] for h in hits)
+    # a pronoun the message names stays a fact, with the name beside it
+    r = real_mem.add([{"role": "user", "content": "My sister Anna lives in Porto. I will be closer to her."}],
+                     user_id=uid)
+    kept = [real_mem.get(i, user_id=uid)["memory"] for i in r["messages"][0]["memory_ids"]]
+    assert "I will be closer to her (my sister Anna)." in kept

@@ -158,8 +158,35 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
             order.insert(i_old, order.pop(i_new))
             newer.score = max(newer.score, old.score)
         moved.add(newer.record.id)
+    _same_message(own, order, vectors, asked, moved)
     by_id = {h.record.id: h for h in head}
     return [by_id[i] for i in order] + hits[window:]
+
+
+def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray], asked: set[str],
+                  moved: set[str]) -> None:
+    """What a revised message said is revised with it: "I teach chemistry at Roundhay School", drawn from
+    the message a later "I'm at Allerton Grange now" revised, is placed below that too (when the two say
+    different things and are about the same thing at all), however far it ranked above."""
+    by_id = {h.record.id: h for h in own}
+    for old in own:
+        reviser = by_id.get(old.revised_by or "")
+        if reviser is None:
+            continue
+        episodes = set(old.record.episode_ids)
+        for sib in own:
+            if sib is old or sib is reviser or sib.revised_by or sib.record.id in moved \
+                    or not episodes & set(sib.record.episode_ids) \
+                    or reviser.record.created_at < sib.record.created_at + DAY \
+                    or float(np.dot(vectors[sib.record.id], vectors[reviser.record.id])) < MIN_PAIR_COSINE \
+                    or not _says_other(reviser.record.text, sib.record.text, asked):
+                continue
+            sib.stages["outdated"] = 1.0
+            sib.revised_by = reviser.record.id
+            i_sib, i_new = order.index(sib.record.id), order.index(reviser.record.id)
+            if i_new > i_sib:
+                order.insert(i_sib, order.pop(i_new))
+                reviser.score = max(reviser.score, sib.score)
 
 
 def _shares(words: set[str], other: set[str]) -> bool:
