@@ -366,3 +366,26 @@ def test_the_assistants_words_do_not_answer_what_the_user_has(real_mem: Memory, 
     said = real_mem.search("What did you suggest about my phone battery?", user_id=uid, limit=5, now=NOW,
                            explain=True)["results"]
     assert not any("assistant" in h["stages"] for h in said)
+
+
+def test_what_it_changed_to_comes_before_the_word_that_it_changed(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "My GP is Dr Okafor at the Leatside surgery."}], user_id=uid,
+                 conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "Lemon curd, what a good idea. Also, I've changed GP practices. I'm now "
+                                              "with Dr Pemberton at Catherine House, she's much easier to get an "
+                                              "appointment with."}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Who is my GP?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "Dr Pemberton" in hits[0]["memory"], [h["memory"] for h in hits]
+
+
+def test_a_place_named_with_a_possessive_keeps_its_name(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "Knackered but good. I moved hospitals in the autumn, I'm at "
+                                              "St Vincent's now, on the same kind of ward."},
+                  {"role": "user", "content": "Rent's £875 a month and my brother Dave's a plumber."}],
+                 user_id=uid, conversation_id="s1", timestamp=T1)
+    texts = [m["memory"] for m in real_mem.get_all(user_id=uid)["results"]]
+    assert not any("St Vincent is" in t for t in texts), texts
+    assert any("Rent is £875" in t for t in texts), texts
+    hits = real_mem.search("Which hospital do I work at?", user_id=uid, limit=3, now=NOW)["results"]
+    assert "St Vincent's" in hits[0]["memory"], [h["memory"] for h in hits]

@@ -495,4 +495,14 @@ class StatementWords:
         return bool(_FIRST_PERSON.search(text)) and subject_of(text) == "user"
 
     def only_ended(self, text: str) -> bool:
+        if _CHANGED_PLURAL.search(text) and len(text.split()) <= CHANGED_MAX_WORDS and not re.search(r"\d", text) \
+                and not _NEW_VALUE.search(text):
+            return True  # "I moved hospitals in the autumn": it changed, and another sentence says to what
         return bool(ENDING_CUE.search(text) or _WAS_MINE.search(text)) and not _NEW_VALUE.search(text)
+
+
+# A change said with the plural of what changed names no new value: "I switched programs", "changed GP practices".
+_CHANGED_PLURAL = re.compile(r"\b(?:changed|switched|swapped|moved|changing|switching)\s+(?:my\s+|our\s+)?"
+                             r"(?:[A-Za-z]+\s+)?(?!(?:to|into|from|over|back|in|on|out|house)\b)[a-z]+s\b(?!\s+(?:to|for)\b)",
+                             re.IGNORECASE)
+CHANGED_MAX_WORDS = 9

@@ -159,8 +159,27 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
             newer.score = max(newer.score, old.score)
         moved.add(newer.record.id)
     _same_message(own, order, vectors, asked, moved)
+    _value_before_the_word_of_change(own, order, vectors, reader)
     by_id = {h.record.id: h for h in head}
     return [by_id[i] for i in order] + hits[window:]
+
+
+def _value_before_the_word_of_change(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray],
+                                     reader: StatementReader) -> None:
+    """"I've changed GP practices." says that something changed; "I'm now with Dr Pemberton", said in the same
+    message and itself a revision or a change, says what to: it goes just above."""
+    for said in own:
+        if not reader.only_ended(said.record.text):
+            continue
+        episodes = set(said.record.episode_ids)
+        value = next((h for h in own if h is not said
+                      and ("revises" in h.stages or reader.marks_change(h.record.text))
+                      and episodes & set(h.record.episode_ids) and not reader.only_ended(h.record.text)
+                      and order.index(h.record.id) > order.index(said.record.id)
+                      and float(np.dot(vectors[h.record.id], vectors[said.record.id])) >= MIN_PAIR_COSINE), None)
+        if value is not None:
+            order.insert(order.index(said.record.id), order.pop(order.index(value.record.id)))
+            value.score = max(value.score, said.score)
 
 
 def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray], asked: set[str],

@@ -225,12 +225,24 @@ class _Prepared:
     banter: bool = False
     pleased: bool = False  # "please" was put before a lasting imperative (see _lasting_imperatives)
 
+_NAME_BEFORE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w-]*$")
+_DETERMINER_AFTER = re.compile(r"\s+(?:a|an|the|my|our|his|her|their)\b|\s*[\d£$€]")
+
+
+def _expand_is(m: re.Match[str]) -> str:
+    """"Rent's £875" and "Dave's a plumber" say "is"; "I'm at St Vincent's now" names a place: a name inside a
+    sentence keeps its "'s" unless a determiner or a number follows."""
+    before = m.string[: m.start()]
+    if _NAME_BEFORE.search(before) and not _DETERMINER_AFTER.match(m.string, m.end()):
+        return m.group(0)
+    return " is"
+
 
 def _prepare(content: str) -> _Prepared:
     """Drop code blocks, emphasis, laughter and a leading topic label ("Update:", "Reminder:") before parsing."""
     text = CODE_BLOCK.sub(" ", content)
     text = strip_emphasis(text)
-    text = _IS_CONTRACTED.sub(" is", text)
+    text = _IS_CONTRACTED.sub(_expand_is, text)
     banter = bool(LAUGHTER.search(text))
     if banter:
         # "Miso hates the vacuum haha": the parser takes a trailing "haha" for the object
