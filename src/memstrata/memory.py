@@ -27,7 +27,7 @@ from memstrata.errors import InvalidInputError, MemstrataError
 from memstrata.ingest import edits
 from memstrata.ingest import queue as ingest_queue
 from memstrata.ingest.flow import IngestFlow
-from memstrata.ingest.updates import StatementWords
+from memstrata.ingest.statement_words import StatementWords
 from memstrata.ingest.writer import Writer
 from memstrata.models import Scope, check_id
 from memstrata.providers.embedders import Embedder, resolve_embedder

@@ -1,0 +1,91 @@
+"""How ranking reads stored statements: the rules ingestion uses to tell a new value from a question, a wish, a
+one-off happening or someone else's, offered to ``memstrata.retrieve.revisions`` as its ``StatementReader``."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from memstrata.ingest.updates import (
+    _FIRST_PERSON,
+    _NEW_VALUE,
+    _ONLY_SUPPOSES,
+    _WAS_MINE,
+    _WISHES,
+    ENDING_CUE,
+    has_change_cue,
+    is_tentative,
+    reports_event,
+    subject_of,
+)
+
+
+class StatementWords:
+    """How ranking reads stored statements (``memstrata.retrieve.revisions.StatementReader``), with the same
+    rules ingestion uses to tell a new value from a question, a wish, a one-off happening or someone else's.
+    Each reading is kept for the texts seen last: a search reads the same few dozen memories again and again."""
+
+    def states_own(self, text: str, slot_subject: str | None) -> bool:
+        return _states_own(text, slot_subject)
+
+    def one_off(self, text: str) -> bool:
+        return _one_off(text)
+
+    def tentative(self, text: str) -> bool:
+        return _tentative(text)
+
+    def marks_change(self, text: str) -> bool:
+        return _marks_change(text)
+
+    def speaks_of_self(self, text: str) -> bool:
+        return _speaks_of_self(text)
+
+    def only_ended(self, text: str) -> bool:
+        return _only_ended(text)
+
+
+READINGS_KEPT = 4096
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _states_own(text: str, slot_subject: str | None) -> bool:
+    return not is_tentative(text) and subject_of(text, slot_subject) == "user"
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _one_off(text: str) -> bool:
+    return reports_event(text)
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _tentative(text: str) -> bool:
+    # Only a message that is all question or supposition: "I was thinking of taking the train, a friend
+    # says it's only $10" still says something; "Any tips? I'm in Denver" does too.
+    body = text.strip()
+    asks = body.endswith("?") and not re.search(r"[.!;]\s", body)
+    return asks or bool(_ONLY_SUPPOSES.match(body) or _WISHES.search(body))
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _marks_change(text: str) -> bool:
+    return has_change_cue(text)
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _speaks_of_self(text: str) -> bool:
+    return bool(_FIRST_PERSON.search(text)) and subject_of(text) == "user"
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _only_ended(text: str) -> bool:
+    if len(text.split()) <= CHANGED_MAX_WORDS and _CHANGED_PLURAL.search(text) and not re.search(r"\d", text) \
+            and not _NEW_VALUE.search(text):
+        return True  # "I moved hospitals in the autumn": it changed, and another sentence says to what
+    return bool(ENDING_CUE.search(text) or _WAS_MINE.search(text)) and not _NEW_VALUE.search(text)
+
+
+# A change said with the plural of what changed names no new value: "I switched programs", "changed GP practices".
+_CHANGED_PLURAL = re.compile(r"\b(?:changed|switched|swapped|moved|changing|switching)\s+(?:my\s+|our\s+)?"
+                             r"(?:[A-Za-z]+\s+)?(?!(?:to|into|from|over|back|in|on|out|house)\b)[a-z]+s\b(?!\s+(?:to|for)\b)",
+                             re.IGNORECASE)
+CHANGED_MAX_WORDS = 9
