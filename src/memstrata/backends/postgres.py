@@ -10,7 +10,6 @@ kNN in postgres_knn.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memstrata.errors import BackendError, ConfigurationError, NotFoundError
+from memstrata.errors import BackendError, ConfigurationError
 
 try:
     import psycopg
@@ -33,17 +32,10 @@ from memstrata.backends.postgres_locks import AdvisoryLocks
 from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.backends.postgres_privacy import PostgresPrivacy
 from memstrata.backends.postgres_replica import ReplicaOptions, ReplicaRouter, route_calls, split_url
+from memstrata.backends.postgres_write import fts_source, write_batch
 from memstrata.backends.sql.dialect import PostgresDialect
 from memstrata.backends.sql.keys import SQLKeys
-from memstrata.backends.sql.rows import (
-    EPISODE_INSERT,
-    MEMORY_INSERT,
-    MEMORY_UPDATE,
-    episode_columns,
-    marks,
-    memory_columns,
-    set_list,
-)
+from memstrata.backends.sql.rows import EPISODE_INSERT, episode_columns, marks, memory_columns
 from memstrata.backends.sql.store import SQLStore, unpack_sentences
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Capability, Codec, WriteBatch
@@ -52,24 +44,13 @@ __all__ = ["EXACT_MAX_ROWS", "PostgresStore", "masked", "migrate", "schema_statu
 
 T = TypeVar("T")
 _D = PostgresDialect()
-_TOKEN = re.compile(r"[^\W_]+")
 BULK_ROWS = 1000  # a batch of this many new memories may be a bulk load: see _analyze_if_unknown
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hits alike
-
-
-def _fts_len(indexed: str) -> int:
-    return len(_TOKEN.findall(indexed))  # words as FTS5 counts them (stopwords included), for BM25
 
 
 def _vector(sent: bytes) -> np.ndarray:
     """pgvector's binary form (``vector_send``): a 2-byte dimension, 2 unused bytes, then big-endian float4s."""
     return np.frombuffer(sent, dtype=">f4", offset=4).astype(np.float32)
-
-
-def _fts(codec: Codec, scope: Scope, text: str) -> str:
-    """What the tsvector of ``text`` is built from: the codec's index text (blinded tokens), else the text."""
-    indexed = codec.index_text(scope, text)
-    return text if indexed is None else indexed
 
 
 @route_calls
@@ -177,7 +158,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             made = self._run(lambda conn: schema.ensure_partitions(conn, missing), "create episode partitions")
             with self._lock:
                 self._partitions |= made
-        rows = [(*self.rows.episode_insert(e), self._fts_config, _fts(self.codec, e.scope, e.content))
+        rows = [(*self.rows.episode_insert(e), self._fts_config, fts_source(self.codec, e.scope, e.content))
                 for e in episodes]
         statement = _D.q(f"INSERT INTO episodes ({EPISODE_INSERT}, fts) VALUES ({marks(_D, EPISODE_INSERT)},"
                          " to_tsvector(?::regconfig, ?))")
@@ -330,7 +311,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         # batch's transaction holds one, so a pool of one connection cannot deadlock on it.
         self.codec.prepare(scope)
         try:
-            self._run(lambda conn: _write(self, conn, scope, batch, assigned), "apply", write=True)
+            self._run(lambda conn: write_batch(self, conn, scope, batch, assigned), "apply", write=True)
         finally:
             self.knn.forget(scope.key)
         for rec, rid in assigned:  # only once committed: a retried transaction draws new rids
@@ -380,88 +361,6 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     def __repr__(self) -> str:
         return f"PostgresStore({masked(self.url)!r}, dim={self.dim})"
-
-
-def _write(
-    store: PostgresStore, conn: psycopg.Connection, scope: Scope, batch: WriteBatch,
-    assigned: list[tuple[MemoryRecord, int]],
-) -> None:
-    """One batch inside ``apply``'s transaction: memory rows, vectors by COPY, the shared rest, the counters."""
-    assigned.clear()
-    key = scope.key
-    cur = conn.cursor()
-    # One row per scope, locked for the transaction: writes to a scope are serialised, which keeps
-    # the entity upserts and the vector count race-free without locking other scopes.
-    conn.execute("INSERT INTO scope_counts (scope_key) VALUES (%s) ON CONFLICT (scope_key) DO NOTHING", (key,))
-    conn.execute("SELECT vectors FROM scope_counts WHERE scope_key = %s FOR UPDATE", (key,))
-    delta = docs = doc_len = 0
-    vector_rows: list[tuple[int, int, str, bool, str]] = []
-    if batch.new_memories:
-        rids = [r[0] for r in conn.execute(
-            "SELECT nextval(pg_get_serial_sequence('memories', 'rid')) FROM generate_series(1, %s)",
-            (len(batch.new_memories),),
-        )]
-        memory_rows = []
-        for (rec, vecs), rid in zip(batch.new_memories, rids, strict=True):
-            indexed = _fts(store.codec, scope, rec.text)
-            docs += 1
-            doc_len += _fts_len(indexed)
-            memory_rows.append((rid, *store.rows.memory_insert(scope, rec), store._fts_config, indexed,
-                                _fts_len(indexed)))
-            matrix = np.atleast_2d(vecs)
-            vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
-            assigned.append((rec, rid))
-        cur.executemany(
-            _D.q(f"INSERT INTO memories (rid, {MEMORY_INSERT}, fts, fts_len) VALUES (?,"
-                 f" {marks(_D, MEMORY_INSERT)}, to_tsvector(?::regconfig, ?), ?)"),
-            memory_rows,
-        )
-    update = _D.q(f"UPDATE memories SET {set_list(_D, MEMORY_UPDATE)}, fts = to_tsvector(?::regconfig, ?),"
-                  " fts_len = ? WHERE scope_key = ? AND rid = ?")
-    for rec, new_vecs in batch.updated_memories:
-        row = conn.execute(
-            "SELECT rid, valid_to IS NULL AND superseded_by IS NULL, fts_len FROM memories"
-            " WHERE scope_key = %s AND id = %s FOR UPDATE",
-            (key, rec.id),
-        ).fetchone()
-        if row is None:
-            raise NotFoundError("memory", rec.id)
-        rid, was_active, old_len = row
-        indexed = _fts(store.codec, scope, rec.text)
-        doc_len += _fts_len(indexed) - old_len
-        conn.execute(update, (*store.rows.memory_update(scope, rec), store._fts_config, indexed,
-                              _fts_len(indexed), key, rid))
-        if new_vecs is not None:
-            matrix = np.atleast_2d(new_vecs)
-            delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (rid,)).rowcount
-            vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
-        elif bool(was_active) != rec.current:
-            conn.execute("UPDATE memory_vectors SET active = %s WHERE memory_rid = %s", (rec.current, rid))
-    if vector_rows:
-        # COPY: a third of the time of row-by-row INSERTs, which matters on bulk ingest.
-        with cur.copy("COPY memory_vectors (memory_rid, chunk, scope_key, active, embedding) FROM STDIN") as cp:
-            for vector_row in vector_rows:
-                cp.write_row(vector_row)
-        delta += len(vector_rows)
-    for memory_id in batch.deleted_memory_ids:
-        row = conn.execute(
-            "SELECT rid, fts_len FROM memories WHERE scope_key = %s AND id = %s", (key, memory_id)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError("memory", memory_id)
-        docs -= 1
-        doc_len -= row[1]
-        delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (row[0],)).rowcount
-        conn.execute("DELETE FROM memories WHERE scope_key = %s AND rid = %s", (key, row[0]))
-        store._unlink_memory(conn, _D, key, memory_id)
-    store._write_rows(conn, scope, batch)
-    # Always written, even with nothing to add: the new row version is what other processes' entity
-    # caches probe (its xmin).
-    conn.execute(
-        "UPDATE scope_counts SET vectors = vectors + %s, docs = docs + %s, doc_len = doc_len + %s"
-        " WHERE scope_key = %s",
-        (delta, docs, doc_len, key),
-    )
 
 
 def _prepare(conn: psycopg.Connection, dim: int) -> tuple[set[str], tuple[int, ...], bool]:
