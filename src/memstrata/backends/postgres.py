@@ -4,8 +4,9 @@ Same semantics as the SQLite store, statement for statement — the shared state
 memstrata.backends.sql — so every query carries the scope key, each ``apply`` is one transaction, and
 superseded memories drop out of search unless asked for. What is PostgreSQL's own is here: full text on
 tsvector with BM25 computed in SQL, episode partitions, the per-scope ``scope_counts`` row that
-serialises a scope's writes and feeds kNN and BM25, COPY for vectors. The pool is in postgres_pool,
-kNN in postgres_knn.
+serialises a scope's writes, versions it and feeds kNN and BM25, COPY for vectors. The pool is in
+postgres_pool, a write batch in postgres_write, kNN in postgres_local (in process, for scopes up to a bound)
+and postgres_knn (pgvector).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_knn import EXACT_MAX_ROWS, Knn, vector_literal
+from memstrata.backends.postgres_local import LOCAL_MAX_ROWS, LocalKnn, ScopeChanges, knn_path
+from memstrata.backends.postgres_local import vector_search as knn_search
 from memstrata.backends.postgres_locks import AdvisoryLocks
 from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.backends.postgres_privacy import PostgresPrivacy
@@ -63,6 +66,11 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
     keyword statements at once on two connections (``Capability.PARALLEL_READS``): worth it where the server
     has cores of its own; on a machine whose cores the application and the server already fill, it was slower
     (bench/RESULTS.md, pg-parity), so it is off unless asked for.
+
+    A scope of at most ``vector_cache_rows`` vectors is searched in this process on a cached matrix, checked
+    against the database on every search (memstrata.backends.postgres_local), within ``vector_cache_bytes``
+    of memory; either set to 0 turns it off, and it is off with ``replicas``. Larger scopes are searched by
+    pgvector: exactly up to ``exact_max_rows`` vectors, else through HNSW where that pays.
     """
 
     d = _D
@@ -87,6 +95,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         replica_max_lag_bytes: int | None = None,
         replica_retry: float | None = None,
         parallel_reads: bool = False,
+        vector_cache_rows: int = LOCAL_MAX_ROWS,
+        vector_cache_bytes: int = 2 * 1024**3,
     ) -> None:
         url, from_url = split_url(url)
         given = {"max_lag_seconds": replica_max_lag, "max_lag_bytes": replica_max_lag_bytes,
@@ -109,6 +119,9 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                                      "pool_timeout": pool_timeout, "application_name": application_name}
         self.pool = Pool(url, **pool_args)
         self.router = ReplicaRouter(self.pool, replica_options, pool_args) if replica_options.replicas else None
+        # Not behind standbys: a search could check a matrix against one standby and the next load another.
+        cached = vector_cache_rows > 0 and vector_cache_bytes > 0 and self.router is None
+        self.local = LocalKnn(dim, vector_cache_bytes, vector_cache_rows) if cached else None
         # Write sections: an advisory lock per scope, on connections of their own (postgres_locks).
         self.locks = AdvisoryLocks(url, max_size=max(pool_max, 16), connect_timeout=connect_timeout,
                                    pool_timeout=max(pool_timeout, 30.0), application_name=application_name)
@@ -136,6 +149,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             self.router.close()
         self.locks.close()
         self.pool.close()
+        if self.local is not None:
+            self.local.drop(None)
 
     def change_marker(self, scope: Scope) -> object | None:
         """None while reads may go to a standby: what a search reads there can be older than the primary's
@@ -189,13 +204,15 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
         only: Sequence[str] | None = None, strategy: str = "auto",
     ) -> list[tuple[str, float]]:
-        """Top-k memory ids by cosine similarity. ``strategy``: "auto", "exact" or "hnsw" (tests, benchmarks)."""
+        """Top-k memory ids by cosine similarity. ``strategy``: "auto", or pgvector's "exact" or "hnsw" (tests,
+        benchmarks)."""
         if strategy not in ("auto", "exact", "hnsw"):
             raise ValueError(f"strategy must be 'auto', 'exact' or 'hnsw', got {strategy!r}")
         if k <= 0 or (only is not None and not only):
             return []
         return self._run(
-            lambda conn: self.knn.search(conn, scope.key, vector, k, include_superseded, only, strategy),
+            lambda conn: knn_search(conn, self.knn, self.local, scope.key, vector, k, include_superseded, only,
+                                    strategy, False)[0],
             "vector search",
         )
 
@@ -203,11 +220,13 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
         only: Sequence[str] | None = None,
     ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray]]:
-        """The exact kNN reads the hits' sentence vectors in its own statement; the HNSW path reads them after."""
+        """The in-process and the exact kNN read the hits' sentence vectors in their own statement; the HNSW path
+        reads them after."""
         if k <= 0 or (only is not None and not only):
             return [], {}
         hits, blobs = self._run(
-            lambda conn: self.knn.search_with_sentences(conn, scope.key, vector, k, include_superseded, only, "auto"),
+            lambda conn: knn_search(conn, self.knn, self.local, scope.key, vector, k, include_superseded, only,
+                                    "auto", True),
             "vector search",
         )
         if blobs is None:
@@ -215,8 +234,9 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         return hits, {m: unpack_sentences(b, self.dim) for m, b in blobs.items()}
 
     def knn_path(self, scope: Scope, k: int = 100) -> str:
-        """Which kNN path a search of this scope for ``k`` neighbours takes now: "exact" or "hnsw"."""
-        return self._run(lambda conn: self.knn.path(conn, scope.key, k), "kNN path")
+        """Which kNN path a search of this scope for ``k`` neighbours takes now: "local" (in this process),
+        "exact" or "hnsw" (pgvector)."""
+        return self._run(lambda conn: knn_path(conn, self.knn, self.local, scope.key, k), "kNN path")
 
     def scope_vectors(self, scope: Scope) -> int:
         """Vectors (chunks, superseded included) held for a scope: what picks the kNN path."""
@@ -307,13 +327,16 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     def _write_batch(self, scope: Scope, batch: WriteBatch) -> None:
         assigned: list[tuple[MemoryRecord, int]] = []
+        changes = ScopeChanges()
         # A scope's first sealed write creates its data key, on a connection of its own: before the
         # batch's transaction holds one, so a pool of one connection cannot deadlock on it.
         self.codec.prepare(scope)
         try:
-            self._run(lambda conn: write_batch(self, conn, scope, batch, assigned), "apply", write=True)
+            self._run(lambda conn: write_batch(self, conn, scope, batch, assigned, changes), "apply", write=True)
         finally:
             self.knn.forget(scope.key)
+        if self.local is not None:
+            self.local.patch(scope.key, changes)
         for rec, rid in assigned:  # only once committed: a retried transaction draws new rids
             rec.rid = rid
         if len(batch.new_memories) >= BULK_ROWS and not self._statistics_checked:
@@ -339,6 +362,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     def _scope_gone(self, key: str | None) -> None:
         self.knn.forget(key)
+        if self.local is not None:
+            self.local.drop(key)
 
     def stats(self, scope: Scope | None = None) -> dict[str, Any]:
         def read(conn: psycopg.Connection) -> dict[str, Any]:
@@ -351,10 +376,12 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                 out["database_bytes"] = int(row[0]) if row else 0
             else:
                 out["vectors"] = self.knn.scope_rows(conn, scope.key)
-                out["vector_search"] = self.knn.path(conn, scope.key, 100)  # balanced k
+                out["vector_search"] = knn_path(conn, self.knn, self.local, scope.key, 100)  # balanced k
             return out
 
         out = self._run(read, "stats")
+        if self.local is not None:
+            out["vector_cache_bytes"] = self.local.index.resident_bytes
         if self.router is not None:
             out["replicas"] = self.router.describe()
         return out

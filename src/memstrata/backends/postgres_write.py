@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memstrata.backends.postgres_knn import vector_literal
+from memstrata.backends.postgres_local import ScopeChanges
 from memstrata.backends.sql.dialect import PostgresDialect
 from memstrata.backends.sql.rows import MEMORY_INSERT, MEMORY_UPDATE, marks, set_list
 from memstrata.errors import NotFoundError
@@ -36,16 +37,21 @@ def fts_source(codec: Codec, scope: Scope, text: str) -> str:
 
 def write_batch(
     store: PostgresStore, conn: psycopg.Connection, scope: Scope, batch: WriteBatch,
-    assigned: list[tuple[MemoryRecord, int]],
+    assigned: list[tuple[MemoryRecord, int]], changes: ScopeChanges,
 ) -> None:
-    """One batch inside ``apply``'s transaction: memory rows, vectors by COPY, the shared rest, the counters."""
+    """One batch inside ``apply``'s transaction: memory rows, vectors by COPY, the shared rest, the counters.
+    ``changes`` gets what the batch did to the scope's vectors, for the in-process index (postgres_local)."""
     assigned.clear()
+    changes.clear()
     key = scope.key
     cur = conn.cursor()
     # One row per scope, locked for the transaction: writes to a scope are serialised, which keeps
     # the entity upserts and the vector count race-free without locking other scopes.
-    conn.execute("INSERT INTO scope_counts (scope_key) VALUES (%s) ON CONFLICT (scope_key) DO NOTHING", (key,))
-    conn.execute("SELECT vectors FROM scope_counts WHERE scope_key = %s FOR UPDATE", (key,))
+    created = conn.execute("INSERT INTO scope_counts (scope_key) VALUES (%s) ON CONFLICT (scope_key) DO NOTHING"
+                           " RETURNING true", (key,)).fetchone()
+    row = conn.execute("SELECT xmin::text FROM scope_counts WHERE scope_key = %s FOR UPDATE", (key,)).fetchone()
+    # The scope's version before this batch (postgres_local): its row's last writer, or none before this one.
+    changes.old = None if created is not None or row is None else row[0]
     delta = docs = doc_len = 0
     vector_rows: list[tuple[int, int, str, bool, str]] = []
     if batch.new_memories:
@@ -63,6 +69,9 @@ def write_batch(
             matrix = np.atleast_2d(vecs)
             vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
             assigned.append((rec, rid))
+            changes.added.append((rid, matrix))
+            if not rec.current:
+                changes.flag(rid, False)
         cur.executemany(
             _D.q(f"INSERT INTO memories (rid, {MEMORY_INSERT}, fts, fts_len) VALUES (?,"
                  f" {marks(_D, MEMORY_INSERT)}, to_tsvector(?::regconfig, ?), ?)"),
@@ -87,8 +96,13 @@ def write_batch(
             matrix = np.atleast_2d(new_vecs)
             delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (rid,)).rowcount
             vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
+            changes.removed.append(rid)
+            changes.added.append((rid, matrix))
+            if not rec.current:
+                changes.flag(rid, False)
         elif bool(was_active) != rec.current:
             conn.execute("UPDATE memory_vectors SET active = %s WHERE memory_rid = %s", (rec.current, rid))
+            changes.flag(rid, rec.current)
     if vector_rows:
         # COPY: a third of the time of row-by-row INSERTs, which matters on bulk ingest.
         with cur.copy("COPY memory_vectors (memory_rid, chunk, scope_key, active, embedding) FROM STDIN") as cp:
@@ -105,12 +119,14 @@ def write_batch(
         doc_len -= row[1]
         delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (row[0],)).rowcount
         conn.execute("DELETE FROM memories WHERE scope_key = %s AND rid = %s", (key, row[0]))
+        changes.removed.append(row[0])
         store._unlink_memory(conn, _D, key, memory_id)
     store._write_rows(conn, scope, batch)
-    # Always written, even with nothing to add: the new row version is what other processes' entity
-    # caches probe (its xmin).
-    conn.execute(
+    # Always written, even with nothing to add: the new row version (its xmin) is the scope's version, which
+    # other processes' entity caches and vector indexes probe.
+    row = conn.execute(
         "UPDATE scope_counts SET vectors = vectors + %s, docs = docs + %s, doc_len = doc_len + %s"
-        " WHERE scope_key = %s",
+        " WHERE scope_key = %s RETURNING xmin::text",
         (delta, docs, doc_len, key),
-    )
+    ).fetchone()
+    changes.new = None if row is None else row[0]
