@@ -119,7 +119,7 @@ def _fill(store: PostgresStore, scope: Scope, vectors: np.ndarray) -> list[str]:
 def test_hnsw_path_matches_exact_on_a_large_scope(pg_url: str) -> None:
     rng = np.random.default_rng(3)
     centers = rng.normal(0, 1, (40, DIM))
-    store = PostgresStore(pg_url, dim=DIM, exact_max_rows=500)
+    store = PostgresStore(pg_url, dim=DIM, exact_max_rows=500, vector_cache_rows=0)  # pgvector's paths only
     try:
         big, small, other = Scope.of(user_id="big"), Scope.of(user_id="small"), Scope.of(user_id="other")
         big_ids = _fill(store, big, _clustered(rng, 1500, centers))

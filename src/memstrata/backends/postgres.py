@@ -4,13 +4,13 @@ Same semantics as the SQLite store, statement for statement — the shared state
 memstrata.backends.sql — so every query carries the scope key, each ``apply`` is one transaction, and
 superseded memories drop out of search unless asked for. What is PostgreSQL's own is here: full text on
 tsvector with BM25 computed in SQL, episode partitions, the per-scope ``scope_counts`` row that
-serialises a scope's writes and feeds kNN and BM25, COPY for vectors. The pool is in postgres_pool,
-kNN in postgres_knn.
+serialises a scope's writes, versions it and feeds kNN and BM25, COPY for vectors. The pool is in
+postgres_pool, a write batch in postgres_write, kNN in postgres_local (in process, for scopes up to a bound)
+and postgres_knn (pgvector).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memstrata.errors import BackendError, ConfigurationError, NotFoundError
+from memstrata.errors import BackendError, ConfigurationError
 
 try:
     import psycopg
@@ -29,21 +29,16 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from memstrata.backends import postgres_schema as schema
 from memstrata.backends.postgres_knn import EXACT_MAX_ROWS, Knn, vector_literal
+from memstrata.backends.postgres_local import LOCAL_MAX_ROWS, LocalKnn, ScopeChanges, knn_path
+from memstrata.backends.postgres_local import vector_search as knn_search
 from memstrata.backends.postgres_locks import AdvisoryLocks
 from memstrata.backends.postgres_pool import Pool, direct, masked
 from memstrata.backends.postgres_privacy import PostgresPrivacy
 from memstrata.backends.postgres_replica import ReplicaOptions, ReplicaRouter, route_calls, split_url
+from memstrata.backends.postgres_write import fts_source, write_batch
 from memstrata.backends.sql.dialect import PostgresDialect
 from memstrata.backends.sql.keys import SQLKeys
-from memstrata.backends.sql.rows import (
-    EPISODE_INSERT,
-    MEMORY_INSERT,
-    MEMORY_UPDATE,
-    episode_columns,
-    marks,
-    memory_columns,
-    set_list,
-)
+from memstrata.backends.sql.rows import EPISODE_INSERT, episode_columns, marks, memory_columns
 from memstrata.backends.sql.store import SQLStore, unpack_sentences
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Capability, Codec, WriteBatch
@@ -52,24 +47,13 @@ __all__ = ["EXACT_MAX_ROWS", "PostgresStore", "masked", "migrate", "schema_statu
 
 T = TypeVar("T")
 _D = PostgresDialect()
-_TOKEN = re.compile(r"[^\W_]+")
 BULK_ROWS = 1000  # a batch of this many new memories may be a bulk load: see _analyze_if_unknown
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hits alike
-
-
-def _fts_len(indexed: str) -> int:
-    return len(_TOKEN.findall(indexed))  # words as FTS5 counts them (stopwords included), for BM25
 
 
 def _vector(sent: bytes) -> np.ndarray:
     """pgvector's binary form (``vector_send``): a 2-byte dimension, 2 unused bytes, then big-endian float4s."""
     return np.frombuffer(sent, dtype=">f4", offset=4).astype(np.float32)
-
-
-def _fts(codec: Codec, scope: Scope, text: str) -> str:
-    """What the tsvector of ``text`` is built from: the codec's index text (blinded tokens), else the text."""
-    indexed = codec.index_text(scope, text)
-    return text if indexed is None else indexed
 
 
 @route_calls
@@ -82,6 +66,11 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
     keyword statements at once on two connections (``Capability.PARALLEL_READS``): worth it where the server
     has cores of its own; on a machine whose cores the application and the server already fill, it was slower
     (bench/RESULTS.md, pg-parity), so it is off unless asked for.
+
+    A scope of at most ``vector_cache_rows`` vectors is searched in this process on a cached matrix, checked
+    against the database on every search (memstrata.backends.postgres_local), within ``vector_cache_bytes``
+    of memory; either set to 0 turns it off, and it is off with ``replicas``. Larger scopes are searched by
+    pgvector: exactly up to ``exact_max_rows`` vectors, else through HNSW where that pays.
     """
 
     d = _D
@@ -106,6 +95,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         replica_max_lag_bytes: int | None = None,
         replica_retry: float | None = None,
         parallel_reads: bool = False,
+        vector_cache_rows: int = LOCAL_MAX_ROWS,
+        vector_cache_bytes: int = 2 * 1024**3,
     ) -> None:
         url, from_url = split_url(url)
         given = {"max_lag_seconds": replica_max_lag, "max_lag_bytes": replica_max_lag_bytes,
@@ -128,6 +119,9 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                                      "pool_timeout": pool_timeout, "application_name": application_name}
         self.pool = Pool(url, **pool_args)
         self.router = ReplicaRouter(self.pool, replica_options, pool_args) if replica_options.replicas else None
+        # Not behind standbys: a search could check a matrix against one standby and the next load another.
+        cached = vector_cache_rows > 0 and vector_cache_bytes > 0 and self.router is None
+        self.local = LocalKnn(dim, vector_cache_bytes, vector_cache_rows) if cached else None
         # Write sections: an advisory lock per scope, on connections of their own (postgres_locks).
         self.locks = AdvisoryLocks(url, max_size=max(pool_max, 16), connect_timeout=connect_timeout,
                                    pool_timeout=max(pool_timeout, 30.0), application_name=application_name)
@@ -155,6 +149,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             self.router.close()
         self.locks.close()
         self.pool.close()
+        if self.local is not None:
+            self.local.drop(None)
 
     def change_marker(self, scope: Scope) -> object | None:
         """None while reads may go to a standby: what a search reads there can be older than the primary's
@@ -177,7 +173,7 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             made = self._run(lambda conn: schema.ensure_partitions(conn, missing), "create episode partitions")
             with self._lock:
                 self._partitions |= made
-        rows = [(*self.rows.episode_insert(e), self._fts_config, _fts(self.codec, e.scope, e.content))
+        rows = [(*self.rows.episode_insert(e), self._fts_config, fts_source(self.codec, e.scope, e.content))
                 for e in episodes]
         statement = _D.q(f"INSERT INTO episodes ({EPISODE_INSERT}, fts) VALUES ({marks(_D, EPISODE_INSERT)},"
                          " to_tsvector(?::regconfig, ?))")
@@ -208,13 +204,15 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
         only: Sequence[str] | None = None, strategy: str = "auto",
     ) -> list[tuple[str, float]]:
-        """Top-k memory ids by cosine similarity. ``strategy``: "auto", "exact" or "hnsw" (tests, benchmarks)."""
+        """Top-k memory ids by cosine similarity. ``strategy``: "auto", or pgvector's "exact" or "hnsw" (tests,
+        benchmarks)."""
         if strategy not in ("auto", "exact", "hnsw"):
             raise ValueError(f"strategy must be 'auto', 'exact' or 'hnsw', got {strategy!r}")
         if k <= 0 or (only is not None and not only):
             return []
         return self._run(
-            lambda conn: self.knn.search(conn, scope.key, vector, k, include_superseded, only, strategy),
+            lambda conn: knn_search(conn, self.knn, self.local, scope.key, vector, k, include_superseded, only,
+                                    strategy, False)[0],
             "vector search",
         )
 
@@ -222,11 +220,13 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
         only: Sequence[str] | None = None,
     ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray]]:
-        """The exact kNN reads the hits' sentence vectors in its own statement; the HNSW path reads them after."""
+        """The in-process and the exact kNN read the hits' sentence vectors in their own statement; the HNSW path
+        reads them after."""
         if k <= 0 or (only is not None and not only):
             return [], {}
         hits, blobs = self._run(
-            lambda conn: self.knn.search_with_sentences(conn, scope.key, vector, k, include_superseded, only, "auto"),
+            lambda conn: knn_search(conn, self.knn, self.local, scope.key, vector, k, include_superseded, only,
+                                    "auto", True),
             "vector search",
         )
         if blobs is None:
@@ -234,8 +234,9 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         return hits, {m: unpack_sentences(b, self.dim) for m, b in blobs.items()}
 
     def knn_path(self, scope: Scope, k: int = 100) -> str:
-        """Which kNN path a search of this scope for ``k`` neighbours takes now: "exact" or "hnsw"."""
-        return self._run(lambda conn: self.knn.path(conn, scope.key, k), "kNN path")
+        """Which kNN path a search of this scope for ``k`` neighbours takes now: "local" (in this process),
+        "exact" or "hnsw" (pgvector)."""
+        return self._run(lambda conn: knn_path(conn, self.knn, self.local, scope.key, k), "kNN path")
 
     def scope_vectors(self, scope: Scope) -> int:
         """Vectors (chunks, superseded included) held for a scope: what picks the kNN path."""
@@ -326,13 +327,16 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     def _write_batch(self, scope: Scope, batch: WriteBatch) -> None:
         assigned: list[tuple[MemoryRecord, int]] = []
+        changes = ScopeChanges()
         # A scope's first sealed write creates its data key, on a connection of its own: before the
         # batch's transaction holds one, so a pool of one connection cannot deadlock on it.
         self.codec.prepare(scope)
         try:
-            self._run(lambda conn: _write(self, conn, scope, batch, assigned), "apply", write=True)
+            self._run(lambda conn: write_batch(self, conn, scope, batch, assigned, changes), "apply", write=True)
         finally:
             self.knn.forget(scope.key)
+        if self.local is not None:
+            self.local.patch(scope.key, changes)
         for rec, rid in assigned:  # only once committed: a retried transaction draws new rids
             rec.rid = rid
         if len(batch.new_memories) >= BULK_ROWS and not self._statistics_checked:
@@ -358,6 +362,8 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
 
     def _scope_gone(self, key: str | None) -> None:
         self.knn.forget(key)
+        if self.local is not None:
+            self.local.drop(key)
 
     def stats(self, scope: Scope | None = None) -> dict[str, Any]:
         def read(conn: psycopg.Connection) -> dict[str, Any]:
@@ -370,98 +376,18 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
                 out["database_bytes"] = int(row[0]) if row else 0
             else:
                 out["vectors"] = self.knn.scope_rows(conn, scope.key)
-                out["vector_search"] = self.knn.path(conn, scope.key, 100)  # balanced k
+                out["vector_search"] = knn_path(conn, self.knn, self.local, scope.key, 100)  # balanced k
             return out
 
         out = self._run(read, "stats")
+        if self.local is not None:
+            out["vector_cache_bytes"] = self.local.index.resident_bytes
         if self.router is not None:
             out["replicas"] = self.router.describe()
         return out
 
     def __repr__(self) -> str:
         return f"PostgresStore({masked(self.url)!r}, dim={self.dim})"
-
-
-def _write(
-    store: PostgresStore, conn: psycopg.Connection, scope: Scope, batch: WriteBatch,
-    assigned: list[tuple[MemoryRecord, int]],
-) -> None:
-    """One batch inside ``apply``'s transaction: memory rows, vectors by COPY, the shared rest, the counters."""
-    assigned.clear()
-    key = scope.key
-    cur = conn.cursor()
-    # One row per scope, locked for the transaction: writes to a scope are serialised, which keeps
-    # the entity upserts and the vector count race-free without locking other scopes.
-    conn.execute("INSERT INTO scope_counts (scope_key) VALUES (%s) ON CONFLICT (scope_key) DO NOTHING", (key,))
-    conn.execute("SELECT vectors FROM scope_counts WHERE scope_key = %s FOR UPDATE", (key,))
-    delta = docs = doc_len = 0
-    vector_rows: list[tuple[int, int, str, bool, str]] = []
-    if batch.new_memories:
-        rids = [r[0] for r in conn.execute(
-            "SELECT nextval(pg_get_serial_sequence('memories', 'rid')) FROM generate_series(1, %s)",
-            (len(batch.new_memories),),
-        )]
-        memory_rows = []
-        for (rec, vecs), rid in zip(batch.new_memories, rids, strict=True):
-            indexed = _fts(store.codec, scope, rec.text)
-            docs += 1
-            doc_len += _fts_len(indexed)
-            memory_rows.append((rid, *store.rows.memory_insert(scope, rec), store._fts_config, indexed,
-                                _fts_len(indexed)))
-            matrix = np.atleast_2d(vecs)
-            vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
-            assigned.append((rec, rid))
-        cur.executemany(
-            _D.q(f"INSERT INTO memories (rid, {MEMORY_INSERT}, fts, fts_len) VALUES (?,"
-                 f" {marks(_D, MEMORY_INSERT)}, to_tsvector(?::regconfig, ?), ?)"),
-            memory_rows,
-        )
-    update = _D.q(f"UPDATE memories SET {set_list(_D, MEMORY_UPDATE)}, fts = to_tsvector(?::regconfig, ?),"
-                  " fts_len = ? WHERE scope_key = ? AND rid = ?")
-    for rec, new_vecs in batch.updated_memories:
-        row = conn.execute(
-            "SELECT rid, valid_to IS NULL AND superseded_by IS NULL, fts_len FROM memories"
-            " WHERE scope_key = %s AND id = %s FOR UPDATE",
-            (key, rec.id),
-        ).fetchone()
-        if row is None:
-            raise NotFoundError("memory", rec.id)
-        rid, was_active, old_len = row
-        indexed = _fts(store.codec, scope, rec.text)
-        doc_len += _fts_len(indexed) - old_len
-        conn.execute(update, (*store.rows.memory_update(scope, rec), store._fts_config, indexed,
-                              _fts_len(indexed), key, rid))
-        if new_vecs is not None:
-            matrix = np.atleast_2d(new_vecs)
-            delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (rid,)).rowcount
-            vector_rows += [(rid, i, key, rec.current, vector_literal(matrix[i])) for i in range(len(matrix))]
-        elif bool(was_active) != rec.current:
-            conn.execute("UPDATE memory_vectors SET active = %s WHERE memory_rid = %s", (rec.current, rid))
-    if vector_rows:
-        # COPY: a third of the time of row-by-row INSERTs, which matters on bulk ingest.
-        with cur.copy("COPY memory_vectors (memory_rid, chunk, scope_key, active, embedding) FROM STDIN") as cp:
-            for vector_row in vector_rows:
-                cp.write_row(vector_row)
-        delta += len(vector_rows)
-    for memory_id in batch.deleted_memory_ids:
-        row = conn.execute(
-            "SELECT rid, fts_len FROM memories WHERE scope_key = %s AND id = %s", (key, memory_id)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError("memory", memory_id)
-        docs -= 1
-        doc_len -= row[1]
-        delta -= conn.execute("DELETE FROM memory_vectors WHERE memory_rid = %s", (row[0],)).rowcount
-        conn.execute("DELETE FROM memories WHERE scope_key = %s AND rid = %s", (key, row[0]))
-        store._unlink_memory(conn, _D, key, memory_id)
-    store._write_rows(conn, scope, batch)
-    # Always written, even with nothing to add: the new row version is what other processes' entity
-    # caches probe (its xmin).
-    conn.execute(
-        "UPDATE scope_counts SET vectors = vectors + %s, docs = docs + %s, doc_len = doc_len + %s"
-        " WHERE scope_key = %s",
-        (delta, docs, doc_len, key),
-    )
 
 
 def _prepare(conn: psycopg.Connection, dim: int) -> tuple[set[str], tuple[int, ...], bool]:

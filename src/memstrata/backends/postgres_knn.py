@@ -35,6 +35,12 @@ def vector_literal(v: np.ndarray) -> str:
 _MEMORY_ID = "SELECT m.id FROM memories m WHERE m.scope_key = %s AND m.rid ="  # one memory's id, by its rid
 
 
+def rids_of(conn: psycopg.Connection, key: str, ids: Sequence[str]) -> list[int]:
+    """The row ids of the memories ``ids`` of one scope (those that exist)."""
+    return [r[0] for r in conn.execute("SELECT rid FROM memories WHERE scope_key = %s AND id = ANY(%s)",
+                                       (key, list(ids)))]
+
+
 def _candidates(k: int) -> int:
     return k + max(8, k // 4)  # a few spare rows, so chunks of one memory don't crowd others out
 
@@ -72,7 +78,7 @@ class Knn:
             row = conn.execute("SELECT vectors FROM scope_counts WHERE scope_key = %s", (key,)).fetchone()
         return int(row[0]) if row else 0
 
-    def _scope_size(self, conn: psycopg.Connection, key: str) -> int:
+    def scope_size(self, conn: psycopg.Connection, key: str) -> int:
         """The scope's vector count, cached for a few seconds: it only picks a path, and both are right."""
         now = time.monotonic()
         hit = self._sizes.get(key)
@@ -86,39 +92,26 @@ class Knn:
 
     def path(self, conn: psycopg.Connection, key: str, k: int) -> str:
         """Which kNN path a search of this scope for ``k`` neighbours takes now: "exact" or "hnsw"."""
-        return "hnsw" if self._hnsw_pays(conn, self._scope_size(conn, key), k) else "exact"
+        return "hnsw" if self._hnsw_pays(conn, self.scope_size(conn, key), k) else "exact"
 
     def _hnsw_pays(self, conn: psycopg.Connection, size: int, k: int) -> bool:
         """HNSW only for a big scope that is not a sliver of the table (the filter would make it crawl)."""
         if not self.has_hnsw or size <= self.exact_max_rows:
             return False
-        total = max(size, self._scope_size(conn, ""))
+        total = max(size, self.scope_size(conn, ""))
         return size * size > HNSW_VISIT_COST * _candidates(k) * total
-
-    def search(
-        self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
-        only: Sequence[str] | None, strategy: str,
-    ) -> list[tuple[str, float]]:
-        return self.search_with_sentences(conn, key, vector, k, include_superseded, only, strategy, False)[0]
 
     def search_with_sentences(
         self, conn: psycopg.Connection, key: str, vector: np.ndarray, k: int, include_superseded: bool,
-        only: Sequence[str] | None, strategy: str, sentences: bool = True,
+        only_rids: list[int] | None, strategy: str, sentences: bool = True,
     ) -> tuple[list[tuple[str, float]], dict[str, bytes] | None]:
         """The top k, and with ``sentences`` the stored sentence vectors of those that have some, read by the
-        same statement where the exact path answers (None where they were not read: the caller reads them)."""
+        same statement where the exact path answers (None where they were not read: the caller reads them).
+        ``only_rids``: the row ids of the memories a search is restricted to (``rids_of``)."""
         q = vector_literal(vector)
-        only_rids: list[int] | None = None
-        if only is not None:
-            only_rids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT rid FROM memories WHERE scope_key = %s AND id = ANY(%s)", (key, list(only))
-                )
-            ]
-            if not only_rids:
-                return [], {}
-        size = len(only_rids) if only_rids is not None else self._scope_size(conn, key)
+        if only_rids is not None and not only_rids:
+            return [], {}
+        size = len(only_rids) if only_rids is not None else self.scope_size(conn, key)
         use = strategy
         if use == "auto":
             use = "hnsw" if self._hnsw_pays(conn, size, k) else "exact"

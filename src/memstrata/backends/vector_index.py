@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -49,9 +49,14 @@ def scores_of(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     return out
 
 
+# Passed as the version to search: whatever matrix is cached (loaded if none); the caller checks the version
+# that comes back against the database.
+ANY = object()
+
+
 @dataclass
 class _ScopeMatrix:
-    version: int
+    version: object  # an engine's scope version: SQLite's counter, PostgreSQL's xmin of the scope's counter row
     matrix: np.ndarray  # (n, dim) float32, rows L2-normalised
     owners: np.ndarray  # (n,) int64 memory rid that owns the row (a long memory has several rows)
     active: np.ndarray  # (n,) bool: the owning memory is current (not superseded / expired)
@@ -61,7 +66,7 @@ class _ScopeMatrix:
         return self.matrix.nbytes + self.owners.nbytes + self.active.nbytes
 
 
-Loader = Callable[[], tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+Loader = Callable[[], tuple[object, np.ndarray, np.ndarray, np.ndarray]]
 
 
 class VectorIndex:
@@ -74,10 +79,10 @@ class VectorIndex:
         self._lock = threading.RLock()
         self._bytes = 0
 
-    def _get(self, key: str, version: int, load: Loader) -> _ScopeMatrix:
+    def _get(self, key: str, version: object, load: Loader) -> _ScopeMatrix:
         with self._lock:
             entry = self._scopes.get(key)
-            if entry is not None and entry.version == version:
+            if entry is not None and (version is ANY or entry.version == version):
                 self._scopes.move_to_end(key)
                 return entry
         loaded_version, matrix, owners, active = load()
@@ -96,7 +101,7 @@ class VectorIndex:
     def search(
         self,
         key: str,
-        version: int,
+        version: object,
         load: Loader,
         query: np.ndarray,
         k: int,
@@ -105,43 +110,60 @@ class VectorIndex:
         only: set[int] | None = None,
     ) -> list[tuple[int, float]]:
         """Top-k memory rids by cosine; a memory with several rows scores by its best row."""
+        return self.query(key, version, load, query, k, include_inactive=include_inactive, only=only)[1]
+
+    def query(
+        self,
+        key: str,
+        version: object,
+        load: Loader,
+        query: np.ndarray,
+        k: int,
+        *,
+        include_inactive: bool = False,
+        only: set[int] | None = None,
+    ) -> tuple[object, list[tuple[int, float]]]:
+        """``search``, and the version of the matrix that answered (``version`` may be ``ANY``)."""
         entry = self._get(key, version, load)
-        n = entry.matrix.shape[0]
+        with self._lock:  # a patch replaces the arrays, never changes them in place: take one consistent set
+            matrix, owners, active, used = entry.matrix, entry.owners, entry.active, entry.version
+        n = matrix.shape[0]
         if n == 0 or k <= 0:
-            return []
-        scores = scores_of(entry.matrix, query.astype(np.float32, copy=False))
-        mask = None if include_inactive else entry.active
+            return used, []
+        scores = scores_of(matrix, query.astype(np.float32, copy=False))
+        mask = None if include_inactive else active
         if only is not None:
-            allowed = np.isin(entry.owners, np.fromiter(only, dtype=np.int64, count=len(only)))
+            allowed = np.isin(owners, np.fromiter(only, dtype=np.int64, count=len(only)))
             mask = allowed if mask is None else (mask & allowed)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         # Fetch extra rows so that several rows of one memory don't crowd out others.
         want = min(n, k * 3 + 8)
         top = np.argpartition(-scores, want - 1)[:want] if want < n else np.arange(n)
-        top = top[np.argsort(-scores[top], kind="stable")]
+        # Equal scores in row id order, as the SQL stores order them.
+        top = top[np.lexsort((owners[top], -scores[top]))]
         best: dict[int, float] = {}
         for row in top:
             s = float(scores[row])
             if s == -np.inf:
                 break
-            rid = int(entry.owners[row])
+            rid = int(owners[row])
             if rid not in best:
                 best[rid] = s
                 if len(best) >= k:
                     break
-        return list(best.items())
+        return used, list(best.items())
 
     def patch(
         self,
         key: str,
-        old_version: int,
-        new_version: int,
+        old_version: object,
+        new_version: object,
         *,
         add: Iterable[tuple[int, np.ndarray]] = (),
         remove: Iterable[int] = (),
-        deactivate: Iterable[int] = (),
-        activate: Iterable[int] = (),
+        deactivate: Sequence[int] = (),
+        activate: Sequence[int] = (),
     ) -> None:
         """Apply this process's own committed write; drop the cache if someone else wrote in between."""
         with self._lock:
@@ -161,10 +183,6 @@ class VectorIndex:
                     entry.owners[keep],
                     entry.active[keep],
                 )
-            for rid in deactivate:
-                entry.active[entry.owners == rid] = False
-            for rid in activate:
-                entry.active[entry.owners == rid] = True
             added = list(add)
             if added:
                 rows = [np.atleast_2d(v).astype(np.float32) for _, v in added]
@@ -177,8 +195,19 @@ class VectorIndex:
                 entry.matrix = np.vstack([entry.matrix, *rows])
                 entry.owners = np.concatenate([entry.owners, owners])
                 entry.active = np.concatenate([entry.active, np.ones(len(owners), dtype=bool)])
+            # After the adds: a memory re-embedded in this write may also have stopped being current.
+            if deactivate or activate:
+                entry.active = entry.active.copy()  # a search may hold the old array
+                for rid in deactivate:
+                    entry.active[entry.owners == rid] = False
+                for rid in activate:
+                    entry.active[entry.owners == rid] = True
             entry.version = new_version
             self._bytes += entry.nbytes
+
+    def holds(self, key: str) -> bool:
+        with self._lock:
+            return key in self._scopes
 
     def drop(self, key: str | None = None) -> None:
         with self._lock:
