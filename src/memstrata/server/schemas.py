@@ -167,6 +167,8 @@ class ContextItem(_Out):
     memory: str
     score: float
     tokens: int
+    excerpt: str | None = Field(None, description="what the text shows of a long memory cut to fit the budget: its "
+                                "opening and the sentences about the query; null when the memory is shown whole")
 
 
 class StandingItem(_Out):

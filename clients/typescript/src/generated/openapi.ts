@@ -806,6 +806,11 @@ export interface components {
         };
         /** ContextItem */
         ContextItem: {
+            /**
+             * Excerpt
+             * @description what the text shows of a long memory cut to fit the budget: its opening and the sentences about the query; null when the memory is shown whole
+             */
+            excerpt?: string | null;
             /** Id */
             id: string;
             /** Memory */
