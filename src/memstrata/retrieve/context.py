@@ -130,14 +130,18 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
     shown_text: list[str | None] = [None] * len(hits)  # an excerpt, where a long memory was cut
     lines = [_line(h, h.record.text) for h in hits]
     overhead = used + working_used + count(HEADER_MEMORIES)
-    keep, used = fit_budget(lines, token_budget, count, overhead=overhead)
+    sizes = {line: count(line) for line in lines}  # counted once: the budget may be fitted twice
+    keep, used = fit_budget(lines, token_budget, sizes.__getitem__, overhead=overhead)
     if len(keep) < len(lines):
         cap = excerpt_cap(token_budget)
         for i, h in enumerate(hits):
-            cut = shown_text[i] = excerpt(h.record.text, query, cap, count)
+            if sizes[lines[i]] <= cap:
+                continue
+            cut = shown_text[i] = excerpt(h.record.text, query, cap, count, size=sizes[lines[i]])
             if cut is not None:
                 lines[i] = _line(h, cut)
-        keep, used = fit_budget(lines, token_budget, count, overhead=overhead)
+                sizes[lines[i]] = count(lines[i])
+        keep, used = fit_budget(lines, token_budget, sizes.__getitem__, overhead=overhead)
     text = working_text
     if recent_keep:
         text += HEADER_RECENT + "".join(lines_recent[i] for i in recent_keep) + "\n"
@@ -153,7 +157,7 @@ def assemble_context(hits: Sequence[Hit], recent: Sequence[Turn], state: Working
             "episode_ids": hits[i].record.episode_ids,
             "valid_from": iso(hits[i].record.valid_from),
             "created_at": iso(hits[i].record.created_at),
-            "tokens": count(lines[i]),
+            "tokens": sizes[lines[i]],
             **({"excerpt": shown_text[i]} if shown_text[i] is not None else {}),
         }
         for i in keep

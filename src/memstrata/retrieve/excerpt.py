@@ -18,6 +18,7 @@ from memstrata.core.text import query_terms
 LONG_SHARE = 0.125  # a memory over this share of the budget is cut when not every memory fits
 MIN_EXCERPT_TOKENS = 48  # however small the budget, an excerpt has room for a sentence or two
 GAP = " … "
+MIN_SENTENCE_TOKENS = 6  # with less room than this left, no further sentence is looked at
 STEM = 5  # words agree on their first letters: "malfunction" ~ "malfunctioned", "purchase" ~ "purchased"
 
 _SENTENCE = re.compile(r"(?<=[.!?:])[\"')\]]*\s+|\n+")
@@ -33,10 +34,11 @@ def _stems(text: str) -> set[str]:
     return {w[:STEM] for w in _WORD.findall(text.lower())}
 
 
-def excerpt(text: str, query: str, cap: int, count: Callable[[str], int]) -> str | None:
+def excerpt(text: str, query: str, cap: int, count: Callable[[str], int], size: int | None = None) -> str | None:
     """``text`` cut to at most ``cap`` tokens around the sentences that share words with ``query``;
-    None when it already fits or no whole sentence does (nothing is cut mid-sentence)."""
-    if count(text) <= cap:
+    None when it already fits or no whole sentence does (nothing is cut mid-sentence). ``size``: the text's
+    tokens, when the caller has counted them."""
+    if (count(text) if size is None else size) <= cap:
         return None
     sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
     if len(sentences) < 2:
@@ -50,6 +52,8 @@ def excerpt(text: str, query: str, cap: int, count: Callable[[str], int]) -> str
     for i in order:
         if i > 0 and overlap[i] == 0 and any(overlap[j] for j in chosen):
             break  # sentences with nothing of the query only pad an excerpt that already has its point
+        if used >= cap - MIN_SENTENCE_TOKENS:
+            break  # no room left for another sentence
         n = count(sentences[i]) + 2
         if used + n > cap:
             continue
