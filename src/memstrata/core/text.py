@@ -34,6 +34,16 @@ def query_terms(text: str, max_terms: int = 32) -> list[str]:
     return (content or words)[:max_terms]
 
 
+# A sentence ends at . ! ? (after any closing quote or bracket) or a line break, not after a title ("Dr. Okafor").
+_SENTENCE = re.compile(r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bProf\.)(?<!\bvs\.)"
+                       r"(?<=[.!?])[\"')\]]*\s+|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a message, stripped, empty ones left out."""
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
 def normalize_text(text: str) -> str:
     """NFKC, case-folded, punctuation dropped, whitespace collapsed: the form :func:`normalized_hash` hashes."""
     text = unicodedata.normalize("NFKC", text).casefold()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from memstrata.core.text import split_sentences
 from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.lexicon import ADDRESS_ME
@@ -26,8 +27,6 @@ _SPACES = re.compile(r"[ \t]+")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|our|me|us)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:(?:also|and|but|so|oh|well|anyway|btw|by the way|plus|ok|okay),?\s+)+", re.IGNORECASE)
 _HAS_WORD = re.compile(r"[^\W\d_]", re.UNICODE)
-_SENTENCE = re.compile(r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bProf\.)(?<!\bvs\.)"
-                       r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _INTERJECTION = frozenset(
     "wow oh ah ok okay yes yeah yep no nope thanks thank you cool great nice awesome lol haha hmm hey hi hello "
     "sure right sounds good perfect amazing bye congrats wonderful indeed".split()
@@ -75,7 +74,7 @@ def resolve_pronouns(text: str, context: str) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    return split_sentences(text)
 
 
 def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> list[Candidate]:

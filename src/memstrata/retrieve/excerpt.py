@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from memstrata.core.text import query_terms
+from memstrata.core.text import query_terms, split_sentences
 
 LONG_SHARE = 0.125  # a memory over this share of the budget is cut when not every memory fits
 MIN_EXCERPT_TOKENS = 48  # however small the budget, an excerpt has room for a sentence or two
@@ -21,7 +21,6 @@ GAP = " … "
 MIN_SENTENCE_TOKENS = 6  # with less room than this left, no further sentence is looked at
 STEM = 5  # words agree on their first letters: "malfunction" ~ "malfunctioned", "purchase" ~ "purchased"
 
-_SENTENCE = re.compile(r"(?<=[.!?:])[\"')\]]*\s+|\n+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -40,7 +39,7 @@ def excerpt(text: str, query: str, cap: int, count: Callable[[str], int], size: 
     tokens, when the caller has counted them."""
     if (count(text) if size is None else size) <= cap:
         return None
-    sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    sentences = split_sentences(text)
     if len(sentences) < 2:
         return None
     terms = {t[:STEM] for t in query_terms(query)}
