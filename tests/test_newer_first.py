@@ -389,3 +389,52 @@ def test_a_place_named_with_a_possessive_keeps_its_name(real_mem: Memory, uid: s
     assert any("Rent is £875" in t for t in texts), texts
     hits = real_mem.search("Which hospital do I work at?", user_id=uid, limit=3, now=NOW)["results"]
     assert "St Vincent's" in hits[0]["memory"], [h["memory"] for h in hits]
+
+
+def _stated(i: int, text: str, day: int, score: float, cosine: float) -> Hit:
+    rec = MemoryRecord(id=f"m{i}", scope=Scope(user_id="u"), text=text, created_at=day * 86400.0,
+                       updated_at=day * 86400.0, valid_from=day * 86400.0, source_role="user")
+    return Hit(rec, score, {"dense": cosine})
+
+
+def test_rule_puts_what_was_revised_after_the_first_current_answers() -> None:
+    # m1..m3 are far from the salary statements (and near nothing), so only m0 -> m4 is a revision
+    hits = [_stated(0, "salary 48k", 1, 2.0, 0.5), _stated(1, "I cycle to work", 300, 1.9, 0.2),
+            _stated(2, "I live in Leeds", 300, 1.8, 0.2), _stated(3, "My cat is Tom", 300, 1.7, 0.2),
+            _stated(4, "Got a raise to 55k", 200, 1.6, 0.45), _stated(5, "I swim on Fridays", 300, 1.5, 0.2)]
+    vecs = {"m0": _vec(0), "m1": _vec(89), "m2": _vec(-89), "m3": _vec(91), "m4": _vec(30), "m5": _vec(-91)}
+    out = newer_first(hits, vecs, _Reader(), "What's my salary?", 10)
+    assert [h.record.id for h in out] == ["m4", "m1", "m2", "m0", "m3", "m5"]
+    assert out[3].revised_by == "m4"
+    # fewer current answers than that: the revised one comes last of the head, and nothing is dropped
+    out = newer_first(hits[:2] + hits[4:5], vecs, _Reader(), "What's my salary?", 10)
+    assert [h.record.id for h in out] == ["m4", "m1", "m0"]
+    # a question about the past keeps the plain order
+    assert [h.record.id for h in newer_first(hits, vecs, _Reader(), "What was my salary before?", 10)] == \
+        [h.record.id for h in hits]
+
+
+def test_rule_reads_a_long_message_by_the_sentence_that_answers() -> None:
+    # the message as a whole is far from the later statement; its sentence about the salary is not
+    hits = [_stated(0, "Long message about work. My salary is 48k. And a question?", 1, 2.0, 0.5),
+            _stated(1, "Got a raise to 55k", 200, 1.6, 0.45)]
+    vecs = {"m0": _vec(0), "m1": _vec(80)}
+    assert newer_first(hits, vecs, _Reader(), "What's my salary?", 10)[0].record.id == "m0"
+    out = newer_first(hits, {**vecs, "m0": _vec(60)}, _Reader(), "What's my salary?", 10,
+                      texts={"m0": "My salary is 48k."})
+    assert [h.record.id for h in out] == ["m1", "m0"] and out[1].revised_by == "m1"
+
+
+def test_an_old_value_said_in_passing_in_a_long_message_is_read_as_earlier(real_mem: Memory, uid: str) -> None:
+    first = ("I'm a nurse on a cardiac ward in Sheffield and the twelve hour shifts are wrecking my sleep. "
+             "I weigh 95 kilos at the moment and my GP wants me to lose some before my knee surgery. "
+             "What's a realistic plan for someone who works nights?")
+    _add(real_mem, uid, first, "Weighed in at 88 kilos this morning, the night shift meal prep is paying off.")
+    hits = real_mem.search("How much do I weigh?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "88 kilos" in hits[0]["memory"], [h["memory"] for h in hits]
+    earlier = [h for h in hits if "95 kilos" in h["memory"]]
+    assert earlier, "what was said before stays in the results"
+    assert all(h.get("revised_by") for h in earlier)
+    current = [h for h in hits if not h.get("revised_by")]
+    first_earlier = next(i for i, h in enumerate(hits) if "95 kilos" in h["memory"])
+    assert first_earlier >= min(3, len(current)), [h["memory"] for h in hits]

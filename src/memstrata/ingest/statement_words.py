@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.updates import (
     _FIRST_PERSON,
     _NEW_VALUE,
@@ -43,6 +44,9 @@ class StatementWords:
     def only_ended(self, text: str) -> bool:
         return _only_ended(text)
 
+    def sentences(self, text: str) -> list[str]:
+        return list(_sentences(text))
+
 
 READINGS_KEPT = 4096
 
@@ -74,6 +78,11 @@ def _marks_change(text: str) -> bool:
 @lru_cache(maxsize=READINGS_KEPT)
 def _speaks_of_self(text: str) -> bool:
     return bool(_FIRST_PERSON.search(text)) and subject_of(text) == "user"
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _sentences(text: str) -> tuple[str, ...]:
+    return tuple(sentence_units(text))
 
 
 @lru_cache(maxsize=READINGS_KEPT)

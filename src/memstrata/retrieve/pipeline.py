@@ -25,7 +25,7 @@ from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
-from memstrata.retrieve.revisions import StatementReader, asks_past, newer_first, wants_current
+from memstrata.retrieve.revisions import StatementReader, answering_parts, asks_past, newer_first, wants_current
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Capability, Store, Turn
@@ -297,11 +297,11 @@ class Retriever:
                 )
             head = [by_id[i] for i in kept]
         if self.reader is not None and now_q and not req.include_superseded:
-            if asks_own:
-                head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10))
-            elif not names_speaker and (about := _persons_in(req.query, named) | _relatives_in(req.query)):
-                # "Which school does Leo go to?": someone the user talks about, not one of the speakers
-                head = newer_first(head, vectors, self.reader, req.query, max(req.limit * 2, 10), about=about)
+            about = None if asks_own or names_speaker else _persons_in(req.query, named) | _relatives_in(req.query)
+            if asks_own or about:  # about: "which school does Leo go to?", someone the user talks about
+                texts, said_vectors = answering_parts(head, vectors, sentences, qvec, self.reader)
+                head = newer_first(head, said_vectors, self.reader, req.query, max(req.limit * 2, 10),
+                                   about=about or None, texts=texts)
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],

@@ -41,6 +41,8 @@ LOOSE_RELEVANCE_RATIO = 0.5
 # ... and the earlier one must be near the query at all: a broad query ("what should I know about this user?")
 # is close to nothing in particular, and two statements it happens to find are no two answers to it.
 MIN_QUERY_COSINE = 0.25
+# For a question about now, the current statements that come before any outdated one.
+CURRENT_FIRST = 3
 
 # A query about the past, or about several things, wants the history in its own order. A rate ("each week")
 # or a count of how things are now ("how many hens do I have?") is a question about now.
@@ -99,6 +101,10 @@ class StatementReader(Protocol):
         """Does the statement say only that something of the user's ended ("Dropped the evening course",
         "My accountant retired"), without what took its place?"""
 
+    def sentences(self, text: str) -> list[str]:
+        """The sentences of a long message that were given vectors of their own at ingest, in their order
+        (empty for a short message): the i-th stored sentence vector is the vector of the i-th of these."""
+
 
 def _says_other(new_text: str, old_text: str, asked: set[str]) -> bool:
     """Beyond the words of the query, does each statement say something the other does not? A repeat, or a
@@ -112,8 +118,31 @@ def wants_current(query: str) -> bool:
     return not _PAST_OR_MANY.search(query)
 
 
+def answering_parts(hits: Sequence[Hit], vectors: dict[str, np.ndarray], sentences: dict[str, np.ndarray] | None,
+                    qvec: np.ndarray, reader: StatementReader) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """What each hit says in answer to the query: a long message by its sentence nearest the query ("I weigh
+    240 pounds" inside a message about a back brace), anything else by all it says. Returns the texts and
+    vectors to compare, by memory id; a message whose stored sentence vectors no longer match its sentences
+    (written by another version of the splitter) is read whole."""
+    texts = {h.record.id: h.record.text for h in hits}
+    vecs = dict(vectors)
+    if not sentences:
+        return texts, vecs
+    q = np.asarray(qvec, dtype=np.float32)
+    for h in hits:
+        mat = sentences.get(h.record.id)
+        if mat is None or not len(mat) or h.record.id not in vecs:
+            continue
+        parts = reader.sentences(h.record.text)
+        if len(parts) != len(mat):
+            continue
+        best = int(np.argmax(mat @ q))
+        texts[h.record.id], vecs[h.record.id] = parts[best], np.asarray(mat[best], dtype=np.float32)
+    return texts, vecs
+
+
 def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: StatementReader, query: str,
-                window: int, about: set[str] | None = None) -> list[Hit]:
+                window: int, about: set[str] | None = None, texts: dict[str, str] | None = None) -> list[Hit]:
     """Callers pass queries about the user ("what's my salary?"), or with ``about`` the names or relation
     words of someone the user talks about ("which school does Leo go to?": ``{"leo"}``), never a speaker of a
     conversation between people (each speaks as "I", and a question about one of them is no question about
@@ -122,10 +151,12 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     ``hits`` (ranked) with, inside the first ``window``, each earlier statement of the user's followed by
     the latest statement that answers the same query with another value (moved up to just above it). The
     earlier one gets the later one's id as ``revised_by`` and stage ``outdated``, the later one stage
-    ``revises``."""
+    ``revises``; outdated statements then come after the first :data:`CURRENT_FIRST` current ones.
+    ``texts``: what each hit says in answer to the query (:func:`answering_parts`), by id; else its text."""
     if len(hits) < 2 or not wants_current(query):
         return hits
     head = hits[:window]
+    said = {h.record.id: (texts or {}).get(h.record.id, h.record.text) for h in head}
     if about:
         # "my brother" is also the "Ivo" of "my brother Ivo drives a Golf"
         about = about | {m.group(1).lower() for h in head for a in about
@@ -133,21 +164,21 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
                          if m.group(1)[:1].isupper()}
         named = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in sorted(about)) + r")\b", re.IGNORECASE)
         own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
-               and named.search(h.record.text) and not reader.tentative(h.record.text)]
+               and named.search(said[h.record.id]) and not reader.tentative(said[h.record.id])]
     else:
         own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
-               and reader.states_own(h.record.text, None)]
+               and reader.states_own(said[h.record.id], None)]
     if len(own) < 2:
         return hits
     if _HOW_MANY.search(query):
-        own = [h for h in own if _COUNT.search(h.record.text)]
+        own = [h for h in own if _COUNT.search(said[h.record.id])]
     order = [h.record.id for h in head]
     asked = set(query_terms(query))
     moved: set[str] = set()
     for old in sorted(own, key=lambda h: order.index(h.record.id)):
-        if old.record.id in moved or reader.one_off(old.record.text):
+        if old.record.id in moved or reader.one_off(said[old.record.id]):
             continue
-        newer = _latest_revision(old, own, vectors, asked, reader)
+        newer = _latest_revision(old, own, vectors, asked, reader, said)
         if newer is None:
             continue
         old.stages["outdated"] = 1.0
@@ -158,32 +189,58 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
             order.insert(i_old, order.pop(i_new))
             newer.score = max(newer.score, old.score)
         moved.add(newer.record.id)
-    _same_message(own, order, vectors, asked, moved)
-    _value_before_the_word_of_change(own, order, vectors, reader)
+    _same_message(own, order, vectors, asked, moved, said)
+    _value_before_the_word_of_change(own, order, vectors, reader, said)
     by_id = {h.record.id: h for h in head}
-    return [by_id[i] for i in order] + hits[window:]
+    return _current_first([by_id[i] for i in order]) + hits[window:]
+
+
+def _current_first(head: list[Hit]) -> list[Hit]:
+    """A question about now is answered by the current statements first: each outdated one comes after the
+    first :data:`CURRENT_FIRST` that are not (in their order), so what the user said before reads as history
+    below the answer, not as a second answer beside it. Nothing leaves the results."""
+    out: list[Hit] = []
+    waiting: list[Hit] = []
+    current = 0
+    for h in head:
+        if "outdated" in h.stages and current < CURRENT_FIRST:
+            waiting.append(h)
+            continue
+        out.append(h)
+        current += "outdated" not in h.stages
+    return _insert_after(out, waiting, CURRENT_FIRST)
+
+
+def _insert_after(out: list[Hit], waiting: list[Hit], n: int) -> list[Hit]:
+    """``waiting`` placed right after the ``n``-th hit of ``out`` that is not outdated."""
+    seen = 0
+    for i, h in enumerate(out):
+        seen += "outdated" not in h.stages
+        if seen == n:
+            return out[: i + 1] + waiting + out[i + 1 :]
+    return out + waiting
 
 
 def _value_before_the_word_of_change(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray],
-                                     reader: StatementReader) -> None:
+                                     reader: StatementReader, said: dict[str, str]) -> None:
     """"I've changed GP practices." says that something changed; "I'm now with Dr Pemberton", said in the same
     message and itself a revision or a change, says what to: it goes just above."""
-    for said in own:
-        if not reader.only_ended(said.record.text):
+    for ended in own:
+        if not reader.only_ended(said[ended.record.id]):
             continue
-        episodes = set(said.record.episode_ids)
-        value = next((h for h in own if h is not said
-                      and ("revises" in h.stages or reader.marks_change(h.record.text))
-                      and episodes & set(h.record.episode_ids) and not reader.only_ended(h.record.text)
-                      and order.index(h.record.id) > order.index(said.record.id)
-                      and float(np.dot(vectors[h.record.id], vectors[said.record.id])) >= MIN_PAIR_COSINE), None)
+        episodes = set(ended.record.episode_ids)
+        value = next((h for h in own if h is not ended
+                      and ("revises" in h.stages or reader.marks_change(said[h.record.id]))
+                      and episodes & set(h.record.episode_ids) and not reader.only_ended(said[h.record.id])
+                      and order.index(h.record.id) > order.index(ended.record.id)
+                      and float(np.dot(vectors[h.record.id], vectors[ended.record.id])) >= MIN_PAIR_COSINE), None)
         if value is not None:
-            order.insert(order.index(said.record.id), order.pop(order.index(value.record.id)))
-            value.score = max(value.score, said.score)
+            order.insert(order.index(ended.record.id), order.pop(order.index(value.record.id)))
+            value.score = max(value.score, ended.score)
 
 
 def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray], asked: set[str],
-                  moved: set[str]) -> None:
+                  moved: set[str], said: dict[str, str]) -> None:
     """What a revised message said is revised with it: "I teach chemistry at Roundhay School", drawn from
     the message a later "I'm at Allerton Grange now" revised, is placed below that too (when the two say
     different things and are about the same thing at all), however far it ranked above."""
@@ -198,7 +255,7 @@ def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.nd
                     or not episodes & set(sib.record.episode_ids) \
                     or reviser.record.created_at < sib.record.created_at + DAY \
                     or float(np.dot(vectors[sib.record.id], vectors[reviser.record.id])) < MIN_PAIR_COSINE \
-                    or not _says_other(reviser.record.text, sib.record.text, asked):
+                    or not _says_other(said[reviser.record.id], said[sib.record.id], asked):
                 continue
             sib.stages["outdated"] = 1.0
             sib.revised_by = reviser.record.id
@@ -213,21 +270,21 @@ def _shares(words: set[str], other: set[str]) -> bool:
     return bool(words & other) or any(len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5] for a in words for b in other)
 
 
-def _on_topic(new: Hit, old: Hit, asked: set[str], reader: StatementReader) -> bool:
+def _on_topic(new: str, old: str, asked: set[str], reader: StatementReader) -> bool:
     """Does the later statement name what the query asks about, or say that something changed and name
     something the earlier one said?"""
-    words = set(query_terms(new.record.text, 64))
+    words = set(query_terms(new, 64))
     if _shares(words, asked):
         return True
-    return reader.marks_change(new.record.text) and _shares(words - asked, set(query_terms(old.record.text, 64)))
+    return reader.marks_change(new) and _shares(words - asked, set(query_terms(old, 64)))
 
 
 def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray],
-                     asked: set[str], reader: StatementReader) -> Hit | None:
+                     asked: set[str], reader: StatementReader, said: dict[str, str]) -> Hit | None:
     """The latest of ``own`` that says something later than ``old`` about the same thing with another value."""
     best: Hit | None = None
     ov = vectors[old.record.id]
-    relevance = old.stages.get("dense", 0.0)
+    relevance = _relevance(old)
     if relevance < MIN_QUERY_COSINE:
         return None
     for h in own:
@@ -235,19 +292,25 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
         if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
-        ratio = h.stages.get("dense", 0.0) / relevance
-        if ratio < LOOSE_RELEVANCE_RATIO or ratio < MIN_RELEVANCE_RATIO and not _on_topic(h, old, asked, reader):
+        ratio = _relevance(h) / relevance
+        if ratio < LOOSE_RELEVANCE_RATIO or ratio < MIN_RELEVANCE_RATIO and not _on_topic(
+                said[h.record.id], said[old.record.id], asked, reader):
             continue
         if float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
             continue
-        if not _says_other(h.record.text, old.record.text, asked):
+        if not _says_other(said[h.record.id], said[old.record.id], asked):
             continue
-        if best is None or _later(h, reader) > _later(best, reader):
+        if best is None or _later(h, reader, said) > _later(best, reader, said):
             best = h
     return best
 
 
-def _later(h: Hit, reader: StatementReader) -> tuple[float, bool, float]:
+def _relevance(h: Hit) -> float:
+    """How near the query a hit is: its vector's cosine, or its best sentence's for a long message."""
+    return max(h.stages.get("dense", 0.0), h.stages.get("sentence", 0.0))
+
+
+def _later(h: Hit, reader: StatementReader, said: dict[str, str]) -> tuple[float, bool, float]:
     """Later day first; on one day, what took the old value's place before what only says it ended ("my
     accountant retired" beside "so I'm with Ledgerly now")."""
-    return h.record.created_at // DAY, not reader.only_ended(h.record.text), h.record.created_at
+    return h.record.created_at // DAY, not reader.only_ended(said[h.record.id]), h.record.created_at
