@@ -438,3 +438,24 @@ def test_an_old_value_said_in_passing_in_a_long_message_is_read_as_earlier(real_
     current = [h for h in hits if not h.get("revised_by")]
     first_earlier = next(i for i, h in enumerate(hits) if "95 kilos" in h["memory"])
     assert first_earlier >= min(3, len(current)), [h["memory"] for h in hits]
+
+
+@pytest.mark.parametrize("text,states", [
+    ("Our rent is £1,200 a month and the landlord is slow with repairs. Is that normal?", True),
+    ("im a welder in hull. whats the best boots for standing all day?", True),
+    ("Should I move to Leeds? What do you think?", False),
+    ("If I moved to Cardiff, would my rent be cheaper? Just wondering.", False),
+    ("My sister earns 55k. Is that a lot?", False),
+])
+def test_a_message_that_states_and_then_asks_still_states(text: str, states: bool) -> None:
+    from memstrata.ingest.statement_words import StatementWords
+
+    assert StatementWords().states_own(text, None) is states
+
+
+def test_an_old_value_stated_before_a_question_is_read_as_earlier(real_mem: Memory, uid: str) -> None:
+    first = "Our rent is £1,200 a month for the flat in Leith. Is it worth asking the landlord for a fixed term?"
+    _add(real_mem, uid, first, "Paid the £1,375 rent today, the new lease started last week.")
+    hits = real_mem.search("How much is my rent?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "£1,375" in hits[0]["memory"], [h["memory"] for h in hits]
+    assert all(h.get("revised_by") for h in hits if "£1,200" in h["memory"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from memstrata.core.text import split_sentences
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.updates import (
     _FIRST_PERSON,
@@ -53,7 +54,14 @@ READINGS_KEPT = 4096
 
 @lru_cache(maxsize=READINGS_KEPT)
 def _states_own(text: str, slot_subject: str | None) -> bool:
-    return not is_tentative(text) and subject_of(text, slot_subject) == "user"
+    if subject_of(text, slot_subject) != "user":
+        return False
+    if not is_tentative(text):
+        return True
+    # A message that states and then asks ("our mortgage is €1,350 a month. Is overpaying smart?") still
+    # states: one of its sentences that is no question, wish or supposition is enough.
+    parts = split_sentences(text)
+    return len(parts) > 1 and any(not p.endswith("?") and not is_tentative(p) for p in parts)
 
 
 @lru_cache(maxsize=READINGS_KEPT)
