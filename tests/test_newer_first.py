@@ -459,3 +459,25 @@ def test_an_old_value_stated_before_a_question_is_read_as_earlier(real_mem: Memo
     hits = real_mem.search("How much is my rent?", user_id=uid, limit=5, now=NOW)["results"]
     assert "£1,375" in hits[0]["memory"], [h["memory"] for h in hits]
     assert all(h.get("revised_by") for h in hits if "£1,200" in h["memory"])
+
+
+def test_rule_on_one_day_picks_the_word_on_the_old_statement_not_a_greeting() -> None:
+    hits = [_stated(0, "Days off are Mondays and Tuesdays", 1, 2.0, 0.6),
+            _stated(1, "Evening. Long day.", 200, 1.9, 0.47),
+            _stated(2, "On my Sundays and Mondays off I bake", 200, 1.5, 0.45)]
+    hits[1].record.created_at += 600  # said later that day
+    vecs = {"m0": _vec(0), "m1": _vec(70), "m2": _vec(40)}
+    out = newer_first(hits, vecs, _Reader(), "Which days am I off?", 10)
+    assert out[0].record.id == "m2" and next(h for h in out if h.record.id == "m0").revised_by == "m2"
+
+
+def test_rule_revises_a_statement_drawn_from_a_revised_message_with_it() -> None:
+    message = _stated(0, "Our energy's with Octopus and the bill's gone up again.", 1, 1.4, 0.32)
+    fact = _stated(1, "Our energy is with Octopus", 1, 2.5, 0.3)
+    later = _stated(2, "We switched to EDF in the summer", 200, 1.3, 0.32)
+    fact.record.episode_ids = message.record.episode_ids = ["e1"]
+    # the fact is far from the later statement; the message it was drawn from is not
+    vecs = {"m0": _vec(0), "m1": _vec(-60), "m2": _vec(40)}
+    out = newer_first([fact, message, later], vecs, _Reader(), "Who's our energy supplier?", 10)
+    assert out[0].record.id == "m2"
+    assert {h.record.id: h.revised_by for h in out} == {"m0": "m2", "m1": "m2", "m2": None}

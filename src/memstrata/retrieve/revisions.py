@@ -243,7 +243,8 @@ def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.nd
                   moved: set[str], said: dict[str, str]) -> None:
     """What a revised message said is revised with it: "I teach chemistry at Roundhay School", drawn from
     the message a later "I'm at Allerton Grange now" revised, is placed below that too (when the two say
-    different things and are about the same thing at all), however far it ranked above."""
+    different things and are about the same thing at all, or it says what the revised one said in its own
+    words), however far it ranked above."""
     by_id = {h.record.id: h for h in own}
     for old in own:
         reviser = by_id.get(old.revised_by or "")
@@ -255,6 +256,7 @@ def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.nd
                     or not episodes & set(sib.record.episode_ids) \
                     or reviser.record.created_at < sib.record.created_at + DAY \
                     or float(np.dot(vectors[sib.record.id], vectors[reviser.record.id])) < MIN_PAIR_COSINE \
+                    and not _within(said[sib.record.id], said[old.record.id]) \
                     or not _says_other(said[reviser.record.id], said[sib.record.id], asked):
                 continue
             sib.stages["outdated"] = 1.0
@@ -263,6 +265,13 @@ def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.nd
             if i_new > i_sib:
                 order.insert(i_sib, order.pop(i_new))
                 reviser.score = max(reviser.score, sib.score)
+
+
+def _within(part: str, whole: str) -> bool:
+    """Does ``whole`` say every word of ``part`` (a statement drawn from it: "Our energy is with Octopus" of
+    "Our energy's with Octopus and the bill's just gone up again")?"""
+    words = set(query_terms(part, 64))
+    return bool(words) and words <= set(query_terms(whole, 256))
 
 
 def _shares(words: set[str], other: set[str]) -> bool:
@@ -300,7 +309,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
             continue
         if not _says_other(said[h.record.id], said[old.record.id], asked):
             continue
-        if best is None or _later(h, reader, said) > _later(best, reader, said):
+        if best is None or _later(h, ov, vectors, reader, said) > _later(best, ov, vectors, reader, said):
             best = h
     return best
 
@@ -310,7 +319,11 @@ def _relevance(h: Hit) -> float:
     return max(h.stages.get("dense", 0.0), h.stages.get("sentence", 0.0))
 
 
-def _later(h: Hit, reader: StatementReader, said: dict[str, str]) -> tuple[float, bool, float]:
+def _later(h: Hit, old: np.ndarray, vectors: dict[str, np.ndarray], reader: StatementReader,
+           said: dict[str, str]) -> tuple[float, bool, float, float]:
     """Later day first; on one day, what took the old value's place before what only says it ended ("my
-    accountant retired" beside "so I'm with Ledgerly now")."""
-    return h.record.created_at // DAY, not reader.only_ended(said[h.record.id]), h.record.created_at
+    accountant retired" beside "so I'm with Ledgerly now"), then what both answers the query and is near the
+    old statement (the day's word on it, not a greeting that shares a word with the query), then the later
+    said."""
+    near = _relevance(h) * float(np.dot(old, vectors[h.record.id]))
+    return h.record.created_at // DAY, not reader.only_ended(said[h.record.id]), round(near, 3), h.record.created_at
