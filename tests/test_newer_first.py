@@ -133,6 +133,9 @@ class _Reader:
     def speaks_of_self(self, text: str) -> bool:
         return text.startswith("I ")
 
+    def echoes(self, text: str) -> bool:
+        return "(in reply to:" in text
+
 
 def _hit(i: int, text: str, day: int, score: float, role: str = "user") -> Hit:
     rec = MemoryRecord(id=f"m{i}", scope=Scope(user_id="u"), text=text, created_at=day * 86400.0,

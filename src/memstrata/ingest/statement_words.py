@@ -48,6 +48,9 @@ class StatementWords:
     def sentences(self, text: str) -> list[str]:
         return list(_sentences(text))
 
+    def echoes(self, text: str) -> bool:
+        return _echoes(text)
+
 
 READINGS_KEPT = 4096
 
@@ -75,7 +78,28 @@ def _tentative(text: str) -> bool:
     # says it's only $10" still says something; "Any tips? I'm in Denver" does too.
     body = text.strip()
     asks = body.endswith("?") and not re.search(r"[.!;]\s", body)
-    return asks or bool(_ONLY_SUPPOSES.match(body) or _WISHES.search(body))
+    return asks or bool(_ONLY_SUPPOSES.match(body) or _WISHES.search(body)) or _asks_for_help(body)
+
+
+# A request that names only its topic ("hey! can you help me make a study schedule?", "Quick one about the
+# car.", "I need help understanding my health insurance") says nothing of how things are.
+_REQUEST = re.compile(
+    r"^\W*(?:(?:hey|hi|hello|hiya|morning|evening|afternoon|ok|okay|so|right|also|and|again)\b[\s,!.]*)*"
+    r"(?:(?:can|could|would|will) you (?:please )?(?:help|give|tell|explain|check|look|suggest|recommend|"
+    r"make|write|draft|sort)\b|(?:please )?help me\b|i (?:need|want|would like|'d like) (?:some |a bit of |"
+    r"your )?(?:help|advice|tips|ideas|a hand)\b|(?:a |another |one more )?quick (?:one|question|q)\b|"
+    r"(?:a |another )?(?:question|q) (?:about|on|re)\b|[a-z]+ question\W*$)",
+    re.IGNORECASE,
+)
+REQUEST_MAX_WORDS = 14
+_NAME_OR_NUMBER = re.compile(r"\d|(?<![.!?]\s)(?<!^)\b(?!I\b)[A-Z][a-z]")
+
+
+def _asks_for_help(body: str) -> bool:
+    """Is this a short request to the assistant that names no one, no place and no number (which could be
+    the very thing asked about later: "can you help me plan my trip to Lisbon?")?"""
+    return (len(body.split()) <= REQUEST_MAX_WORDS and bool(_REQUEST.match(body))
+            and not _NAME_OR_NUMBER.search(body))
 
 
 @lru_cache(maxsize=READINGS_KEPT)
@@ -86,6 +110,16 @@ def _marks_change(text: str) -> bool:
 @lru_cache(maxsize=READINGS_KEPT)
 def _speaks_of_self(text: str) -> bool:
     return bool(_FIRST_PERSON.search(text)) and subject_of(text) == "user"
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _echoes(text: str) -> bool:
+    # evidence.evidence_candidates adds the turn a short reply follows as "(in reply to: …)"
+    note = _REPLY_NOTE.search(text)
+    return note is not None and "?" not in note.group(1)
+
+
+_REPLY_NOTE = re.compile(r"\(in reply to: (.*)\)\s*$", re.DOTALL)
 
 
 @lru_cache(maxsize=READINGS_KEPT)

@@ -266,7 +266,8 @@ class Retriever:
                     and self.reader.only_ended(rec.text):
                 boost *= ENDED  # "what course am I doing?": "dropped the evening course" says what I am not
                 st["ended"] = ENDED
-            if echo_weight != 1.0 and rec.source_role == "assistant":
+            if echo_weight != 1.0 and (rec.source_role == "assistant" or rec.source_role == "user"
+                                       and self.reader is not None and self.reader.echoes(rec.text)):
                 boost *= echo_weight
                 st["assistant"] = echo_weight
             if standing and rec.kind in STANDING_KINDS:

@@ -101,6 +101,10 @@ class StatementReader(Protocol):
         """Does the statement say only that something of the user's ended ("Dropped the evening course",
         "My accountant retired"), without what took its place?"""
 
+    def echoes(self, text: str) -> bool:
+        """Is this the user's short reply to something the assistant said, not asked ("thanks mate (in reply
+        to: If you take a lot of photos, Google One is worth it …)"): words that mostly echo the assistant's?"""
+
     def sentences(self, text: str) -> list[str]:
         """The sentences of a long message that were given vectors of their own at ingest, in their order
         (empty for a short message): the i-th stored sentence vector is the vector of the i-th of these."""
@@ -167,7 +171,8 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
                and named.search(said[h.record.id]) and not reader.tentative(said[h.record.id])]
     else:
         own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
-               and reader.states_own(said[h.record.id], None)]
+               and reader.states_own(said[h.record.id], None) and not reader.tentative(said[h.record.id])
+               and not reader.echoes(said[h.record.id])]
     if len(own) < 2:
         return hits
     if _HOW_MANY.search(query):
