@@ -27,6 +27,7 @@ from memstrata.ingest.revise import (
     evidence_of,
     find_reframed,
     find_replaced,
+    kept_as_said,
     model_replacements,
     outdates_all,
     refine_attributes,
@@ -377,9 +378,17 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
     why = f"{attribute} of {subject} changed" if attribute else (decision.reason if decision else "changed")
     targets = [old]
     if decision is not None and old.kind != EVIDENCE_KIND:
-        # a message that said only the old fact ends with it; a longer one stays as said
-        targets += [updated.get(ev.id, ev) for ev in evidence_of(store, scope, old, in_batch)
+        # a message that said (nearly) only the old fact ends with it; one that said more stays as said
+        evidence = evidence_of(store, scope, old, in_batch)
+        targets += [updated.get(ev.id, ev) for ev in evidence
                     if outdates_all(old, ev) or said_only(store, scope, old, ev, in_batch)]
+        kept = None if evidence or old.id in {m.id for m in in_batch.values()} else kept_as_said(
+            store, scope, old, rec.text, now)
+        if kept is not None:
+            batch.new_memories.append(kept)
+            batch.history.append(HistoryEvent(str(uuid.uuid4()), kept[0].id, "ADD", None, kept[0].text, actor,
+                                              "kept as said: a later statement replaced part of it", now,
+                                              {"episode_ids": kept[0].episode_ids}))
     for target in targets:
         target.valid_to = when
         target.superseded_by = rec.id

@@ -12,6 +12,7 @@ message stays current as the record of what was said.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import numpy as np
 from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.conflicts import normalize_value, same_subject, without_reply_note
 from memstrata.ingest.dedup import normalize_text, normalized_hash
-from memstrata.ingest.evidence import EVIDENCE_KIND
+from memstrata.ingest.evidence import EVIDENCE_IMPORTANCE, EVIDENCE_KIND
 from memstrata.ingest.prototypes import family_by_meaning, family_scores, fits
 from memstrata.ingest.updates import (
     Attribute,
@@ -239,6 +240,36 @@ def evidence_of(store: Store, scope: Scope, old: MemoryRecord,
 
 
 SHORT_MESSAGE_WORDS = 20  # a message this short that yielded one fact is that fact's record, nothing more
+# The replaced fact repeats this share of its message's words: the message said nothing more worth keeping.
+ALL_IT_SAID = 0.5
+
+
+# A message kept as said is longer than this, with at least so many words the new statement does not say:
+# "Our weekly planning meeting is on Monday at 11." says the old value and nothing more.
+KEPT_MIN_WORDS = 14
+KEPT_MIN_OTHER_WORDS = 4
+
+
+def kept_as_said(store: Store, scope: Scope, old: MemoryRecord, new_text: str, now: float
+                 ) -> tuple[MemoryRecord, np.ndarray] | None:
+    """A replaced fact that was its whole message word for word (so no verbatim evidence of the message was
+    kept beside it), when the message said more than the new statement repeats ("Rent is $265 a week for my
+    room in a villa in Newtown with three flatmates" replaced by "Paid $290 rent this week"): the message as
+    evidence, with the fact's vector, so Newtown and the flatmates stay findable. None otherwise."""
+    if old.source_role not in (None, "user") or len(old.text.split()) <= KEPT_MIN_WORDS \
+            or len(content_words(old.text) - content_words(new_text)) < KEPT_MIN_OTHER_WORDS:
+        return None
+    if not any(normalized_hash(ep.content) == old.content_hash for ep in store.get_episodes(scope, old.episode_ids)):
+        return None
+    vec = store.vectors(scope, [old.id]).get(old.id)
+    if vec is None:
+        return None
+    rec = MemoryRecord(id=str(uuid.uuid4()), scope=scope, text=old.text, created_at=old.created_at, updated_at=now,
+                       valid_from=old.valid_from, conversation_id=old.conversation_id, metadata=dict(old.metadata),
+                       episode_ids=list(old.episode_ids), kind=EVIDENCE_KIND, importance=EVIDENCE_IMPORTANCE,
+                       confidence=1.0, confidence_reason="stated verbatim", source_role=old.source_role,
+                       last_seen_at=now, content_hash=old.content_hash, entities=list(old.entities))
+    return rec, np.asarray(vec, dtype=np.float32).reshape(1, -1)
 
 
 def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
@@ -248,7 +279,7 @@ def outdates_all(old: MemoryRecord, evidence: MemoryRecord) -> bool:
     if len(evidence.text.split()) > SHORT_MESSAGE_WORDS:
         return False
     ev = content_words(evidence.text)
-    return not ev or len(ev & content_words(old.text)) >= 0.5 * len(ev)
+    return not ev or len(ev & content_words(old.text)) >= ALL_IT_SAID * len(ev)
 
 
 def said_only(store: Store, scope: Scope, old: MemoryRecord, evidence: MemoryRecord,
