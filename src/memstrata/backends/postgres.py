@@ -253,12 +253,13 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         words = self._terms(scope, terms)
         if not words or k <= 0 or (only is not None and not only):
             return []
-        # BM25 over the scope, in one pass over the matching rows: df counts every version of a memory
-        # (as FTS5 does), tf is ts_rank_cd of one term with unit weights (its number of occurrences), the
-        # length is fts_len, and N and the average length come from scope_counts. The hits carry only what
-        # scoring needs: they are summed per row id, and only the top k are joined back for their memory ids.
-        # One GIN scan per term: rows written since the last vacuum sit in the index's pending list, which
-        # every scan reads in full.
+        # BM25 over the scope: for each term, one GIN scan of its matching rows (every version of a memory,
+        # as FTS5 counts df), whose window counts df without sorting; tf is ts_rank_cd of one term with unit
+        # weights (its number of occurrences), the length is fts_len, and N and the average length come from
+        # scope_counts. A word given twice counts twice, as before (``mult``). Each row's terms are summed in
+        # the order of the words (``ORDER BY t.w``), so equal memories get bit-equal scores and ties fall to
+        # the row id; only the top k are joined back for their memory ids. Rows written since the last
+        # vacuum sit in the index's pending list, which every scan reads in full.
         keep = ["true"] if include_superseded else ["h.cur"]
         only_hit = ""
         if only is not None:
@@ -266,21 +267,22 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
             keep.append("h.ok")
         text = f"""
             WITH t AS MATERIALIZED (
-                SELECT w, q FROM unnest(%(words)s::text[]) AS w, plainto_tsquery(%(cfg)s::regconfig, w) AS q
-                WHERE numnode(q) > 0
-            ), hits AS MATERIALIZED (
-                SELECT m.rid, m.fts_len::float8 AS len, m.valid_to IS NULL AND m.superseded_by IS NULL AS cur,
-                       ts_rank_cd('{{1,1,1,1}}', m.fts, t.q)::float8 AS tf,
-                       count(*) OVER (PARTITION BY t.w)::float8 AS df{only_hit}
-                FROM t JOIN memories m ON m.scope_key = %(scope)s AND m.fts @@ t.q
+                SELECT w, q, count(*) OVER (PARTITION BY w)::float8 AS mult
+                FROM unnest(%(words)s::text[]) AS w, plainto_tsquery(%(cfg)s::regconfig, w) AS q
+                WHERE numnode(q) > 0 ORDER BY w
             ), sc AS MATERIALIZED (
                 SELECT greatest(docs, 1)::float8 AS n, greatest(doc_len::float8 / greatest(docs, 1), 1.0) AS avgdl
                 FROM scope_counts WHERE scope_key = %(scope)s
             ), top AS (
                 SELECT h.rid, sum(ln(1.0 + (sc.n - h.df + 0.5) / (h.df + 0.5)) * h.tf * {BM25_K1 + 1:.3f}::float8
                                   / (h.tf + {BM25_K1:.3f}::float8 * ({1 - BM25_B:.3f}::float8
-                                     + {BM25_B:.3f}::float8 * h.len / sc.avgdl))) AS s
-                FROM hits h CROSS JOIN sc
+                                     + {BM25_B:.3f}::float8 * h.len / sc.avgdl)) ORDER BY t.w) AS s
+                FROM t CROSS JOIN LATERAL (
+                    SELECT m.rid, m.fts_len::float8 AS len, m.valid_to IS NULL AND m.superseded_by IS NULL AS cur,
+                           ts_rank_cd('{{1,1,1,1}}', m.fts, t.q)::float8 AS tf,
+                           count(*) OVER () * t.mult AS df{only_hit}
+                    FROM memories m WHERE m.scope_key = %(scope)s AND m.fts @@ t.q
+                ) h CROSS JOIN sc
                 WHERE {" AND ".join(keep)}
                 GROUP BY h.rid ORDER BY s DESC, h.rid LIMIT %(k)s
             )
@@ -314,10 +316,14 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         """The records and first-chunk vectors of ``ids`` in one statement (a search reads both for its head)."""
         if not ids:
             return [], {}
-        statement = (f"SELECT {memory_columns(_D)}, (SELECT vector_send(v.embedding) FROM memory_vectors v"
-                     " WHERE v.memory_rid = memories.rid AND v.chunk = 0) FROM memories"
-                     " WHERE scope_key = %s AND id = ANY(%s)")
-        rows = self._run(lambda conn: conn.execute(statement, (scope.key, list(ids))).fetchall(),
+        # Each id by the id index: with ``scope_key = ? AND id = ANY(?)`` the planner may walk the scope's index
+        # instead (a skip scan of memories_scope_created, 3 ms against 1 for 60 ids here). In binary, the
+        # vectors come as their bytes rather than as hex text.
+        statement = (f"SELECT m.*, (SELECT vector_send(v.embedding) FROM memory_vectors v"
+                     " WHERE v.memory_rid = m.rid AND v.chunk = 0) FROM unnest(%s::text[]) AS u(id),"
+                     f" LATERAL (SELECT {memory_columns(_D)} FROM memories"
+                     " WHERE memories.id = u.id AND memories.scope_key = %s) AS m")
+        rows = self._run(lambda conn: conn.cursor(binary=True).execute(statement, (list(ids), scope.key)).fetchall(),
                          "get memories and vectors")
         by_id = {r[1]: self.rows.memory(r[:-1]) for r in rows}
         vectors = {r[1]: _vector(r[-1]) for r in rows if r[-1] is not None}
