@@ -13,7 +13,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from memstrata.backends.postgres import BM25_B, BM25_K1, PostgresStore
+from memstrata import HashEmbedder, Memory
+from memstrata.backends.postgres import PostgresStore
+from memstrata.backends.postgres_keyword import BM25_B, BM25_K1
 from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import WriteBatch
 from pg_support import fresh_database
@@ -99,3 +101,64 @@ def test_keyword_ranking_is_bm25_with_ties_by_row_id(store: PostgresStore, pg_ur
     tea = store.keyword_search(scope, ["tea"], 1000)
     assert len({s for _, s in tea}) < len(tea)
     assert tea[0][0] == recs[-4].id  # "tea tea tea porridge"
+
+
+def test_search_candidates_are_the_separate_searches(store: PostgresStore) -> None:
+    """The keyword statement sent before the query vector is made (pipeline mode) answers as keyword_search
+    does; the kNN as vector_search_and_sentences; a failing embedding leaves the connection usable."""
+    rng = np.random.default_rng(3)
+    scope = Scope.of(user_id="candidates")
+    recs = [_record(scope, " ".join(rng.choice(WORDS, size=int(rng.integers(2, 9))))) for _ in range(120)]
+    vectors = rng.normal(0, 1, (len(recs), DIM)).astype(np.float32)
+    store.apply(scope, WriteBatch(new_memories=list(zip(recs, vectors, strict=True))))
+    query = vectors[7] + 0.1
+    made: list[int] = []
+
+    def vector() -> np.ndarray:
+        made.append(1)
+        return query
+
+    only = [r.id for r in recs[::2]]
+    for kwargs in ({}, {"include_superseded": True}, {"only": only}):
+        dense, found, keyword = store.search_candidates(scope, vector, 20, ["tea", "river"], 30,
+                                                        **kwargs)  # type: ignore[arg-type]
+        assert keyword == store.keyword_search(scope, ["tea", "river"], 30, **kwargs)  # type: ignore[arg-type]
+        want_dense, want_found = store.vector_search_and_sentences(scope, query, 20, **kwargs)  # type: ignore[arg-type]
+        assert dense == want_dense and found == want_found
+        assert keyword and dense
+    assert len(made) == 3
+    dense, found, keyword = store.search_candidates(scope, vector, 5, ["tea"], 0, sentences=False)
+    assert keyword == [] and found is None and dense == store.vector_search(scope, query, 5)
+
+    def broken() -> np.ndarray:
+        raise RuntimeError("embedder down")
+
+    for _ in range(store.pool._pool_max + 1):  # every pooled connection comes back clean
+        with pytest.raises(RuntimeError, match="embedder down"):
+            store.search_candidates(scope, broken, 5, ["tea"], 5)
+    assert store.keyword_search(scope, ["tea"], 5) == store.search_candidates(scope, vector, 5, ["tea"], 5)[2]
+
+
+def test_a_search_embeds_its_query_while_the_keyword_statement_runs(pg_url: str) -> None:
+    inside: list[bool] = []
+    with Memory(PostgresStore(pg_url, dim=DIM), embedder=HashEmbedder(DIM)) as m:
+        m.add([{"role": "user", "content": "Anna drinks green tea every morning"}], user_id="ann", infer=False)
+        candidates, embed = m.store.search_candidates, m._qcache.get
+        busy: list[bool] = []
+
+        def spy_candidates(*args: object, **kwargs: object) -> object:
+            busy.append(True)
+            try:
+                return candidates(*args, **kwargs)  # type: ignore[arg-type]
+            finally:
+                busy.pop()
+
+        def spy_embed(text: str) -> np.ndarray:
+            inside.append(bool(busy))
+            return embed(text)
+
+        m.store.search_candidates = spy_candidates  # type: ignore[method-assign]
+        m._qcache.get = spy_embed  # type: ignore[method-assign]
+        hits = m.search("what does Anna drink in the morning?", user_id="ann")["results"]
+    assert hits and hits[0]["memory"].startswith("Anna drinks green tea")
+    assert inside == [True]

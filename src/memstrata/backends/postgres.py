@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from memstrata.backends import postgres_schema as schema
+from memstrata.backends.postgres_keyword import keyword_statement, keywords_meanwhile
 from memstrata.backends.postgres_knn import EXACT_MAX_ROWS, Knn, vector_literal
 from memstrata.backends.postgres_local import LOCAL_MAX_ROWS, LocalKnn, ScopeChanges, knn_path
 from memstrata.backends.postgres_local import vector_search as knn_search
@@ -48,7 +49,6 @@ __all__ = ["EXACT_MAX_ROWS", "PostgresStore", "masked", "migrate", "schema_statu
 T = TypeVar("T")
 _D = PostgresDialect()
 BULK_ROWS = 1000  # a batch of this many new memories may be a bulk load: see _analyze_if_unknown
-BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, so both backends rank keyword hits alike
 
 
 def _vector(sent: bytes) -> np.ndarray:
@@ -250,51 +250,29 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         self, scope: Scope, terms: Sequence[str], k: int, *, include_superseded: bool = False,
         only: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
+        """BM25 over the scope, in SQL (memstrata.backends.postgres_keyword)."""
         words = self._terms(scope, terms)
         if not words or k <= 0 or (only is not None and not only):
             return []
-        # BM25 over the scope: for each term, one GIN scan of its matching rows (every version of a memory,
-        # as FTS5 counts df), whose window counts df without sorting; tf is ts_rank_cd of one term with unit
-        # weights (its number of occurrences), the length is fts_len, and N and the average length come from
-        # scope_counts. A word given twice counts twice, as before (``mult``). Each row's terms are summed in
-        # the order of the words (``ORDER BY t.w``), so equal memories get bit-equal scores and ties fall to
-        # the row id; only the top k are joined back for their memory ids. Rows written since the last
-        # vacuum sit in the index's pending list, which every scan reads in full.
-        keep = ["true"] if include_superseded else ["h.cur"]
-        only_hit = ""
-        if only is not None:
-            only_hit = ", m.id = ANY(%(only)s) AS ok"
-            keep.append("h.ok")
-        text = f"""
-            WITH t AS MATERIALIZED (
-                SELECT w, q, count(*) OVER (PARTITION BY w)::float8 AS mult
-                FROM unnest(%(words)s::text[]) AS w, plainto_tsquery(%(cfg)s::regconfig, w) AS q
-                WHERE numnode(q) > 0 ORDER BY w
-            ), sc AS MATERIALIZED (
-                SELECT greatest(docs, 1)::float8 AS n, greatest(doc_len::float8 / greatest(docs, 1), 1.0) AS avgdl
-                FROM scope_counts WHERE scope_key = %(scope)s
-            ), top AS (
-                SELECT h.rid, sum(ln(1.0 + (sc.n - h.df + 0.5) / (h.df + 0.5)) * h.tf * {BM25_K1 + 1:.3f}::float8
-                                  / (h.tf + {BM25_K1:.3f}::float8 * ({1 - BM25_B:.3f}::float8
-                                     + {BM25_B:.3f}::float8 * h.len / sc.avgdl)) ORDER BY t.w) AS s
-                FROM t CROSS JOIN LATERAL (
-                    SELECT m.rid, m.fts_len::float8 AS len, m.valid_to IS NULL AND m.superseded_by IS NULL AS cur,
-                           ts_rank_cd('{{1,1,1,1}}', m.fts, t.q)::float8 AS tf,
-                           count(*) OVER () * t.mult AS df{only_hit}
-                    FROM memories m WHERE m.scope_key = %(scope)s AND m.fts @@ t.q
-                ) h CROSS JOIN sc
-                WHERE {" AND ".join(keep)}
-                GROUP BY h.rid ORDER BY s DESC, h.rid LIMIT %(k)s
-            )
-            SELECT m.id, top.s FROM top JOIN memories m ON m.rid = top.rid AND m.scope_key = %(scope)s
-            ORDER BY top.s DESC, top.rid"""
-        args: dict[str, Any] = {"words": words, "cfg": self._fts_config, "scope": scope.key, "k": k}
-        if only is not None:
-            args["only"] = list(only)
-        # Never a prepared statement: a generic plan cannot see how few rows the terms match and may read the
-        # scope's every row through its btree, testing each tsvector (2-3x slower on a freshly loaded table).
+        text, args = keyword_statement(words, self._fts_config, scope.key, k, include_superseded, only)
         rows = self._run(lambda conn: conn.execute(text, args, prepare=False).fetchall(), "keyword search")
         return [(r[0], float(r[1])) for r in rows]
+
+    def search_candidates(
+        self, scope: Scope, vector: Callable[[], np.ndarray], dense_k: int, terms: Sequence[str], keyword_k: int,
+        *, include_superseded: bool = False, only: Sequence[str] | None = None, sentences: bool = True,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray] | None, list[tuple[str, float]]]:
+        """The keyword statement goes first, in pipeline mode: the server runs it while this process makes the
+        query vector (the embedding), then the kNN runs. Behind standbys, as the default does."""
+        words = self._terms(scope, terms)
+        if self.router is not None or not words or keyword_k <= 0 or (only is not None and not only):
+            return super().search_candidates(scope, vector, dense_k, words, keyword_k,
+                                             include_superseded=include_superseded, only=only, sentences=sentences)
+        text, args = keyword_statement(words, self._fts_config, scope.key, keyword_k, include_superseded, only)
+        keyword, query = self._run(lambda conn: keywords_meanwhile(conn, text, args, vector), "keyword search")
+        dense, found = self.dense_candidates(scope, query, dense_k, include_superseded=include_superseded, only=only,
+                                             sentences=sentences)
+        return dense, found, keyword
 
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
