@@ -103,15 +103,28 @@ def test_keyword_ranking_is_bm25_with_ties_by_row_id(store: PostgresStore, pg_ur
     assert tea[0][0] == recs[-4].id  # "tea tea tea porridge"
 
 
-def test_search_candidates_are_the_separate_searches(store: PostgresStore) -> None:
+@pytest.mark.parametrize("knn", ["local", "exact", "hnsw"])
+def test_search_candidates_are_the_separate_searches(pg_url: str, knn: str) -> None:
     """The keyword statement sent before the query vector is made (pipeline mode) answers as keyword_search
-    does; the kNN as vector_search_and_sentences; a failing embedding leaves the connection usable."""
+    does; the kNN, on each of its paths, as vector_search_and_sentences; a failing embedding leaves the
+    connection usable."""
+    options = {"local": {}, "exact": {"vector_cache_rows": 0}, "hnsw": {"vector_cache_rows": 0, "exact_max_rows": 0}}
+    store = PostgresStore(pg_url, dim=DIM, **options[knn])  # type: ignore[arg-type]
+    try:
+        _same_candidates(store, knn)
+    finally:
+        store.close()
+
+
+def _same_candidates(store: PostgresStore, knn: str) -> None:
     rng = np.random.default_rng(3)
     scope = Scope.of(user_id="candidates")
     recs = [_record(scope, " ".join(rng.choice(WORDS, size=int(rng.integers(2, 9))))) for _ in range(120)]
     vectors = rng.normal(0, 1, (len(recs), DIM)).astype(np.float32)
-    store.apply(scope, WriteBatch(new_memories=list(zip(recs, vectors, strict=True))))
-    query = vectors[7] + 0.1
+    batch = WriteBatch(new_memories=list(zip(recs, vectors, strict=True)))
+    batch.sentence_vectors = [(r.id, rng.normal(0, 1, (3, DIM)).astype(np.float32)) for r in recs[::4]]
+    store.apply(scope, batch)
+    query = vectors[8] + 0.1
     made: list[int] = []
 
     def vector() -> np.ndarray:
@@ -120,15 +133,19 @@ def test_search_candidates_are_the_separate_searches(store: PostgresStore) -> No
 
     only = [r.id for r in recs[::2]]
     for kwargs in ({}, {"include_superseded": True}, {"only": only}):
-        dense, found, keyword = store.search_candidates(scope, vector, 20, ["tea", "river"], 30,
+        dense, found, keyword = store.search_candidates(scope, vector, 5, ["tea", "river"], 30,
                                                         **kwargs)  # type: ignore[arg-type]
         assert keyword == store.keyword_search(scope, ["tea", "river"], 30, **kwargs)  # type: ignore[arg-type]
-        want_dense, want_found = store.vector_search_and_sentences(scope, query, 20, **kwargs)  # type: ignore[arg-type]
-        assert dense == want_dense and found == want_found
-        assert keyword and dense
-    assert len(made) == 3
-    dense, found, keyword = store.search_candidates(scope, vector, 5, ["tea"], 0, sentences=False)
-    assert keyword == [] and found is None and dense == store.vector_search(scope, query, 5)
+        want_dense, want_found = store.vector_search_and_sentences(scope, query, 5, **kwargs)  # type: ignore[arg-type]
+        assert dense == want_dense and found is not None and found.keys() == want_found.keys()
+        assert all(np.array_equal(found[m], want_found[m]) for m in found)
+        assert keyword and dense and found
+        dense, found, keyword = store.search_candidates(scope, vector, 5, ["tea"], 10, sentences=False,
+                                                        **kwargs)  # type: ignore[arg-type]
+        assert found is None and dense == store.vector_search(scope, query, 5, **kwargs)  # type: ignore[arg-type]
+    assert len(made) == 6
+    dense, found, keyword = store.search_candidates(scope, vector, 5, ["tea"], 0)
+    assert keyword == [] and dense == store.vector_search(scope, query, 5)
 
     def broken() -> np.ndarray:
         raise RuntimeError("embedder down")
@@ -137,6 +154,7 @@ def test_search_candidates_are_the_separate_searches(store: PostgresStore) -> No
         with pytest.raises(RuntimeError, match="embedder down"):
             store.search_candidates(scope, broken, 5, ["tea"], 5)
     assert store.keyword_search(scope, ["tea"], 5) == store.search_candidates(scope, vector, 5, ["tea"], 5)[2]
+    assert store.knn_path(scope, 5) == knn
 
 
 def test_a_search_embeds_its_query_while_the_keyword_statement_runs(pg_url: str) -> None:

@@ -263,16 +263,24 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         *, include_superseded: bool = False, only: Sequence[str] | None = None, sentences: bool = True,
     ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray] | None, list[tuple[str, float]]]:
         """The keyword statement goes first, in pipeline mode: the server runs it while this process makes the
-        query vector (the embedding), then the kNN runs. Behind standbys, as the default does."""
+        query vector (the embedding) and ranks the kNN, whose statement follows on the same connection. Behind
+        standbys, as the default does."""
         words = self._terms(scope, terms)
-        if self.router is not None or not words or keyword_k <= 0 or (only is not None and not only):
+        if self.router is not None or not words or keyword_k <= 0 or dense_k <= 0 or (only is not None and not only):
             return super().search_candidates(scope, vector, dense_k, words, keyword_k,
                                              include_superseded=include_superseded, only=only, sentences=sentences)
         text, args = keyword_statement(words, self._fts_config, scope.key, keyword_k, include_superseded, only)
-        keyword, query = self._run(lambda conn: keywords_meanwhile(conn, text, args, vector), "keyword search")
-        dense, found = self.dense_candidates(scope, query, dense_k, include_superseded=include_superseded, only=only,
-                                             sentences=sentences)
-        return dense, found, keyword
+
+        def run(conn: psycopg.Connection) -> tuple[list[tuple[str, float]], tuple[Any, Any]]:
+            return keywords_meanwhile(conn, text, args, lambda: knn_search(
+                conn, self.knn, self.local, scope.key, vector(), dense_k, include_superseded, only, "auto", sentences))
+
+        keyword, (dense, blobs) = self._run(run, "search candidates")
+        if not sentences:
+            return dense, None, keyword
+        if blobs is None:  # the HNSW path reads them after
+            return dense, self.sentence_vectors(scope, [m for m, _ in dense]) if dense else {}, keyword
+        return dense, {m: unpack_sentences(b, self.dim) for m, b in blobs.items()}, keyword
 
     def vectors(self, scope: Scope, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:

@@ -67,7 +67,8 @@ def keywords_meanwhile(
     conn: psycopg.Connection, statement: str, args: dict[str, Any], meanwhile: Callable[[], T]
 ) -> tuple[list[tuple[str, float]], T]:
     """The keyword statement's hits and ``meanwhile()``'s result: the statement is sent first (pipeline mode)
-    and the server runs it while this process runs ``meanwhile`` (a search embeds its query)."""
+    and the server runs it while this process runs ``meanwhile`` (a search embeds its query and ranks its kNN,
+    whose own statements on ``conn`` queue behind it)."""
     with conn.pipeline() as pipeline:
         cur = conn.cursor()
         cur.execute(statement, args, prepare=False)
