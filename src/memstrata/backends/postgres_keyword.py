@@ -69,10 +69,10 @@ def keywords_meanwhile(
     """The keyword statement's hits and ``meanwhile()``'s result: the statement is sent first (pipeline mode)
     and the server runs it while this process runs ``meanwhile`` (a search embeds its query and ranks its kNN,
     whose own statements on ``conn`` queue behind it)."""
-    with conn.pipeline() as pipeline:
+    with conn.pipeline():
         cur = conn.cursor()
+        # Sent as it is queued; no sync here, which would wait for the result.
         cur.execute(statement, args, prepare=False)
-        pipeline.sync()  # flushed: the server starts on it now
         made = meanwhile()
         rows = cur.fetchall()
     return [(r[0], float(r[1])) for r in rows], made
