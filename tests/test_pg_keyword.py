@@ -157,9 +157,16 @@ def _same_candidates(store: PostgresStore, knn: str) -> None:
     assert store.knn_path(scope, 5) == knn
 
 
-def test_a_search_embeds_its_query_while_the_keyword_statement_runs(pg_url: str) -> None:
+class _RemoteEmbedder(HashEmbedder):
+    in_process = False  # as a network client says of itself
+
+
+@pytest.mark.parametrize("embedder", [HashEmbedder, _RemoteEmbedder])
+def test_a_search_embeds_its_query_while_the_keyword_statement_runs(pg_url: str, embedder: type) -> None:
+    """An embedder in this process embeds while the store reads; a remote one before, so that no pooled
+    connection waits on its network call."""
     inside: list[bool] = []
-    with Memory(PostgresStore(pg_url, dim=DIM), embedder=HashEmbedder(DIM)) as m:
+    with Memory(PostgresStore(pg_url, dim=DIM), embedder=embedder(DIM)) as m:
         m.add([{"role": "user", "content": "Anna drinks green tea every morning"}], user_id="ann", infer=False)
         candidates, embed = m.store.search_candidates, m._qcache.get
         busy: list[bool] = []
@@ -179,4 +186,4 @@ def test_a_search_embeds_its_query_while_the_keyword_statement_runs(pg_url: str)
         m._qcache.get = spy_embed  # type: ignore[method-assign]
         hits = m.search("what does Anna drink in the morning?", user_id="ann")["results"]
     assert hits and hits[0]["memory"].startswith("Anna drinks green tea")
-    assert inside == [True]
+    assert inside == [embedder is HashEmbedder]

@@ -167,7 +167,10 @@ class Retriever:
             nonlocal sentences, linked
             if parallel or self.knn is not None:
                 return side_by_side(dense_part, side_part, parallel=parallel)
-            # One call, so that a store may send its keyword statement before the query is embedded.
+            # One call, so that a store may send its keyword statement before the query is embedded here; a
+            # remote embedding is made first, so that no pooled connection waits on a network call.
+            if not getattr(self.embedder, "in_process", False):
+                qvec()
             found, sentences, keyword = self.store.search_candidates(
                 scope, qvec, dense_k, terms(), keyword_k, include_superseded=want_all, only=only,
                 sentences=p.sentence_weight > 0)
