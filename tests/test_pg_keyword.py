@@ -5,6 +5,7 @@ the same scores, for superseded memories, ``only=``, repeated, stopword and mult
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -182,8 +183,34 @@ def test_a_search_embeds_its_query_while_the_keyword_statement_runs(pg_url: str,
             inside.append(bool(busy))
             return embed(text)
 
-        m.store.search_candidates = spy_candidates  # type: ignore[method-assign]
-        m._qcache.get = spy_embed  # type: ignore[method-assign]
+        m.store.search_candidates = spy_candidates  # type: ignore[method-assign,assignment]
+        m._qcache.get = spy_embed  # type: ignore[method-assign,assignment]
         hits = m.search("what does Anna drink in the morning?", user_id="ann")["results"]
     assert hits and hits[0]["memory"].startswith("Anna drinks green tea")
     assert inside == [embedder is HashEmbedder]
+
+
+def test_while_searches_queue_for_connections_the_query_embeds_first(pg_url: str) -> None:
+    store = PostgresStore(pg_url, dim=DIM, pool_min=1, pool_max=1)
+    try:
+        scope = Scope.of(user_id="queue")
+        rec = _record(scope, "green tea in the morning")
+        store.apply(scope, WriteBatch(new_memories=[(rec, np.ones(DIM, dtype=np.float32))]))
+        assert store.pool.spare()
+        held = store.pool._pool.getconn()  # another call holds the only connection
+        assert not store.pool.spare()
+        made = threading.Event()
+        out: list[object] = []
+
+        def vector() -> np.ndarray:
+            made.set()
+            return np.ones(DIM, dtype=np.float32)
+
+        worker = threading.Thread(target=lambda: out.append(store.search_candidates(scope, vector, 5, ["tea"], 5)))
+        worker.start()
+        assert made.wait(5)  # made before the search had a connection to wait on
+        store.pool._pool.putconn(held)
+        worker.join(10)
+        assert out and out[0] == ([(rec.id, pytest.approx(1.0))], {}, store.keyword_search(scope, ["tea"], 5))
+    finally:
+        store.close()

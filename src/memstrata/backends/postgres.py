@@ -263,13 +263,17 @@ class PostgresStore(SQLKeys, PostgresPrivacy, SQLStore):
         *, include_superseded: bool = False, only: Sequence[str] | None = None, sentences: bool = True,
     ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray] | None, list[tuple[str, float]]]:
         """The keyword statement goes first, in pipeline mode: the server runs it while this process makes the
-        query vector (the embedding) and ranks the kNN, whose statement follows on the same connection. Behind
-        standbys, as the default does."""
+        query vector (the embedding) and ranks the kNN, whose statement follows on the same connection. The
+        vector is made first while other calls queue for the pool's connections; behind standbys, as the
+        default does."""
         words = self._terms(scope, terms)
         if self.router is not None or not words or keyword_k <= 0 or dense_k <= 0 or (only is not None and not only):
             return super().search_candidates(scope, vector, dense_k, words, keyword_k,
                                              include_superseded=include_superseded, only=only, sentences=sentences)
         text, args = keyword_statement(words, self._fts_config, scope.key, keyword_k, include_superseded, only)
+        if not self.pool.spare():  # searches queue for connections: none waits on an embedding meanwhile
+            made = vector()
+            vector = lambda: made  # noqa: E731
 
         def run(conn: psycopg.Connection) -> tuple[list[tuple[str, float]], tuple[Any, Any]]:
             return keywords_meanwhile(conn, text, args, lambda: knn_search(
