@@ -58,7 +58,7 @@ _CHECK = (
     "SELECT p.xmin::text, p.vectors, h.rid, h.id{col} FROM (SELECT 1) AS one"
     " LEFT JOIN scope_counts p ON p.scope_key = %(key)s"
     " LEFT JOIN (SELECT r.rid, (SELECT m.id FROM memories m WHERE m.scope_key = %(key)s AND m.rid = r.rid) AS id{sub}"
-    " FROM unnest(%(rids)s::bigint[]) AS r(rid)) AS h ON true"
+    " FROM unnest(%(rids)b::bigint[]) AS r(rid)) AS h ON true"
 )
 _SENTENCES = ", (SELECT s.vectors FROM memory_sentences s WHERE s.memory_rid = r.rid) AS sent"
 

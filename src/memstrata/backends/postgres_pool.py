@@ -154,6 +154,14 @@ class Pool:
                 raise self._wrap(exc, what, conn) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def spare(self) -> bool:
+        """Whether a call now finds a connection without waiting for another call to give one back: one is idle
+        and nobody queues for it, or the pool may still open one."""
+        stats = self._pool.get_stats()
+        if stats.get("requests_waiting", 0):
+            return False
+        return stats.get("pool_available", 0) > 0 or stats.get("pool_size", 0) < self._pool_max
+
     def _transaction(self, conn: psycopg.Connection, fn: Callable[[psycopg.Connection], T], what: str) -> T:
         conn.execute("BEGIN")
         try:

@@ -46,7 +46,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: store methods whose reads may be served by a standby
 REPLICA_READS = (
-    "search_episodes", "vector_search", "vector_search_and_sentences", "keyword_search", "vectors",
+    "search_episodes", "vector_search", "vector_search_and_sentences", "keyword_search", "search_candidates", "vectors",
     "memories_and_vectors", "get_episodes", "list_episodes", "get_memories", "list_memories", "count", "history",
     "entities", "memories_of_entities", "neighbours", "conflicts", "scope_of_memory", "stats",
 )

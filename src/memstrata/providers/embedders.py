@@ -33,6 +33,8 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    # Optional: ``in_process = True`` says a query embeds here in a few milliseconds, so a store may keep a
+    # statement running on a pooled connection meanwhile (Store.search_candidates); unset, it is never done.
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -83,6 +85,7 @@ class MiniLMEmbedder:
     """
 
     name = "minilm-l6-v2-int8"
+    in_process = True
     dim = 384
 
     def __init__(self, *, threads: int | None = None, max_tokens: int = 256, batch_size: int = 64,
@@ -197,6 +200,7 @@ class HashEmbedder:
     """Deterministic bag-of-words hashing embedder. For fast unit tests only: it has no notion of meaning."""
 
     name = "hash"
+    in_process = True
 
     def __init__(self, dim: int = 64) -> None:
         self.dim = dim
@@ -229,6 +233,7 @@ class OpenAIEmbedder:
         import httpx
 
         self.name = f"openai:{model}"
+        self.in_process = False  # a network call: no pooled connection waits on it
         self.model = model
         self._api_key = api_key
         self._batch_size = batch_size

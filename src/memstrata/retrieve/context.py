@@ -44,8 +44,8 @@ def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: A
                    conversation_id: str | None, preset: str | None, default_preset: Preset,
                    include_superseded: bool, recent: Callable[[], list[Turn]],
                    query_vector: Callable[[str], np.ndarray]) -> SearchRequest:
-    """Check a search's arguments and build its request; ``recent`` and ``query_vector`` run only once
-    the arguments are known to be good."""
+    """Check a search's arguments and build its request; ``recent`` runs only once the arguments are known to
+    be good, ``query_vector`` when the search needs the vector (a store may read meanwhile)."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError("query", "must be a non-empty string")
     if len(query) > MAX_QUERY_CHARS:
@@ -64,7 +64,7 @@ def search_request(scope: Scope, query: Any, *, limit: int, filters: Any, now: A
         conversation_id=conversation_id,
         recent_turns=turns,
         include_superseded=bool(include_superseded),
-        query_vector=query_vector(query),
+        embed=query_vector,
     )
 
 

@@ -12,7 +12,7 @@ Each result carries the contribution of every stage, so ``explain=True`` can say
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -56,6 +56,7 @@ class SearchRequest:
     recent_turns: Sequence[Turn] = ()
     include_superseded: bool = False
     query_vector: np.ndarray | None = None
+    embed: Callable[[str], np.ndarray] | None = None  # makes the query vector where none is given
 
 
 def entities_in_text(text: str, names: dict[str, str]) -> list[str]:
@@ -112,7 +113,15 @@ class Retriever:
             ]
             if not only:
                 return []
-        qvec = req.query_vector if req.query_vector is not None else self.embedder.embed([req.query])[0]
+        embedded: list[np.ndarray] = []
+
+        def qvec() -> np.ndarray:  # the query vector, made once (on a cache miss, while the store reads)
+            if not embedded:
+                embedded.append(req.query_vector if req.query_vector is not None
+                                else req.embed(req.query) if req.embed is not None
+                                else self.embedder.embed([req.query])[0])
+            return embedded[0]
+
         pool = max(req.limit * 3, 10)
         dense_k, keyword_k = max(p.dense_k, pool), max(p.keyword_k, pool) if p.keyword_k > 0 else 0
         expand = p.expand_entities and p.entity_weight > 0
@@ -129,20 +138,22 @@ class Retriever:
             nonlocal sentences
             if self.knn is None and p.sentence_weight > 0:
                 found, sentences = self.store.vector_search_and_sentences(
-                    scope, qvec, dense_k, include_superseded=want_all, only=only)
+                    scope, qvec(), dense_k, include_superseded=want_all, only=only)
             elif self.knn is None:
-                found = self.store.vector_search(scope, qvec, dense_k, include_superseded=want_all, only=only)
+                found = self.store.vector_search(scope, qvec(), dense_k, include_superseded=want_all, only=only)
             else:
-                found = self.knn.search(scope, qvec, dense_k, include_inactive=want_all, only=only)
+                found = self.knn.search(scope, qvec(), dense_k, include_inactive=want_all, only=only)
                 if p.sentence_weight > 0 and found:
                     sentences = self.store.sentence_vectors(scope, [m for m, _ in found])
             return tuple((m, float(x)) for m, x in found)
 
+        def terms() -> list[str]:
+            return query_terms(self.store.codec.query_text(scope, req.query), 32) if keyword_k > 0 else []
+
         def keyword_part() -> tuple[tuple[str, float], ...]:
             if keyword_k <= 0:
                 return ()
-            terms = query_terms(self.store.codec.query_text(scope, req.query), 32)
-            found = self.store.keyword_search(scope, terms, keyword_k, include_superseded=want_all, only=only)
+            found = self.store.keyword_search(scope, terms(), keyword_k, include_superseded=want_all, only=only)
             return tuple((m, float(x)) for m, x in found)
 
         def side_part() -> tuple[tuple[str, float], ...]:
@@ -153,7 +164,19 @@ class Retriever:
             return found
 
         def candidates() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
-            return side_by_side(dense_part, side_part, parallel=parallel)
+            nonlocal sentences, linked
+            if parallel or self.knn is not None:
+                return side_by_side(dense_part, side_part, parallel=parallel)
+            # One call, so that a store may send its keyword statement before the query is embedded here; a
+            # remote embedding is made first, so that no pooled connection waits on a network call.
+            if not getattr(self.embedder, "in_process", False):
+                qvec()
+            found, sentences, keyword = self.store.search_candidates(
+                scope, qvec, dense_k, terms(), keyword_k, include_superseded=want_all, only=only,
+                sentences=p.sentence_weight > 0)
+            if expand:
+                linked = self._linked(req, view, only)
+            return tuple((m, float(x)) for m, x in found), tuple((m, float(x)) for m, x in keyword)
 
         found = view.get(cname, candidates) if view is not None and cname else candidates()
         dense = [(str(m), float(x)) for m, x in found[0]]
@@ -162,7 +185,7 @@ class Retriever:
         if p.sentence_weight > 0 and dense:
             if sentences is None:  # the candidates came from the cache
                 sentences = self.store.sentence_vectors(scope, [m for m, _ in dense])
-            dense, best_sentence = self._blend_sentences(qvec, dense, sentences, p.sentence_weight)
+            dense, best_sentence = self._blend_sentences(qvec(), dense, sentences, p.sentence_weight)
         fused: dict[str, float] = {}
         stages: dict[str, dict[str, float]] = {}
         for name, ranked, weight in (

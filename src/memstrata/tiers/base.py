@@ -181,6 +181,30 @@ class LongTermTier(ABC):
         hits = self.vector_search(scope, vector, k, include_superseded=include_superseded, only=only)
         return hits, self.sentence_vectors(scope, [m for m, _ in hits]) if hits else {}
 
+    def search_candidates(
+        self, scope: Scope, vector: Callable[[], np.ndarray], dense_k: int, terms: Sequence[str], keyword_k: int,
+        *, include_superseded: bool = False, only: Sequence[str] | None = None, sentences: bool = True,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray] | None, list[tuple[str, float]]]:
+        """A search's kNN hits with, where ``sentences``, their ``sentence_vectors`` (else None), and its keyword
+        hits (none where ``keyword_k`` is 0). ``vector`` makes the query vector (it embeds the query): a store
+        that reads over a network may send its keyword statement first and make the vector meanwhile; this
+        default makes it, then runs the kNN and the keyword search in turn."""
+        dense, found = self.dense_candidates(scope, vector(), dense_k, include_superseded=include_superseded,
+                                             only=only, sentences=sentences)
+        keyword = self.keyword_search(scope, terms, keyword_k, include_superseded=include_superseded,
+                                      only=only) if keyword_k > 0 else []
+        return dense, found, keyword
+
+    def dense_candidates(
+        self, scope: Scope, vector: np.ndarray, k: int, *, include_superseded: bool = False,
+        only: Sequence[str] | None = None, sentences: bool = True,
+    ) -> tuple[list[tuple[str, float]], dict[str, np.ndarray] | None]:
+        """``vector_search_and_sentences`` where ``sentences``, else ``vector_search`` and None."""
+        if sentences:
+            return self.vector_search_and_sentences(scope, vector, k, include_superseded=include_superseded,
+                                                    only=only)
+        return self.vector_search(scope, vector, k, include_superseded=include_superseded, only=only), None
+
     def memories_and_vectors(
         self, scope: Scope, ids: Sequence[str]
     ) -> tuple[list[MemoryRecord], dict[str, np.ndarray]]:
