@@ -158,7 +158,8 @@ def test_two_apps_on_one_redis_refuse_from_one_budget(server: RedisServer, tmp_p
                  for i in range(10)]
         assert codes == [200] * 6 + [429] * 4
         refused = clients[1].get("/v1/me", headers={"X-API-Key": key})
-        assert refused.status_code == 429 and refused.headers["Retry-After"] == "100"
+        # one token per 100 s: the wait left is 100 s less the seconds the ten requests took on a busy machine
+        assert refused.status_code == 429 and 95 <= int(refused.headers["Retry-After"]) <= 100
         total = 0.0
         for client in clients:
             text = client.get("/metrics").text

@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 import numpy as np
 
 from memstrata.core.salience import LOW_IMPORTANCE, asks_assistant
-from memstrata.core.text import STOPWORDS, query_terms
+from memstrata.core.text import query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
+from memstrata.retrieve.query_words import SINGULAR_Q, asks_about_user, names_in, persons_in, relatives_in
 from memstrata.retrieve.revisions import StatementReader, answering_parts, asks_past, newer_first, wants_current
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
@@ -228,8 +229,8 @@ class Retriever:
         if p.neighbour_weight > 0:
             _spread_to_neighbours(fused, stages, records, p.neighbour_weight)
         window = _time_window(req.query, req.now)
-        asks_own = _asks_about_user(req.query)
-        asks_we = bool(asks_own) and not _SINGULAR_Q.search(req.query)
+        asks_own = asks_about_user(req.query)
+        asks_we = bool(asks_own) and not SINGULAR_Q.search(req.query)
         now_q = req.as_of is None and p.newer_first and wants_current(req.query)
         standing = p.standing_weight > 0 and asks_standing(req.query)
         asks_asst = asks_assistant(req.query)
@@ -301,7 +302,7 @@ class Retriever:
                 st["pleasantry"] = p.pleasantry_weight
             hits.append(Hit(rec, base * boost, st))
         hits.sort(key=lambda h: (-h.score, h.record.created_at, h.record.id))
-        named = _names_in(req.query)
+        named = names_in(req.query)
         names_speaker = bool(named)
         if p.speaker_weight > 0:
             names_speaker = self._match_speakers(scope, named, hits, max(req.limit * 2, 40), p.speaker_weight)
@@ -321,9 +322,9 @@ class Retriever:
                 )
             head = [by_id[i] for i in kept]
         if self.reader is not None and now_q and not req.include_superseded:
-            about = None if asks_own or names_speaker else _persons_in(req.query, named) | _relatives_in(req.query)
+            about = None if asks_own or names_speaker else persons_in(req.query, named) | relatives_in(req.query)
             if asks_own or about:  # about: "which school does Leo go to?", someone the user talks about
-                texts, said_vectors = answering_parts(head, vectors, sentences, qvec, self.reader)
+                texts, said_vectors = answering_parts(head, vectors, sentences, qvec(), self.reader)
                 head = newer_first(head, said_vectors, self.reader, req.query, max(req.limit * 2, 10),
                                    about=about or None, texts=texts)
         if p.mmr_lambda is not None and len(head) > 1:
@@ -412,27 +413,6 @@ class Retriever:
         return True
 
 
-def _names_in(query: str) -> set[str]:
-    """Capitalised words that are not function words ("What", "I'm"): the only ones that could be a name, so
-    most queries that name nobody cost nothing where names are looked up."""
-    return {n for w in _WORDS.findall(query) if w[:1].isupper()
-            for n in [_POSSESSIVE.sub("", w).lower()] if len(n) > 1 and n not in STOPWORDS}
-
-
-def _persons_in(query: str, named: set[str]) -> set[str]:
-    """The names the query asks about as a person ("which school does Leo go to?", "is Mum on it?", "Ava's
-    swimming"), not a place or thing it happens to capitalise ("the Lisbon conference", "the API key")."""
-    return {n for n in named if re.search(rf"\b(?:does|did|is|was|has|will|can)\s+{re.escape(n)}\b|"
-                                         rf"\b{re.escape(n)}['’]s\b", query, re.IGNORECASE)
-            and not re.search(rf"\b{re.escape(n.upper())}\b", query)}
-
-
-def _relatives_in(query: str) -> set[str]:
-    """The relation word of "my sister", "our son": who a question about someone of the user's is about."""
-    return {m.group(1).lower() for m in _RELATIVE_Q.finditer(query)}
-
-
-_POSSESSIVE = re.compile(r"['’](?:s|m|re|ve|ll|d|t)?$|n['’]t$")  # "Caroline's" names Caroline; "I'm" is "I"
 OTHER_SUBJECT = 0.5  # a fact about someone else, when the query asks about the user (or the reverse)
 TAIL_COSINE = 0.3  # below the dense floor, a candidate this close to the query is still a (last) result
 TAIL_SCALE = 0.01
@@ -445,23 +425,6 @@ ENDED = 0.6
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
 # The assistant's turns, when the query asks how things are for the user now and not what the assistant said.
 ASSISTANT_ECHO = 0.7
-_SINGULAR_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've)\b", re.IGNORECASE)
-_FIRST_PERSON_Q = re.compile(r"\b(?:i|me|my|mine|i'm|i've|we|us|our|ours|we're|we've)\b", re.IGNORECASE)
-_RELATIVE_Q = re.compile(
-    r"\b(?:my|our)\s+(?:\w+\s+)?(sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|friend|"
-    r"cousin|aunt|uncle|neighbou?r|colleague|coworker|roommate|partner|girlfriend|boyfriend|kids?|parents)\b",
-    re.IGNORECASE,
-)
-
-
-def _asks_about_user(query: str) -> bool | None:
-    """True when the query asks about the speaker ("where do I live?"), False when about someone of theirs
-    ("where does my sister live?"), None when it says neither."""
-    if _RELATIVE_Q.search(query):
-        return False
-    return True if _FIRST_PERSON_Q.search(query) else None
-
-
 def _held_at(rec: MemoryRecord, t: float) -> bool:
     """What was believed at ``t``: recorded by then, valid from before it, not yet ended."""
     return rec.created_at <= t and rec.valid_from <= t and (rec.valid_to is None or rec.valid_to > t)
