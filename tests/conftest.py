@@ -91,3 +91,11 @@ def real_mem(store_url: str, minilm) -> Iterator[Memory]:  # type: ignore[no-unt
 def uid() -> str:
     """A unique user id, so tests never share a scope."""
     return f"user-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A new, migrated PostgreSQL database (embedded, with pgvector) for one test, dropped after it."""
+    from pg_support import fresh_database
+
+    return fresh_database(request)

@@ -16,11 +16,16 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from service_support import SessionService
+
+if TYPE_CHECKING:
+    from memstrata.backends.postgres import PostgresStore
 
 TEMPLATE = "memstrata_template"
 
@@ -135,3 +140,14 @@ def fresh_database(request: pytest.FixtureRequest) -> str:
     url = server.create_database(name, TEMPLATE)
     request.addfinalizer(lambda: server.drop_database(name))
     return url
+
+
+def pg_store(url: str, dim: int) -> Iterator[PostgresStore]:
+    """A PostgreSQL store on ``url`` for one test (a fixture's body: ``yield from pg_store(pg_url, DIM)``)."""
+    from memstrata.backends.postgres import PostgresStore
+
+    s = PostgresStore(url, dim=dim)
+    try:
+        yield s
+    finally:
+        s.close()

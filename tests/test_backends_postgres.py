@@ -25,21 +25,14 @@ from memstrata.cli.backends import register
 from memstrata.errors import BackendError, BackendUnavailableError, ConfigurationError
 from memstrata.models import EpisodeRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Capability, WriteBatch
-from pg_support import EmbeddedPostgres, fresh_database, session_server
+from pg_support import EmbeddedPostgres, pg_store, session_server
 
 DIM = 32
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> str:
-    return fresh_database(request)
-
-
-@pytest.fixture
 def store(pg_url: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(pg_url, dim=DIM)
-    yield s
-    s.close()
+    yield from pg_store(pg_url, DIM)
 
 
 def _episode(scope: Scope, when: float, text: str = "hello") -> EpisodeRecord:

@@ -33,9 +33,8 @@ def test_what_else_a_replaced_message_said_stays_findable(real_mem: Memory, uid:
 
 
 def test_a_message_that_said_only_the_change_is_not_kept(real_mem: Memory, uid: str) -> None:
-    real_mem.add([{"role": "user", "content": "My rent is £950 a month."}], user_id=uid, conversation_id="s1",
-                 timestamp=T1)
-    real_mem.add([{"role": "user", "content": "My rent is £1,020 a month now."}], user_id=uid,
-                 conversation_id="s2", timestamp=T2)
-    current = real_mem.get_all(user_id=uid, limit=100)["results"]
-    assert not any("£950" in m["memory"] for m in current), [m["memory"] for m in current]
+    for text, when in (("My rent is £950 a month.", T1), ("My rent is £1,020 a month now.", T2)):
+        real_mem.add([{"role": "user", "content": text}], user_id=uid, conversation_id=when, timestamp=when)
+    everything = real_mem.get_all(user_id=uid, include_superseded=True, limit=100)["results"]
+    old = [m for m in everything if "£950" in m["memory"]]
+    assert old and all(m["superseded_by"] for m in old), [(m["memory"], m["superseded_by"]) for m in old]

@@ -19,7 +19,7 @@ from memstrata.backends.postgres import PostgresStore
 from memstrata.backends.postgres_keyword import BM25_B, BM25_K1
 from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import WriteBatch
-from pg_support import fresh_database
+from pg_support import pg_store
 
 DIM = 8
 WORDS = ("anna tea violin boat paint spring morning porridge garden river coffee train city guitar paris lisbon "
@@ -27,15 +27,8 @@ WORDS = ("anna tea violin boat paint spring morning porridge garden river coffee
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> str:
-    return fresh_database(request)
-
-
-@pytest.fixture
 def store(pg_url: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(pg_url, dim=DIM)
-    yield s
-    s.close()
+    yield from pg_store(pg_url, DIM)
 
 
 def _record(scope: Scope, text: str) -> MemoryRecord:

@@ -14,7 +14,7 @@ from memstrata import HashEmbedder, Memory
 from memstrata.backends.postgres import PostgresStore
 from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import WriteBatch
-from pg_support import fresh_database
+from pg_support import pg_store
 
 DIM = 64
 WORDS = ("anna braga tea violin boat paint spring morning porridge tuesday garden river coffee train city "
@@ -22,15 +22,8 @@ WORDS = ("anna braga tea violin boat paint spring morning porridge tuesday garde
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> str:
-    return fresh_database(request)
-
-
-@pytest.fixture
 def store(pg_url: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(pg_url, dim=DIM)
-    yield s
-    s.close()
+    yield from pg_store(pg_url, DIM)
 
 
 def _texts(rng: np.random.Generator, n: int) -> list[str]:
