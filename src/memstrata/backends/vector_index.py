@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -98,19 +99,11 @@ class VectorIndex:
                 self._bytes -= evicted.nbytes
         return entry
 
-    def search(
-        self,
-        key: str,
-        version: object,
-        load: Loader,
-        query: np.ndarray,
-        k: int,
-        *,
-        include_inactive: bool = False,
-        only: set[int] | None = None,
-    ) -> list[tuple[int, float]]:
-        """Top-k memory rids by cosine; a memory with several rows scores by its best row."""
-        return self.query(key, version, load, query, k, include_inactive=include_inactive, only=only)[1]
+    def search(self, key: str, version: object, load: Loader, query: np.ndarray, k: int,
+               **options: Any) -> list[tuple[int, float]]:
+        """Top-k memory rids by cosine; a memory with several rows scores by its best row (``options``: those of
+        :meth:`query`)."""
+        return self.query(key, version, load, query, k, **options)[1]
 
     def query(
         self,
