@@ -24,6 +24,10 @@ def test_what_else_a_replaced_message_said_stays_findable(real_mem: Memory, uid:
     assert sorted(bool(m["superseded_by"]) for m in as_said) == [False, True]
     kept = next(m for m in as_said if not m["superseded_by"])
     assert kept["kind"] == "message" and kept["episode_ids"]
+    # the report of the add that replaced it says so, and the later message itself is reported as a change
+    said = next(r for r in report["results"] if r["id"] == kept["id"])
+    assert said["event"] == "ADD" and said["reason"] == "kept_as_said"
+    assert report["messages"][0]["outcome"] == "superseded"
 
     where = real_mem.search("Which area is my room in?", user_id=uid, limit=5, now=NOW)["results"]
     assert any("Kirkstall" in h["memory"] for h in where), [h["memory"] for h in where]

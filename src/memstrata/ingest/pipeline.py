@@ -389,6 +389,8 @@ def _replace(plan: AddPlan, store: Store, scope: Scope, old: MemoryRecord, rec: 
             batch.history.append(HistoryEvent(str(uuid.uuid4()), kept[0].id, "ADD", None, kept[0].text, actor,
                                               "kept as said: a later statement replaced part of it", now,
                                               {"episode_ids": kept[0].episode_ids}))
+            plan.results.append({"id": kept[0].id, "memory": kept[0].text, "event": "ADD", "kind": EVIDENCE_KIND,
+                                 "episode_ids": kept[0].episode_ids, "reason": "kept_as_said"})
     for target in targets:
         target.valid_to = when
         target.superseded_by = rec.id
