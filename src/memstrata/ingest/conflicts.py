@@ -31,7 +31,8 @@ _SPACE = re.compile(r"\s+")
 _EDGE = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 _DIGIT_GROUP = re.compile(r"(?<=\d)[,\s](?=\d{3}\b)")
-_REPLY_NOTE = re.compile(r"\s*\(in reply to:.*\)\s*$", re.IGNORECASE | re.DOTALL)  # evidence.finish_facts adds it
+# evidence.evidence_candidates and finish_facts add it: "thanks (in reply to: <the turn it follows>)"
+_REPLY_NOTE = re.compile(r"\s*\(in reply to:\s*(.*)\)\s*$", re.IGNORECASE | re.DOTALL)
 
 
 _MONTHS = (r"january|february|march|april|(?<=\bin |\bby )may|june|july|august|september|october|november|december|"
@@ -74,6 +75,12 @@ def clean_value(value: str, attribute: str = "") -> str:
 def without_reply_note(text: str) -> str:
     """A short reply's text without the question it answered, which ``finish_facts`` appends to it."""
     return _REPLY_NOTE.sub("", text)
+
+
+def replied_to(text: str) -> str | None:
+    """The turn a short reply follows, as its note gives it; None for a text without the note."""
+    note = _REPLY_NOTE.search(text)
+    return note.group(1) if note else None
 
 
 def normalize_value(value: str) -> str:

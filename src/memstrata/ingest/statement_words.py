@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from memstrata.core.text import split_sentences
 from memstrata.ingest.asides import sentence_units
+from memstrata.ingest.conflicts import replied_to
 from memstrata.ingest.updates import (
     _FIRST_PERSON,
     _NEW_VALUE,
@@ -114,12 +115,8 @@ def _speaks_of_self(text: str) -> bool:
 
 @lru_cache(maxsize=READINGS_KEPT)
 def _echoes(text: str) -> bool:
-    # evidence.evidence_candidates adds the turn a short reply follows as "(in reply to: …)"
-    note = _REPLY_NOTE.search(text)
-    return note is not None and "?" not in note.group(1)
-
-
-_REPLY_NOTE = re.compile(r"\(in reply to: (.*)\)\s*$", re.DOTALL)
+    turn = replied_to(text)
+    return turn is not None and "?" not in turn
 
 
 @lru_cache(maxsize=READINGS_KEPT)
