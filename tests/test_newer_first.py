@@ -484,3 +484,15 @@ def test_rule_revises_a_statement_drawn_from_a_revised_message_with_it() -> None
     out = newer_first([fact, message, later], vecs, _Reader(), "Who's our energy supplier?", 10)
     assert out[0].record.id == "m2"
     assert {h.record.id: h.revised_by for h in out} == {"m0": "m2", "m1": "m2", "m2": None}
+
+
+def test_an_old_statement_found_by_the_querys_words_is_still_revised(real_mem: Memory, uid: str) -> None:
+    # The first message reaches "where do I work?" through the word "work", not its meaning; the later
+    # one is near the question in meaning. The later one still comes first and names the earlier one.
+    _add(real_mem, uid, "That plan sounds fine. I work as a buyer at Tesco's distribution centre so I'm on my "
+         "feet for most of the day. Should I stretch more?",
+         "Also news from March: I'm a buyer at Ocado these days. The office is right by the station.")
+    hits = real_mem.search("Where do I work?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "Ocado" in hits[0]["memory"], [h["memory"] for h in hits]
+    earlier = [h for h in hits[:3] if "Tesco" in h["memory"]]
+    assert all(h.get("revised_by") for h in earlier), [(h["memory"], h.get("revised_by")) for h in hits]

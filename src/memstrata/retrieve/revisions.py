@@ -300,7 +300,11 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     ov = vectors[old.record.id]
     relevance = _relevance(old)
     if relevance < MIN_QUERY_COSINE:
-        return None
+        if "keyword" not in old.stages:
+            return None
+        # found by the query's words, not its meaning ("I work as a data analyst at Asda … strength work"
+        # for "where do I work?"): a later statement near the query in meaning may still revise it
+        relevance = MIN_QUERY_COSINE
     for h in own:
         # Said later, on another day: when each was said (``created_at``) orders them, not the time a
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
