@@ -74,6 +74,10 @@ class IngestConfig:
     # Each sentence of a long message also gets a vector, stored beside the message's memory, so retrieval can
     # find a one-sentence aside inside a message about something else (``Preset.sentence_weight``).
     sentence_vectors: bool = True
+    # A user statement that seems to give one of the user's earlier statements a new value without saying so
+    # ("I'm 66 kg and feeling fitter" after "about 71 kg") raises an open conflict record; nothing is
+    # superseded (ingest/implicit_changes.py).
+    implicit_conflicts: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in EXTRACTION_MODES:

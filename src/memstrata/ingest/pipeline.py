@@ -18,6 +18,7 @@ from memstrata.core.text import chunk_text
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION, clean_value
+from memstrata.ingest.implicit_changes import raise_implicit
 from memstrata.ingest.entities import resolve_entities
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
 from memstrata.ingest.prototypes import RememberingEmbed
@@ -338,6 +339,9 @@ def plan_add(
         plan.results.append(result)
 
     batch.updated_memories.extend((m, None) for m in updated.values())
+    if infer and config.implicit_conflicts:
+        raise_implicit(batch, plan.results, store, scope, messages, [e.id for e in episodes], embed,
+                       config.conflict_policy, now)
     resolve_entities(batch)  # which stored entity each name is: decided here, the store only upserts
     return plan
 
