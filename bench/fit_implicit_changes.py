@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent
-from memstrata import Memory  # noqa: E402
+from memstrata import IngestConfig, Memory  # noqa: E402
 from memstrata.ingest import implicit_changes as ic  # noqa: E402
 from memstrata.ingest.asides import sentence_units  # noqa: E402
 from memstrata.providers.embedders import default_embedder  # noqa: E402
@@ -37,7 +37,7 @@ def rows_of(conv: dict, emb) -> list[dict]:  # type: ignore[no-untyped-def]
     out: list[dict] = []
     user = conv["id"]
     with tempfile.TemporaryDirectory(prefix="memstrata-fit-") as d, \
-            Memory(f"sqlite:///{Path(d) / 'm.db'}", embedder=emb) as m:
+            Memory(f"sqlite:///{Path(d) / 'm.db'}", embedder=emb, ingest=IngestConfig(implicit_conflicts=False)) as m:
         store, scope = m.store, m._open(user, None, None, None)  # the bench reads what add reads
         for n, session in enumerate(conv["sessions"]):
             if n:

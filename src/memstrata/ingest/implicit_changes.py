@@ -47,12 +47,23 @@ _NEGATION = re.compile(r"\b(?:not|no longer|never|anymore|any more|stopped|quit|
 FEATURES = ("cosine", "margin", "nearest", "overlap", "new_only", "old_only", "numbers", "numbers_differ",
             "days", "days_differ", "names", "names_differ", "new_names", "old_states_own", "old_tentative",
             "asks", "new_one_off", "old_one_off", "new_of_self", "old_of_self", "negation_flips",
-            "new_length", "old_length", "shared_family", "same_family")
+            "new_length", "old_length", "shared_family", "same_family", "same_unit_other_number", "old_is_fact")
 
 # Fitted by bench/fit_implicit_changes.py (standardised features: (x - MEAN) / SCALE, then WEIGHTS, then BIAS).
-MEAN = np.array([0.4969, 0.1644, 0.5641, 0.09661, 0.8348, 0.8238, 0.2331, 0.2331, 0.04429, 0.0373, 0.4685, 0.4569, 0.5338, 0.9231, 0.0373, 0.1352, 0.05128, 0.03497, 0.683, 0.8228, 0.04662, 2.467, 2.446, 0.3593, 0.4779])
-SCALE = np.array([0.1196, 0.1578, 0.4959, 0.1081, 0.1647, 0.178, 0.4228, 0.4228, 0.2057, 0.1895, 0.499, 0.4981, 0.4989, 0.2665, 0.1895, 0.3419, 0.2206, 0.1837, 0.4653, 0.3818, 0.2108, 0.507, 0.525, 0.1321, 0.4995])
-WEIGHTS = np.array([-0.1806, 0.1154, 0.4333, 0.1482, -0.3838, -0.05471, 0.2722, 0.2722, 0.5223, -0.3613, -0.1561, 0.6281, -0.2659, 0.3925, 0.1677, 0.5547, -0.6313, -0.4995, -0.03967, 0.2833, 0.1574, 0.308, -0.06206, 0.6895, 0.236])
+MEAN = np.array([
+    0.4969, 0.1644, 0.5641, 0.09661, 0.8348, 0.8238, 0.2331, 0.2308, 0.04429, 0.0373, 0.4685, 0.4569, 0.5338,
+    0.9231, 0.0373, 0.1352, 0.05128, 0.03497, 0.683, 0.8228, 0.04662, 2.467, 2.446, 0.3593, 0.4779, 0.1119,
+    0.6061
+])
+SCALE = np.array([
+    0.1196, 0.1578, 0.4959, 0.1081, 0.1647, 0.178, 0.4228, 0.4213, 0.2057, 0.1895, 0.499, 0.4981, 0.4989,
+    0.2665, 0.1895, 0.3419, 0.2206, 0.1837, 0.4653, 0.3818, 0.2108, 0.507, 0.525, 0.1321, 0.4995, 0.3152, 0.4886
+])
+WEIGHTS = np.array([
+    -0.1789, 0.1352, 0.4426, 0.1288, -0.4009, -0.02683, 0.2941, 0.05647, 0.5193, -0.3573, -0.1095, 0.6453,
+    -0.2734, 0.4081, 0.1599, 0.5377, -0.6482, -0.4677, -0.03721, 0.2721, 0.1533, 0.331, -0.1104, 0.6866, 0.2278,
+    0.342, -0.06326
+])
 BIAS = -0.992
 THRESHOLD = 0.5
 
@@ -145,7 +156,7 @@ def features(p: Pair, new_vec: np.ndarray, embed: Embed | None) -> np.ndarray:
         p.cosine, p.margin, float(p.rank == 0),
         len(wo & wn) / len(union) if union else 0.0,
         len(wn - wo) / len(wn) if wn else 0.0, len(wo - wn) / len(wo) if wo else 0.0,
-        float(bool(no and nn)), float(bool(no and nn and no != nn)),
+        float(bool(no and nn)), float(bool(nn - no) and bool(no - nn)),
         float(bool(do and dn)), float(bool(do and dn and do != dn)),
         float(bool(co and cn)), float(bool(co and cn and co != cn)), float(bool(cn - co)),
         float(_reader.states_own(old, None)), float(_reader.tentative(old)), float("?" in new),
@@ -153,7 +164,20 @@ def features(p: Pair, new_vec: np.ndarray, embed: Embed | None) -> np.ndarray:
         float(_reader.speaks_of_self(new)), float(_reader.speaks_of_self(old)),
         float(bool(_NEGATION.search(new)) != bool(_NEGATION.search(old))),
         math.log1p(len(new.split())), math.log1p(len(old.split())), shared, same,
+        float(_other_number_same_unit(old, new)), float(p.old.kind != "message"),
     ], dtype=np.float64)
+
+
+_UNIT = re.compile(r"(\d+(?:[.,]\d+)?)\s?(k\b|kg|km|mg|lbs?|pounds|quid|euros?|dollars|am|pm|%|mins?|minutes|hours?|"
+                   r"days?|weeks?|times|miles|[a-z]+)", re.IGNORECASE)
+
+
+def _other_number_same_unit(old: str, new: str) -> bool:
+    """Does the new statement give another number of something the old one counts ("20 minutes" / "45
+    minutes", "£900 a month" / "£950 a month")?"""
+    units_old = {(u.lower(), n) for n, u in _UNIT.findall(old)}
+    units_new = {(u.lower(), n) for n, u in _UNIT.findall(new)}
+    return any(u == v and n != m for u, n in units_old for v, m in units_new)
 
 
 def _numbers(text: str) -> set[str]:

@@ -18,9 +18,9 @@ from memstrata.core.text import chunk_text
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.conflicts import AUTO_RESOLUTION, clean_value
-from memstrata.ingest.implicit_changes import raise_implicit
 from memstrata.ingest.entities import resolve_entities
 from memstrata.ingest.evidence import EVIDENCE_KIND, cue_candidates, evidence_candidates, finish_facts
+from memstrata.ingest.implicit_changes import raise_implicit
 from memstrata.ingest.prototypes import RememberingEmbed
 from memstrata.ingest.revise import (
     Replacement,
