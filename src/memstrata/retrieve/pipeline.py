@@ -203,6 +203,11 @@ class Retriever:
 
         for mid, best in best_sentence.items():
             stages[mid]["sentence"] = round(best, 4)
+        for mid, st in stages.items():
+            # a word in common and nothing in meaning ("second place" for "who do I share my place with?")
+            if "keyword_fused" in st and "dense" in st and max(st["dense"], st.get("sentence", -1.0)) < WORDS_ONLY:
+                fused[mid] -= (1.0 - WORDS_ONLY_SCALE) * st["keyword_fused"]
+                st["words_only"] = WORDS_ONLY_SCALE
 
         if expand:
             if linked is None:  # the candidates came from the cache
@@ -425,6 +430,8 @@ ENDED = 0.6
 SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query asks about the user
 # The assistant's turns, when the query asks how things are for the user now and not what the assistant said.
 ASSISTANT_ECHO = 0.7
+WORDS_ONLY = 0.15  # below this cosine (message or best sentence), a keyword match is words only
+WORDS_ONLY_SCALE = 0.3  # ... and its keyword share counts this much
 def _held_at(rec: MemoryRecord, t: float) -> bool:
     """What was believed at ``t``: recorded by then, valid from before it, not yet ended."""
     return rec.created_at <= t and rec.valid_from <= t and (rec.valid_to is None or rec.valid_to > t)
