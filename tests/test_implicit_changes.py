@@ -86,3 +86,14 @@ def test_the_pair_model_scores_a_change_above_an_unrelated_pair(minilm) -> None:
 
     assert scored(0, 1) >= ic.THRESHOLD > scored(2, 1)
     assert scored(1, 1) != scored(2, 1)  # the score reads the pair, not only the new sentence
+
+
+def test_settling_the_record_keeps_the_new_value(real_mem: Memory, uid: str) -> None:
+    real_mem.add(BEFORE, user_id=uid, conversation_id="s1", timestamp=JAN)
+    real_mem.add(LATER, user_id=uid, conversation_id="s2", timestamp=MAY)
+    c = real_mem.conflicts(user_id=uid)["results"][0]
+    real_mem.resolve_conflict(c["id"], keep="new", user_id=uid)
+    old = real_mem.get(c["old_memory_id"], user_id=uid)
+    assert old["superseded_by"] == c["new_memory_id"]
+    assert real_mem.conflicts(user_id=uid)["results"] == []
+    assert real_mem.conflicts(user_id=uid, status="resolved")["results"][0]["id"] == c["id"]

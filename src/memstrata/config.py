@@ -76,7 +76,7 @@ class IngestConfig:
     sentence_vectors: bool = True
     # A user statement that seems to give one of the user's earlier statements a new value without saying so
     # ("I'm 66 kg and feeling fitter" after "about 71 kg") raises an open conflict record; nothing is
-    # superseded (ingest/implicit_changes.py).
+    # superseded (ingest/implicit_changes.py). Rules mode only: in "llm" mode the model judges each pair.
     implicit_conflicts: bool = True
 
     def __post_init__(self) -> None:

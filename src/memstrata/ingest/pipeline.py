@@ -339,7 +339,7 @@ def plan_add(
         plan.results.append(result)
 
     batch.updated_memories.extend((m, None) for m in updated.values())
-    if infer and config.implicit_conflicts:
+    if infer and config.implicit_conflicts and config.mode == "rules":  # a model call judges its own pairs
         raise_implicit(batch, plan.results, store, scope, messages, [e.id for e in episodes], embed,
                        config.conflict_policy, now)
     resolve_entities(batch)  # which stored entity each name is: decided here, the store only upserts
