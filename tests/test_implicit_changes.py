@@ -97,3 +97,10 @@ def test_settling_the_record_keeps_the_new_value(real_mem: Memory, uid: str) -> 
     assert old["superseded_by"] == c["new_memory_id"]
     assert real_mem.conflicts(user_id=uid)["results"] == []
     assert real_mem.conflicts(user_id=uid, status="resolved")["results"][0]["id"] == c["id"]
+
+
+def test_a_message_without_a_timestamp_is_read_as_said_now(real_mem: Memory, uid: str) -> None:
+    real_mem.add(BEFORE, user_id=uid, conversation_id="s1", timestamp=JAN)
+    real_mem.add(LATER, user_id=uid, conversation_id="s2")  # no timestamp: said at the time of the call
+    records = real_mem.conflicts(user_id=uid)["results"]
+    assert any("45 minutes" in c["new_value"] and "20 minutes" in c["old_value"] for c in records), records

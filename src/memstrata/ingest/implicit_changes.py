@@ -232,13 +232,13 @@ def raise_implicit(batch: WriteBatch, results: list[dict], store: Store, scope: 
         c.old_memory_id for c in batch.conflicts}
     by_id = {r.get("id"): r for r in results}
     for msg in messages:
-        if msg.role != "user" or msg.timestamp is None or not 0 <= msg.index < len(episode_ids):
+        if msg.role != "user" or not 0 <= msg.index < len(episode_ids):
             continue
         rec = _whole_message(batch, episode_ids[msg.index])
         if rec is None or rec.id not in vectors:
             continue
         for p in implicit_changes(store, scope, msg.content, vectors[rec.id][0], sentence_vectors.get(rec.id),
-                                  msg.timestamp.timestamp(), rec.episode_ids, embed):
+                                  msg.timestamp.timestamp() if msg.timestamp else now, rec.episode_ids, embed):
             if p.old.id in closed or p.old.superseded_by:
                 continue
             closed.add(p.old.id)
