@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,6 @@ def rows_of(conv: dict, emb) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 def _epoch(date: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp()
 
 

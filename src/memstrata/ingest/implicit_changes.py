@@ -10,8 +10,9 @@ those differ, whether the new one states something of the user's own, how much o
 a pair scoring above :data:`THRESHOLD` becomes an open conflict record for a person (or an agent) to settle.
 Read-time ranking (``memstrata.retrieve.revisions``) still decides the order of answers on its own.
 
-The weights were fitted by ``bench/fit_implicit_changes.py`` on the labelled development conversations of
-``bench/data`` (never on the held-out ones); the script prints the fit and its cross-validated precision.
+The weights were fitted by ``bench/fit_implicit_changes.py`` on the labelled update conversations of
+``bench/data`` that were development data by then (``dev`` and ``heldout`` to ``heldout9``; ``heldout10`` was
+scored only after); the script prints the fit and its leave-one-set-out precision.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ DAY = 86400.0
 NEAREST = 6  # earlier statements looked at per new sentence
 MAX_SENTENCES = 8  # new sentences read per message (a long message's first ones)
 MIN_WORDS = 4  # a sentence shorter than this gives no value with a frame around it
-MIN_COSINE = 0.35  # nearer than this, two statements are about different things
+MIN_COSINE = 0.35  # below this cosine, two statements are about different things
 
 _NUMBER = re.compile(r"(?:[£$€₹]\s?)?\d+(?:[.,]\d+)?\s?(?:k\b|kg|km|mg|lbs?|pounds|am|pm|%|mins?|minutes|hours?|"
                      r"years?)?", re.IGNORECASE)
@@ -113,7 +114,7 @@ def candidate_pairs(store: Store, scope: Scope, text: str, vec: np.ndarray, said
            and not set(r.episode_ids) & set(episode_ids)]
     if not old:
         return []
-    vectors = store.vectors(scope, [r.id for r in old if r.id not in sentences])
+    vectors = store.vectors(scope, [r.id for r in old])  # also for a message whose sentences no longer split alike
     seen: set[str] = set()
     pairs: list[Pair] = []
     for r in sorted(old, key=lambda r: r.kind != "message"):  # a message first: it holds all it said

@@ -432,6 +432,8 @@ SAME_SUBJECT = 1.25  # a fact the user stated about themselves, when the query a
 ASSISTANT_ECHO = 0.7
 WORDS_ONLY = 0.15  # below this cosine (message or best sentence), a keyword match is words only
 WORDS_ONLY_SCALE = 0.3  # ... and its keyword share counts this much
+
+
 def _held_at(rec: MemoryRecord, t: float) -> bool:
     """What was believed at ``t``: recorded by then, valid from before it, not yet ended."""
     return rec.created_at <= t and rec.valid_from <= t and (rec.valid_to is None or rec.valid_to > t)
