@@ -103,22 +103,27 @@ def _could_state(text: str) -> bool:
             and not _reader.echoes(text) and not _reader.marks_change(text))  # a said change is for revise.py
 
 
+Known = dict[str, tuple[MemoryRecord, np.ndarray | None]]
+
+
 def candidate_pairs(store: Store, scope: Scope, text: str, vec: np.ndarray, said: float,
-                    episode_ids: Sequence[str]) -> list[Pair]:
+                    episode_ids: Sequence[str], known: Known | None = None) -> list[Pair]:
     """The user's earlier statements nearest ``text`` (said at ``said``), each read by its sentence nearest it,
-    nearest first: said on an earlier day, current, not from the same message, one per sentence said."""
+    nearest first: said on an earlier day, current, not from the same message, one per sentence said.
+    ``known``: records and vectors read for the message's other sentences, reused and added to."""
     hits, sentences = store.vector_search_and_sentences(scope, vec, NEAREST * 2)
-    records = {r.id: r for r in store.get_memories(scope, [i for i, _ in hits])}
-    old = [records[i] for i, _ in hits if i in records]
+    known = {} if known is None else known
+    if missing := [i for i, _ in hits if i not in known]:
+        records = store.get_memories(scope, missing)
+        vectors = store.vectors(scope, [r.id for r in records])  # also for a message whose sentences split anew
+        known.update((r.id, (r, vectors.get(r.id))) for r in records)
+    old = [known[i][0] for i, _ in hits if i in known]
     old = [r for r in old if r.current and r.source_role == "user" and r.created_at // DAY < said // DAY
            and not set(r.episode_ids) & set(episode_ids)]
-    if not old:
-        return []
-    vectors = store.vectors(scope, [r.id for r in old])  # also for a message whose sentences no longer split alike
     seen: set[str] = set()
     pairs: list[Pair] = []
     for r in sorted(old, key=lambda r: r.kind != "message"):  # a message first: it holds all it said
-        part, part_vec = _nearest_part(r, vec, sentences.get(r.id), vectors.get(r.id))
+        part, part_vec = _nearest_part(r, vec, sentences.get(r.id), known[r.id][1])
         key = part.lower()
         if part_vec is None or key in seen:
             continue
@@ -206,8 +211,9 @@ def implicit_changes(store: Store, scope: Scope, text: str, window: np.ndarray, 
     """The earlier statements a new user message seems to give a new value, best pair per old memory, each
     with its score (at least :data:`THRESHOLD`)."""
     best: dict[str, Pair] = {}
+    known: Known = {}  # one read of each earlier statement per message
     for sentence, vec in new_sentences(text, window, sentence_vectors):
-        pairs = candidate_pairs(store, scope, sentence, vec, said, episode_ids)
+        pairs = candidate_pairs(store, scope, sentence, vec, said, episode_ids, known)
         if not pairs:
             continue
         for p in pairs:
@@ -240,7 +246,7 @@ def raise_implicit(batch: WriteBatch, results: list[dict], store: Store, scope: 
             continue
         for p in implicit_changes(store, scope, msg.content, vectors[rec.id][0], sentence_vectors.get(rec.id),
                                   msg.timestamp.timestamp() if msg.timestamp else now, rec.episode_ids, embed):
-            if p.old.id in closed or p.old.superseded_by:
+            if p.old.id in closed:  # replaced or already in conflict in this batch
                 continue
             closed.add(p.old.id)
             family = family_by_meaning(p.new_vec, embed) or family_by_meaning(p.old_vec, embed) or "unnamed"
