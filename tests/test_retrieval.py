@@ -105,6 +105,40 @@ def test_fusion_helpers() -> None:
     assert keep == [0, 1] and used == 6
 
 
+def _collapse_by_hand(ids: list[str], vectors: dict, threshold: float) -> tuple[list[str], dict[str, str]]:
+    """The rule spelt out: an item joins the closest kept item with a vector if that one is close enough."""
+    kept: list[str] = []
+    dropped: dict[str, str] = {}
+    for item in ids:
+        anchors = [k for k in kept if k in vectors]
+        if item in vectors and anchors:
+            best = max(anchors, key=lambda k: float(vectors[item] @ vectors[k]))
+            if float(vectors[item] @ vectors[best]) >= threshold:
+                dropped[item] = best
+                continue
+        kept.append(item)
+    return kept, dropped
+
+
+def test_collapse_duplicates_follows_the_rule_on_clustered_vectors() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        centres = rng.normal(size=(4, 8))
+        ids = [f"m{i}" for i in range(int(rng.integers(1, 40)))]
+        vectors = {}
+        for i in ids:
+            if rng.random() < 0.15:  # some candidates come without a vector
+                continue
+            v = centres[rng.integers(0, 4)] + rng.normal(scale=float(rng.choice([0.03, 0.6])), size=8)
+            vectors[i] = v / np.linalg.norm(v)
+        rng.shuffle(ids)
+        kept, dropped = collapse_duplicates(ids, vectors, 0.97)
+        assert (kept, dropped) == _collapse_by_hand(ids, vectors, 0.97)
+        assert set(kept) | set(dropped) == set(ids) and not set(kept) & set(dropped)
+
+
 @pytest.mark.parametrize("preset", ["fast", "balanced", "thorough"])
 def test_every_preset_answers(mem: Memory, uid: str, preset: str) -> None:
     mem.add("I keep chickens in the back garden", user_id=uid, infer=False)

@@ -35,21 +35,27 @@ def collapse_duplicates(
     """Keep the first of any group whose vectors are closer than ``threshold``; map dropped → kept."""
     with_vec = [i for i in ids if i in vectors]
     pos = {item: n for n, item in enumerate(with_vec)}
-    sims = np.stack([vectors[i] for i in with_vec]) @ np.stack([vectors[i] for i in with_vec]).T if with_vec else None
+    sims: np.ndarray | None = None
+    near_earlier: np.ndarray | None = None
+    if with_vec:
+        mat = np.stack([vectors[i] for i in with_vec])
+        sims = mat @ mat.T
+        # An item none of whose earlier items is that close cannot join a kept one: no per-item test for it.
+        near_earlier = np.tril(sims >= threshold, -1).any(axis=1)
     kept: list[str] = []
-    anchors: list[int] = []  # rows of kept items that have a vector
+    anchors = np.zeros(len(with_vec), dtype=bool)  # rows of kept items that have a vector
     dropped: dict[str, str] = {}
     for item in ids:
         n = pos.get(item)
-        if n is not None and sims is not None and anchors:
-            row = sims[n, anchors]
+        if n is not None and sims is not None and near_earlier is not None and near_earlier[n]:
+            row = np.where(anchors, sims[n], -np.inf)
             j = int(np.argmax(row))
             if row[j] >= threshold:
-                dropped[item] = with_vec[anchors[j]]
+                dropped[item] = with_vec[j]
                 continue
         kept.append(item)
         if n is not None:
-            anchors.append(n)
+            anchors[n] = True
     return kept, dropped
 
 
