@@ -113,13 +113,16 @@ def main() -> None:
     rows: list[tuple[str, str, str]] = []
 
     texts = [sentence(rng) for _ in range(2000)]
-    t0 = time.perf_counter()
     base_vecs = emb.embed(texts)
-    raw_rate = len(texts) / (time.perf_counter() - t0)
-    rows.append(("raw embedder throughput (batched, short messages)", f"{raw_rate:,.0f} msg/s", ""))
+    # The raw rate is taken on the very texts the bulk add below embeds (each numbered, so none is a
+    # duplicate): the share of it that ingest keeps is then the cost of everything around the embedder.
+    msgs = [{"role": "user", "content": f"{t} ({i})"} for i, t in enumerate(texts)]
+    t0 = time.perf_counter()
+    emb.embed([x["content"] for x in msgs])
+    raw_rate = len(msgs) / (time.perf_counter() - t0)
+    rows.append(("raw embedder throughput (batched, the bulk add's messages)", f"{raw_rate:,.0f} msg/s", ""))
 
     m = Memory(url, embedder=emb, ingest=IngestConfig(template_updates=True) if args.template_updates else None)
-    msgs = [{"role": "user", "content": f"{t} ({i})"} for i, t in enumerate(texts)]
     t0 = time.perf_counter()
     for i in range(0, len(msgs), 50):
         m.add(msgs[i : i + 50], user_id="bulk", infer=False)

@@ -281,7 +281,7 @@ def _within(part: str, whole: str) -> bool:
 
 def _shares(words: set[str], other: set[str]) -> bool:
     """A word in common, counting "lesson" and "lessons", "volunteer" and "volunteering" as one."""
-    return bool(words & other) or any(len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5] for a in words for b in other)
+    return bool(words & other) or bool({a[:5] for a in words if len(a) >= 5} & {b[:5] for b in other if len(b) >= 5})
 
 
 def _on_topic(new: str, old: str, asked: set[str], reader: StatementReader) -> bool:
