@@ -154,6 +154,20 @@ def test_memories_read_whole(real_mem: Memory, uid: str) -> None:
     assert "Where are you moving to?" in reply or "Anna" in reply  # never the bare fragment
 
 
+def test_a_change_announced_first_is_kept_with_its_new_value(real_mem: Memory, uid: str) -> None:
+    real_mem.add("I'm a pharmacist at Boots.", user_id=uid, timestamp=T1)
+    real_mem.add("I study economics at Leeds.", user_id=uid, timestamp=T1)
+    r = real_mem.add("I got a new job! I'm a data analyst at Monzo.", user_id=uid, timestamp=T2)
+    real_mem.add("so i changed my major, im doing computer science now. parents not thrilled.", user_id=uid,
+                 timestamp=T2)
+    facts = [x["memory"] for x in r["results"] if x.get("kind") != "message"]
+    assert "I got a new job!" not in facts, facts  # never the bare announcement
+    job = real_mem.search("What is my job?", user_id=uid, limit=3)["results"]
+    assert "Monzo" in job[0]["memory"], job
+    study = real_mem.search("What do I study?", user_id=uid, limit=3)["results"]
+    assert "computer science" in study[0]["memory"], study
+
+
 def test_where_do_i_live_is_the_users_own_city(real_mem: Memory, uid: str) -> None:
     real_mem.add("I currently live in Berlin.", user_id=uid, timestamp=T1)
     real_mem.add("My sister Anna lives in Porto.", user_id=uid, timestamp=T1)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from memstrata.core.text import split_sentences
+from memstrata.ingest.announcements import is_bare_announcement, with_what_follows
 from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.lexicon import ADDRESS_ME
@@ -102,6 +103,8 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             words = content_words(text)
             if any(len(words & c) >= max(1, len(c) // 2) for c in covered.get(m.index, [])):
                 continue
+            if is_bare_announcement(text):
+                text = with_what_follows(text, m.content)  # "I got a new job! I'm a data analyst at Monzo."
             kind = "instruction" if ADDRESS_ME.search(text) else "fact"  # "From now on call me Sam."
             out.append(Candidate(text=text, importance=0.6, reasons=["update_cue"], kind=kind,
                                  source_indexes=[m.index],
@@ -158,6 +161,8 @@ def finish_facts(facts: Sequence[Candidate], messages: Sequence[Message],
         if not text:
             continue
         src = by_index.get(f.source_indexes[0]) if f.source_indexes else None
+        if src is not None and is_bare_announcement(text):
+            text = with_what_follows(text, src.content)  # "I changed my major, im doing computer science now"
         context = before + " " + " ".join(by_index[i].content for i in sorted(by_index)
                                            if src is None or i <= src.index)
         if f.kind != "instruction" and is_fragment(text):  # an imperative is whole without a subject

@@ -1,0 +1,47 @@
+"""A change announced without its new value is kept with the words that give it."""
+
+from __future__ import annotations
+
+import pytest
+
+from memstrata.ingest.announcements import is_bare_announcement, with_what_follows
+
+
+@pytest.mark.parametrize("text", [
+    "I changed my major", "I see a new doctor now", "We moved!", "I got a new job!", "I switched banks.",
+    "So I've finally got a new car", "we just moved", "I started a new job last week",
+])
+def test_announcements_without_a_value(text: str) -> None:
+    assert is_bare_announcement(text)
+
+
+@pytest.mark.parametrize("text", [
+    "We moved to Leeds", "I switched to oat milk", "I have a new manager, Priya", "I got a new job at Monzo",
+    "I have a dog", "Did you change your bank?", "I moved in with my boyfriend", "I bought 3 new plants",
+    "My sister changed her major", "I changed my major to history because the maths modules were too hard",
+])
+def test_statements_that_say_more(text: str) -> None:
+    assert not is_bare_announcement(text)
+
+
+@pytest.mark.parametrize(("fact", "message", "expected"), [
+    ("I see a new doctor now", "Also I see a new doctor now, Dr. Reynolds, since mine retired. He's nice.",
+     "I see a new doctor now, Dr. Reynolds, since mine retired."),
+    ("I changed my major", "so i changed my major, im doing computer science now. parents not thrilled.",
+     "I changed my major, im doing computer science now."),
+    ("We moved!", "also we moved! Maya and I are in the Junction now. Way more space.",
+     "We moved! Maya and I are in the Junction now."),
+    ("I switched banks.", "Big news: I switched banks. I'm with Starling now.",
+     "I switched banks. I'm with Starling now."),
+])
+def test_the_words_that_follow_are_kept(fact: str, message: str, expected: str) -> None:
+    assert with_what_follows(fact, message) == expected
+
+
+@pytest.mark.parametrize(("fact", "message"), [
+    ("We moved!", "We moved! Any tips for unpacking?"),  # a question follows: it says nothing new
+    ("We moved!", "We moved!"),  # nothing follows
+    ("I changed my major", "Something else entirely."),  # not in the message
+])
+def test_nothing_is_added_when_nothing_says_the_value(fact: str, message: str) -> None:
+    assert with_what_follows(fact, message) == fact
