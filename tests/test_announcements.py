@@ -10,6 +10,7 @@ from memstrata.ingest.announcements import is_bare_announcement, with_what_follo
 @pytest.mark.parametrize("text", [
     "I changed my major", "I see a new doctor now", "We moved!", "I got a new job!", "I switched banks.",
     "So I've finally got a new car", "we just moved", "I started a new job last week",
+    "I finally replaced the old laptop",
 ])
 def test_announcements_without_a_value(text: str) -> None:
     assert is_bare_announcement(text)

@@ -14,14 +14,14 @@ import re
 from memstrata.core.text import normalize_text
 
 # Verbs that announce a change by themselves, and verbs that do only with "new" ("I have a new manager").
-_CHANGE_VERBS = frozenset({"changed", "switched", "swapped", "moved"})
+_CHANGE_VERBS = frozenset({"changed", "switched", "swapped", "moved", "replaced", "upgraded"})
 _NEW_VERBS = frozenset({"got", "have", "see", "started", "found", "bought", "joined", "landed", "picked", "hired"})
 _LEAD = frozenset({"so", "and", "also", "but", "well", "oh", "ok", "okay", "yeah", "yes", "update", "news", "big",
                    "guess", "what", "anyway", "btw", "plus", "then"})
 _SUBJECTS = frozenset({"i", "we", "ive", "weve"})  # "I've" and "we've" read as subject and "have"
 _BETWEEN = frozenset({"have", "ve", "just", "finally", "recently", "also", "actually", "officially"})
 # Words that carry no value of their own after the verb ("my new", "last week", "again").
-_FILLER = frozenset({"my", "our", "a", "an", "the", "new", "now", "just", "finally", "recently", "again", "last",
+_FILLER = frozenset({"my", "our", "a", "an", "the", "new", "old", "now", "just", "finally", "recently", "again", "last",
                      "this", "week", "month", "year", "today", "yesterday", "up", "over", "too", "also", "lol",
                      "haha", "officially", "actually", "all", "at", "of"})
 MAX_WORDS = 10  # an announcement is short; a longer clause says more than that something changed
