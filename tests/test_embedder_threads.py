@@ -44,3 +44,15 @@ def test_large_scopes_are_scored_in_parallel_slices_that_agree_with_one_product(
         got = scores_of(matrix, query)
         assert got.shape == (n,) and got.dtype == np.float32
         np.testing.assert_allclose(got, matrix @ query, rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_threads_do_not_spin_between_calls_unless_asked() -> None:
+    key = "session.intra_op.allow_spinning"
+    quiet, busy = MiniLMEmbedder(), MiniLMEmbedder(spin=True)
+    quiet.warm_up()
+    busy.warm_up()
+    assert quiet._session.get_session_options().get_session_config_entry(key) == "0"
+    assert busy._session.get_session_options().get_session_config_entry(key) == "1"
+    # the setting changes where the CPU goes, not the vectors
+    texts = ["I moved to Lisbon last spring.", "My sister Anna lives in Porto."]
+    np.testing.assert_array_equal(quiet.embed(texts), busy.embed(texts))

