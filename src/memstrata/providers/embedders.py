@@ -84,7 +84,7 @@ class MiniLMEmbedder:
     ``arena_shrink``: return onnxruntime's arena memory after each run instead of keeping it for the next.
     ``spin``: let onnxruntime's worker threads busy-wait for the next piece of work. Off by default: between
     searches the spinning burns CPU for nothing (a lone query cost 18.5 ms of CPU with it, 12.2 ms without,
-    for about the same wall time; bench/RESULTS.md, ``embedder-spinning``), and batches lose nothing.
+    for about the same wall time; bench/RESULTS.md, ``round10-cost``), and batches lose nothing.
     """
 
     name = "minilm-l6-v2-int8"
