@@ -46,3 +46,18 @@ def test_the_words_that_follow_are_kept(fact: str, message: str, expected: str) 
 ])
 def test_nothing_is_added_when_nothing_says_the_value(fact: str, message: str) -> None:
     assert with_what_follows(fact, message) == fact
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("I switched from Octopus to OVO in December", ["Octopus"]),
+    ("I left Bosch and joined Porsche in Weissach", ["Bosch"]),
+    ("I'm doing Brisbane to Townsville now instead of Sydney.", ["Sydney"]),
+    ("Doc took me off lisinopril because of the cough", ["lisinopril"]),
+    ("I quit the bridge club in the autumn and joined the choir", ["bridge club"]),
+    ("I switched my registration from the half to the full marathon", ["half"]),
+    ("I love my job at Bosch", []),
+])
+def test_the_old_value_a_change_names(text: str, named: list[str]) -> None:
+    from memstrata.ingest.named_old import named_old_values
+
+    assert named_old_values(text) == named

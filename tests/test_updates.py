@@ -168,6 +168,21 @@ def test_a_change_announced_first_is_kept_with_its_new_value(real_mem: Memory, u
     assert "computer science" in study[0]["memory"], study
 
 
+def test_a_change_that_names_the_old_value_replaces_the_users_fact_only(real_mem: Memory, uid: str) -> None:
+    energy = real_mem.add("Our energy is with Octopus.", user_id=uid, timestamp=T1)["results"][-1]["id"]
+    sister = real_mem.add("My sister Deepa banks with AIB.", user_id=uid, timestamp=T1)["results"][-1]["id"]
+    asked = real_mem.add("Should I switch from Octopus to OVO?", user_id=uid, timestamp=T1)
+    assert not any(x["event"] == "SUPERSEDE" for x in asked["results"])  # a question replaces nothing
+    r = real_mem.add("I switched from Octopus to OVO in December.", user_id=uid, timestamp=T2)
+    bank = real_mem.add("I switched from AIB to Revolut.", user_id=uid, timestamp=T2)
+    replaced = {x["id"] for x in [*r["results"], *bank["results"]] if x["event"] == "SUPERSEDE"}
+    assert energy in replaced and sister not in replaced, r["results"]
+    assert real_mem.get(energy, user_id=uid)["superseded_by"]
+    assert not real_mem.get(sister, user_id=uid)["superseded_by"]  # her bank is not the user's
+    then = real_mem.search("Who is our energy with?", user_id=uid, as_of=T1, limit=3)["results"]
+    assert any("Octopus" in h["memory"] for h in then), then  # history kept
+
+
 def test_where_do_i_live_is_the_users_own_city(real_mem: Memory, uid: str) -> None:
     real_mem.add("I currently live in Berlin.", user_id=uid, timestamp=T1)
     real_mem.add("My sister Anna lives in Porto.", user_id=uid, timestamp=T1)

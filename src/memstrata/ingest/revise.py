@@ -22,6 +22,7 @@ from memstrata.ingest.candidate import Candidate, Message, Slot
 from memstrata.ingest.conflicts import normalize_value, same_subject, without_reply_note
 from memstrata.ingest.dedup import normalize_text, normalized_hash
 from memstrata.ingest.evidence import EVIDENCE_IMPORTANCE, EVIDENCE_KIND
+from memstrata.ingest.named_old import by_named_value
 from memstrata.ingest.prototypes import family_by_meaning, family_scores, fits
 from memstrata.ingest.updates import (
     Attribute,
@@ -107,6 +108,9 @@ def find_replaced(store: Store, scope: Scope, cand: Candidate, vec: np.ndarray, 
     if role not in (None, "user") or cand.kind == EVIDENCE_KIND or is_tentative(cand.text):
         return []
     found, attr = _by_attribute(store, scope, cand, vec, family_olds, episode_ids, message, speaker, embed)
+    if not found and speaker is None:  # "I switched from Octopus to OVO": the old value is named
+        found = [Replacement(old, d) for old, d in by_named_value(
+            store, scope, cand.text, vec, episode_ids, [e.canonical for e in cand.entities])]
     if found or not reframe or attr is not None and attr.family and not attr.single:
         return found  # a keyed family ("I love sushi", "I love ramen") holds several values
     return find_reframed(store, scope, cand.text, vec, episode_ids, speaker,

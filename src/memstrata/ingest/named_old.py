@@ -1,0 +1,90 @@
+"""A change that names the value it replaces: "I switched from Octopus to OVO in December", "I left Bosch and
+joined Porsche", "I'm doing Brisbane to Townsville now instead of Sydney", "Doc took me off lisinopril".
+
+No attribute family need be known: the words of the old value are in the statement, so the user's current
+facts that say them are what it replaces. Only the user's own definite statements of change qualify, and
+only facts of the user's own that hold the named words and are near enough in meaning to be about the same
+thing ("Our energy is with Octopus", not "the octopus at the aquarium was huge").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from memstrata.core.text import query_terms
+from memstrata.ingest.evidence import EVIDENCE_KIND
+from memstrata.ingest.updates import Decision, is_tentative, subject_of
+from memstrata.models import MemoryRecord, Scope
+from memstrata.tiers.base import Store
+
+_VALUE = r"(?P<old>[^,.;:!?()\n]{2,40}?)"
+_CHANGE = r"(?:switched|switching|changed|changing|moved|moving|went|swapped|transferred|upgraded|downgraded)"
+_NAMED = [
+    re.compile(rf"\b{_CHANGE}\b[^,.;!?]{{0,40}}?\bfrom (?:the |my |our )?{_VALUE} (?:to|over to|for)\b", re.I),
+    re.compile(rf"\binstead of (?:the |my |our |a |an )?{_VALUE}(?=$|[,.;:!?]| (?:because|since|as|now|and)\b)",
+               re.I),
+    re.compile(rf"\b(?:left|quit)\b (?:my job at |my job with |the |my |our )?{_VALUE}"
+               r" (?:and|to) (?:joined|started|moved|went)\b", re.I),
+    re.compile(rf"\b(?:took|taken|pulled|switched) (?:me|him|her|them|us|\w+) (?:off|out of) (?:the |my )?{_VALUE}"
+               r"(?=$|[,.;:!?]| (?:and|because|since)\b)", re.I),
+]
+_TRAILING_TIME = re.compile(r"\s(?:in|on|at|last|this|back|after|before|since)\s", re.I)  # "the club in the autumn"
+_FILLER = frozenset({"the", "my", "our", "a", "an", "old", "one", "it", "that", "this", "them", "there", "here"})
+_ACTED_ON_ME = re.compile(r"\b(?:took|taken|switched) (?:me|us) (?:off|out of)\b", re.I)
+MIN_COSINE = 0.25  # the old fact and the change are about the same thing, not only a shared word
+MAX_REPLACED = 3
+
+
+def named_old_values(text: str) -> list[str]:
+    """The old values a statement of change names, as said ("Octopus", "Bosch", "Sydney")."""
+    out: list[str] = []
+    for pattern in _NAMED:
+        for m in pattern.finditer(text):
+            value = _TRAILING_TIME.split(m.group("old").strip())[0]
+            words = [w for w in value.split() if w.lower() not in _FILLER]
+            if words and len(words) <= 4 and any(len(w) >= 3 for w in words):
+                out.append(" ".join(words))
+    return list(dict.fromkeys(out))
+
+
+def _holds(text: str, value: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def by_named_value(store: Store, scope: Scope, text: str, vec: np.ndarray, episode_ids: Sequence[str],
+                   people: Sequence[str] = ()) -> list[tuple[MemoryRecord, Decision]]:
+    """The user's current facts that a statement of change replaces by naming their value."""
+    acted_on_me = _ACTED_ON_ME.search(text) is not None  # "Doc took me off lisinopril"
+    if is_tentative(text) or "(in reply to:" in text \
+            or not acted_on_me and subject_of(text, None, list(people)) != "user":
+        return []
+    values = named_old_values(text)
+    if not values:
+        return []
+    out: list[tuple[MemoryRecord, Decision]] = []
+    for value in values:
+        terms = query_terms(store.codec.query_text(scope, value), 8)
+        if not terms:
+            continue
+        ids = [i for i, _ in store.keyword_search(scope, terms, 20)]
+        recs = [r for r in store.get_memories(scope, ids)
+                if r.current and r.kind != EVIDENCE_KIND and r.source_role in (None, "user")
+                and not set(r.episode_ids) & set(episode_ids) and _holds(r.text, value)]
+        if not recs:
+            continue
+        vectors = store.vectors(scope, [r.id for r in recs])
+        for rec in recs:
+            old_vec = vectors.get(rec.id)
+            if old_vec is None or float(np.dot(vec, old_vec)) < MIN_COSINE:
+                continue
+            people_named = [w for e in rec.entities for w in (e, e.split()[0])]
+            owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, people_named)
+            if owner != "user" or is_tentative(rec.text):
+                continue  # "my sister banks with AIB" is hers, "should I leave AIB?" asks
+            out.append((rec, Decision(True, True, "names the old value")))
+            if len(out) >= MAX_REPLACED:
+                return out
+    return out
