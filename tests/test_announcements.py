@@ -61,3 +61,10 @@ def test_the_old_value_a_change_names(text: str, named: list[str]) -> None:
     from memstrata.ingest.named_old import named_old_values
 
     assert named_old_values(text) == named
+
+
+def test_instead_of_names_an_old_value_only_when_it_is_a_name() -> None:
+    from memstrata.ingest.named_old import named_old_values
+
+    assert named_old_values("Now I buy wine from Vini Bellini instead of Cantina Rossi.") == ["Cantina Rossi"]
+    assert named_old_values("I've been choosing paper packaging instead of plastic.") == []

@@ -31,6 +31,7 @@ _NAMED = [
     re.compile(rf"\b(?:took|taken|pulled|switched) (?:me|him|her|them|us|\w+) (?:off|out of) (?:the |my )?{_VALUE}"
                r"(?=$|[,.;:!?]| (?:and|because|since)\b)", re.I),
 ]
+_INSTEAD = 1  # the pattern of "instead of"
 _TRAILING_TIME = re.compile(r"\s(?:in|on|at|last|this|back|after|before|since)\s", re.I)  # "the club in the autumn"
 _FILLER = frozenset({"the", "my", "our", "a", "an", "old", "one", "it", "that", "this", "them", "there", "here"})
 _ACTED_ON_ME = re.compile(r"\b(?:took|taken|switched) (?:me|us) (?:off|out of)\b", re.I)
@@ -41,10 +42,12 @@ MAX_REPLACED = 3
 def named_old_values(text: str) -> list[str]:
     """The old values a statement of change names, as said ("Octopus", "Bosch", "Sydney")."""
     out: list[str] = []
-    for pattern in _NAMED:
+    for n, pattern in enumerate(_NAMED):
         for m in pattern.finditer(text):
             value = _TRAILING_TIME.split(m.group("old").strip())[0]
             words = [w for w in value.split() if w.lower() not in _FILLER]
+            if n == _INSTEAD and not any(w[:1].isupper() for w in words):
+                continue  # "paper instead of plastic" is a habit, not a provider or a place replaced by name
             if words and len(words) <= 4 and any(len(w) >= 3 for w in words):
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
