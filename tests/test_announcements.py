@@ -41,6 +41,7 @@ def test_the_words_that_follow_are_kept(fact: str, message: str, expected: str) 
 
 @pytest.mark.parametrize(("fact", "message"), [
     ("We moved!", "We moved! Any tips for unpacking?"),  # a question follows: it says nothing new
+    ("I changed my major", "I changed my major, was that dumb?"),  # the rest of its sentence asks
     ("We moved!", "We moved!"),  # nothing follows
     ("I changed my major", "Something else entirely."),  # not in the message
 ])

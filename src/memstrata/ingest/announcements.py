@@ -76,6 +76,8 @@ def with_what_follows(fact: str, message: str) -> str:
     rest = message[at + len(core):]
     end = _SENTENCE_END.search(rest)
     follow = rest[: end.start()] if end else rest
+    if end is not None and "?" in end.group(0) and follow.strip(" ,;:-—–"):
+        return fact  # "I changed my major, was that dumb?": the rest of the sentence asks
     sep = ","
     if not follow.strip(" ,;:-—–"):
         after = rest[end.end():] if end else ""
