@@ -57,6 +57,9 @@ def test_nothing_is_added_when_nothing_says_the_value(fact: str, message: str) -
     ("I quit the bridge club in the autumn and joined the choir", ["bridge club"]),
     ("I switched my registration from the half to the full marathon", ["half"]),
     ("I love my job at Bosch", []),
+    ("I went to Japan from April 15th to 22nd", []),  # a trip's dates
+    ("We went from Paris to Rome by train", []),  # a journey, not a change
+    ("I moved my shift from 9 to 5", []),
 ])
 def test_the_old_value_a_change_names(text: str, named: list[str]) -> None:
     from memstrata.ingest.named_old import named_old_values

@@ -21,7 +21,8 @@ from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
 _VALUE = r"(?P<old>[^,.;:!?()\n]{2,40}?)"
-_CHANGE = r"(?:switched|switching|changed|changing|moved|moving|went|swapped|transferred|upgraded|downgraded)"
+# Not "went": "went from Paris to Rome" and "from April 15th to 22nd" are a trip and a range, not a change.
+_CHANGE = r"(?:switched|changed|moved|swapped|transferred|upgraded|downgraded)"
 _NAMED = [
     re.compile(rf"\b{_CHANGE}\b[^,.;!?]{{0,40}}?\bfrom (?:the |my |our )?{_VALUE} (?:to|over to|for)\b", re.I),
     re.compile(rf"\binstead of (?:the |my |our |a |an )?{_VALUE}(?=$|[,.;:!?]| (?:because|since|as|now|and)\b)",
@@ -48,6 +49,8 @@ def named_old_values(text: str) -> list[str]:
             words = [w for w in value.split() if w.lower() not in _FILLER]
             if n == _INSTEAD and not any(w[:1].isupper() for w in words):
                 continue  # "paper instead of plastic" is a habit, not a provider or a place replaced by name
+            if any(c.isdigit() for c in value):
+                continue  # a date or a number range ("from 9 to 5") names no value that a fact holds
             if words and len(words) <= 4 and any(len(w) >= 3 for w in words):
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
