@@ -265,4 +265,5 @@ def _whole_message(batch: WriteBatch, episode_id: str) -> MemoryRecord | None:
     """The new memory holding all of one message: its verbatim evidence, else its longest fact."""
     mine = [rec for rec, _ in batch.new_memories if rec.source_role == "user" and rec.episode_ids == [episode_id]]
     evidence = [r for r in mine if r.kind == "message"]
-    return (evidence or sorted(mine, key=lambda r: -len(r.text)) or [None])[0]
+    ranked = evidence or sorted(mine, key=lambda r: -len(r.text))
+    return ranked[0] if ranked else None

@@ -16,7 +16,7 @@ import numpy as np
 
 from memstrata.core.text import query_terms
 from memstrata.ingest.evidence import EVIDENCE_KIND
-from memstrata.ingest.updates import Decision, is_tentative, subject_of
+from memstrata.ingest.updates import Decision, is_tentative, people_named, subject_of
 from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
@@ -86,8 +86,7 @@ def by_named_value(store: Store, scope: Scope, text: str, vec: np.ndarray, episo
             old_vec = vectors.get(rec.id)
             if old_vec is None or float(np.dot(vec, old_vec)) < MIN_COSINE:
                 continue
-            people_named = [w for e in rec.entities for w in (e, e.split()[0])]
-            owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, people_named)
+            owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, people_named(rec.entities))
             if owner != "user" or is_tentative(rec.text):
                 continue  # "my sister banks with AIB" is hers, "should I leave AIB?" asks
             out.append((rec, Decision(True, True, "names the old value")))

@@ -38,6 +38,7 @@ from memstrata.ingest.updates import (
     is_tentative,
     names_differ,
     own_attribute,
+    people_named,
     reports_event,
     single_valued,
     states_value,
@@ -64,21 +65,17 @@ def attribute_of_record(rec: MemoryRecord, vec: np.ndarray | None = None, embed:
     if rec.kind == EVIDENCE_KIND or rec.source_role not in (None, "user"):
         return None
     if rec.slot is None:
-        found = attribute_of(rec.text, people=_names(rec.entities))
+        found = attribute_of(rec.text, people=people_named(rec.entities))
         return found if found and fits(vec, embed, found.family) else _by_meaning(rec.text, vec, embed,
-                                                                                  _names(rec.entities))
-    found = attribute_of(rec.text, rec.slot[0], rec.slot[1], _names(rec.entities))
+                                                                                  people_named(rec.entities))
+    found = attribute_of(rec.text, rec.slot[0], rec.slot[1], people_named(rec.entities))
     return found if found and fits(vec, embed, found.family) else _by_meaning(rec.text, vec, embed,
-                                                                              _names(rec.entities))
+                                                                              people_named(rec.entities))
 
 
 def _by_meaning(text: str, vec: np.ndarray | None, embed: Embed | None, people: Sequence[str]) -> Attribute | None:
     family = family_by_meaning(vec, embed)
     return Attribute(subject_of(text, None, people), family, single_valued(family)) if family else None
-
-
-def _names(entities: Sequence[str]) -> list[str]:
-    return [w for e in entities for w in (e, e.split()[0])]
 
 
 def _shared_family(new: Attribute, new_meaning: str | None, old: Attribute, old_meaning: str | None
@@ -206,7 +203,7 @@ def find_reframed(store: Store, scope: Scope, text: str, vec: np.ndarray, episod
         ending = ends_it(text, rec.text)
         if cosine < (ENDS_COSINE if ending else FRAME_COSINE):
             return []  # the nearest statement of the user is about something else
-        owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, _names(rec.entities))
+        owner = subject_of(rec.text, rec.slot[0] if rec.slot else None, people_named(rec.entities))
         if is_tentative(rec.text) or reports_event(rec.text) or len(rec.text.split()) < FRAME_WORDS or owner != "user":
             continue  # not the user's own statement: the next nearest may be
         if ending:

@@ -236,6 +236,12 @@ ACTS_ON_USER = frozenset(
 )
 
 
+def people_named(entities: Iterable[str]) -> list[str]:
+    """The names a stored fact's entities give for a subject check: each name and its first word ("Anna
+    Silva", "Anna")."""
+    return [w for e in entities for w in (e, e.split()[0])]
+
+
 def subject_of(text: str, slot_subject: str | None = None, people: Iterable[str] = ()) -> str:
     """A name or relation word when the statement is about someone else, else "user" (callers only ask
     about the speaker's own messages). ``people``: names of persons the statement mentions."""

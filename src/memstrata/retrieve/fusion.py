@@ -41,7 +41,7 @@ def collapse_duplicates(
         mat = np.stack([vectors[i] for i in with_vec])
         sims = mat @ mat.T
         # An item none of whose earlier items is that close cannot join a kept one: no per-item test for it.
-        near_earlier = np.tril(sims >= threshold, -1).any(axis=1)
+        near_earlier = np.asarray(np.tril(sims >= threshold, -1).any(axis=1), dtype=bool)
     kept: list[str] = []
     anchors = np.zeros(len(with_vec), dtype=bool)  # rows of kept items that have a vector
     dropped: dict[str, str] = {}
