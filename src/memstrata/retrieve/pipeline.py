@@ -26,7 +26,15 @@ from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.query_words import SINGULAR_Q, asks_about_user, names_in, persons_in, relatives_in
-from memstrata.retrieve.revisions import StatementReader, answering_parts, asks_past, newer_first, wants_current
+from memstrata.retrieve.replaced_parts import replaced_parts
+from memstrata.retrieve.revisions import (
+    StatementReader,
+    answering_parts,
+    asks_past,
+    current_first,
+    newer_first,
+    wants_current,
+)
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Capability, Store, Turn
@@ -332,6 +340,8 @@ class Retriever:
                 texts, said_vectors = answering_parts(head, vectors, sentences, qvec(), self.reader)
                 head = newer_first(head, said_vectors, self.reader, req.query, max(req.limit * 2, 10),
                                    about=about or None, texts=texts)
+                if asks_own:
+                    head = current_first(replaced_parts(self.store, scope, head, qvec(), only))
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],

@@ -197,10 +197,10 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     _same_message(own, order, vectors, asked, moved, said)
     _value_before_the_word_of_change(own, order, vectors, reader, said)
     by_id = {h.record.id: h for h in head}
-    return _current_first([by_id[i] for i in order]) + hits[window:]
+    return current_first([by_id[i] for i in order]) + hits[window:]
 
 
-def _current_first(head: list[Hit]) -> list[Hit]:
+def current_first(head: list[Hit]) -> list[Hit]:
     """A question about now is answered by the current statements first: each outdated one comes after the
     first :data:`CURRENT_FIRST` that are not (in their order), so what the user said before reads as history
     below the answer, not as a second answer beside it. Nothing leaves the results."""

@@ -1,0 +1,118 @@
+"""A message whose answer to the query was replaced since: "We live in Rathmines, the rent is €1,900 …".
+
+A long message stays current as the record of what was said, while a fact drawn from it may have been
+replaced by a later statement ("We live in Rathmines" by "Big news, we moved to Drumcondra!"). Ingestion wrote
+that link (``superseded_by``); the read-time pairing of :mod:`memstrata.retrieve.revisions` may still miss it,
+because the later statement can be far from the query in meaning. So, for a question about now, each of the
+first results that is one of the user's messages is checked against the facts drawn from it that were
+replaced: when a fact of the message that answers the query is such a fact, the message reads as outdated
+(``revised_by`` the statement now current) and that statement is placed just above it, fetched when the
+search had not found it. Nothing is dropped; ``as_of`` and ``include_superseded`` searches do not come here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from memstrata.models import MemoryRecord, Scope
+from memstrata.tiers.base import Store
+
+if TYPE_CHECKING:
+    from memstrata.retrieve.pipeline import Hit
+
+MESSAGE_KIND = "message"  # a message kept verbatim as evidence
+CHECKED = 3  # the first results looked at: those a reader takes as the answer
+SAME_TIME = 1.0  # seconds: the facts of a message were written with the message's time
+# The replaced fact must answer the query, about as well as anything else drawn from the message ("We live
+# in Stoneybatter" and "the rent is €1,700" both answer "where do we live?" to the embedder) ...
+MIN_FACT_COSINE = 0.3
+NEAR_BEST = 0.85
+# ... and what replaced it must be about the same: at least this share of the fact's cosine to the query.
+MIN_SUCCESSOR_RATIO = 0.5
+MAX_CHAIN = 5  # "Rathmines" → "Drumcondra" → "Glasnevin": the statement current now
+
+
+def replaced_parts(store: Store, scope: Scope, head: list[Hit], qvec: np.ndarray,
+                   only: Sequence[str] | None = None) -> list[Hit]:
+    """``head`` with each of its first :data:`CHECKED` user messages whose answer to the query (a fact drawn
+    from it, near the query as anything drawn from it) was replaced since marked outdated, and the current
+    statement that replaced it placed just above it. ``only``: the ids a filtered search may return (a fetched statement outside them is
+    not added)."""
+    messages = [h for h in head[:CHECKED] if h.record.kind == MESSAGE_KIND and h.record.source_role == "user"
+                and h.revised_by is None]
+    if not messages:
+        return head
+    drawn = _facts_at(store, scope, {h.record.created_at for h in messages})
+    if not any(f.superseded_by for f in drawn):
+        return head
+    q = np.asarray(qvec, dtype=np.float32)
+    fact_vecs = store.vectors(scope, [f.id for f in drawn])
+    order = list(head)
+    for msg in messages:
+        episodes = set(msg.record.episode_ids)
+        mine = [(float(fact_vecs[f.id] @ q), f) for f in drawn if f.id in fact_vecs and episodes & set(f.episode_ids)]
+        if not mine:
+            continue
+        best = max(r for r, _ in mine)  # how well anything drawn from the message answers the query
+        successor = next((succ for r, f in sorted(mine, key=lambda x: -x[0])
+                          if f.superseded_by and r >= max(MIN_FACT_COSINE, NEAR_BEST * best)
+                          and (succ := _answering_successor(store, scope, f, r, q, only)) is not None), None)
+        if successor is None:
+            continue
+        newer = next((h for h in order if h.record.id == successor.id), None)
+        if newer is None:
+            newer = type(msg)(successor, msg.score, {"revises": 1.0, "fetched": 1.0})
+            order.insert(order.index(msg), newer)
+        elif order.index(newer) > order.index(msg):
+            order.remove(newer)
+            order.insert(order.index(msg), newer)
+            newer.score = max(newer.score, msg.score)
+        newer.stages["revises"] = 1.0
+        msg.stages["outdated"] = 1.0
+        msg.revised_by = successor.id
+        if "outdated" in newer.stages:  # read as outdated by an older pairing: it is the current word now
+            del newer.stages["outdated"]
+            newer.revised_by = None
+    return order
+
+
+def _facts_at(store: Store, scope: Scope, times: set[float]) -> list[MemoryRecord]:
+    """The user's facts, current or replaced since, written at these times (with the messages they came from)."""
+    out: dict[str, MemoryRecord] = {}
+    for t in sorted(times):
+        where = [("created_at", "gte", t - SAME_TIME), ("created_at", "lte", t + SAME_TIME)]
+        for rec in store.list_memories(scope, include_superseded=True, limit=500, where=where):
+            if rec.kind != MESSAGE_KIND and rec.source_role in (None, "user"):
+                out[rec.id] = rec
+    return list(out.values())
+
+
+def _answering_successor(store: Store, scope: Scope, fact: MemoryRecord, relevance: float, q: np.ndarray,
+                         only: Sequence[str] | None) -> MemoryRecord | None:
+    """The current statement that replaced ``fact``, when it answers the query too (and passes the filter)."""
+    successor = _current_successor(store, scope, fact)
+    if successor is None or only is not None and successor.id not in only:
+        return None
+    vec = store.vectors(scope, [successor.id]).get(successor.id)
+    return successor if vec is not None and float(vec @ q) >= MIN_SUCCESSOR_RATIO * relevance else None
+
+
+def _current_successor(store: Store, scope: Scope, fact: MemoryRecord) -> MemoryRecord | None:
+    """The statement that replaced ``fact``, followed on to the one current now (None if none is)."""
+    seen = {fact.id}
+    nxt = fact.superseded_by
+    for _ in range(MAX_CHAIN):
+        if nxt is None or nxt in seen:
+            return None
+        found = store.get_memories(scope, [nxt])
+        if not found:
+            return None
+        rec = found[0]
+        if rec.current:
+            return rec
+        seen.add(rec.id)
+        nxt = rec.superseded_by
+    return None
