@@ -30,8 +30,11 @@ run: $(RUN_STAMP)
 	$(BIN)/memstrata --store $(DEMO_STORE) demo --keep
 	$(BIN)/memstrata --store $(DEMO_STORE) serve --no-auth --port $${PORT:-8000}
 
+# Test processes for the main suite (pytest-xdist); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest -q --ignore=tests/integrations
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --ignore=tests/integrations
 	$(MAKE) test-integrations
 	$(MAKE) test-ts
 
