@@ -60,3 +60,25 @@ def test_a_filter_the_replacing_statement_fails_keeps_it_out(real_mem: Memory, u
     hits = real_mem.search("Which part of Dublin do we live in?", user_id=uid, limit=5, now=NOW,
                            filters={"topic": "home"})["results"]
     assert hits and not any("Phibsborough" in h["memory"] for h in hits), [h["memory"] for h in hits]
+
+
+BANK = "Hi, money question. I've banked with Ulster Bank since I moved here and the fees are getting silly."
+REPLY = ("Ulster Bank charges a quarterly maintenance fee unless you keep a minimum balance. If the fees bother "
+         "you, compare current accounts: several banks here have no monthly fee, and moving a salary over "
+         "takes about a week.")
+SWITCHED = "Quick one: I switched from Ulster Bank to Bunq last month, way cheaper."
+
+
+def test_an_assistant_reply_about_what_was_replaced_reads_as_earlier(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": BANK}, {"role": "assistant", "content": REPLY}], user_id=uid,
+                 conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": SWITCHED}], user_id=uid, conversation_id="s2", timestamp=T2)
+    everything = real_mem.get_all(user_id=uid, include_superseded=True, limit=100)["results"]
+    assert any("Ulster Bank" in m["memory"] and m["superseded_by"] for m in everything), \
+        [(m["memory"], m["superseded_by"]) for m in everything]
+    hits = real_mem.search("Which bank am I with?", user_id=uid, limit=5, now=NOW)["results"]
+    texts = [h["memory"] for h in hits]
+    assert "Bunq" in texts[0], texts
+    reply = [h for h in hits if h["memory"] == REPLY]
+    assert reply and reply[0]["revised_by"], texts
+    assert texts.index(REPLY) > texts.index(texts[0])

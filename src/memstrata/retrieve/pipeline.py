@@ -341,7 +341,7 @@ class Retriever:
                 head = newer_first(head, said_vectors, self.reader, req.query, max(req.limit * 2, 10),
                                    about=about or None, texts=texts)
                 if asks_own:
-                    head = current_first(replaced_parts(self.store, scope, head, qvec(), only))
+                    head = current_first(replaced_parts(self.store, scope, head, qvec(), req.query, only))
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memstrata.core.text import query_terms
 from memstrata.models import MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 MESSAGE_KIND = "message"  # a message kept verbatim as evidence
 CHECKED = 3  # the first results looked at: those a reader takes as the answer
 SAME_TIME = 1.0  # seconds: the facts of a message were written with the message's time
+REPLY_WINDOW = 3600.0  # seconds: an assistant's reply is about what the user said this long before it
 # The replaced fact must answer the query, about as well as anything else drawn from the message ("We live
 # in Stoneybatter" and "the rent is €1,700" both answer "where do we live?" to the embedder) ...
 MIN_FACT_COSINE = 0.3
@@ -35,31 +37,27 @@ MIN_SUCCESSOR_RATIO = 0.5
 MAX_CHAIN = 5  # "Rathmines" → "Drumcondra" → "Glasnevin": the statement current now
 
 
-def replaced_parts(store: Store, scope: Scope, head: list[Hit], qvec: np.ndarray,
+def replaced_parts(store: Store, scope: Scope, head: list[Hit], qvec: np.ndarray, query: str,
                    only: Sequence[str] | None = None) -> list[Hit]:
-    """``head`` with each of its first :data:`CHECKED` user messages whose answer to the query (a fact drawn
-    from it, near the query as anything drawn from it) was replaced since marked outdated, and the current
-    statement that replaced it placed just above it. ``only``: the ids a filtered search may return (a fetched statement outside them is
-    not added)."""
-    messages = [h for h in head[:CHECKED] if h.record.kind == MESSAGE_KIND and h.record.source_role == "user"
-                and h.revised_by is None]
+    """``head`` with each of its first :data:`CHECKED` messages whose answer to the query was replaced since
+    marked outdated, and the current statement that replaced it placed just above it. A user message is read
+    through the facts drawn from it (one near the query as anything drawn from it); an assistant's reply
+    through the user's facts said before it in its conversation, when it names what the replaced fact said
+    and its replacement does not ("AIA charges quarterly fees" after "I bank with AIB"). ``only``: the ids a
+    filtered search may return (a fetched statement outside them is not added)."""
+    messages = [h for h in head[:CHECKED] if h.record.kind == MESSAGE_KIND and h.revised_by is None
+                and h.record.source_role in ("user", "assistant")]
     if not messages:
         return head
-    drawn = _facts_at(store, scope, {h.record.created_at for h in messages})
-    if not any(f.superseded_by for f in drawn):
+    drawn = {h.record.id: _facts_before(store, scope, h.record) for h in messages}
+    if not any(f.superseded_by for facts in drawn.values() for f in facts):
         return head
     q = np.asarray(qvec, dtype=np.float32)
-    fact_vecs = store.vectors(scope, [f.id for f in drawn])
+    fact_vecs = store.vectors(scope, list({f.id for facts in drawn.values() for f in facts}))
+    asked = set(query_terms(query, 64))
     order = list(head)
     for msg in messages:
-        episodes = set(msg.record.episode_ids)
-        mine = [(float(fact_vecs[f.id] @ q), f) for f in drawn if f.id in fact_vecs and episodes & set(f.episode_ids)]
-        if not mine:
-            continue
-        best = max(r for r, _ in mine)  # how well anything drawn from the message answers the query
-        successor = next((succ for r, f in sorted(mine, key=lambda x: -x[0])
-                          if f.superseded_by and r >= max(MIN_FACT_COSINE, NEAR_BEST * best)
-                          and (succ := _answering_successor(store, scope, f, r, q, only)) is not None), None)
+        successor = _replacement(store, scope, msg.record, drawn[msg.record.id], fact_vecs, q, asked, only)
         if successor is None:
             continue
         newer = next((h for h in order if h.record.id == successor.id), None)
@@ -79,15 +77,42 @@ def replaced_parts(store: Store, scope: Scope, head: list[Hit], qvec: np.ndarray
     return order
 
 
-def _facts_at(store: Store, scope: Scope, times: set[float]) -> list[MemoryRecord]:
-    """The user's facts, current or replaced since, written at these times (with the messages they came from)."""
-    out: dict[str, MemoryRecord] = {}
-    for t in sorted(times):
-        where = [("created_at", "gte", t - SAME_TIME), ("created_at", "lte", t + SAME_TIME)]
-        for rec in store.list_memories(scope, include_superseded=True, limit=500, where=where):
-            if rec.kind != MESSAGE_KIND and rec.source_role in (None, "user"):
-                out[rec.id] = rec
-    return list(out.values())
+def _replacement(store: Store, scope: Scope, msg: MemoryRecord, facts: list[MemoryRecord],
+                 fact_vecs: dict[str, np.ndarray], q: np.ndarray, asked: set[str],
+                 only: Sequence[str] | None) -> MemoryRecord | None:
+    """The current statement that replaced what ``msg`` says in answer to the query, or None."""
+    if msg.source_role == "user":
+        episodes = set(msg.episode_ids)
+        facts = [f for f in facts if episodes & set(f.episode_ids)]
+    scored = sorted(((float(fact_vecs[f.id] @ q), f) for f in facts if f.id in fact_vecs), key=lambda x: -x[0])
+    if not scored:
+        return None
+    floor = max(MIN_FACT_COSINE, NEAR_BEST * scored[0][0])  # near the best answer among them
+    said = set(query_terms(msg.text, 512))
+    for relevance, fact in scored:
+        if relevance < floor:
+            break
+        if not fact.superseded_by:
+            continue
+        successor = _answering_successor(store, scope, fact, relevance, q, only)
+        if successor is None:
+            continue
+        if msg.source_role == "assistant":
+            gone = set(query_terms(fact.text, 64)) - set(query_terms(successor.text, 64)) - asked
+            if not gone & said:
+                continue  # the reply is not about what the replaced fact said
+        return successor
+    return None
+
+
+def _facts_before(store: Store, scope: Scope, msg: MemoryRecord) -> list[MemoryRecord]:
+    """The user's facts, current or replaced since, written with a user message (its time), or said before an
+    assistant's reply in its conversation (within :data:`REPLY_WINDOW`)."""
+    start = msg.created_at - (REPLY_WINDOW if msg.source_role == "assistant" else SAME_TIME)
+    where = [("created_at", "gte", start), ("created_at", "lte", msg.created_at + SAME_TIME)]
+    found = store.list_memories(scope, include_superseded=True, limit=500, where=where,
+                                conversation_id=msg.conversation_id)
+    return [r for r in found if r.kind != MESSAGE_KIND and r.source_role in (None, "user")]
 
 
 def _answering_successor(store: Store, scope: Scope, fact: MemoryRecord, relevance: float, q: np.ndarray,
