@@ -483,3 +483,30 @@ def test_extract_is_deterministic_and_keeps_message_order(rules: RulesExtractor)
     assert [c.source_indexes for c in first] == [[0], [2]]
     assert rules.extract(msgs) == first
     assert np.all(np.diff([c.source_indexes[0] for c in first]) > 0)
+
+
+# ------------------------------------------------------------------ an ending kept with what took its place
+
+
+@pytest.mark.parametrize("text,ended,new", [
+    ("I stopped volunteering at the food bank after the move and signed up with St John Ambulance instead.",
+     "food bank", "St John Ambulance"),
+    ("Martina and me separated in June, I am now together with Sabine.", "Martina", "Sabine"),
+    ("We sold the Octavia and bought a Kia Niro.", "Octavia", "Kia Niro"),
+])
+def test_an_ending_keeps_what_took_its_place(rules: RulesExtractor, text: str, ended: str, new: str) -> None:
+    texts = [c.text for c in run(rules, text)]
+    with_old = [t for t in texts if ended in t]
+    assert with_old and all(new in t for t in with_old), texts  # never the ending alone
+    assert any(new in t and ended not in t for t in texts), texts  # the new value still has a fact of its own
+
+
+@pytest.mark.parametrize("text,ended,other", [
+    ("I quit the choir and my sister Ana is visiting next week.", "choir", "Ana"),
+    ("I cancelled Netflix and my daughter Mia starts school on Monday.", "Netflix", "Mia"),
+])
+def test_an_ending_with_an_unrelated_clause_stays_apart(rules: RulesExtractor, text: str, ended: str,
+                                                       other: str) -> None:
+    texts = [c.text for c in run(rules, text)]
+    assert any(ended in t for t in texts), texts
+    assert not any(ended in t and other in t for t in texts), texts

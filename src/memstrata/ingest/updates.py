@@ -103,8 +103,8 @@ CHANGE_CUE = re.compile(
 # A statement that ends, drops or reverses something (a negative state change).
 ENDING_CUE = re.compile(
     r"\b(?:anymore|any more|no longer|quit|left|dropped out|dropp(?:ed|ing)|cancell?ed|called off|gave up|"
-    r"giving up|stopped|sold|got rid of|broke up|split up|withdrew|pulled out|not going|won't be|done with|"
-    r"no more|can'?t stand|hate|dislike|allergic|can'?t (?:eat|drink|have))\b",
+    r"giving up|stopped|sold|got rid of|broke up|split up|separated|divorced|withdrew|pulled out|not going|"
+    r"won't be|done with|no more|can'?t stand|hate|dislike|allergic|can'?t (?:eat|drink|have))\b",
     re.IGNORECASE,
 )
 _TENTATIVE = re.compile(
