@@ -82,3 +82,15 @@ def test_an_assistant_reply_about_what_was_replaced_reads_as_earlier(real_mem: M
     reply = [h for h in hits if h["memory"] == REPLY]
     assert reply and reply[0]["revised_by"], texts
     assert texts.index(REPLY) > texts.index(texts[0])
+
+
+def test_a_short_reply_that_carries_the_assistants_words_reads_as_earlier(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": BANK}, {"role": "assistant", "content": REPLY},
+                  {"role": "user", "content": "cheers, good to know"}], user_id=uid, conversation_id="s1",
+                 timestamp=T1)
+    real_mem.add([{"role": "user", "content": SWITCHED}], user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Which bank am I with?", user_id=uid, limit=5, now=NOW)["results"]
+    texts = [h["memory"] for h in hits]
+    assert "Bunq" in texts[0], texts
+    echoes = [h for h in hits[:3] if "(in reply to:" in h["memory"]]
+    assert echoes and all(h["revised_by"] for h in echoes), [(h["memory"][:60], h.get("revised_by")) for h in hits]

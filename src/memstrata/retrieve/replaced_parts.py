@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
 
 MESSAGE_KIND = "message"  # a message kept verbatim as evidence
+REPLY_NOTE = "(in reply to:"  # a short user reply carries the turn it answers
 CHECKED = 3  # the first results looked at: those a reader takes as the answer
 SAME_TIME = 1.0  # seconds: the facts of a message were written with the message's time
 REPLY_WINDOW = 3600.0  # seconds: an assistant's reply is about what the user said this long before it
@@ -42,9 +43,10 @@ def replaced_parts(store: Store, scope: Scope, head: list[Hit], qvec: np.ndarray
     """``head`` with each of its first :data:`CHECKED` messages whose answer to the query was replaced since
     marked outdated, and the current statement that replaced it placed just above it. A user message is read
     through the facts drawn from it (one near the query as anything drawn from it); an assistant's reply
-    through the user's facts said before it in its conversation, when it names what the replaced fact said
-    and its replacement does not ("AIA charges quarterly fees" after "I bank with AIB"). ``only``: the ids a
-    filtered search may return (a fetched statement outside them is not added)."""
+    (or a user's short reply that carries it) through the user's facts said before it in its conversation,
+    when it names what the replaced fact said and its replacement does not ("Ulster Bank charges a quarterly
+    fee" after "I've banked with Ulster Bank", since replaced). ``only``: the ids a filtered search may return
+    (a fetched statement outside them is not added)."""
     messages = [h for h in head[:CHECKED] if h.record.kind == MESSAGE_KIND and h.revised_by is None
                 and h.record.source_role in ("user", "assistant")]
     if not messages:
@@ -81,7 +83,7 @@ def _replacement(store: Store, scope: Scope, msg: MemoryRecord, facts: list[Memo
                  fact_vecs: dict[str, np.ndarray], q: np.ndarray, asked: set[str],
                  only: Sequence[str] | None) -> MemoryRecord | None:
     """The current statement that replaced what ``msg`` says in answer to the query, or None."""
-    if msg.source_role == "user":
+    if not _replies(msg):
         episodes = set(msg.episode_ids)
         facts = [f for f in facts if episodes & set(f.episode_ids)]
     scored = sorted(((float(fact_vecs[f.id] @ q), f) for f in facts if f.id in fact_vecs), key=lambda x: -x[0])
@@ -97,7 +99,7 @@ def _replacement(store: Store, scope: Scope, msg: MemoryRecord, facts: list[Memo
         successor = _answering_successor(store, scope, fact, relevance, q, only)
         if successor is None:
             continue
-        if msg.source_role == "assistant":
+        if _replies(msg):
             gone = set(query_terms(fact.text, 64)) - set(query_terms(successor.text, 64)) - asked
             if not gone & said:
                 continue  # the reply is not about what the replaced fact said
@@ -105,10 +107,16 @@ def _replacement(store: Store, scope: Scope, msg: MemoryRecord, facts: list[Memo
     return None
 
 
+def _replies(msg: MemoryRecord) -> bool:
+    """The assistant's reply, or the user's short answer stored with the turn it answers ("Very helpful, thank
+    you (in reply to: SoftBank's cheaper brands …)"): both speak of what was said before them."""
+    return msg.source_role == "assistant" or REPLY_NOTE in msg.text
+
+
 def _facts_before(store: Store, scope: Scope, msg: MemoryRecord) -> list[MemoryRecord]:
     """The user's facts, current or replaced since, written with a user message (its time), or said before an
     assistant's reply in its conversation (within :data:`REPLY_WINDOW`)."""
-    start = msg.created_at - (REPLY_WINDOW if msg.source_role == "assistant" else SAME_TIME)
+    start = msg.created_at - (REPLY_WINDOW if _replies(msg) else SAME_TIME)
     where = [("created_at", "gte", start), ("created_at", "lte", msg.created_at + SAME_TIME)]
     found = store.list_memories(scope, include_superseded=True, limit=500, where=where,
                                 conversation_id=msg.conversation_id)
