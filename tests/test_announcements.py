@@ -10,7 +10,7 @@ from memstrata.ingest.announcements import is_bare_announcement, with_what_follo
 @pytest.mark.parametrize("text", [
     "I changed my major", "I see a new doctor now", "We moved!", "I got a new job!", "I switched banks.",
     "So I've finally got a new car", "we just moved", "I started a new job last week",
-    "I finally replaced the old laptop",
+    "I finally replaced the old laptop", "I lost weight", "I got a raise", "I got promoted",
 ])
 def test_announcements_without_a_value(text: str) -> None:
     assert is_bare_announcement(text)
@@ -20,6 +20,7 @@ def test_announcements_without_a_value(text: str) -> None:
     "We moved to Leeds", "I switched to oat milk", "I have a new manager, Priya", "I got a new job at Monzo",
     "I have a dog", "Did you change your bank?", "I moved in with my boyfriend", "I bought 3 new plants",
     "My sister changed her major", "I changed my major to history because the maths modules were too hard",
+    "I lost my keys", "I lost 5 kg", "I got promoted to team lead", "I got a raise of 3,000 a year",
 ])
 def test_statements_that_say_more(text: str) -> None:
     assert not is_bare_announcement(text)
@@ -34,6 +35,8 @@ def test_statements_that_say_more(text: str) -> None:
      "We moved! Maya and I are in the Junction now."),
     ("I switched banks.", "Big news: I switched banks. I'm with Starling now.",
      "I switched banks. I'm with Starling now."),
+    ("I lost weight", "Guess what, I lost weight, I'm 71 kg now! Any ideas for a reward?",
+     "I lost weight, I'm 71 kg now."),
 ])
 def test_the_words_that_follow_are_kept(fact: str, message: str, expected: str) -> None:
     assert with_what_follows(fact, message) == expected

@@ -1,7 +1,7 @@
 """A change announced without its new value, kept with the words that give it.
 
-"I changed my major", "I see a new doctor now", "We moved!", "I got a new job!" say that something
-changed and nothing about what it is now; the rest of the sentence, or the next one, usually does ("…,
+"I changed my major", "I see a new doctor now", "We moved!", "I got a new job!", "I lost weight" say that
+something changed and nothing about what it is now; the rest of the sentence, or the next one, usually does ("…,
 im doing computer science now", "…, Dr. Reynolds, since mine retired", "I'm a data analyst at Monzo").
 Cut from it, the announcement is a fragment that answers "what do I study?" with "I changed my major".
 :func:`with_what_follows` gives such a fact the words that come after it in its message.
@@ -16,6 +16,9 @@ from memstrata.core.text import normalize_text
 # Verbs that announce a change by themselves, and verbs that do only with "new" ("I have a new manager").
 _CHANGE_VERBS = frozenset({"changed", "switched", "swapped", "moved", "replaced", "upgraded"})
 _NEW_VERBS = frozenset({"got", "have", "see", "started", "found", "bought", "joined", "landed", "picked", "hired"})
+# An amount that changed, said without the amount: "I lost weight", "I got a raise", "I got promoted".
+_AMOUNT_CHANGES = {"lost": {"weight"}, "gained": {"weight"}, "put": {"weight"},
+                   "got": {"raise", "rise", "promoted", "promotion"}}
 _LEAD = frozenset({"so", "and", "also", "but", "well", "oh", "ok", "okay", "yeah", "yes", "update", "news", "big",
                    "guess", "what", "anyway", "btw", "plus", "then"})
 _SUBJECTS = frozenset({"i", "we", "ive", "weve"})  # "I've" and "we've" read as subject and "have"
@@ -52,7 +55,9 @@ def is_bare_announcement(text: str) -> bool:
     if i >= len(words):
         return False
     verb, rest = words[i], words[i + 1:]
-    if verb in _NEW_VERBS:
+    if _AMOUNT_CHANGES.get(verb, set()) & set(rest):
+        pass
+    elif verb in _NEW_VERBS:
         if "new" not in rest:
             return False
     elif verb not in _CHANGE_VERBS:
