@@ -22,6 +22,7 @@ PLEASANTRIES = [
     "Hello! How can I help you today?",
     "That's great news! How did the interview go?", "Sorry to hear that. How are you feeling?",
     "Glad I could help. Let me know if you need anything else.", "Enjoy your trip to Sintra!", "Got it.",
+    "It is my pleasure. Enjoy your new hobby!", "My pleasure.",
 ]
 CONTENT = [
     "Use tabs, not spaces.", "Have a look at the Oceanário in Lisbon.", "It's a good idea to pin the version.",
@@ -29,6 +30,7 @@ CONTENT = [
     "Have you considered Porto instead?", "Sure, I'd recommend the Time Out Market.", "The train leaves at 9:15.",
     "You could cache the responses in Redis with a TTL of an hour so repeated calls stay fast.",
     "Great question! Python's GIL means threads won't speed up CPU-bound work; use multiprocessing.",
+    "It is a pleasure. Bonsai needs watering daily, so check the soil.",
 ]
 
 
