@@ -14,6 +14,11 @@ LONG = ("Could you help me write an email to my landlord? We live in Stoneybatte
         "and he wants to put it up again. Is there a cap on increases here? My partner Lena is really worried "
         "about it.")
 MOVED = "Big news, we moved to Phibsborough in October! Way more room for the kids."
+BANK = "Hi, money question. I've banked with Ulster Bank since I moved here and the fees are getting silly."
+REPLY = ("Ulster Bank charges a quarterly maintenance fee unless you keep a minimum balance. If the fees bother "
+         "you, compare current accounts: several banks here have no monthly fee, and moving a salary over "
+         "takes about a week.")
+SWITCHED = "Quick one: I switched from Ulster Bank to Bunq last month, way cheaper."
 
 
 def _story(m: Memory, uid: str) -> None:
@@ -61,12 +66,6 @@ def test_a_filter_the_replacing_statement_fails_keeps_it_out(real_mem: Memory, u
                            filters={"topic": "home"})["results"]
     assert hits and not any("Phibsborough" in h["memory"] for h in hits), [h["memory"] for h in hits]
 
-
-BANK = "Hi, money question. I've banked with Ulster Bank since I moved here and the fees are getting silly."
-REPLY = ("Ulster Bank charges a quarterly maintenance fee unless you keep a minimum balance. If the fees bother "
-         "you, compare current accounts: several banks here have no monthly fee, and moving a salary over "
-         "takes about a week.")
-SWITCHED = "Quick one: I switched from Ulster Bank to Bunq last month, way cheaper."
 
 
 def test_an_assistant_reply_about_what_was_replaced_reads_as_earlier(real_mem: Memory, uid: str) -> None:
