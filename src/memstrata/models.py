@@ -159,6 +159,10 @@ class EpisodeRecord:
         }
 
 
+# The kind of a memory that holds one message verbatim, as evidence (facts drawn from it are other kinds).
+EVIDENCE_KIND = "message"
+
+
 @dataclass
 class MemoryRecord:
     """A long-term memory as stored.

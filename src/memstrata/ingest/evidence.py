@@ -18,8 +18,8 @@ from memstrata.ingest.dedup import normalize_text
 from memstrata.ingest.lexicon import ADDRESS_ME
 from memstrata.ingest.phatic import PHATIC_IMPORTANCE, is_phatic
 from memstrata.ingest.updates import _OWN_START, attribute_of, content_words, has_change_cue, is_tentative
+from memstrata.models import EVIDENCE_KIND
 
-EVIDENCE_KIND = "message"
 EVIDENCE_IMPORTANCE = 0.3
 SHORT_REPLY_WORDS = 6  # a reply this short is stored with the turn it answers
 

@@ -29,7 +29,7 @@ from memstrata.core.text import query_terms
 from memstrata.ingest.candidate import Message
 from memstrata.ingest.prototypes import family_by_meaning, family_scores
 from memstrata.ingest.statement_words import StatementWords
-from memstrata.models import ConflictRecord, MemoryRecord, Scope
+from memstrata.models import EVIDENCE_KIND, ConflictRecord, MemoryRecord, Scope
 from memstrata.tiers.base import Store, WriteBatch
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -122,7 +122,7 @@ def candidate_pairs(store: Store, scope: Scope, text: str, vec: np.ndarray, said
            and not set(r.episode_ids) & set(episode_ids)]
     seen: set[str] = set()
     pairs: list[Pair] = []
-    for r in sorted(old, key=lambda r: r.kind != "message"):  # a message first: it holds all it said
+    for r in sorted(old, key=lambda r: r.kind != EVIDENCE_KIND):  # a message first: it holds all it said
         part, part_vec = _nearest_part(r, vec, sentences.get(r.id), known[r.id][1])
         key = part.lower()
         if part_vec is None or key in seen:
@@ -170,7 +170,7 @@ def features(p: Pair, new_vec: np.ndarray, embed: Embed | None) -> np.ndarray:
         float(_reader.speaks_of_self(new)), float(_reader.speaks_of_self(old)),
         float(bool(_NEGATION.search(new)) != bool(_NEGATION.search(old))),
         math.log1p(len(new.split())), math.log1p(len(old.split())), shared, same,
-        float(_other_number_same_unit(old, new)), float(p.old.kind != "message"),
+        float(_other_number_same_unit(old, new)), float(p.old.kind != EVIDENCE_KIND),
     ], dtype=np.float64)
 
 
@@ -264,6 +264,6 @@ def raise_implicit(batch: WriteBatch, results: list[dict], store: Store, scope: 
 def _whole_message(batch: WriteBatch, episode_id: str) -> MemoryRecord | None:
     """The new memory holding all of one message: its verbatim evidence, else its longest fact."""
     mine = [rec for rec, _ in batch.new_memories if rec.source_role == "user" and rec.episode_ids == [episode_id]]
-    evidence = [r for r in mine if r.kind == "message"]
+    evidence = [r for r in mine if r.kind == EVIDENCE_KIND]
     ranked = evidence or sorted(mine, key=lambda r: -len(r.text))
     return ranked[0] if ranked else None

@@ -96,7 +96,7 @@ def verbatim_candidates(messages: Sequence[Message]) -> list[Candidate]:
             text=m.content,
             importance=1.0,
             reasons=["verbatim"],
-            kind="message",
+            kind=EVIDENCE_KIND,
             source_indexes=[m.index],
             confidence=1.0,
             confidence_reason="stored verbatim",

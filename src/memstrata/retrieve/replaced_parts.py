@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memstrata.core.text import query_terms
-from memstrata.models import MemoryRecord, Scope
+from memstrata.models import EVIDENCE_KIND, MemoryRecord, Scope
 from memstrata.tiers.base import Store
 
 if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
 
-MESSAGE_KIND = "message"  # a message kept verbatim as evidence
 REPLY_NOTE = "(in reply to:"  # a short user reply carries the turn it answers
 CHECKED = 3  # the first results looked at: those a reader takes as the answer
 SAME_TIME = 1.0  # seconds: the facts of a message were written with the message's time
@@ -47,7 +46,7 @@ def replaced_parts(store: Store, scope: Scope, head: list[Hit], qvec: np.ndarray
     when it names what the replaced fact said and its replacement does not ("Ulster Bank charges a quarterly
     fee" after "I've banked with Ulster Bank", since replaced). ``only``: the ids a filtered search may return
     (a fetched statement outside them is not added)."""
-    messages = [h for h in head[:CHECKED] if h.record.kind == MESSAGE_KIND and h.revised_by is None
+    messages = [h for h in head[:CHECKED] if h.record.kind == EVIDENCE_KIND and h.revised_by is None
                 and h.record.source_role in ("user", "assistant")]
     if not messages:
         return head
@@ -120,7 +119,7 @@ def _facts_before(store: Store, scope: Scope, msg: MemoryRecord) -> list[MemoryR
     where = [("created_at", "gte", start), ("created_at", "lte", msg.created_at + SAME_TIME)]
     found = store.list_memories(scope, include_superseded=True, limit=500, where=where,
                                 conversation_id=msg.conversation_id)
-    return [r for r in found if r.kind != MESSAGE_KIND and r.source_role in (None, "user")]
+    return [r for r in found if r.kind != EVIDENCE_KIND and r.source_role in (None, "user")]
 
 
 def _answering_successor(store: Store, scope: Scope, fact: MemoryRecord, relevance: float, q: np.ndarray,
