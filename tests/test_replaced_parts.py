@@ -1,10 +1,12 @@
 """A long message whose answer to a question about now was replaced since reads as earlier, below the
 statement that replaced it, even when that statement is far from the question in meaning.
 
-Real MiniLM embedder, real text, public API, on SQLite and PostgreSQL.
+Real MiniLM embedder, real text, public API, on SQLite and PostgreSQL, and on an encrypted SQLite store.
 """
 
 from __future__ import annotations
+
+import base64
 
 from memstrata import Memory
 
@@ -93,3 +95,17 @@ def test_a_short_reply_that_carries_the_assistants_words_reads_as_earlier(real_m
     assert "Bunq" in texts[0], texts
     echoes = [h for h in hits[:3] if "(in reply to:" in h["memory"]]
     assert echoes and all(h["revised_by"] for h in echoes), [(h["memory"][:60], h.get("revised_by")) for h in hits]
+
+
+def test_an_encrypted_store_reads_the_replaced_part_too(tmp_path, minilm) -> None:  # type: ignore[no-untyped-def]
+    from memstrata.secure import secure_memory
+
+    m = secure_memory(f"sqlite:///{tmp_path}/sealed.db", master_key=base64.b64encode(b"k" * 32).decode(),
+                      embedder=minilm)
+    try:
+        _story(m, "sealed-user")
+        hits = m.search("Which part of Dublin do we live in?", user_id="sealed-user", limit=5, now=NOW)["results"]
+        assert "Phibsborough" in hits[0]["memory"], [h["memory"] for h in hits]
+        assert next(h for h in hits if h["memory"] == LONG)["revised_by"] == hits[0]["id"]
+    finally:
+        m.close()
