@@ -101,13 +101,19 @@ class RedisCluster:
         time.sleep(0.2)  # a node that could not bind its bus port exits just after it answers
         return all(proc.poll() is None for proc in self.procs)
 
-    def _halt(self) -> None:
-        """Stop the nodes of a failed start and clear their directories; the cluster folder stays."""
+    def _end_nodes(self, *, kill: bool) -> None:
         for proc in self.procs:
-            proc.kill()
+            if kill:
+                proc.kill()
+            else:
+                proc.terminate()
         for proc in self.procs:
             proc.wait(timeout=10)
         self.procs = []
+
+    def _halt(self) -> None:
+        """Stop the nodes of a failed start and clear their directories; the cluster folder stays."""
+        self._end_nodes(kill=True)
         for child in self.dir.iterdir():
             shutil.rmtree(child, ignore_errors=True)
 
@@ -140,9 +146,5 @@ class RedisCluster:
             client.close()
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(timeout=10)
-        self.procs = []
+        self._end_nodes(kill=False)
         shutil.rmtree(self.dir, ignore_errors=True)
