@@ -55,12 +55,8 @@ def is_bare_announcement(text: str) -> bool:
     if i >= len(words):
         return False
     verb, rest = words[i], words[i + 1:]
-    if _AMOUNT_CHANGES.get(verb, set()) & set(rest):
-        pass
-    elif verb in _NEW_VERBS:
-        if "new" not in rest:
-            return False
-    elif verb not in _CHANGE_VERBS:
+    amount = bool(_AMOUNT_CHANGES.get(verb, set()) & set(rest))  # "lost weight": no "new" needed
+    if not amount and (verb in _NEW_VERBS and "new" not in rest or verb not in _NEW_VERBS | _CHANGE_VERBS):
         return False
     # "moved to Leeds", "switched to oat milk", "changed from nights": the value is in the clause itself
     if any(w in ("to", "into", "from", "with", "for", "in", "on") for w in rest):

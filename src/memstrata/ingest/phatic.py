@@ -42,7 +42,7 @@ _FORMULA = re.compile(
     r"^(?:(?:oh|well|and|also|so|again)\W+)*(?:"
     r"congrat(?:s|ulations)|good\s+luck|best\s+of\s+luck|best\s+wishes|fingers\s+crossed|"
     r"(?:many\s+)?thanks?(?:\s+you)?|you'?re\s+(?:very\s+|most\s+)?welcome|(?:no|not\s+a)\s+problem|no\s+worries|"
-    r"(?:it'?s\s+|it\s+is\s+|(?:the\s+)?)?(?:my|a)\s+pleasure|any\s*time|glad\s+(?:to|i|it|that|you)|happy\s+(?:to|for|that|you)|"
+    r"(?:it'?s\s+|it\s+is\s+)?(?:my|a)\s+pleasure|any\s*time|glad\s+(?:to|i|it|that|you)|happy\s+(?:to|for|that|you)|"
     r"(?:i'?m|i\s+am)\s+(?:so\s+|really\s+|very\s+)?(?:glad|happy|sorry|thrilled|delighted|excited|pleased)|"
     r"sorry\s+to\s+hear|(?:that'?s|that\s+is|this\s+is|what)\s+(?:a\s+|an\s+|so\s+|really\s+|very\s+|such\s+a\s+)?"
     r"(?:great|wonderful|awesome|amazing|fantastic|exciting|excellent|lovely|nice|cool|good|big|huge|"

@@ -311,7 +311,7 @@ def assign_attributes(facts: Sequence[Candidate], messages: Sequence[Message]) -
         own = own_attribute(f.text)
         if own is not None and (f.slot is None or f.slot.subject != "user"):
             f.slot = Slot("user", own[0], normalize_value(own[1]))
-        attr = attribute_of(f.text, people=[w for e in f.entities for w in (e.canonical, e.canonical.split()[0])])
+        attr = attribute_of(f.text, people=people_named(e.canonical for e in f.entities))
         if f.slot is not None and not (f.slot.attribute.endswith("_count") and attr is not None):
             continue  # the extractor's own slot is more precise than a family, except a bare count
         if attr is not None:
@@ -341,7 +341,7 @@ def refine_attributes(facts: Sequence[Candidate], messages: Sequence[Message], e
             return  # a model without meaning: nothing to judge by
         scores = dict(ranked)
         meaning = family_by_meaning(vec, embed)
-        people = [w for e in f.entities for w in (e.canonical, e.canonical.split()[0])]
+        people = people_named(e.canonical for e in f.entities)
         subject = subject_of(f.text, f.slot.subject if f.slot is not None else None, people)  # the extractor's
         by_meaning = Slot(subject, meaning, normalize_text(f.text)) if meaning else None  # "he" stays Tomasz
         if f.slot is None:
