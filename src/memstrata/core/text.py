@@ -39,6 +39,11 @@ _SENTENCE = re.compile(r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.
                        r"(?<=[.!?])[\"')\]]*\s+|\n+")
 
 
+def says_words(text: str, words: str) -> bool:
+    """Does ``text`` hold ``words`` as a whole word sequence, in any case ("the Golf", not "golfing")?"""
+    return re.search(rf"(?<![\w-]){re.escape(words)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of a message, stripped, empty ones left out."""
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from memstrata.core.text import query_terms
+from memstrata.core.text import query_terms, says_words
 from memstrata.ingest.evidence import EVIDENCE_KIND
 from memstrata.ingest.updates import Decision, is_tentative, people_named, subject_of
 from memstrata.models import MemoryRecord, Scope
@@ -56,8 +56,33 @@ def named_old_values(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _holds(text: str, value: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.IGNORECASE) is not None
+# Read-time only: an ending that names what ended ("sold the Golf", "ditched the MacBook Air", "Karthik and I
+# broke up"). Ingestion does not replace facts on these words alone ("sold my old bike" need not end "I ride a
+# Trek"); ranking reads them against a query that both statements answer.
+_END_VERB = (r"(?:sold|ditched|dumped|quit|left|cancell?ed|dropped|gave up|given up|got rid of|stopped going to|"
+             r"stopped using|broke up with|split up with|moved out of|traded(?: in)?|returned)")
+_ENDED = [
+    re.compile(rf"\b{_END_VERB} (?:the |my |our |a |an |old )*{_VALUE}"
+               r"(?=$|[,.;:!?]| (?:and|for|because|since|as|after|last|in|this|to|but|so|at|on|now)\b)", re.I),
+    re.compile(r"\b(?P<old>[A-Z][a-z]+) and (?:I|me) (?:broke up|split up|separated|divorced)\b"),
+]
+# "I left early today", "quit my job": no value another statement would hold as the thing that ended.
+_GENERIC = frozenset({"early", "late", "today", "tonight", "yesterday", "home", "work", "office", "job", "school",
+                      "everything", "something", "again", "already", "behind", "town", "house", "place"})
+
+
+def values_left_behind(text: str) -> list[str]:
+    """What a statement says the speaker no longer has: the old values of a change it names
+    (:func:`named_old_values`) and what it says ended ("sold the Golf" -> "Golf")."""
+    out = named_old_values(text)
+    for pattern in _ENDED:
+        for m in pattern.finditer(text):
+            value = _TRAILING_TIME.split(m.group("old").strip())[0]
+            words = [w for w in value.split() if w.lower() not in _FILLER]
+            if words and len(words) <= 4 and any(len(w) >= 3 and w.lower() not in _GENERIC for w in words) \
+                    and not any(c.isdigit() for c in value):
+                out.append(" ".join(words))
+    return list(dict.fromkeys(out))
 
 
 def by_named_value(store: Store, scope: Scope, text: str, vec: np.ndarray, episode_ids: Sequence[str],
@@ -78,7 +103,7 @@ def by_named_value(store: Store, scope: Scope, text: str, vec: np.ndarray, episo
         ids = [i for i, _ in store.keyword_search(scope, terms, 20)]
         recs = [r for r in store.get_memories(scope, ids)
                 if r.current and r.kind != EVIDENCE_KIND and r.source_role in (None, "user")
-                and not set(r.episode_ids) & set(episode_ids) and _holds(r.text, value)]
+                and not set(r.episode_ids) & set(episode_ids) and says_words(r.text, value)]
         if not recs:
             continue
         vectors = store.vectors(scope, [r.id for r in recs])

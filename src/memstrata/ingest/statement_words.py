@@ -9,6 +9,7 @@ from functools import lru_cache
 from memstrata.core.text import split_sentences
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.conflicts import replied_to
+from memstrata.ingest.named_old import values_left_behind
 from memstrata.ingest.updates import (
     _FIRST_PERSON,
     _NEW_VALUE,
@@ -51,6 +52,9 @@ class StatementWords:
 
     def echoes(self, text: str) -> bool:
         return _echoes(text)
+
+    def values_left(self, text: str) -> list[str]:
+        return list(_values_left(text))
 
 
 READINGS_KEPT = 4096
@@ -117,6 +121,11 @@ def _speaks_of_self(text: str) -> bool:
 def _echoes(text: str) -> bool:
     turn = replied_to(text)
     return turn is not None and "?" not in turn
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _values_left(text: str) -> tuple[str, ...]:
+    return tuple(values_left_behind(text))
 
 
 @lru_cache(maxsize=READINGS_KEPT)

@@ -26,6 +26,7 @@ from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.query_words import SINGULAR_Q, asks_about_user, names_in, persons_in, relatives_in
+from memstrata.retrieve.left_behind import left_behind
 from memstrata.retrieve.replaced_parts import replaced_parts
 from memstrata.retrieve.revisions import (
     StatementReader,
@@ -340,8 +341,10 @@ class Retriever:
                 texts, said_vectors = answering_parts(head, vectors, sentences, qvec(), self.reader)
                 head = newer_first(head, said_vectors, self.reader, req.query, max(req.limit * 2, 10),
                                    about=about or None, texts=texts)
+                head = left_behind(head, texts, said_vectors, sentences, qvec(), self.reader, max(req.limit * 2, 10))
                 if asks_own:
-                    head = current_first(replaced_parts(self.store, scope, head, qvec(), req.query, only))
+                    head = replaced_parts(self.store, scope, head, qvec(), req.query, only)
+                head = current_first(head)
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],

@@ -105,6 +105,10 @@ class StatementReader(Protocol):
         """Is this the user's short reply to something the assistant said, not asked ("thanks mate (in reply
         to: If you take a lot of photos, Google One is worth it …)"): words that mostly echo the assistant's?"""
 
+    def values_left(self, text: str) -> list[str]:
+        """What the statement says the speaker has no longer, by name: the old value of a change it names
+        ("switched from Bankwest to Bendigo" -> "Bankwest") or what it says ended ("sold the Golf" -> "Golf")."""
+
     def sentences(self, text: str) -> list[str]:
         """The sentences of a long message that were given vectors of their own at ingest, in their order
         (empty for a short message): the i-th stored sentence vector is the vector of the i-th of these."""
