@@ -510,3 +510,23 @@ def test_an_ending_with_an_unrelated_clause_stays_apart(rules: RulesExtractor, t
     texts = [c.text for c in run(rules, text)]
     assert any(ended in t for t in texts), texts
     assert not any(ended in t and other in t for t in texts), texts
+
+
+@pytest.mark.parametrize("text,about,value", [
+    ("I moved to the ICU in June and the shifts are different, now it's four 10-hour days.",
+     "The shifts are different", "four 10-hour days"),
+    ("We finally got a minivan, a Toyota Sienna, so there's a car payment now too.",
+     "We finally got a minivan, a Toyota Sienna", "car payment"),
+    ("My kids are 5 and 7, they love dinosaurs.", "My kids are 5 and 7", "dinosaurs"),
+])
+def test_a_clause_that_goes_on_through_a_pronoun_stays_with_what_it_is_about(
+        rules: RulesExtractor, text: str, about: str, value: str) -> None:
+    texts = [c.text for c in run(rules, text)]
+    assert any(t.startswith(about) and value in t for t in texts), texts
+    assert not any(value in t and about not in t for t in texts), texts  # never the pronoun's clause alone
+
+
+def test_a_pronoun_after_an_unrelated_gap_is_not_joined(rules: RulesExtractor) -> None:
+    texts = [c.text for c in run(rules, "I work at Deloitte as an auditor. Can you help me with my CV? "
+                                       "It is two pages long and my manager Priya says it needs work.")]
+    assert not any("Deloitte" in t and "two pages" in t for t in texts), texts

@@ -42,3 +42,12 @@ def test_a_message_that_said_only_the_change_is_not_kept(real_mem: Memory, uid: 
     everything = real_mem.get_all(user_id=uid, include_superseded=True, limit=100)["results"]
     old = [m for m in everything if "£950" in m["memory"]]
     assert old and all(m["superseded_by"] for m in old), [(m["memory"], m["superseded_by"]) for m in old]
+
+
+def test_a_fact_that_is_its_whole_message_keeps_the_words_said(mem: Memory, uid: str) -> None:
+    """Parsing reads "it's" as "it is"; a fact that is all its message says is kept in the user's words, once
+    (no second, near-identical memory of the message beside it)."""
+    said = "I drive a Vauxhall Corsa to the delivery office, it's about 15 minutes."
+    mem.add([{"role": "user", "content": said}], user_id=uid, conversation_id="s1", timestamp=T1)
+    everything = mem.get_all(user_id=uid, limit=100)["results"]
+    assert [m["memory"] for m in everything] == [said], [(m["kind"], m["memory"]) for m in everything]

@@ -173,9 +173,19 @@ def finish_facts(facts: Sequence[Candidate], messages: Sequence[Message],
         resolved = resolve_pronouns(text, context)
         if resolved == text and src is not None and _DANGLING.search(text) and not _whole(text, src.content):
             continue  # "Im on drums for them" cut from its message: the message's evidence keeps it whole
+        if src is not None and _as_said(resolved) == _as_said(src.content):
+            resolved = tidy(src.content)  # all the message says, read with "it's" as "it is": its own words
         f.text = resolved
         out.append(f)
     return out
+
+
+_IS_SPELLED_OUT = re.compile(r"\b(\w+) is\b")
+
+
+def _as_said(text: str) -> str:
+    """The normalised words, with "it is" and "it's" read alike (parsing spells the contraction out)."""
+    return _IS_SPELLED_OUT.sub(r"\1s", normalize_text(text))
 
 
 # Someone or something named only by a pronoun: "He lives in Calgary.", "Im on drums for them", "We did it".

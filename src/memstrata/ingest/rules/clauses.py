@@ -12,7 +12,7 @@ from memstrata.ingest.syntax import has_subject, subject_of
 from memstrata.ingest.updates import _NEW_VALUE, ENDING_CUE
 
 if TYPE_CHECKING:
-    from spacy.tokens import Span, Token
+    from spacy.tokens import Doc, Span, Token
 
 
 def _comma_between(clause: Token, root: Token) -> bool:
@@ -111,3 +111,39 @@ def _clean(text: str) -> str:
     if not text:
         return ""
     return text[0].upper() + text[1:]
+
+
+# A clause that goes on about the one before it through a pronoun ("the shifts are different, now it's four
+# 10-hour days", "we got a minivan, a Toyota Sienna, so there's a car payment now"): alone it says nothing
+# of what it is about, and the clause before it may not say the value.
+_REFERS_BACK = frozenset({"it", "that", "this", "there", "they"})
+_LEAD_WORDS = frozenset({"now", "so", "and", "but", "also", "then", "plus", "anyway", "though", "which"})
+MAX_GAP = 3  # tokens between the two clauses: a comma, a conjunction, a full stop
+MAX_JOINED_WORDS = 45
+
+
+def goes_on_about(doc: Doc, before: set[int], after: set[int]) -> bool:
+    """Does the clause of tokens ``after`` follow the one of ``before`` closely and open on a pronoun subject
+    that can only mean something the earlier one said?"""
+    if not before or not after or min(after) <= max(before) or min(after) - max(before) - 1 > MAX_GAP:
+        return False
+    if any(not (t.is_punct or t.lower_ in _LEAD_WORDS) for t in doc[max(before) + 1: min(after)]):
+        return False
+    for i in sorted(after):
+        tok = doc[i]
+        if tok.is_punct or tok.lower_ in _LEAD_WORDS:
+            continue
+        return tok.lower_ in _REFERS_BACK and tok.dep_ in ("nsubj", "nsubjpass", "expl")
+    return False
+
+
+def joined_text(doc: Doc, said_before: str, before: set[int], after: set[int]) -> str | None:
+    """The earlier clause's text (``said_before``) going on with the later one, as said; None when too long
+    to be one memory."""
+    gap = [t.text for t in doc[max(before) + 1: min(after)] if not t.is_punct]
+    first = next(doc[i] for i in sorted(after) if not doc[i].is_punct)
+    tail = doc[first.i: max(after) + 1].text.strip()
+    if first.pos_ != "PROPN" and first.text != "I":
+        tail = tail[:1].lower() + tail[1:]
+    text = said_before.rstrip(" .!;,") + ", " + " ".join([*gap, tail])
+    return text if len(text.split()) <= MAX_JOINED_WORDS else None

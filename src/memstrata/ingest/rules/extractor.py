@@ -19,7 +19,7 @@ from memstrata.ingest.entities import EntityIndex
 from memstrata.ingest.importance import DEFAULT_THRESHOLD, WEIGHTS, score_features
 from memstrata.ingest.lexicon import ADDRESS_ME, EXPLICIT_CUE, GRAPH_LABELS, LAUGHTER
 from memstrata.ingest.nlp import parse_many
-from memstrata.ingest.rules.clauses import clause_text, split_clauses
+from memstrata.ingest.rules.clauses import clause_text, goes_on_about, joined_text, split_clauses
 from memstrata.ingest.rules.mentions import Context, Mention, find_mentions, mention_at, referent
 from memstrata.ingest.rules.relations import add_co_mentions, clause_relations
 from memstrata.ingest.rules.slots import clause_slot
@@ -93,10 +93,13 @@ class RulesExtractor:
         ctx.role = msg.role
         mentions = find_mentions(doc, ctx)
         produced: list[Candidate] = []
+        spans: list[set[int] | None] = []  # each candidate's tokens in ``doc`` (None: read from another text)
         for n, sent in enumerate(doc.sents):
             feats = analyze(sent, role=msg.role, cue=prep.cue and n == 0, banter=prep.banter)
             if feats.drop == "question" and (lead := leading_statement(sent.text)) is not None:
-                produced.extend(self._from_doc(msg, parse_many([lead])[0], _Prepared(lead), now, ctx))
+                led = self._from_doc(msg, parse_many([lead])[0], _Prepared(lead), now, ctx)
+                produced.extend(led)
+                spans.extend([None] * len(led))
                 continue
             if feats.drop is not None or feats.root is None:
                 continue
@@ -110,6 +113,8 @@ class RulesExtractor:
                 cand = self._candidate(msg, sent, clause, text, ids, mentions, now, ctx)
                 if cand is not None:
                     produced.append(cand)
+                    spans.append(ids)
+        produced = _with_what_it_goes_on_about(doc, produced, spans)
         if prep.pleased:
             for cand in produced:
                 text = _ADDED_PLEASE.sub("", cand.text, count=1)
@@ -170,6 +175,34 @@ class RulesExtractor:
 
 def _unique(items: list) -> list:  # type: ignore[type-arg]
     return list(dict.fromkeys(items))
+
+
+def _with_what_it_goes_on_about(doc: Doc, produced: list[Candidate], spans: list[set[int] | None]
+                                ) -> list[Candidate]:
+    """Each candidate whose clause goes on about the one just before it (in the order said) through a
+    pronoun ("..., now it's four 10-hour days") joined to that one: one memory that says what it is about
+    and its value."""
+    placed = sorted((min(ids), n) for n, ids in enumerate(spans) if ids)
+    out: dict[int, Candidate] = dict(enumerate(produced))
+    into: int | None = None
+    covered: set[int] = set()
+    for _, n in placed:
+        ids = spans[n]
+        assert ids is not None
+        if into is not None and goes_on_about(doc, covered, ids) \
+                and (text := joined_text(doc, out[into].text, covered, ids)) is not None:
+            prev, cand = out[into], out.pop(n)
+            out[into] = replace(prev, text=text, importance=max(prev.importance, cand.importance),
+                                reasons=_unique(prev.reasons + cand.reasons),
+                                kind=cand.kind if prev.kind == "fact" else prev.kind,
+                                entities=_unique(prev.entities + cand.entities),
+                                relations=_unique(prev.relations + cand.relations), slot=prev.slot or cand.slot,
+                                event_time=prev.event_time or cand.event_time,
+                                confidence=min(prev.confidence, cand.confidence))
+            covered = covered | ids
+            continue
+        into, covered = n, ids
+    return [out[n] for n in sorted(out)]
 
 
 def _kind(reasons: list[str], feats: SentenceFeatures) -> str:
