@@ -45,6 +45,8 @@ UPDATES = {
                      "signed up", "dropped out"),
     "studies": ("I'm doing a master's in data science at Edinburgh.", "I gave up the data science master's, I'm "
                 "studying nursing at Napier now.", "What am I studying?", "master's in data science", "nursing"),
+    "dose": ("I take 50mg of sertraline every morning.", "The GP upped my sertraline to 100mg last week.",
+             "What dose of sertraline do I take?", "50mg", "100mg"),
     "gym_days": ("I go to the gym on Mondays and Thursdays.", "I switched my gym days to Tuesdays and Saturdays.",
                  "Which days do I go to the gym?", "Mondays", "Tuesdays"),
 }
@@ -95,6 +97,9 @@ def test_an_unmarked_change_raises_a_conflict_and_a_marked_one_does_not(real_mem
     _said(real_mem, other, "I work as an accountant at Deloitte.", "I switched jobs, I'm an accountant at KPMG now.")
     assert real_mem.conflicts(user_id=other, status=None)["results"] == []
     assert "kpmg" in real_mem.search("Where do I work?", user_id=other, limit=1)["results"][0]["memory"].lower()
+    dose = uid + "-c"  # "upped", "bumped", "increased": said as a change too
+    _said(real_mem, dose, "I take 50mg of sertraline every morning.", "The GP upped my sertraline to 100mg last week.")
+    assert real_mem.conflicts(user_id=dose, status=None)["results"] == []
 
 
 @pytest.mark.parametrize("later", [
