@@ -75,20 +75,23 @@ _TOOK_ITS_PLACE = re.compile(r"\b(?:moved|switched|swapped|put|enrolled|signed u
                              r"picked up|went for|chose)\b", re.IGNORECASE)
 # "We pulled Noah out of Little Sprouts", "took him out of the club": an ending said around its object.
 _TAKEN_OUT = re.compile(r"\b(?:pulled|took|taken)\s+(?:\w+\s+){1,2}out of\b", re.IGNORECASE)
+# "I finished Python for Beginners and signed up for Data Analysis with R": done with one, on to the next.
+_COMPLETED = re.compile(r"\b(?:finished|completed|graduated from)\b", re.IGNORECASE)
 
 
 def _with_what_replaced_it(sent: Span, clauses: list[tuple[Token, str, set[int]]]
                            ) -> list[tuple[Token, str, set[int]]]:
     """A clause that says only that something ended, followed by one that says what took its place ("I
     stopped volunteering at the food bank and signed up with St John Ambulance instead", "Martina and me
-    separated in June, I am now together with Sabine"), keeps the rest of the change: alone it would read
+    separated in June, I am now together with Sabine", "I finished the beginners' course and signed up for
+    the next one"), keeps the rest of the change: alone it would read
     as all there is to say. The clause of the new value stays a clause of its own."""
     by_place = sorted(range(len(clauses)), key=lambda n: min(clauses[n][2]))
     out = list(clauses)
     for a, b in zip(by_place, by_place[1:], strict=False):
         pred, text, ids = out[a]
         later = clauses[b][1]
-        ended = ENDING_CUE.search(text) or _TAKEN_OUT.search(text)
+        ended = ENDING_CUE.search(text) or _TAKEN_OUT.search(text) or _COMPLETED.search(text)
         if ended and not _NEW_VALUE.search(text) and (_NEW_VALUE.search(later) or _TOOK_ITS_PLACE.search(later)):
             span = set(range(min(ids), max(clauses[b][2]) + 1))  # with the "and" or comma between
             out[a] = (pred, _clean(_tokens_text(sent, span)), span)
