@@ -173,7 +173,8 @@ def finish_facts(facts: Sequence[Candidate], messages: Sequence[Message],
         resolved = resolve_pronouns(text, context)
         if resolved == text and src is not None and _DANGLING.search(text) and not _whole(text, src.content):
             continue  # "Im on drums for them" cut from its message: the message's evidence keeps it whole
-        if src is not None and _as_said(resolved) == _as_said(src.content):
+        if src is not None and normalize_text(resolved) != normalize_text(src.content) \
+                and _as_said(resolved) == _as_said(src.content):
             resolved = tidy(src.content)  # all the message says, read with "it's" as "it is": its own words
         f.text = resolved
         out.append(f)
