@@ -44,6 +44,9 @@ class StatementWords:
     def speaks_of_self(self, text: str) -> bool:
         return _speaks_of_self(text)
 
+    def whose(self, text: str) -> str:
+        return _whose(text)
+
     def only_ended(self, text: str) -> bool:
         return _only_ended(text)
 
@@ -115,6 +118,11 @@ def _marks_change(text: str) -> bool:
 @lru_cache(maxsize=READINGS_KEPT)
 def _speaks_of_self(text: str) -> bool:
     return bool(_FIRST_PERSON.search(text)) and subject_of(text) == "user"
+
+
+@lru_cache(maxsize=READINGS_KEPT)
+def _whose(text: str) -> str:
+    return subject_of(text)
 
 
 @lru_cache(maxsize=READINGS_KEPT)

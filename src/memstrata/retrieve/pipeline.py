@@ -20,7 +20,7 @@ import numpy as np
 
 from memstrata.core.salience import LOW_IMPORTANCE, asks_assistant
 from memstrata.core.text import query_terms
-from memstrata.models import MemoryRecord, Scope
+from memstrata.models import EVIDENCE_KIND, MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
@@ -300,6 +300,10 @@ class Retriever:
                 elif now_q and self.reader is not None and self.reader.speaks_of_self(rec.text):
                     boost *= SAME_SUBJECT  # the user's own words about themselves, kept as said
                     st["subject"] = SAME_SUBJECT
+                elif not asks_we and self.reader is not None and rec.kind != EVIDENCE_KIND \
+                        and (who := self.reader.whose(rec.text)) != "user" and who.lower() not in req.query.lower():
+                    boost *= OTHER_SUBJECT  # "My sister Yui lives here" answers where she lives, not the user
+                    st["subject"] = OTHER_SUBJECT
             if now_q and asks_own and rec.source_role == "user" and self.reader is not None \
                     and self.reader.only_ended(rec.text):
                 boost *= ENDED  # "what course am I doing?": "dropped the evening course" says what I am not

@@ -94,6 +94,10 @@ class StatementReader(Protocol):
     def marks_change(self, text: str) -> bool:
         """Does the statement say that something changed ("switched", "now", "instead")?"""
 
+    def whose(self, text: str) -> str:
+        """Whom the statement is about: "user" for the user's own, else the name or relation word of the one
+        it is about ("My sister Yui lives here" -> "sister")."""
+
     def speaks_of_self(self, text: str) -> bool:
         """Does the user speak of themselves here ("I walk to work"; not "my mate Callum earns 60k")?"""
 
