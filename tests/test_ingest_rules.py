@@ -494,6 +494,7 @@ def test_extract_is_deterministic_and_keeps_message_order(rules: RulesExtractor)
     ("Martina and me separated in June, I am now together with Sabine.", "Martina", "Sabine"),
     ("We sold the Octavia and bought a Kia Niro.", "Octavia", "Kia Niro"),
     ("I finished the Spanish A2 course in May and signed up for B1 evening classes.", "A2", "B1 evening classes"),
+    ("so I moved out of Pollock Halls, me and Ines got a flat in Leith.", "Pollock Halls", "Leith"),
 ])
 def test_an_ending_keeps_what_took_its_place(rules: RulesExtractor, text: str, ended: str, new: str) -> None:
     texts = [c.text for c in run(rules, text)]

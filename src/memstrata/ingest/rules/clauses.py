@@ -75,8 +75,9 @@ _TOOK_ITS_PLACE = re.compile(r"\b(?:moved|switched|swapped|put|enrolled|signed u
                              r"picked up|went for|chose)\b", re.IGNORECASE)
 # "We pulled Noah out of Little Sprouts", "took him out of the club": an ending said around its object.
 _TAKEN_OUT = re.compile(r"\b(?:pulled|took|taken)\s+(?:\w+\s+){1,2}out of\b", re.IGNORECASE)
-# "I finished Python for Beginners and signed up for Data Analysis with R": done with one, on to the next.
-_COMPLETED = re.compile(r"\b(?:finished|completed|graduated from)\b", re.IGNORECASE)
+# "I finished Python for Beginners and signed up for Data Analysis with R", "moved out of halls, we got a flat
+# in Leith": done with one, on to the next.
+_COMPLETED = re.compile(r"\b(?:finished|completed|graduated from|moved out of)\b", re.IGNORECASE)
 
 
 def _with_what_replaced_it(sent: Span, clauses: list[tuple[Token, str, set[int]]]
