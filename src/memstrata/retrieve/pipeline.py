@@ -24,9 +24,9 @@ from memstrata.models import EVIDENCE_KIND, MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
+from memstrata.retrieve.left_behind import left_behind
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.query_words import SINGULAR_Q, asks_about_user, names_in, persons_in, relatives_in
-from memstrata.retrieve.left_behind import left_behind
 from memstrata.retrieve.replaced_parts import replaced_parts
 from memstrata.retrieve.revisions import (
     StatementReader,
