@@ -515,10 +515,12 @@ def test_an_ending_with_an_unrelated_clause_stays_apart(rules: RulesExtractor, t
 
 
 @pytest.mark.parametrize("text,about,value", [
-    ("I moved to the ICU in June and the shifts are different, now it's four 10-hour days.",
-     "The shifts are different", "four 10-hour days"),
-    ("We finally got a minivan, a Toyota Sienna, so there's a car payment now too.",
-     "We finally got a minivan, a Toyota Sienna", "car payment"),
+    ("I moved to the night team in June and the shifts are different, now it's three 12-hour nights.",
+     "The shifts are different", "three 12-hour nights"),
+    ("I went over to the stroke unit in May and my hours changed, now it's three long days a week.",
+     "My hours changed", "three long days"),
+    ("We finally got an estate, a Skoda Superb, so there's a loan payment now too.",
+     "We finally got an estate, a Skoda Superb", "loan payment"),
     ("My kids are 5 and 7, they love dinosaurs.", "My kids are 5 and 7", "dinosaurs"),
 ])
 def test_a_clause_that_goes_on_through_a_pronoun_stays_with_what_it_is_about(

@@ -75,8 +75,8 @@ _TOOK_ITS_PLACE = re.compile(r"\b(?:moved|switched|swapped|put|enrolled|signed u
                              r"picked up|went for|chose)\b", re.IGNORECASE)
 # "We pulled Noah out of Little Sprouts", "took him out of the club": an ending said around its object.
 _TAKEN_OUT = re.compile(r"\b(?:pulled|took|taken)\s+(?:\w+\s+){1,2}out of\b", re.IGNORECASE)
-# "I finished Python for Beginners and signed up for Data Analysis with R", "moved out of halls, we got a flat
-# in Leith": done with one, on to the next.
+# "I finished the beginners' pottery course and signed up for the wheel class", "moved out of halls, we got a
+# flat in Leith": done with one, on to the next.
 _COMPLETED = re.compile(r"\b(?:finished|completed|graduated from|moved out of)\b", re.IGNORECASE)
 
 
@@ -117,12 +117,13 @@ def _clean(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
-# A clause that goes on about the one before it through a pronoun ("the shifts are different, now it's four
-# 10-hour days", "we got a minivan, a Toyota Sienna, so there's a car payment now"): alone it says nothing
+# A clause that goes on about the one before it through a pronoun ("the rota is different, now it's three
+# 12-hour shifts", "we got an estate, a Skoda Superb, so there's a loan payment now"): alone it says nothing
 # of what it is about, and the clause before it may not say the value.
 _REFERS_BACK = frozenset({"it", "that", "this", "there", "they"})
 _LEAD_WORDS = frozenset({"now", "so", "and", "but", "also", "then", "plus", "anyway", "though", "which"})
 MAX_GAP = 3  # tokens between the two clauses: a comma, a conjunction, a full stop
+_TRIMMED = frozenset({"and", "but", "so", "then", "or"})  # what :func:`_clean` takes off a clause's end
 MAX_JOINED_WORDS = 45
 
 
@@ -145,7 +146,11 @@ def joined_text(doc: Doc, said_before: str, before: set[int], after: set[int]) -
     """The earlier clause's text (``said_before``) going on with the later one, as said; None when too long
     to be one memory."""
     gap = [t.text for t in doc[max(before) + 1: min(after)] if not t.is_punct]
-    first = next(doc[i] for i in sorted(after) if not doc[i].is_punct)
+    k = max(before)  # "…, so there's …": a linking word the parser hung on the earlier clause, trimmed from its text
+    while k in before and (doc[k].is_punct or doc[k].lower_ in _TRIMMED):
+        gap = [doc[k].text, *gap] if not doc[k].is_punct else gap
+        k -= 1
+    first = next(t for t in doc[min(after): max(after) + 1] if not t.is_punct)  # "so" may be no token of it
     tail = doc[first.i: max(after) + 1].text.strip()
     if first.pos_ != "PROPN" and first.text != "I":
         tail = tail[:1].lower() + tail[1:]

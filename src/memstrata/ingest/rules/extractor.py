@@ -94,6 +94,7 @@ class RulesExtractor:
         mentions = find_mentions(doc, ctx)
         produced: list[Candidate] = []
         spans: list[set[int] | None] = []  # each candidate's tokens in ``doc`` (None: read from another text)
+        kept_out: list[set[int]] = []  # the tokens of each clause that gave no candidate
         for n, sent in enumerate(doc.sents):
             feats = analyze(sent, role=msg.role, cue=prep.cue and n == 0, banter=prep.banter)
             if feats.drop == "question" and (lead := leading_statement(sent.text)) is not None:
@@ -114,7 +115,9 @@ class RulesExtractor:
                 if cand is not None:
                     produced.append(cand)
                     spans.append(ids)
-        produced = _with_what_it_goes_on_about(doc, produced, spans)
+                elif ids:
+                    kept_out.append(ids)
+        produced = _with_what_it_goes_on_about(doc, produced, spans, kept_out)
         if prep.pleased:
             for cand in produced:
                 text = _ADDED_PLEASE.sub("", cand.text, count=1)
@@ -177,31 +180,35 @@ def _unique(items: list) -> list:  # type: ignore[type-arg]
     return list(dict.fromkeys(items))
 
 
-def _with_what_it_goes_on_about(doc: Doc, produced: list[Candidate], spans: list[set[int] | None]
-                                ) -> list[Candidate]:
-    """Each candidate whose clause goes on about the one just before it (in the order said) through a
-    pronoun ("..., now it's four 10-hour days") joined to that one: one memory that says what it is about
-    and its value."""
-    placed = sorted((min(ids), n) for n, ids in enumerate(spans) if ids)
+def _with_what_it_goes_on_about(doc: Doc, produced: list[Candidate], spans: list[set[int] | None],
+                                kept_out: list[set[int]]) -> list[Candidate]:
+    """Each candidate joined with the clauses after it (in the order said) that go on about it through a
+    pronoun ("..., now it's three 12-hour shifts"): one memory that says what it is about and its value. A
+    following clause that gave a candidate of its own is folded in; one that gave none (too slight to keep
+    alone) is added to the text, since it may hold the value."""
+    placed = sorted([(min(ids), n, ids) for n, ids in enumerate(spans) if ids]
+                    + [(min(ids), -1, ids) for ids in kept_out], key=lambda x: x[0])
     out: dict[int, Candidate] = dict(enumerate(produced))
     into: int | None = None
     covered: set[int] = set()
-    for _, n in placed:
-        ids = spans[n]
-        assert ids is not None
+    for _, n, ids in placed:
         if into is not None and goes_on_about(doc, covered, ids) \
                 and (text := joined_text(doc, out[into].text, covered, ids)) is not None:
-            prev, cand = out[into], out.pop(n)
-            out[into] = replace(prev, text=text, importance=max(prev.importance, cand.importance),
-                                reasons=_unique(prev.reasons + cand.reasons),
-                                kind=cand.kind if prev.kind == "fact" else prev.kind,
-                                entities=_unique(prev.entities + cand.entities),
-                                relations=_unique(prev.relations + cand.relations), slot=prev.slot or cand.slot,
-                                event_time=prev.event_time or cand.event_time,
-                                confidence=min(prev.confidence, cand.confidence))
+            prev = out[into]
+            if n < 0:
+                out[into] = replace(prev, text=text)
+            else:
+                cand = out.pop(n)
+                out[into] = replace(prev, text=text, importance=max(prev.importance, cand.importance),
+                                    reasons=_unique(prev.reasons + cand.reasons),
+                                    kind=cand.kind if prev.kind == "fact" else prev.kind,
+                                    entities=_unique(prev.entities + cand.entities),
+                                    relations=_unique(prev.relations + cand.relations),
+                                    slot=prev.slot or cand.slot, event_time=prev.event_time or cand.event_time,
+                                    confidence=min(prev.confidence, cand.confidence))
             covered = covered | ids
             continue
-        into, covered = n, ids
+        into, covered = (n, ids) if n >= 0 else (None, set())
     return [out[n] for n in sorted(out)]
 
 
