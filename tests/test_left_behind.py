@@ -45,7 +45,7 @@ def test_a_question_about_then_is_left_alone(real_mem: Memory, uid: str) -> None
 
 
 def test_values_left_behind_are_read_from_the_words_of_change() -> None:
-    assert values_left_behind("update: sold the Corsa, got a used Skoda Fabia.") == ["Corsa"]
+    assert values_left_behind("update: sold the Corsa, got a used Yaris.") == ["Corsa"]
     assert values_left_behind("I finally ditched the Dell XPS and switched to a Framework 13") == ["Dell XPS"]
     assert values_left_behind("Tomas and I broke up in May, it was for the best.") == ["Tomas"]
     assert values_left_behind("We also moved from Halifax to Nationwide, better rate.") == ["Halifax"]
@@ -98,12 +98,12 @@ def test_a_change_that_does_not_answer_the_query_leaves_it_alone() -> None:
 
 
 def test_the_value_must_be_named_where_the_earlier_result_answers_the_query() -> None:
-    """ "Which gym do I go to?": a message that names the scooter in another of its sentences is no answer
-    that "I've switched from the scooter to the shuttle" outdates."""
-    old = _hit("Morning! I'm a QA engineer in Pune and I ride my scooter to Hinjewadi every day, which takes "
-               "forever. I also just joined IronPulse Gym near home, the evening batch. My daughter is four so "
-               "mornings are chaos. Any tips for planning them?", 100.0)
-    new = _hit("I've switched from the scooter to the company shuttle.", 5000.0)
+    """ "Which climbing wall do I go to?": a message that names the Raleigh in another of its sentences is no
+    answer that "I've switched from the Raleigh to an e-bike" outdates."""
+    old = _hit("Evening! I'm a nurse in Sheffield and I cycle my old Raleigh to the hospital, which is a slog "
+               "uphill. I also just joined The Depot climbing wall, the late sessions. My son is six so evenings "
+               "are busy. Any tips for fitting it all in?", 100.0)
+    new = _hit("I've switched from the Raleigh to an e-bike for the commute.", 5000.0)
     assert len(READER.sentences(old.record.text)) == 4
 
     def sentence(c: float) -> list[float]:

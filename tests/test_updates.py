@@ -199,15 +199,15 @@ def test_where_do_i_live_is_the_users_own_city(real_mem: Memory, uid: str) -> No
 
 
 def test_someone_elses_statement_without_a_place_does_not_answer_for_the_user(real_mem: Memory, uid: str) -> None:
-    """ "My sister Yui lives here" names no place a slot could hold; it still says where she lives, not where
+    """ "My sister Ines lives here" names no place a slot could hold; it still says where she lives, not where
     the user does."""
-    real_mem.add("I'm a freelance illustrator living in Osaka.", user_id=uid, timestamp=T1)
-    real_mem.add("Some news: I moved from Osaka to Fukuoka last month. My sister Yui lives here, she just had a "
-                 "baby, so I want to help her.", user_id=uid, timestamp=T2)
+    real_mem.add("I'm a translator living in Leeds.", user_id=uid, timestamp=T1)
+    real_mem.add("Some news: I moved from Leeds to York last month. My sister Ines lives here, she just had "
+                 "twins, so I want to help her.", user_id=uid, timestamp=T2)
     top = real_mem.search("Which city do I live in?", user_id=uid, limit=3)["results"]
-    assert "Fukuoka" in top[0]["memory"], [h["memory"] for h in top]
-    sister = real_mem.search("Where does my sister Yui live?", user_id=uid, limit=3)["results"]
-    assert any("Yui lives here" in h["memory"] for h in sister), [h["memory"] for h in sister]
+    assert "York" in top[0]["memory"], [h["memory"] for h in top]
+    sister = real_mem.search("Where does my sister Ines live?", user_id=uid, limit=3)["results"]
+    assert any("Ines lives here" in h["memory"] for h in sister), [h["memory"] for h in sister]
 
 
 def test_dates_without_a_year_look_forward_for_plans_and_back_for_reports(real_mem: Memory, uid: str) -> None:

@@ -56,7 +56,7 @@ def named_old_values(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-# Read-time only: an ending that names what ended ("sold the Golf", "ditched the MacBook Air", "Karthik and I
+# Read-time only: an ending that names what ended ("sold the Corsa", "ditched the Dell XPS", "Tomas and I
 # broke up"). Ingestion does not replace facts on these words alone ("sold my old bike" need not end "I ride a
 # Trek"); ranking reads them against a query that both statements answer.
 _END_VERB = (r"(?:sold|ditched|dumped|quit|left|cancell?ed|dropped|gave up|given up|got rid of|stopped going to|"
@@ -73,7 +73,7 @@ _GENERIC = frozenset({"early", "late", "today", "tonight", "yesterday", "home", 
 
 def values_left_behind(text: str) -> list[str]:
     """What a statement says the speaker no longer has: the old values of a change it names
-    (:func:`named_old_values`) and what it says ended ("sold the Golf" -> "Golf")."""
+    (:func:`named_old_values`) and what it says ended ("sold the Corsa" -> "Corsa")."""
     out = named_old_values(text)
     for pattern in _ENDED:
         for m in pattern.finditer(text):

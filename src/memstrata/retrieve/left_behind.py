@@ -1,9 +1,9 @@
-"""A later statement that names what it left behind: "We switched from Bankwest to Bendigo Bank", "sold the
-Golf, got a used Skoda Fabia", "Karthik and I broke up".
+"""A later statement that names what it left behind: "We switched from Virgin Media to Community Fibre", "sold
+the Corsa, got a used Yaris", "Tomas and I broke up".
 
 Ingestion replaces the user's facts that hold such a named value, but the messages they were drawn from stay
-current as the record of what was said, and so do the assistant's replies about them ("What rate can we get
-compared with what Bankwest is charging now?"). For a question about now, a result whose answer to the query
+current as the record of what was said, and so do the assistant's replies about them ("Virgin Media usually
+raises prices every April"). For a question about now, a result whose answer to the query
 names a value that a later statement of the user's says is gone, when that statement answers the query
 about as well, reads as earlier: it is marked ``revised_by`` the later statement, which is placed just above
 it. Both stay in the results; the outdated one then comes after the first current ones
@@ -27,10 +27,10 @@ SAME_TIME = 1.0  # seconds: what was drawn from the statement itself was written
 # The later statement must answer the query (the read-time pairing's floor) ...
 MIN_CHANGE_COSINE = 0.25
 # ... and the earlier result's words that name the value must be about it at all: a lower floor, since naming
-# the very value that was left behind already says it is about the same thing ("SoftBank's cheaper brands").
+# the very value that was left behind already says it is about the same thing ("Virgin Media's retentions team …").
 MIN_QUERY_COSINE = 0.15
-# ... and be what that result says in answer to the query, about as near it as its best part: "I ride my
-# scooter to Hinjewadi" inside a message whose answer to "which gym do I go to?" is "I just joined IronPulse".
+# ... and be what that result says in answer to the query, about as near it as its best part: "I cycle my old
+# Raleigh to work" inside a message whose answer to "which climbing wall do I go to?" is "I joined The Depot".
 NEAR_BEST = 0.85
 
 

@@ -302,7 +302,7 @@ class Retriever:
                     st["subject"] = SAME_SUBJECT
                 elif not asks_we and self.reader is not None and rec.kind != EVIDENCE_KIND \
                         and (who := self.reader.whose(rec.text)) != "user" and who.lower() not in req.query.lower():
-                    boost *= OTHER_SUBJECT  # "My sister Yui lives here" answers where she lives, not the user
+                    boost *= OTHER_SUBJECT  # "My sister Ines lives here" answers where she lives, not the user
                     st["subject"] = OTHER_SUBJECT
             if now_q and asks_own and rec.source_role == "user" and self.reader is not None \
                     and self.reader.only_ended(rec.text):

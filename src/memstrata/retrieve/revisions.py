@@ -96,7 +96,7 @@ class StatementReader(Protocol):
 
     def whose(self, text: str) -> str:
         """Whom the statement is about: "user" for the user's own, else the name or relation word of the one
-        it is about ("My sister Yui lives here" -> "sister")."""
+        it is about ("My sister Ines lives here" -> "sister")."""
 
     def speaks_of_self(self, text: str) -> bool:
         """Does the user speak of themselves here ("I walk to work"; not "my mate Callum earns 60k")?"""
@@ -111,7 +111,7 @@ class StatementReader(Protocol):
 
     def values_left(self, text: str) -> list[str]:
         """What the statement says the speaker has no longer, by name: the old value of a change it names
-        ("switched from Bankwest to Bendigo" -> "Bankwest") or what it says ended ("sold the Golf" -> "Golf")."""
+        ("switched from Virgin Media to Zen" -> "Virgin Media") or what it says ended ("sold the Corsa" -> "Corsa")."""
 
     def sentences(self, text: str) -> list[str]:
         """The sentences of a long message that were given vectors of their own at ingest, in their order
