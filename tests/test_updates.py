@@ -325,7 +325,9 @@ def test_a_short_message_that_gave_only_the_old_fact_ends_with_it(real_mem: Memo
     current = [x["memory"] for x in real_mem.get_all(user_id=uid)["results"]]
     assert not any("tram" in t for t in current), current
     everything = real_mem.get_all(user_id=uid, include_superseded=True)["results"]
-    assert any("tram" in x["memory"] and x["kind"] == "message" and x["valid_to"] for x in everything)
+    # the message's own words stay in the history, ended (as its evidence, or as the fact that was all of it)
+    assert any(x["memory"] == "I commute by tram, it's like 20 minutes." and x["valid_to"] for x in everything), \
+        [(x["kind"], x["memory"], x["valid_to"]) for x in everything]
 
 
 # Updates found without a family: the user's nearest statement of the same frame, given another number or name.
