@@ -45,15 +45,24 @@ def named_old_values(text: str) -> list[str]:
     out: list[str] = []
     for n, pattern in enumerate(_NAMED):
         for m in pattern.finditer(text):
-            value = _TRAILING_TIME.split(m.group("old").strip())[0]
-            words = [w for w in value.split() if w.lower() not in _FILLER]
+            words = _value_words(m.group("old"))
             if n == _INSTEAD and not any(w[:1].isupper() for w in words):
                 continue  # "paper instead of plastic" is a habit, not a provider or a place replaced by name
-            if any(c.isdigit() for c in value):
-                continue  # a date or a number range ("from 9 to 5") names no value that a fact holds
-            if words and len(words) <= 4 and any(len(w) >= 3 for w in words):
+            if words:
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
+
+
+def _value_words(said: str, generic: frozenset[str] = frozenset()) -> list[str]:
+    """The words of a value as a change names it, without a trailing time ("the club in the autumn") or
+    filler; none for a date or a number range ("from 9 to 5"), which names no value a fact holds, nor for
+    more than four words or only short or ``generic`` ones."""
+    value = _TRAILING_TIME.split(said.strip())[0]
+    words = [w for w in value.split() if w.lower() not in _FILLER]
+    if any(c.isdigit() for c in value) or not words or len(words) > 4 \
+            or not any(len(w) >= 3 and w.lower() not in generic for w in words):
+        return []
+    return words
 
 
 # Read-time only: an ending that names what ended ("sold the Corsa", "ditched the Dell XPS", "Tomas and I
@@ -77,10 +86,7 @@ def values_left_behind(text: str) -> list[str]:
     out = named_old_values(text)
     for pattern in _ENDED:
         for m in pattern.finditer(text):
-            value = _TRAILING_TIME.split(m.group("old").strip())[0]
-            words = [w for w in value.split() if w.lower() not in _FILLER]
-            if words and len(words) <= 4 and any(len(w) >= 3 and w.lower() not in _GENERIC for w in words) \
-                    and not any(c.isdigit() for c in value):
+            if words := _value_words(m.group("old"), _GENERIC):
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
 
