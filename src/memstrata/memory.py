@@ -85,7 +85,7 @@ class Memory(QueuedMethods, PrivacyMethods):
         self.actor = actor
         self.writer = Writer(durable, index, self.cache_layers)
         self.retriever = Retriever(durable, self.embedder, knn=index, cache=self.cache_layers.scopes,
-                                   reader=StatementWords())
+                                   reader=StatementWords(self.embedder.embed))
         self._ingest = IngestFlow(self.tiers, self.writer, self.embedder, config=self.ingest_config,
                                   extractor=extractor, actor=actor, observe=partial(working_keeper.observe, self.tiers))
         scopes = ScopeResolver(durable.scope_of_memory, user_id=user_id, agent_id=agent_id, run_id=run_id,

@@ -4,12 +4,16 @@ one-off happening or someone else's, offered to ``memstrata.retrieve.revisions``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
+
+import numpy as np
 
 from memstrata.core.text import split_sentences
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.conflicts import replied_to
 from memstrata.ingest.named_old import values_left_behind
+from memstrata.ingest.prototypes import family_by_meaning, family_scores
 from memstrata.ingest.updates import (
     _FIRST_PERSON,
     _NEW_VALUE,
@@ -27,7 +31,18 @@ from memstrata.ingest.updates import (
 class StatementWords:
     """How ranking reads stored statements (``memstrata.retrieve.revisions.StatementReader``), with the same
     rules ingestion uses to tell a new value from a question, a wish, a one-off happening or someone else's.
-    Each reading is kept for the texts seen last: a search reads the same few dozen memories again and again."""
+    Each reading is kept for the texts seen last: a search reads the same few dozen memories again and again.
+    ``embed``: the model the stored vectors came from, for the attribute a vector sits in (none: no attribute
+    is ever named)."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray] | None = None) -> None:
+        self._embed = embed
+
+    def attribute(self, vec: np.ndarray) -> str | None:
+        return family_by_meaning(vec, self._embed)
+
+    def attribute_scores(self, vec: np.ndarray) -> dict[str, float]:
+        return dict(family_scores(vec, self._embed)) if self._embed is not None else {}
 
     def states_own(self, text: str, slot_subject: str | None) -> bool:
         return _states_own(text, slot_subject)

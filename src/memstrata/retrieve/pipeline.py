@@ -22,6 +22,7 @@ from memstrata.core.salience import LOW_IMPORTANCE, asks_assistant
 from memstrata.core.text import query_terms
 from memstrata.models import EVIDENCE_KIND, MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
+from memstrata.retrieve.attribute_fit import fit_attribute
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
 from memstrata.retrieve.left_behind import left_behind
@@ -343,9 +344,11 @@ class Retriever:
             about = None if asks_own or names_speaker else persons_in(req.query, named) | relatives_in(req.query)
             if asks_own or about:  # about: "which school does Leo go to?", someone the user talks about
                 texts, said_vectors = answering_parts(head, vectors, sentences, qvec(), self.reader)
-                head = newer_first(head, said_vectors, self.reader, req.query, max(req.limit * 2, 10),
-                                   about=about or None, texts=texts)
-                head = left_behind(head, texts, said_vectors, sentences, qvec(), self.reader, max(req.limit * 2, 10))
+                span = max(req.limit * 2, 10)
+                if asks_own:
+                    head = fit_attribute(head, said_vectors, qvec(), self.reader, span)
+                head = newer_first(head, said_vectors, self.reader, req.query, span, about=about or None, texts=texts)
+                head = left_behind(head, texts, said_vectors, sentences, qvec(), self.reader, span)
                 if asks_own:
                     head = replaced_parts(self.store, scope, head, qvec(), req.query, only)
                 head = current_first(head)

@@ -113,6 +113,12 @@ class StatementReader(Protocol):
         """What the statement says the speaker has no longer, by name: the old value of a change it names
         ("switched from Virgin Media to Zen" -> "Virgin Media") or what it says ended ("sold the Corsa" -> "Corsa")."""
 
+    def attribute(self, vec: np.ndarray) -> str | None:
+        """The attribute a statement or query sits clearly in, by its vector ("job", "commute", ...), or None."""
+
+    def attribute_scores(self, vec: np.ndarray) -> dict[str, float]:
+        """How near a vector is to each attribute the reader knows (empty when it knows none)."""
+
     def sentences(self, text: str) -> list[str]:
         """The sentences of a long message that were given vectors of their own at ingest, in their order
         (empty for a short message): the i-th stored sentence vector is the vector of the i-th of these."""
