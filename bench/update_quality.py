@@ -14,6 +14,8 @@
     python bench/update_quality.py --split heldout11 --write # an eleventh one, written blind before any scoring of it
     python bench/update_quality.py --split heldout12 --write # a twelfth one, written blind before any scoring of it
     python bench/update_quality.py --split heldout13 --write # a thirteenth one, written blind before any scoring of it
+    python bench/update_quality.py --split heldout14 --write # a fourteenth one, written blind before any scoring of it
+    python bench/update_quality.py --split heldout15 --write # a fifteenth one, written blind before any scoring of it
 
 Each conversation of ``bench/data/updates_<split>.jsonl`` is added session by session (its dates, one
 conversation id per session) to a fresh SQLite store with the real MiniLM embedder, through the public API.
@@ -166,7 +168,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", choices=("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout7", "heldout8", "heldout9", "heldout10", "heldout11",
-                                       "heldout12", "heldout13"),
+                                       "heldout12", "heldout13", "heldout14",
+                                       "heldout15"),
                    default="dev")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--write", action="store_true")

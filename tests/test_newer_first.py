@@ -382,6 +382,18 @@ def test_what_it_changed_to_comes_before_the_word_that_it_changed(real_mem: Memo
     assert "Dr Pemberton" in hits[0]["memory"], [h["memory"] for h in hits]
 
 
+def test_an_ending_said_with_what_replaced_it_reads_as_history(real_mem: Memory, uid: str) -> None:
+    real_mem.add([{"role": "user", "content": "I play the violin in a community orchestra in Ghent."}], user_id=uid,
+                 conversation_id="s1", timestamp=T1)
+    real_mem.add([{"role": "user", "content": "I gave up on the violin, honestly. Now I play the cello with a "
+                                              "string quartet on Tuesday evenings."}],
+                 user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Which instrument do I play?", user_id=uid, limit=5, now=NOW)["results"]
+    assert "cello" in hits[0]["memory"], [h["memory"] for h in hits]
+    ending = next(h for h in hits if h["memory"].startswith("I gave up on the violin") and "cello" not in h["memory"])
+    assert ending["revised_by"] == next(h["id"] for h in hits if h["memory"].startswith("Now I play the cello"))
+
+
 def test_a_place_named_with_a_possessive_keeps_its_name(real_mem: Memory, uid: str) -> None:
     real_mem.add([{"role": "user", "content": "Knackered but good. I moved hospitals in the autumn, I'm at "
                                               "St Vincent's now, on the same kind of ward."},

@@ -243,19 +243,24 @@ def _insert_after(out: list[Hit], waiting: list[Hit], n: int) -> list[Hit]:
 def _value_before_the_word_of_change(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray],
                                      reader: StatementReader, said: dict[str, str]) -> None:
     """"I've changed GP practices." says that something changed; "I'm now with Dr Pemberton", said in the same
-    message and itself a revision or a change, says what to: it goes just above."""
+    message and itself a revision or a change, says what to: it goes just above, and the ending reads as
+    history beside it ("I gave up on the violin" once "now it's the cello" is there)."""
     for ended in own:
-        if not reader.only_ended(said[ended.record.id]):
+        if not reader.only_ended(said[ended.record.id]) or ended.revised_by:
             continue
         episodes = set(ended.record.episode_ids)
         value = next((h for h in own if h is not ended
                       and ("revises" in h.stages or reader.marks_change(said[h.record.id]))
                       and episodes & set(h.record.episode_ids) and not reader.only_ended(said[h.record.id])
-                      and order.index(h.record.id) > order.index(ended.record.id)
+                      and "outdated" not in h.stages
                       and float(np.dot(vectors[h.record.id], vectors[ended.record.id])) >= MIN_PAIR_COSINE), None)
-        if value is not None:
+        if value is None:
+            continue
+        if order.index(value.record.id) > order.index(ended.record.id):
             order.insert(order.index(ended.record.id), order.pop(order.index(value.record.id)))
             value.score = max(value.score, ended.score)
+        ended.stages["outdated"] = 1.0
+        ended.revised_by = value.record.id
 
 
 def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray], asked: set[str],
