@@ -78,6 +78,12 @@ def sentences(text: str) -> list[str]:
     return split_sentences(text)
 
 
+# "My car." or "Also my phone.": one of the user's things named as the topic of what follows, with nothing said
+# of it yet; the words of an attribute ("car") without its value.
+_TOPIC_ONLY = re.compile(r"^(?:(?:[Aa]lso|[Aa]nd|[Oo]h|[Ss]o|[Pp]lus|[Tt]hen|[Aa]nyway|[Oo]k(?:ay)?),?\s+)?"
+                         r"(?:[Mm]y|[Oo]ur)\s+[a-z][\w'-]*(?:\s+[a-z][\w'-]*)?\s*[.!…]*$")
+
+
 def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> list[Candidate]:
     """The user's sentences that set a one-valued attribute ("I'm 27.") or state a change ("I dropped out of
     the book club") but that the extractor did not keep: they become facts, so a later value can replace
@@ -92,7 +98,7 @@ def cue_candidates(messages: Sequence[Message], facts: Sequence[Candidate]) -> l
             continue
         for sent in sentences(m.content):
             text = tidy(sent)
-            if not text or is_tentative(text) or len(text.split()) < 2:
+            if not text or is_tentative(text) or len(text.split()) < 2 or _TOPIC_ONLY.match(text):
                 continue
             attr = attribute_of(text)
             cued = has_change_cue(text)

@@ -235,6 +235,10 @@ _IS_CONTRACTED = re.compile(
     r"\s*[\d£$€])"
 )
 
+# "im on giffgaff", "ive got a cold": the apostrophe left out. The tagger splits "im" into "i" and a verb "m" and
+# may take a later word for a second verb; neither is any other English word.
+_I_AM_UNMARKED = re.compile(r"\b([Ii])(m|ve)\b(?=\s+[a-z])")
+
 
 # A bare imperative to the assistant with a lasting cue before or after it: "From now on, reply in German.",
 # "Cite sources henceforth." The tagger takes such a verb for a noun unless "please" comes before it, so one is
@@ -283,6 +287,7 @@ def _prepare(content: str) -> _Prepared:
     text = CODE_BLOCK.sub(" ", content)
     text = strip_emphasis(text)
     text = _IS_CONTRACTED.sub(_expand_is, text)
+    text = _I_AM_UNMARKED.sub(lambda m: "I'" + m.group(2), text)
     banter = bool(LAUGHTER.search(text))
     if banter:
         # "Miso hates the vacuum haha": the parser takes a trailing "haha" for the object
