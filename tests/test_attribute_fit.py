@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from memstrata import Memory
+from memstrata.ingest.prototypes import family_scores, family_table
 from memstrata.ingest.statement_words import StatementWords
 from memstrata.models import MemoryRecord, Scope
 from memstrata.retrieve.attribute_fit import OTHER_ATTRIBUTE, SAME_ATTRIBUTE, fit_attribute
@@ -79,5 +80,16 @@ def test_a_query_in_no_known_attribute_leaves_the_order_alone(minilm, reader: St
 
 def test_a_reader_without_a_model_names_no_attribute(minilm) -> None:  # type: ignore[no-untyped-def]
     vec = np.asarray(minilm.embed(["Where do I work?"])[0], dtype=np.float32)
-    assert StatementWords().attribute(vec) is None and StatementWords().attribute_scores(vec) == {}
+    assert StatementWords().attribute(vec) is None and StatementWords().attributes(vec[None, :])[0] == []
     assert StatementWords(minilm.embed).attribute(vec) == "job"
+
+
+def test_the_table_of_attributes_agrees_with_each_vectors_own_scores(minilm) -> None:  # type: ignore[no-untyped-def]
+    texts = ["I take the tram to the office", "My phone is a Pixel 8", "Thanks, that helps!"]
+    vecs = np.asarray(minilm.embed(texts), dtype=np.float32)
+    names, table = family_table(vecs, minilm.embed)
+    assert table.shape == (3, len(names)) and "commute" in names
+    for row, vec in zip(table, vecs, strict=True):
+        own = dict(family_scores(vec, minilm.embed))
+        assert {n: round(float(x), 5) for n, x in zip(names, row, strict=True)} == pytest.approx(
+            {n: round(own[n], 5) for n in names}, abs=1e-4)

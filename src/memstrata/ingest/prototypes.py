@@ -110,6 +110,23 @@ def family_scores(vec: np.ndarray, embed: Callable[[list[str]], np.ndarray]) -> 
     return [(families[i], float(best[i])) for i in order]
 
 
+def family_table(vecs: np.ndarray, embed: Callable[[list[str]], np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """The families, and for each row of ``vecs`` the cosine of each family's nearest prototype (rows by
+    families), in one product: what :func:`family_scores` gives for one vector, for many at once. Empty
+    (no families) for an embedder without meaning or vectors of another size."""
+    key = _key(embed)
+    rows = np.asarray(vecs, dtype=np.float32)
+    if key is None or rows.ndim != 2:
+        return [], np.zeros((len(rows), 0), dtype=np.float32)
+    families, index, protos = _matrix(embed, key)
+    if rows.shape[1] != protos.shape[1]:
+        return [], np.zeros((len(rows), 0), dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    sims = (rows / np.where(norms == 0, 1.0, norms)) @ protos.T
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])  # each family's prototypes lie together
+    return families, np.maximum.reduceat(sims, starts, axis=1)
+
+
 def family_by_meaning(vec: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None) -> str | None:
     """The family a statement's vector sits in, or None when no family is near or two are equally near."""
     if vec is None or embed is None:

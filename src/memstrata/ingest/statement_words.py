@@ -13,7 +13,7 @@ from memstrata.core.text import split_sentences
 from memstrata.ingest.asides import sentence_units
 from memstrata.ingest.conflicts import replied_to
 from memstrata.ingest.named_old import values_left_behind
-from memstrata.ingest.prototypes import family_by_meaning, family_scores
+from memstrata.ingest.prototypes import family_by_meaning, family_table
 from memstrata.ingest.updates import (
     _FIRST_PERSON,
     _NEW_VALUE,
@@ -41,8 +41,10 @@ class StatementWords:
     def attribute(self, vec: np.ndarray) -> str | None:
         return family_by_meaning(vec, self._embed)
 
-    def attribute_scores(self, vec: np.ndarray) -> dict[str, float]:
-        return dict(family_scores(vec, self._embed)) if self._embed is not None else {}
+    def attributes(self, vecs: np.ndarray) -> tuple[list[str], np.ndarray]:
+        if self._embed is None:
+            return [], np.zeros((len(vecs), 0), dtype=np.float32)
+        return family_table(vecs, self._embed)
 
     def states_own(self, text: str, slot_subject: str | None) -> bool:
         return _states_own(text, slot_subject)

@@ -35,15 +35,16 @@ def fit_attribute(head: list[Hit], vectors: dict[str, np.ndarray], qvec: np.ndar
     if asked is None:
         return head
     top = head[:window]
-    for h in top:
-        vec = vectors.get(h.record.id)
-        scores = reader.attribute_scores(vec) if vec is not None else {}
-        if not scores:
-            continue
-        nearest = max(scores, key=scores.__getitem__)
-        if nearest == asked:
+    read = [h for h in top if h.record.id in vectors]
+    names, table = reader.attributes(np.stack([vectors[h.record.id] for h in read])) if read else ([], None)
+    if table is None or asked not in names:
+        return head
+    col = names.index(asked)
+    for h, row in zip(read, table, strict=True):
+        nearest = int(np.argmax(row))
+        if nearest == col:
             weight = SAME_ATTRIBUTE
-        elif scores[nearest] >= MIN_COSINE and scores[nearest] - scores.get(asked, -1.0) >= MIN_MARGIN:
+        elif row[nearest] >= MIN_COSINE and row[nearest] - row[col] >= MIN_MARGIN:
             weight = OTHER_ATTRIBUTE
         else:
             continue

@@ -116,8 +116,9 @@ class StatementReader(Protocol):
     def attribute(self, vec: np.ndarray) -> str | None:
         """The attribute a statement or query sits clearly in, by its vector ("job", "commute", ...), or None."""
 
-    def attribute_scores(self, vec: np.ndarray) -> dict[str, float]:
-        """How near a vector is to each attribute the reader knows (empty when it knows none)."""
+    def attributes(self, vecs: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The attributes the reader knows, and how near each row of ``vecs`` is to each (rows by attributes;
+        no attributes when it knows none)."""
 
     def sentences(self, text: str) -> list[str]:
         """The sentences of a long message that were given vectors of their own at ingest, in their order
