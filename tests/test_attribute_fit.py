@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from memstrata import Memory
-from memstrata.ingest.prototypes import family_scores, family_table
+from memstrata.ingest.prototypes import PROTOTYPES, family_scores, family_table
 from memstrata.ingest.statement_words import StatementWords
 from memstrata.models import MemoryRecord, Scope
 from memstrata.retrieve.attribute_fit import OTHER_ATTRIBUTE, SAME_ATTRIBUTE, fit_attribute
@@ -84,12 +84,15 @@ def test_a_reader_without_a_model_names_no_attribute(minilm) -> None:  # type: i
     assert StatementWords(minilm.embed).attribute(vec) == "job"
 
 
-def test_the_table_of_attributes_agrees_with_each_vectors_own_scores(minilm) -> None:  # type: ignore[no-untyped-def]
+def test_the_table_of_attributes_holds_each_attributes_nearest_example(minilm) -> None:  # type: ignore[no-untyped-def]
     texts = ["I take the tram to the office", "My phone is a Pixel 8", "Thanks, that helps!"]
     vecs = np.asarray(minilm.embed(texts), dtype=np.float32)
     names, table = family_table(vecs, minilm.embed)
-    assert table.shape == (3, len(names)) and "commute" in names
-    for row, vec in zip(table, vecs, strict=True):
-        own = dict(family_scores(vec, minilm.embed))
-        assert {n: round(float(x), 5) for n, x in zip(names, row, strict=True)} == pytest.approx(
-            {n: round(own[n], 5) for n in names}, abs=1e-4)
+    assert table.shape == (3, len(PROTOTYPES)) and names == list(PROTOTYPES)
+    unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    for family in ("commute", "phone_model", "diet"):
+        ex = np.asarray(minilm.embed(list(PROTOTYPES[family])), dtype=np.float32)
+        ex /= np.linalg.norm(ex, axis=1, keepdims=True)
+        assert table[:, names.index(family)] == pytest.approx((unit @ ex.T).max(axis=1), abs=1e-4)
+    assert names[int(np.argmax(table[0]))] == "commute" and names[int(np.argmax(table[1]))] == "phone_model"
+    assert family_scores(vecs[0], minilm.embed)[0] == ("commute", pytest.approx(float(table[0].max())))

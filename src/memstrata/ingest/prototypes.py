@@ -95,19 +95,11 @@ def _matrix(embed: Callable[[list[str]], np.ndarray], key: tuple[str, int]) -> t
 
 def family_scores(vec: np.ndarray, embed: Callable[[list[str]], np.ndarray]) -> list[tuple[str, float]]:
     """Each family with the cosine of its nearest prototype to ``vec``, best first."""
-    key = _key(embed)
-    if key is None:
+    families, table = family_table(np.asarray(vec, dtype=np.float32)[None, :], embed)
+    if not families:
         return []
-    families, index, protos = _matrix(embed, key)
-    v = np.asarray(vec, dtype=np.float32)
-    if v.shape[-1] != protos.shape[1]:
-        return []
-    n = float(np.linalg.norm(v))
-    sims = protos @ (v / n if n else v)
-    best = np.full(len(families), -1.0, dtype=np.float32)
-    np.maximum.at(best, index, sims)
-    order = np.argsort(-best)
-    return [(families[i], float(best[i])) for i in order]
+    row = table[0]
+    return [(families[i], float(row[i])) for i in np.argsort(-row)]
 
 
 def family_table(vecs: np.ndarray, embed: Callable[[list[str]], np.ndarray]) -> tuple[list[str], np.ndarray]:
