@@ -16,6 +16,7 @@
     python bench/update_quality.py --split heldout13 --write # a thirteenth one, written blind before any scoring of it
     python bench/update_quality.py --split heldout14 --write # a fourteenth one, written blind before any scoring of it
     python bench/update_quality.py --split heldout15 --write # a fifteenth one, written blind before any scoring of it
+    python bench/update_quality.py --split heldout16 --write # a sixteenth one, written blind before any scoring of it
 
 Each conversation of ``bench/data/updates_<split>.jsonl`` is added session by session (its dates, one
 conversation id per session) to a fresh SQLite store with the real MiniLM embedder, through the public API.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -50,8 +52,10 @@ from memstrata.providers.embedders import default_embedder  # noqa: E402
 from results_md import provenance, write_section  # noqa: E402
 
 
-def _holds(text: str, value: str) -> bool:
-    return value.lower() in text.lower()
+def holds(text: str, value: str) -> bool:
+    """Does ``text`` say ``value``, as whole words ("Ren" is not in "rent"; "7" is in "7am")?"""
+    tail = r"(?!\w)" if value[-1:].isalpha() else ""
+    return re.search(r"(?<!\w)" + re.escape(value) + tail, text, re.IGNORECASE) is not None
 
 
 def score_conversation(conv: dict, embedder, verbose: bool = False,  # type: ignore[no-untyped-def]
@@ -74,12 +78,12 @@ def score_conversation(conv: dict, embedder, verbose: bool = False,  # type: ign
         for u in conv["updates"]:
             hits = m.search(u["question"], user_id=user, limit=5, now=now)["results"]
             top = [h["memory"] for h in hits]
-            new_first = bool(top) and _holds(top[0], u["new"])
-            stale = any(_holds(t, u["old"]) and not _holds(t, u["new"]) for t in top[:3])
-            unmarked = any(_holds(h["memory"], u["old"]) and not _holds(h["memory"], u["new"])
+            new_first = bool(top) and holds(top[0], u["new"])
+            stale = any(holds(t, u["old"]) and not holds(t, u["new"]) for t in top[:3])
+            unmarked = any(holds(h["memory"], u["old"]) and not holds(h["memory"], u["new"])
                            and "revised_by" not in h for h in hits[:3])
             then = m.search(u["question"], user_id=user, limit=5, as_of=first_day.isoformat())["results"]
-            kept_old = any(_holds(h["memory"], u["old"]) for h in then)
+            kept_old = any(holds(h["memory"], u["old"]) for h in then)
             out["updates"].append({**u, "new_first": new_first, "old_current": stale, "old_unmarked": unmarked,
                                    "old_as_of": kept_old, "top": top[:3]})
         raised = m.conflicts(user_id=user, status=None)["results"]
@@ -88,7 +92,7 @@ def score_conversation(conv: dict, embedder, verbose: bool = False,  # type: ign
         for c in raised:
             old = m.get(c["old_memory_id"], user_id=user)["memory"]
             new = m.get(c["new_memory_id"], user_id=user)["memory"]
-            match = next((i for i, u in enumerate(implicit) if _holds(old, u["old"]) and _holds(new, u["new"])), None)
+            match = next((i for i, u in enumerate(implicit) if holds(old, u["old"]) and holds(new, u["new"])), None)
             if match is not None:
                 found.add(match)
                 out["conflicts_matched"] += 1
@@ -99,7 +103,7 @@ def score_conversation(conv: dict, embedder, verbose: bool = False,  # type: ign
             out["updates"][conv["updates"].index(u)]["conflict"] = i in found
         for f in conv["findable"]:
             hits = m.search(f["query"], user_id=user, limit=10, now=now)["results"]
-            out["findable"].append({**f, "found": any(_holds(h["memory"], f["expect"]) for h in hits)})
+            out["findable"].append({**f, "found": any(holds(h["memory"], f["expect"]) for h in hits)})
         for nf in conv["no_fact"]:
             out["no_fact"].append({**nf, "became_fact": outcome.get(nf["text"]) in ("kept", "superseded")})
     return out
@@ -169,7 +173,7 @@ def main() -> None:
     p.add_argument("--split", choices=("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout7", "heldout8", "heldout9", "heldout10", "heldout11",
                                        "heldout12", "heldout13", "heldout14",
-                                       "heldout15"),
+                                       "heldout15", "heldout16"),
                    default="dev")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--write", action="store_true")
