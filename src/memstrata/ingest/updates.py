@@ -116,6 +116,7 @@ _TENTATIVE = re.compile(
     re.IGNORECASE,
 )
 _RELATIVES = (r"housemate|mate|buddy|pal|sister|brother|mom|mum|mother|dad|father|wife|husband|son|daughter|"
+              r"partner|girlfriend|boyfriend|fianc[ée]e?|spouse|gf|bf|grandson|granddaughter|grandkids?|"
               r"friend|cousin|aunt|uncle|"
               r"neighbou?r|colleague|coworker|co-worker|roommate|flatmate|grandma|grandmother|grandpa|"
               r"grandfather|kids?|children|parents|niece|nephew|in-laws?|sister-in-law|brother-in-law|teammate")
@@ -123,7 +124,9 @@ _THIRD_PARTY = re.compile(
     r"^\s*(?:(?:and|but|so|also|oh|well),?\s+)?(?:my|our)\s+(?:\w+\s+){0,2}?(?:" + _RELATIVES + r")\b"
     # ... unless the statement says who they are: "is Anna" (a capital, even under IGNORECASE), "is a guy called
     # Femi"; "my housemate is doing a PhD" is the housemate's
-    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?(?:(?-i:[A-Z])|an?\s+(?:\w+\s+){0,3}?(?:called|named)\b))",
+    r"(?!\s+(?:is|was|will be)\s+(?:now\s+)?(?:(?-i:[A-Z])|an?\s+(?:\w+\s+){0,3}?(?:called|named)\b))"
+    # ... or says what they did together: "my partner and I moved to Leeds" is the user's as well
+    r"(?!\s+(?:\w+\s+)?(?:and|&)\s+(?:i|me|myself)\b)",
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|ive|me|my|mine|we|we're|we've|our|us)\b", re.IGNORECASE)

@@ -25,9 +25,17 @@ from memstrata.providers.embedders import Embedder
 from memstrata.retrieve.attribute_fit import fit_attribute
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
+from memstrata.retrieve.head_order import order_head
 from memstrata.retrieve.left_behind import left_behind
 from memstrata.retrieve.presets import Preset
-from memstrata.retrieve.query_words import SINGULAR_Q, asks_about_user, names_in, persons_in, relatives_in
+from memstrata.retrieve.query_words import (
+    SINGULAR_Q,
+    asks_about_user,
+    asks_after,
+    names_in,
+    persons_in,
+    relatives_in,
+)
 from memstrata.retrieve.replaced_parts import replaced_parts
 from memstrata.retrieve.revisions import (
     StatementReader,
@@ -302,7 +310,7 @@ class Retriever:
                     boost *= SAME_SUBJECT  # the user's own words about themselves, kept as said
                     st["subject"] = SAME_SUBJECT
                 elif not asks_we and self.reader is not None and rec.kind != EVIDENCE_KIND \
-                        and (who := self.reader.whose(rec.text)) != "user" and who.lower() not in req.query.lower():
+                        and (who := self.reader.whose(rec.text)) != "user" and not asks_after(who, req.query):
                     boost *= OTHER_SUBJECT  # "My sister Ines lives here" answers where she lives, not the user
                     st["subject"] = OTHER_SUBJECT
             if now_q and asks_own and rec.source_role == "user" and self.reader is not None \
@@ -352,6 +360,8 @@ class Retriever:
                 if asks_own:
                     head = replaced_parts(self.store, scope, head, qvec(), req.query, only)
                 head = current_first(head)
+                if asks_own and p.head_order:
+                    head = current_first(order_head(head, req.query, self.reader))
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],

@@ -39,6 +39,9 @@ class Preset:
     # Of two statements of the user's that answer the query with different values, the later one is placed
     # just above the earlier (memstrata.retrieve.revisions); False: rank by score alone.
     newer_first: bool = True
+    # The first results of a question about the user now are put in order by a small fitted model over what
+    # the stages above recorded (memstrata.retrieve.head_order); False: by score.
+    head_order: bool = True
 
 
 PRESETS: dict[str, Preset] = {

@@ -43,3 +43,15 @@ def asks_about_user(query: str) -> bool | None:
     if _RELATIVE_Q.search(query):
         return False
     return True if _FIRST_PERSON_Q.search(query) else None
+
+
+# The words for the one the user is with: a statement about "my girlfriend" is what "am I seeing anyone?" asks.
+_PARTNER = frozenset("partner girlfriend boyfriend gf bf wife husband spouse fiance fiancé fiancee fiancée".split())
+_PARTNER_Q = re.compile(r"\b(?:partner|girlfriend|boyfriend|wife|husband|spouse|fianc[ée]e?|dating|seeing|married|"
+                        r"single|relationship|engaged|together)\b", re.IGNORECASE)
+
+
+def asks_after(who: str, query: str) -> bool:
+    """Does the query ask after the one a statement is about (``who``: a name or relation word)?"""
+    low = who.lower()
+    return low in query.lower() or low in _PARTNER and bool(_PARTNER_Q.search(query))
