@@ -11,10 +11,12 @@ right answer when it holds the pair's new value (the findable statement's words)
 old value is a stale answer.
 
 The model is a conditional logit over each question's results (one softmax per question; the target is
-spread over its right answers), with a second term that moves probability away from stale answers, an L2
-penalty, and plain gradient descent. With ``--folds`` each split is scored by a model fitted without it:
-how often the first result is right, and how often a stale answer is among the first three (outdated
-results are placed after the first three current ones, as ``search`` does). Then the weights fitted on all
+spread over its right answers; update pairs and findable statements weigh the same in all), with a term
+that moves probability away from stale answers, a pairwise term that puts each stale answer below the
+results that are not, an L2 penalty, and plain gradient descent. With ``--folds`` each split is scored by
+a model fitted without it: how often the first result is right (for update pairs and for findable statements), and how often a stale
+answer is among the first three (outdated results are placed after the first three current ones, as
+``search`` does). Then the weights fitted on all
 splits are printed, to be pasted into ``FITTED``.
 """
 
@@ -44,6 +46,7 @@ L2 = 1e-3
 STEPS = 1000
 RATE = 0.5
 STALE = 1.0  # weight of the term that moves probability away from stale answers
+PAIR = 0.25  # weight of the pairwise term that puts a stale answer below each result that is not one
 CURRENT_FIRST = 3
 
 
@@ -92,16 +95,29 @@ def fit(rows: list[dict]) -> np.ndarray:
     for k, r in enumerate(rows):
         m = len(r["right"])
         x[k, :m], mask[k, :m], right[k, :m], stale[k, :m] = r["x"], 0.0, r["right"], r["stale"]
+    # the two kinds of question weigh the same in all: most findable statements were said early and never
+    # changed, and a model fitted on update pairs alone learns to put whatever is newer first
+    kinds = [r["kind"] for r in rows]
+    share = {k: n / (2 * kinds.count(k)) for k in set(kinds)}
+    weight = np.array([share[k] for k in kinds])[:, None]
     has_right = right.sum(1, keepdims=True)
     target = np.divide(right, has_right, out=np.zeros_like(right), where=has_right > 0)
+    # pairs of one question's results (i holds no stale answer, j does), for the pairwise term
+    real = np.isfinite(mask)
+    pairs = (1 - stale)[:, :, None] * stale[:, None, :] * real[:, :, None] * real[:, None, :]
+    per_pair = PAIR / max(1.0, pairs.sum() / n)
     w = np.zeros(d)
     w[FEATURES.index("score_share")] = 3.0
     for _ in range(STEPS):
         s = x @ w + mask
         p = np.exp(s - s.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
-        g = np.einsum("nsd,ns->d", x, (p - target) * (has_right > 0))
+        g = np.einsum("nsd,ns->d", x, (p - target) * (has_right > 0) * weight)
         g += STALE * np.einsum("nsd,ns->d", x, p * (stale - (p * stale).sum(1, keepdims=True)))
+        sc = x @ w
+        # log(1 + exp(s_j - s_i)) for each pair: a stale answer below one that is not
+        push = pairs / (1.0 + np.exp(sc[:, :, None] - sc[:, None, :]))
+        g += per_pair * np.einsum("nijd,nij->d", x[:, None, :, :] - x[:, :, None, :], push)
         w -= RATE * (g / n + L2 * w)
     return w
 
@@ -124,11 +140,11 @@ def current_first(order: list[int], outdated: list[float]) -> list[int]:
     return out + waiting
 
 
-def score(rows: list[dict], w: np.ndarray | None) -> tuple[int, int, int]:
-    """Update questions: (count, first result right, a stale answer among the first three)."""
+def score(rows: list[dict], w: np.ndarray | None, kind: str = "update") -> tuple[int, int, int]:
+    """Questions of one kind: (count, first result right, a stale answer among the first three)."""
     n = first = stale = 0
     for r in rows:
-        if r["kind"] != "update":
+        if r["kind"] != kind:
             continue
         order = list(range(len(r["right"])))
         if w is not None:
@@ -168,19 +184,22 @@ def main() -> None:
     print(f"{len(rows)} questions ({sum(r['kind'] == 'update' for r in rows)} update pairs), "
           f"{len(FEATURES)} features, first {SPAN} results each")
     if a.folds:
-        total = np.zeros(5)
-        print("| split | update pairs | first right: score order → model | stale in first 3: score order → model |")
+        total = np.zeros(8)
+        print("| split | update pairs: new value first, score order → model | stale answer in first 3 | "
+              "findable statements: first |")
         print("|---|---|---|---|")
         for split in splits:
             test = [r for r in rows if r["split"] == split]
-            n, f0, s0 = score(test, None)
-            _, f1, s1 = score(test, fit([r for r in rows if r["split"] != split]))
-            total += (n, f0, f1, s0, s1)
-            print(f"| {split} | {n} | {100 * f0 / n:.1f}% → {100 * f1 / n:.1f}% | "
-                  f"{100 * s0 / n:.1f}% → {100 * s1 / n:.1f}% |")
-        n = total[0]
-        print(f"| all, each left out | {int(n)} | {100 * total[1] / n:.1f}% → {100 * total[2] / n:.1f}% | "
-              f"{100 * total[3] / n:.1f}% → {100 * total[4] / n:.1f}% |")
+            w = fit([r for r in rows if r["split"] != split])
+            (n, f0, s0), (_, f1, s1) = score(test, None), score(test, w)
+            (m, g0, _), (_, g1, _) = score(test, None, "findable"), score(test, w, "findable")
+            total += (n, f0, f1, s0, s1, m, g0, g1)
+            print(f"| {split} | {n}: {100 * f0 / n:.1f}% → {100 * f1 / n:.1f}% | {100 * s0 / n:.1f}% → "
+                  f"{100 * s1 / n:.1f}% | {m}: {100 * g0 / max(m, 1):.1f}% → {100 * g1 / max(m, 1):.1f}% |")
+        n, m = total[0], total[5]
+        print(f"| all, each left out | {int(n)}: {100 * total[1] / n:.1f}% → {100 * total[2] / n:.1f}% | "
+              f"{100 * total[3] / n:.1f}% → {100 * total[4] / n:.1f}% | {int(m)}: {100 * total[6] / m:.1f}% → "
+              f"{100 * total[7] / m:.1f}% |")
     w = fit(rows)
     print("FITTED = {")
     for k in range(0, len(FEATURES), 4):

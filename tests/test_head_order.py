@@ -8,8 +8,6 @@ statement reader on hits made by hand.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from memstrata import Memory
@@ -28,43 +26,32 @@ def _turns(*said: str) -> list[dict[str, str]]:
     return [t for s in said for t in ({"role": "user", "content": s}, {"role": "assistant", "content": REPLY})]
 
 
-def _car_said_in_passing(mem: Memory, uid: str) -> None:
-    mem.add(_turns("I drive a Fiat Panda, it's tiny but great for parking in town."), user_id=uid,
+def _gym_said_in_passing(mem: Memory, uid: str) -> None:
+    mem.add(_turns("I train at PureGym in the evenings, usually legs and back."), user_id=uid,
             conversation_id="s1", timestamp=JAN)
-    mem.add(_turns("Road trip question: the Octavia's boot fits two suitcases and a cooler, right? Planning a "
-                   "drive to the Highlands with my kids."), user_id=uid, conversation_id="s2", timestamp=JUL)
+    mem.add(_turns("Is a sauna after lifting a good idea? The one at Third Space is always free on Sundays."),
+            user_id=uid, conversation_id="s2", timestamp=JUL)
 
 
-def test_a_new_value_said_in_passing_comes_first(tmp_path: Path, minilm) -> None:  # type: ignore[no-untyped-def]
-    # On SQLite, the store the model was fitted on: PostgreSQL's keyword scores are scaled otherwise, and in
-    # a scope of a few memories that alone can tip a case this close (the test below runs there too).
-    with Memory(f"sqlite:///{tmp_path / 'm.db'}", embedder=minilm) as mem:
-        _car_said_in_passing(mem, "u1")
-        hits = mem.search("What car do I drive?", user_id="u1", limit=5, now=NOW, explain=True)["results"]
-    assert "Octavia" in hits[0]["memory"], [h["memory"] for h in hits]
-    assert "head_order" in hits[0]["stages"]
-
-
-def test_by_score_alone_the_old_car_came_first(tmp_path: Path, minilm) -> None:  # type: ignore[no-untyped-def]
-    # What the stage changes: the same memories in score order put the Panda first.
-    off = get_preset("balanced", head_order=False)
-    with Memory(f"sqlite:///{tmp_path / 'm.db'}", embedder=minilm, preset=off) as mem:
-        _car_said_in_passing(mem, "u1")
-        hits = mem.search("What car do I drive?", user_id="u1", limit=5, now=NOW, explain=True)["results"]
-    assert "Panda" in hits[0]["memory"], [h["memory"] for h in hits]
-    assert all("head_order" not in h["stages"] for h in hits)
-
-
-def test_the_head_is_ordered_on_every_store(real_mem: Memory, uid: str) -> None:
-    _car_said_in_passing(real_mem, uid)
-    hits = real_mem.search("What car do I drive?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
-    assert {"Octavia", "Panda"} <= {w for h in hits[:2] for w in ("Octavia", "Panda") if w in h["memory"]}
+def test_a_new_value_said_in_passing_comes_first(real_mem: Memory, uid: str) -> None:
+    _gym_said_in_passing(real_mem, uid)
+    hits = real_mem.search("Which gym do I go to?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert "Third Space" in hits[0]["memory"], [h["memory"] for h in hits]
     assert all("head_order" in h["stages"] for h in hits)
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
     # a question about someone else is left to the score order
-    other = real_mem.search("What car does my brother drive?", user_id=uid, limit=5, now=NOW, explain=True)
+    other = real_mem.search("Which gym does my brother go to?", user_id=uid, limit=5, now=NOW, explain=True)
     assert all("head_order" not in h["stages"] for h in other["results"])
+
+
+def test_by_score_alone_the_old_gym_came_first(store_url: str, minilm, uid: str) -> None:  # type: ignore[no-untyped-def]
+    # What the stage changes: the same memories in score order put PureGym first.
+    with Memory(store_url, embedder=minilm, preset=get_preset("balanced", head_order=False)) as mem:
+        _gym_said_in_passing(mem, uid)
+        hits = mem.search("Which gym do I go to?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert "PureGym" in hits[0]["memory"], [h["memory"] for h in hits]
+    assert all("head_order" not in h["stages"] for h in hits)
 
 
 def test_a_partners_job_is_not_the_users(real_mem: Memory, uid: str) -> None:
