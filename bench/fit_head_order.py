@@ -14,10 +14,10 @@ The model is a conditional logit over each question's results (one softmax per q
 spread over its right answers; update pairs and findable statements weigh the same in all), with a term
 that moves probability away from stale answers, a pairwise term that puts each stale answer below the
 results that are not, an L2 penalty, and plain gradient descent. With ``--folds`` each split is scored by
-a model fitted without it: how often the first result is right (for update pairs and for findable statements), and how often a stale
-answer is among the first three (outdated results are placed after the first three current ones, as
-``search`` does). Then the weights fitted on all
-splits are printed, to be pasted into ``FITTED``.
+a model fitted without it: how often the first result is right (for update pairs and for findable
+statements), and how often a stale answer is among the first three (results the search holds in place keep
+their places, and outdated results are placed after the first three current ones, as ``search`` does).
+Then the weights fitted on all splits are printed, to be pasted into ``FITTED``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,14 @@ sys.path.insert(0, str(ROOT))
 from memstrata import Memory  # noqa: E402
 from memstrata.ingest.statement_words import StatementWords  # noqa: E402
 from memstrata.providers.embedders import default_embedder  # noqa: E402
-from memstrata.retrieve.head_order import FEATURES, SPAN, Item, head_features  # noqa: E402
+from memstrata.retrieve.head_order import (  # noqa: E402
+    FEATURES,
+    SPAN,
+    Item,
+    head_features,
+    held_in_place,
+    model_order,
+)
 from memstrata.retrieve.presets import get_preset  # noqa: E402
 from memstrata.retrieve.query_words import asks_about_user  # noqa: E402
 from memstrata.retrieve.revisions import wants_current  # noqa: E402
@@ -148,8 +155,8 @@ def score(rows: list[dict], w: np.ndarray | None, kind: str = "update") -> tuple
             continue
         order = list(range(len(r["right"])))
         if w is not None:
-            s = r["x"] @ w
-            order = current_first(sorted(order, key=lambda i: (-s[i], i)), r["outdated"])
+            held = [held_in_place(i[5]) for i in r["items"]]
+            order = current_first(model_order((r["x"] @ w).tolist(), held), r["outdated"])
         n += 1
         first += r["right"][order[0]] > 0
         stale += any(r["stale"][i] for i in order[:3])

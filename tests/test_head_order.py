@@ -14,7 +14,17 @@ from memstrata import Memory
 from memstrata.ingest.statement_words import StatementWords
 from memstrata.ingest.updates import subject_of
 from memstrata.models import MemoryRecord, Scope
-from memstrata.retrieve.head_order import FEATURES, SPAN, WEIGHTS, Item, head_features, order_head, query_type
+from memstrata.retrieve.head_order import (
+    FEATURES,
+    SPAN,
+    WEIGHTS,
+    Item,
+    head_features,
+    held_in_place,
+    model_order,
+    order_head,
+    query_type,
+)
 from memstrata.retrieve.pipeline import Hit
 from memstrata.retrieve.presets import get_preset
 
@@ -135,3 +145,15 @@ def test_only_the_first_span_results_move_and_no_weights_change_nothing() -> Non
 
 def test_the_shipped_weights_are_one_per_feature() -> None:
     assert WEIGHTS.shape == (len(FEATURES),) and np.isfinite(WEIGHTS).all() and WEIGHTS.any()
+
+
+def test_a_pleasantry_or_a_bare_request_keeps_its_place() -> None:
+    hits = _hits(["Moving in March.", "Congratulations on the move!", "I'll live in Alfama, near the castle."],
+                 roles=["user", "assistant", "user"])
+    hits[1].stages["pleasantry"] = 0.2  # damped by an earlier stage for what it is
+    w = np.zeros(len(FEATURES))
+    w[FEATURES.index("log_rank")] = 5.0  # the model would turn the order round
+    out = order_head(hits, "Where will I live?", StatementWords(), weights=w)
+    assert [h.record.id for h in out] == ["m2", "m1", "m0"]  # the others swap round it
+    assert model_order([0.0, 9.0, 1.0, 2.0], [False, True, False, False]) == [3, 1, 2, 0]
+    assert held_in_place({"tentative": 0.4}) and not held_in_place({"dense": 0.5, "subject": 1.25})

@@ -37,7 +37,7 @@ from memstrata.retrieve.batching import QueryBatcher
 from memstrata.retrieve.context import assemble_context, check_context_args, search_request, search_results
 from memstrata.retrieve.layers import open_read_cache
 from memstrata.retrieve.pipeline import Hit, Retriever
-from memstrata.retrieve.presets import Preset, get_preset
+from memstrata.retrieve.presets import get_preset
 from memstrata.retrieve.standing import standing_memories
 from memstrata.retrieve.usage import UsageLog
 from memstrata.rights import PrivacyMethods
@@ -64,7 +64,7 @@ class Memory(QueuedMethods, PrivacyMethods):
         self, store: str | Store | None = None, *, embedder: str | Embedder | None = None,
         ingest: IngestConfig | None = None, extractor: Any = None, short_term: ShortTermTier | None = None,
         working: WorkingTier | None = None, vectors: str | VectorTier | None = None, cache: str | None = None,
-        short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str | Preset = "balanced", actor: str = "library",
+        short_term_ttl: float = DEFAULT_TTL_SECONDS, preset: str = "balanced", actor: str = "library",
         user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
         org_id: str | None = None, archive: str | None = None, cache_layers: CacheLayers | str | None = None,
         **store_options: Any,

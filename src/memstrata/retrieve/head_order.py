@@ -54,20 +54,20 @@ FEATURES = (
 
 # Fitted by ``python bench/fit_head_order.py`` on the sixteen labelled update sets of bench/data (dev to
 # heldout15: 1,558 questions about the user now, 1,099 update pairs and 459 findable statements, the two
-# kinds weighing the same). Each set left out in turn: the new value came first for 77.7% of pairs against
-# 73.7% in score order, a stale answer was among the first three for 18.6% against 20.0%, and a findable
-# statement came first for 66.2% against 68.0% (bench/RESULTS.md). A conditional logit over the first SPAN
+# kinds weighing the same). Each set left out in turn: the new value came first for 78.3% of pairs against
+# 74.5% in score order, a stale answer was among the first three for 17.9% against 19.0%, and a findable
+# statement came first for 66.2% against 67.5% (bench/RESULTS.md). A conditional logit over the first SPAN
 # results of each question: only differences between results count.
 FITTED = {
-    "log_rank": -0.230, "score_share": 0.667, "dense": 1.509, "sentence": -0.771,
-    "relevance": 1.650, "keyword": 0.138, "recency": 0.580, "own_subject": -0.110,
-    "other_subject": -0.225, "same_attribute": 0.214, "other_attribute": -0.159, "revises": 0.077,
-    "outdated": -1.407, "assistant": -0.333, "message": 0.246, "fact": -0.162,
-    "relationship": -0.078, "log_words": 0.224, "short": -0.277, "names_something": 0.012,
-    "query_words": 0.312, "tentative": -0.571, "only_ended": -0.006, "marks_change": 0.136,
-    "age_rank": -0.520, "ended": 0.621, "assistant_damped": -0.625, "echo": -0.292,
-    "words_only": 0.276, "who_name": 0.173, "amount_number": 0.163, "where_name": 0.550,
-    "when_time": 0.461, "what_name": 0.337, "lowercase_start": 0.029, "first_person": 0.002,
+    "log_rank": -0.229, "score_share": 0.714, "dense": 1.508, "sentence": -0.748,
+    "relevance": 1.655, "keyword": 0.138, "recency": 0.577, "own_subject": -0.097,
+    "other_subject": -0.253, "same_attribute": 0.203, "other_attribute": -0.166, "revises": 0.090,
+    "outdated": -1.434, "assistant": -0.328, "message": 0.250, "fact": -0.158,
+    "relationship": -0.076, "log_words": 0.226, "short": -0.269, "names_something": 0.024,
+    "query_words": 0.321, "tentative": -0.556, "only_ended": -0.001, "marks_change": 0.128,
+    "age_rank": -0.477, "ended": 0.627, "assistant_damped": -0.620, "echo": -0.292,
+    "words_only": 0.286, "who_name": 0.191, "amount_number": 0.153, "where_name": 0.560,
+    "when_time": 0.432, "what_name": 0.325, "lowercase_start": 0.026, "first_person": 0.002,
 }
 WEIGHTS = np.array([FITTED[f] for f in FEATURES])
 
@@ -139,18 +139,33 @@ def item_of(h: Hit) -> Item:
     return Item(r.text, r.kind, r.source_role or "", r.created_at, h.score, h.stages)
 
 
+def model_order(scores: Sequence[float], held: Sequence[bool]) -> list[int]:
+    """Positions in the model's order: the results not ``held`` by the model's score (ties keep their order)
+    in the places they had among them; a held result keeps its own place."""
+    free = [i for i in range(len(scores)) if not held[i]]
+    ranked = iter(sorted(free, key=lambda i: (-scores[i], i)))
+    return [i if held[i] else next(ranked) for i in range(len(scores))]
+
+
+def held_in_place(stages: dict[str, float]) -> bool:
+    """A result an earlier stage damped for what it is, not for how near it is: a pleasantry ("Congratulations
+    on the move!") or a request that names only its topic ("I need help with my health insurance"). The
+    model, fitted on heads where they are rare, would weigh their nearness to the query and lift them again."""
+    return "pleasantry" in stages or "tentative" in stages
+
+
 def order_head(head: list[Hit], query: str, reader: StatementReader, weights: np.ndarray = WEIGHTS,
                span: int = SPAN) -> list[Hit]:
     """``head`` with its first ``span`` results ordered by the model's score (stage ``head_order``; ties keep
-    their order). The scores those results had are handed out again in the new order, so that scores still
-    fall down the list."""
+    their order; a result :func:`held_in_place` keeps its place). The scores those results had are handed out
+    again in the new order, so that scores still fall down the list."""
     top = head[:span]
     if len(top) < 2 or not weights.any():
         return head
     scores = head_features([item_of(h) for h in top], query, reader) @ weights
     for h, s in zip(top, scores, strict=True):
         h.stages["head_order"] = round(float(s), 4)
-    order = sorted(range(len(top)), key=lambda i: (-scores[i], i))
+    order = model_order(scores.tolist(), [held_in_place(h.stages) for h in top])
     kept = sorted((h.score for h in top), reverse=True)
     out = [top[i] for i in order]
     for h, s in zip(out, kept, strict=True):
