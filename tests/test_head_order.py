@@ -9,6 +9,7 @@ statement reader on hits made by hand.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from memstrata import Memory
 from memstrata.ingest.statement_words import StatementWords
@@ -73,13 +74,16 @@ def test_a_partners_job_is_not_the_users(real_mem: Memory, uid: str) -> None:
     assert "Zalando" in hits[0]["memory"], [h["memory"] for h in hits]
 
 
-def test_whose_statement_it_is() -> None:
-    assert subject_of("My partner Lukas works at a bike shop in Prenzlauer Berg.") == "partner"
-    assert subject_of("my girlfriend Kayla loves matcha") == "girlfriend"
+@pytest.mark.parametrize("text,whose", [
+    ("My partner Lukas works at a bike shop in Prenzlauer Berg.", "partner"),
+    ("my girlfriend Kayla loves matcha", "girlfriend"),
     # said of the two of them, or naming who the partner is: the user's own
-    assert subject_of("My partner and I moved to Leeds in March.") == "user"
-    assert subject_of("My wife and I bought a house in Bath.") == "user"
-    assert subject_of("My girlfriend is Kayla.") == "user"
+    ("My partner and I moved to Leeds in March.", "user"),
+    ("My wife and I bought a house in Bath.", "user"),
+    ("My girlfriend is Kayla.", "user"),
+])
+def test_whose_statement_it_is(text: str, whose: str) -> None:
+    assert subject_of(text) == whose
 
 
 # The stage itself: hits made by hand and the real statement reader.
@@ -93,13 +97,12 @@ def _hits(texts: list[str], roles: list[str] | None = None) -> list[Hit]:
             for n, t in enumerate(texts)]
 
 
-def test_the_kind_of_answer_a_question_wants() -> None:
-    assert query_type("Who is my dentist?") == "who"
-    assert query_type("How much do I pay in rent?") == "amount"
-    assert query_type("What time do I start work?") == "amount"
-    assert query_type("Where do I live now?") == "where"
-    assert query_type("Which days am I in the office?") == "when"
-    assert query_type("What phone do I have?") == "what"
+@pytest.mark.parametrize("query,kind", [
+    ("Who is my dentist?", "who"), ("How much do I pay in rent?", "amount"), ("What time do I start work?", "amount"),
+    ("Where do I live now?", "where"), ("Which days am I in the office?", "when"), ("What phone do I have?", "what"),
+])
+def test_the_kind_of_answer_a_question_wants(query: str, kind: str) -> None:
+    assert query_type(query) == kind
 
 
 def test_features_read_what_the_stages_recorded() -> None:
