@@ -30,6 +30,20 @@ def test_a_request_that_names_only_its_topic_states_nothing(text: str, request_o
     assert StatementWords().tentative(text) is request_only
 
 
+@pytest.mark.parametrize("text,states", [
+    ("The Octavia's boot fits two suitcases and a cooler, right?", True),   # a statement, then a short tag
+    ("Dr Mensah said I need a filling on the upper left, is that a big deal?", True),
+    ("My rent is 950, is that normal for Leith?", True),
+    ("Is it worth it, given the cost?", False),                             # asks from the start
+    ("If I moved to Cardiff, would my rent be cheaper?", False),             # supposes
+    ("I was thinking of moving to Leeds, good idea?", False),                # only thinks of it
+    ("Should I ask for 55k?", False),
+])
+def test_a_statement_with_a_short_question_after_it_still_states(text: str, states: bool) -> None:
+    reader = StatementWords()
+    assert reader.tentative(text) is not states and reader.states_own(text, None) is states
+
+
 @pytest.mark.parametrize("text,echo", [
     ("thanks mate (in reply to: If you take a lot of photos, Google One is worth it.)", True),
     ("Lisbon (in reply to: Where are you moving to?)", False),  # it answers a question: its own words count

@@ -89,7 +89,8 @@ def _states_own(text: str, slot_subject: str | None) -> bool:
     # A message that states and then asks ("our mortgage is €1,350 a month. Is overpaying smart?") still
     # states: one of its sentences that is no question, wish or supposition is enough.
     parts = split_sentences(text)
-    return len(parts) > 1 and any(not p.endswith("?") and not is_tentative(p) for p in parts)
+    return len(parts) > 1 and any(not p.endswith("?") and not is_tentative(p) for p in parts) \
+        or _states_then_asks(text)
 
 
 @lru_cache(maxsize=READINGS_KEPT)
@@ -102,8 +103,27 @@ def _tentative(text: str) -> bool:
     # Only a message that is all question or supposition: "I was thinking of taking the train, a friend
     # says it's only $10" still says something; "Any tips? I'm in Denver" does too.
     body = text.strip()
-    asks = body.endswith("?") and not re.search(r"[.!;]\s", body)
+    asks = body.endswith("?") and not re.search(r"[.!;]\s", body) and not _states_then_asks(body)
     return asks or bool(_ONLY_SUPPOSES.match(body) or _WISHES.search(body)) or _asks_for_help(body)
+
+
+# "The Octavia's boot fits two suitcases and a cooler, right?", "Dr Mensah said I need a filling, is that a big
+# deal?": a statement, then a short question about it. The statement stands (not "Is it worth it, given the
+# cost?", which asks from the start, nor "If I moved, would it be cheaper?", which supposes).
+_ASKS_FROM_THE_START = re.compile(
+    r"^\W*(?:what|which|who|whom|whose|where|when|why|how|is|are|am|was|were|do|does|did|can|could|should|"
+    r"would|will|shall|have|has|had|if|any|anyone|anybody|suppose|what's|isn't|aren't|don't|doesn't)\b",
+    re.IGNORECASE)
+STATED_MIN_WORDS = 3
+TAG_MAX_WORDS = 7
+
+
+def _states_then_asks(body: str) -> bool:
+    if not body.endswith("?") or "," not in body:
+        return False
+    head, tail = body.rsplit(",", 1)
+    return (len(head.split()) >= STATED_MIN_WORDS and len(tail.split()) <= TAG_MAX_WORDS
+            and not _ASKS_FROM_THE_START.match(head) and not is_tentative(head + "."))
 
 
 # A request that names only its topic ("hey! can you help me make a study schedule?", "Quick one about the

@@ -54,20 +54,20 @@ FEATURES = (
 
 # Fitted by ``python bench/fit_head_order.py`` on the sixteen labelled update sets of bench/data (dev to
 # heldout15: 1,558 questions about the user now, 1,099 update pairs and 459 findable statements, the two
-# kinds weighing the same). Each set left out in turn: the new value came first for 78.3% of pairs against
-# 74.5% in score order, a stale answer was among the first three for 17.9% against 19.0%, and a findable
-# statement came first for 66.2% against 67.5% (bench/RESULTS.md). A conditional logit over the first SPAN
+# kinds weighing the same). Each set left out in turn: the new value came first for 78.9% of pairs against
+# 74.9% in score order, a stale answer was among the first three for 17.5% against 18.7%, and a findable
+# statement came first for 66.2% against 67.3% (bench/RESULTS.md). A conditional logit over the first SPAN
 # results of each question: only differences between results count.
 FITTED = {
-    "log_rank": -0.229, "score_share": 0.714, "dense": 1.508, "sentence": -0.748,
-    "relevance": 1.655, "keyword": 0.138, "recency": 0.577, "own_subject": -0.097,
-    "other_subject": -0.253, "same_attribute": 0.203, "other_attribute": -0.166, "revises": 0.090,
-    "outdated": -1.434, "assistant": -0.328, "message": 0.250, "fact": -0.158,
-    "relationship": -0.076, "log_words": 0.226, "short": -0.269, "names_something": 0.024,
-    "query_words": 0.321, "tentative": -0.556, "only_ended": -0.001, "marks_change": 0.128,
-    "age_rank": -0.477, "ended": 0.627, "assistant_damped": -0.620, "echo": -0.292,
-    "words_only": 0.286, "who_name": 0.191, "amount_number": 0.153, "where_name": 0.560,
-    "when_time": 0.432, "what_name": 0.325, "lowercase_start": 0.026, "first_person": 0.002,
+    "log_rank": -0.240, "score_share": 0.692, "dense": 1.536, "sentence": -0.737,
+    "relevance": 1.685, "keyword": 0.120, "recency": 0.560, "own_subject": -0.113,
+    "other_subject": -0.263, "same_attribute": 0.208, "other_attribute": -0.196, "revises": 0.083,
+    "outdated": -1.425, "assistant": -0.336, "message": 0.232, "fact": -0.145,
+    "relationship": -0.068, "log_words": 0.241, "short": -0.260, "names_something": -0.003,
+    "query_words": 0.314, "tentative": -0.575, "only_ended": -0.007, "marks_change": 0.133,
+    "age_rank": -0.475, "ended": 0.648, "assistant_damped": -0.631, "echo": -0.296,
+    "words_only": 0.307, "who_name": 0.183, "amount_number": 0.180, "where_name": 0.604,
+    "when_time": 0.412, "what_name": 0.347, "lowercase_start": 0.036, "first_person": -0.004,
 }
 WEIGHTS = np.array([FITTED[f] for f in FEATURES])
 
