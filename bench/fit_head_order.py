@@ -43,6 +43,7 @@ from memstrata.retrieve.head_order import (  # noqa: E402
     head_features,
     held_in_place,
     model_order,
+    reads,
 )
 from memstrata.retrieve.presets import get_preset  # noqa: E402
 from memstrata.retrieve.query_words import asks_about_user  # noqa: E402
@@ -187,7 +188,7 @@ def main() -> None:
             cache.write_text(json.dumps(rows))
     reader = StatementWords()
     rows = [{**r, "x": head_features([Item(*i) for i in r["items"]], r["query"], reader)}
-            for r in rows if r["split"] in splits]
+            for r in rows if r["split"] in splits and reads(r["query"])]
     print(f"{len(rows)} questions ({sum(r['kind'] == 'update' for r in rows)} update pairs), "
           f"{len(FEATURES)} features, first {SPAN} results each")
     if a.folds:

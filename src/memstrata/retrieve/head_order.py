@@ -84,6 +84,17 @@ _AMOUNT_Q = re.compile(r"\bhow (?:much|many|long|far|old|often)\b|\bwhat (?:time
 _WHEN_Q = re.compile(r"^when\b|\b(?:what|which) days?\b|\bwhat time\b")
 
 
+# "What food should I cook for her?" asks about her, though the user speaks in it: the model was fitted on
+# questions about the user alone.
+_SOMEONE_ELSE = re.compile(r"\b(?:he|she|him|her|his|hers|they|them|their|theirs)\b", re.IGNORECASE)
+
+
+def reads(query: str) -> bool:
+    """Is this a question the model orders (the caller has found it asks about the user now): not one that
+    speaks of someone else as "her", "him" or "them"?"""
+    return not _SOMEONE_ELSE.search(query)
+
+
 def query_type(query: str) -> str:
     """What kind of answer the question wants: "who", "amount", "where", "when" or "what"."""
     q = query.strip().lower()

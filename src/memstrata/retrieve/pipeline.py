@@ -22,10 +22,10 @@ from memstrata.core.salience import LOW_IMPORTANCE, asks_assistant
 from memstrata.core.text import query_terms
 from memstrata.models import EVIDENCE_KIND, MemoryRecord, Scope
 from memstrata.providers.embedders import Embedder
+from memstrata.retrieve import head_order
 from memstrata.retrieve.attribute_fit import fit_attribute
 from memstrata.retrieve.concurrent import side_by_side
 from memstrata.retrieve.fusion import collapse_duplicates, linear, mmr, rrf
-from memstrata.retrieve.head_order import order_head
 from memstrata.retrieve.left_behind import left_behind
 from memstrata.retrieve.presets import Preset
 from memstrata.retrieve.query_words import (
@@ -360,8 +360,8 @@ class Retriever:
                 if asks_own:
                     head = replaced_parts(self.store, scope, head, qvec(), req.query, only)
                 head = current_first(head)
-                if asks_own and p.head_order:
-                    head = current_first(order_head(head, req.query, self.reader))
+                if asks_own and p.head_order and head_order.reads(req.query):
+                    head = current_first(head_order.order_head(head, req.query, self.reader))
         if p.mmr_lambda is not None and len(head) > 1:
             order = mmr(
                 [h.record.id for h in head],
