@@ -16,7 +16,6 @@ from memstrata.ingest.statement_words import StatementWords
 from memstrata.models import MemoryRecord, Scope
 from memstrata.retrieve.attribute_fit import OTHER_ATTRIBUTE, SAME_ATTRIBUTE, fit_attribute
 from memstrata.retrieve.pipeline import Hit
-from memstrata.retrieve.revisions import newer_first
 
 T1, NOW = "2025-03-04T08:30:00Z", "2025-06-01T09:00:00Z"
 JOB = "I got a job at Aviva in the claims team."
@@ -98,22 +97,3 @@ def test_the_table_of_attributes_holds_each_attributes_nearest_example(minilm) -
     assert names[int(np.argmax(table[0]))] == "commute" and names[int(np.argmax(table[1]))] == "phone_model"
     assert family_scores(vecs[0], minilm.embed)[0] == ("commute", pytest.approx(float(table[0].max())))
 
-
-def _said_on(i: int, text: str, day: int, cosine: float, in_attribute: bool) -> Hit:
-    rec = MemoryRecord(id=f"m{i}", scope=SCOPE, text=text, created_at=day * 86400.0, updated_at=day * 86400.0,
-                       valid_from=day * 86400.0, source_role="user")
-    return Hit(rec, 2.0 - i, {"dense": cosine, **({"attribute": SAME_ATTRIBUTE} if in_attribute else {})})
-
-
-@pytest.mark.parametrize("later_in_attribute,revised", [(True, True), (False, False)])
-def test_a_later_statement_in_the_asked_attribute_revises_though_far_from_the_query(
-        reader: StatementWords, later_in_attribute: bool, revised: bool) -> None:
-    # "Loving the Octavia on long trips" is far less like "What car do I drive?" than "I drive a Fiat Panda"
-    # (cosine 0.22 against 0.6: a share of 0.37). Both in the asked attribute, it is the later answer;
-    # outside it, a share that low answers something else.
-    hits = [_said_on(0, "I drive a Fiat Panda.", 1, 0.6, True),
-            _said_on(1, "Loving the Octavia on long trips.", 200, 0.22, later_in_attribute)]
-    vecs = {"m0": np.array([1.0, 0.0], dtype=np.float32), "m1": np.array([0.8, 0.6], dtype=np.float32)}
-    out = newer_first(hits, vecs, reader, "What car do I drive?", 10)
-    assert (out[0].record.id == "m1") is revised
-    assert (hits[0].revised_by == "m1") is revised

@@ -54,20 +54,20 @@ FEATURES = (
 
 # Fitted by ``python bench/fit_head_order.py`` on the sixteen labelled update sets of bench/data (dev to
 # heldout15: 1,558 questions about the user now, 1,099 update pairs and 459 findable statements, the two
-# kinds weighing the same). Each set left out in turn: the new value came first for 78.9% of pairs against
-# 74.9% in score order, a stale answer was among the first three for 17.5% against 18.7%, and a findable
-# statement came first for 66.2% against 67.3% (bench/RESULTS.md). A conditional logit over the first SPAN
+# kinds weighing the same). Each set left out in turn: the new value came first for 78.1% of pairs against
+# 74.1% in score order, a stale answer was among the first three for 18.2% against 19.7%, and a findable
+# statement came first for 66.0% against 67.8% (bench/RESULTS.md). A conditional logit over the first SPAN
 # results of each question: only differences between results count.
 FITTED = {
-    "log_rank": -0.240, "score_share": 0.692, "dense": 1.536, "sentence": -0.737,
-    "relevance": 1.685, "keyword": 0.120, "recency": 0.560, "own_subject": -0.113,
-    "other_subject": -0.263, "same_attribute": 0.208, "other_attribute": -0.196, "revises": 0.083,
-    "outdated": -1.425, "assistant": -0.336, "message": 0.232, "fact": -0.145,
-    "relationship": -0.068, "log_words": 0.241, "short": -0.260, "names_something": -0.003,
-    "query_words": 0.314, "tentative": -0.575, "only_ended": -0.007, "marks_change": 0.133,
-    "age_rank": -0.475, "ended": 0.648, "assistant_damped": -0.631, "echo": -0.296,
-    "words_only": 0.307, "who_name": 0.183, "amount_number": 0.180, "where_name": 0.604,
-    "when_time": 0.412, "what_name": 0.347, "lowercase_start": 0.036, "first_person": -0.004,
+    "log_rank": -0.239, "score_share": 0.645, "dense": 1.528, "sentence": -0.762,
+    "relevance": 1.671, "keyword": 0.125, "recency": 0.563, "own_subject": -0.127,
+    "other_subject": -0.237, "same_attribute": 0.219, "other_attribute": -0.188, "revises": 0.071,
+    "outdated": -1.398, "assistant": -0.341, "message": 0.227, "fact": -0.152,
+    "relationship": -0.072, "log_words": 0.240, "short": -0.258, "names_something": -0.016,
+    "query_words": 0.308, "tentative": -0.591, "only_ended": -0.006, "marks_change": 0.140,
+    "age_rank": -0.524, "ended": 0.637, "assistant_damped": -0.636, "echo": -0.294,
+    "words_only": 0.291, "who_name": 0.165, "amount_number": 0.179, "where_name": 0.594,
+    "when_time": 0.442, "what_name": 0.359, "lowercase_start": 0.038, "first_person": 0.002,
 }
 WEIGHTS = np.array([FITTED[f] for f in FEATURES])
 

@@ -41,10 +41,6 @@ LOOSE_RELEVANCE_RATIO = 0.5
 # ... and the earlier one must be near the query at all: a broad query ("what should I know about this user?")
 # is close to nothing in particular, and two statements it happens to find are no two answers to it.
 MIN_QUERY_COSINE = 0.25
-# Down to this share when both sit in the attribute the query asks about (``attribute_fit``): "the Octavia's
-# boot fits two suitcases" answers "what car do I drive?" after "I drive a Fiat Panda" though it is far
-# less like the question.
-ATTRIBUTE_RELEVANCE_RATIO = 0.3
 # For a question about now, the current statements that come before any outdated one.
 CURRENT_FIRST = 3
 
@@ -335,9 +331,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
         ratio = _relevance(h) / relevance
-        in_attribute = _asked_attribute(old) and _asked_attribute(h)
-        if ratio < (ATTRIBUTE_RELEVANCE_RATIO if in_attribute else LOOSE_RELEVANCE_RATIO) \
-                or ratio < MIN_RELEVANCE_RATIO and not in_attribute and not _on_topic(
+        if ratio < LOOSE_RELEVANCE_RATIO or ratio < MIN_RELEVANCE_RATIO and not _on_topic(
                 said[h.record.id], said[old.record.id], asked, reader):
             continue
         if float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
@@ -347,11 +341,6 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         if best is None or _later(h, ov, vectors, reader, said) > _later(best, ov, vectors, reader, said):
             best = h
     return best
-
-
-def _asked_attribute(h: Hit) -> bool:
-    """Does the hit sit in the attribute the query asks about (``attribute_fit``'s stage)?"""
-    return h.stages.get("attribute", 1.0) > 1.0
 
 
 def _relevance(h: Hit) -> float:
