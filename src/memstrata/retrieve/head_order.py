@@ -12,8 +12,9 @@ Each of the first :data:`SPAN` results is described by what the earlier stages r
 score, its cosine to the query, its stage weights), what kind of memory it is, and a few plain readings of
 its words (does it name something, a number or a time where the question asks for one; is it short; is it
 a question or an ending). They are then ordered by the model's score; what was outdated stays below the
-first current answers (the caller puts them there again). Nothing leaves the results and no extra read or
-embedding is made: about 0.1 ms a search.
+first current answers (the caller puts them there again), and a pleasantry or a bare request keeps its
+place. A question that speaks of someone else as "her" or "him" is left in score order. Nothing leaves the
+results and no extra read or embedding is made: about 0.45 ms a search.
 """
 
 from __future__ import annotations
