@@ -47,7 +47,7 @@ from memstrata.retrieve.head_order import (  # noqa: E402
 )
 from memstrata.retrieve.presets import get_preset  # noqa: E402
 from memstrata.retrieve.query_words import asks_about_user  # noqa: E402
-from memstrata.retrieve.revisions import wants_current  # noqa: E402
+from memstrata.retrieve.revisions import current_first, wants_current  # noqa: E402
 from update_quality import holds  # noqa: E402
 
 L2 = 1e-3
@@ -55,7 +55,6 @@ STEPS = 1000
 RATE = 0.5
 STALE = 1.0  # weight of the term that moves probability away from stale answers
 PAIR = 0.25  # weight of the pairwise term that puts a stale answer below each result that is not one
-CURRENT_FIRST = 3
 
 
 def rows_of(conv: dict, emb, split: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -130,24 +129,6 @@ def fit(rows: list[dict]) -> np.ndarray:
     return w
 
 
-def current_first(order: list[int], outdated: list[float]) -> list[int]:
-    out: list[int] = []
-    waiting: list[int] = []
-    seen = 0
-    for i in order:
-        if outdated[i] and seen < CURRENT_FIRST:
-            waiting.append(i)
-            continue
-        out.append(i)
-        seen += not outdated[i]
-    seen = 0
-    for k, i in enumerate(out):
-        seen += not outdated[i]
-        if seen == CURRENT_FIRST:
-            return out[: k + 1] + waiting + out[k + 1 :]
-    return out + waiting
-
-
 def score(rows: list[dict], w: np.ndarray | None, kind: str = "update") -> tuple[int, int, int]:
     """Questions of one kind: (count, first result right, a stale answer among the first three)."""
     n = first = stale = 0
@@ -157,7 +138,7 @@ def score(rows: list[dict], w: np.ndarray | None, kind: str = "update") -> tuple
         order = list(range(len(r["right"])))
         if w is not None:
             held = [held_in_place(i[5]) for i in r["items"]]
-            order = current_first(model_order((r["x"] @ w).tolist(), held), r["outdated"])
+            order = current_first(model_order((r["x"] @ w).tolist(), held), r["outdated"].__getitem__)
         n += 1
         first += r["right"][order[0]] > 0
         stale += any(r["stale"][i] for i in order[:3])

@@ -18,8 +18,8 @@ linguistic knowledge that lives with ingestion; the facade hands it in as a :cla
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from memstrata.core.text import query_terms
 if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
 
+T = TypeVar("T")
 DAY = 86400.0
 # Two statements closer than this are about different things even when one query finds both.
 MIN_PAIR_COSINE = 0.3
@@ -215,28 +216,30 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     return current_first([by_id[i] for i in order]) + hits[window:]
 
 
-def current_first(head: list[Hit]) -> list[Hit]:
+def _is_outdated(h: Hit) -> bool:
+    return "outdated" in h.stages
+
+
+def current_first(head: list[T], outdated: Callable[[T], bool] | None = None) -> list[T]:
     """A question about now is answered by the current statements first: each outdated one comes after the
     first :data:`CURRENT_FIRST` that are not (in their order), so what the user said before reads as history
-    below the answer, not as a second answer beside it. Nothing leaves the results."""
-    out: list[Hit] = []
-    waiting: list[Hit] = []
+    below the answer, not as a second answer beside it. Nothing leaves the results. ``outdated``: how to
+    tell (a hit's stage, by default)."""
+    if outdated is None:
+        outdated = cast(Callable[[T], bool], _is_outdated)
+    out: list[T] = []
+    waiting: list[T] = []
     current = 0
     for h in head:
-        if "outdated" in h.stages and current < CURRENT_FIRST:
+        if outdated(h) and current < CURRENT_FIRST:
             waiting.append(h)
             continue
         out.append(h)
-        current += "outdated" not in h.stages
-    return _insert_after(out, waiting, CURRENT_FIRST)
-
-
-def _insert_after(out: list[Hit], waiting: list[Hit], n: int) -> list[Hit]:
-    """``waiting`` placed right after the ``n``-th hit of ``out`` that is not outdated."""
+        current += not outdated(h)
     seen = 0
-    for i, h in enumerate(out):
-        seen += "outdated" not in h.stages
-        if seen == n:
+    for i, h in enumerate(out):  # the waiting ones go right after the CURRENT_FIRST-th current one
+        seen += not outdated(h)
+        if seen == CURRENT_FIRST:
             return out[: i + 1] + waiting + out[i + 1 :]
     return out + waiting
 
