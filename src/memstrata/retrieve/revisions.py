@@ -126,10 +126,21 @@ class StatementReader(Protocol):
         (empty for a short message): the i-th stored sentence vector is the vector of the i-th of these."""
 
 
-def _says_other(new_text: str, old_text: str, asked: set[str]) -> bool:
+class _Words(dict[str, frozenset[str]]):
+    """The content words of each statement one pairing reads, read once per statement (the pairing compares
+    every statement of the head with every other; it lives as long as the pairing does)."""
+
+    def __missing__(self, text: str) -> frozenset[str]:
+        words = frozenset(query_terms(text, 64))
+        self[text] = words
+        return words
+
+
+def _says_other(new_text: str, old_text: str, asked: set[str], words: _Words | None = None) -> bool:
     """Beyond the words of the query, does each statement say something the other does not? A repeat, or a
     later statement that only adds to the earlier one, is no other answer."""
-    new_words, old_words = set(query_terms(new_text, 64)) - asked, set(query_terms(old_text, 64)) - asked
+    words = _Words() if words is None else words
+    new_words, old_words = words[new_text] - asked, words[old_text] - asked
     return bool(new_words - old_words) and bool(old_words - new_words)
 
 
@@ -196,10 +207,12 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     order = [h.record.id for h in head]
     asked = set(query_terms(query))
     moved: set[str] = set()
+    words = _Words()
+    near = _Near(own, vectors)
     for old in sorted(own, key=lambda h: order.index(h.record.id)):
         if old.record.id in moved or reader.one_off(said[old.record.id]):
             continue
-        newer = _latest_revision(old, own, vectors, asked, reader, said)
+        newer = _latest_revision(old, own, vectors, asked, reader, said, words, near)
         if newer is None:
             continue
         old.stages["outdated"] = 1.0
@@ -210,7 +223,7 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
             order.insert(i_old, order.pop(i_new))
             newer.score = max(newer.score, old.score)
         moved.add(newer.record.id)
-    _same_message(own, order, vectors, asked, moved, said)
+    _same_message(own, order, vectors, asked, moved, said, words)
     _value_before_the_word_of_change(own, order, vectors, reader, said)
     by_id = {h.record.id: h for h in head}
     return current_first([by_id[i] for i in order]) + hits[window:]
@@ -268,7 +281,7 @@ def _value_before_the_word_of_change(own: Sequence[Hit], order: list[str], vecto
 
 
 def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray], asked: set[str],
-                  moved: set[str], said: dict[str, str]) -> None:
+                  moved: set[str], said: dict[str, str], words: _Words) -> None:
     """What a revised message said is revised with it: "I teach chemistry at Roundhay School", drawn from
     the message a later "I'm at Allerton Grange now" revised, is placed below that too (when the two say
     different things and are about the same thing at all, or it says what the revised one said in its own
@@ -285,7 +298,7 @@ def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.nd
                     or reviser.record.created_at < sib.record.created_at + DAY \
                     or float(np.dot(vectors[sib.record.id], vectors[reviser.record.id])) < MIN_PAIR_COSINE \
                     and not _within(said[sib.record.id], said[old.record.id]) \
-                    or not _says_other(said[reviser.record.id], said[sib.record.id], asked):
+                    or not _says_other(said[reviser.record.id], said[sib.record.id], asked, words):
                 continue
             sib.stages["outdated"] = 1.0
             sib.revised_by = reviser.record.id
@@ -307,19 +320,43 @@ def _shares(words: set[str], other: set[str]) -> bool:
     return bool(words & other) or bool({a[:5] for a in words if len(a) >= 5} & {b[:5] for b in other if len(b) >= 5})
 
 
-def _on_topic(new: str, old: str, asked: set[str], reader: StatementReader) -> bool:
+def _on_topic(new: str, old: str, asked: set[str], reader: StatementReader, words: _Words) -> bool:
     """Does the later statement name what the query asks about, or say that something changed and name
     something the earlier one said?"""
-    words = set(query_terms(new, 64))
-    if _shares(words, asked):
+    said = set(words[new])
+    if _shares(said, asked):
         return True
-    return reader.marks_change(new) and _shares(words - asked, set(query_terms(old, 64)))
+    return reader.marks_change(new) and _shares(said - asked, set(words[old]))
+
+
+class _Near:
+    """What every pair of the user's statements in the head needs first, read for all pairs at once: when each
+    was said, how near the query each is, how near each is to each other. It only narrows down the pairs;
+    :func:`_latest_revision` checks each one it lets through as before."""
+
+    def __init__(self, own: Sequence[Hit], vectors: dict[str, np.ndarray]) -> None:
+        self.index = {h.record.id: n for n, h in enumerate(own)}
+        self.said_at = np.array([h.record.created_at for h in own], dtype=np.float64)
+        self.relevance = np.array([_relevance(h) for h in own], dtype=np.float64)
+        mat = np.stack([np.asarray(vectors[h.record.id], dtype=np.float32) for h in own])
+        self.cosines = mat @ mat.T
+
+    def later_and_near(self, old: Hit, relevance: float) -> np.ndarray:
+        """Positions in ``own`` said a day or more after ``old``, near enough the query and ``old`` to pass
+        the checks of :func:`_latest_revision` (with a margin for rounding: those checks decide)."""
+        row = self.cosines[self.index[old.record.id]]
+        return np.flatnonzero((self.said_at >= old.record.created_at + DAY)
+                              & (self.relevance >= relevance * LOOSE_RELEVANCE_RATIO - 1e-6)
+                              & (row >= MIN_PAIR_COSINE - 1e-4))
 
 
 def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray],
-                     asked: set[str], reader: StatementReader, said: dict[str, str]) -> Hit | None:
-    """The latest of ``own`` that says something later than ``old`` about the same thing with another value."""
+                     asked: set[str], reader: StatementReader, said: dict[str, str], words: _Words,
+                     near: _Near | None = None) -> Hit | None:
+    """The latest of ``own`` that says something later than ``old`` about the same thing with another value.
+    (The checks are all needed; the cheap ones go first.)"""
     best: Hit | None = None
+    best_key: tuple[float, bool, float, float] | None = None
     ov = vectors[old.record.id]
     relevance = _relevance(old)
     if relevance < MIN_QUERY_COSINE:
@@ -328,21 +365,22 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         # found by the query's words, not its meaning ("I work as a data analyst at Asda … strength work"
         # for "where do I work?"): a later statement near the query in meaning may still revise it
         relevance = MIN_QUERY_COSINE
-    for h in own:
+    for h in own if near is None else [own[n] for n in near.later_and_near(old, relevance)]:
         # Said later, on another day: when each was said (``created_at``) orders them, not the time a
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
         if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
         ratio = _relevance(h) / relevance
-        if ratio < LOOSE_RELEVANCE_RATIO or ratio < MIN_RELEVANCE_RATIO and not _on_topic(
-                said[h.record.id], said[old.record.id], asked, reader):
+        if ratio < LOOSE_RELEVANCE_RATIO or float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
             continue
-        if float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
+        if ratio < MIN_RELEVANCE_RATIO and not _on_topic(said[h.record.id], said[old.record.id], asked, reader,
+                                                         words):
             continue
-        if not _says_other(said[h.record.id], said[old.record.id], asked):
+        if not _says_other(said[h.record.id], said[old.record.id], asked, words):
             continue
-        if best is None or _later(h, ov, vectors, reader, said) > _later(best, ov, vectors, reader, said):
-            best = h
+        key = _later(h, ov, vectors, reader, said)
+        if best_key is None or key > best_key:
+            best, best_key = h, key
     return best
 
 
