@@ -433,8 +433,8 @@ class Retriever:
             return False
         top = hits[:head]
         episode_ids = list(dict.fromkeys(e for h in top for e in h.record.episode_ids))
-        speaker_of = {e.id: e.name.strip().lower() for e in self.store.get_episodes(scope, episode_ids)
-                      if e.name and e.name.strip()}
+        speaker_of = {i: name.strip().lower() for i, name in self.store.episode_names(scope, episode_ids).items()
+                      if name.strip()}
         speakers = set(speaker_of.values())
         asked = {s for s in speakers if s in named or s.split()[0] in named}  # "Jon" names "Jon Smith"
         if not asked or asked == speakers:

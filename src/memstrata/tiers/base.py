@@ -98,6 +98,10 @@ class EpisodicTier(ABC):
     @abstractmethod
     def get_episodes(self, scope: Scope, ids: Sequence[str]) -> list[EpisodeRecord]: ...
 
+    def episode_names(self, scope: Scope, ids: Sequence[str]) -> dict[str, str]:
+        """The speaker name of each of ``ids`` that has one (a store may read the names alone)."""
+        return {e.id: e.name for e in self.get_episodes(scope, ids) if e.name}
+
     @abstractmethod
     def list_episodes(
         self,

@@ -139,6 +139,12 @@ class SQLStore(Store):
         by_id = {r[0]: self.rows.episode(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
+    def episode_names(self, scope: Scope, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        rows = self._by_ids("episode names", "id, name FROM episodes", list(ids), scope)
+        return {r[0]: name for r in rows if r[1] is not None and (name := self.codec.open(scope, r[1]))}
+
     def list_episodes(
         self,
         scope: Scope,
