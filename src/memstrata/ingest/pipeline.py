@@ -125,19 +125,41 @@ def embed_with_sentences(candidates: Sequence[Candidate], messages: Sequence[Mes
         refine_attributes(candidates, messages, embed)
     chunks = [_windows(c, messages) for c in candidates]
     units = [_sentence_units(c, messages) if sentences else [] for c in candidates]
+    bare = [_bare_windows(c, messages, len(group)) for c, group in zip(candidates, chunks, strict=True)]
     if not chunks:
         return [], []
-    vectors = embed([t for group in (*chunks, *units) for t in group])
+    vectors = embed([t for group in (*chunks, *units, *bare) for t in group])
     per_candidate: list[np.ndarray] = []
     per_sentences: list[np.ndarray | None] = []
     offset = 0
     for group in chunks:
         per_candidate.append(vectors[offset : offset + len(group)])
         offset += len(group)
+    bare_at = offset + sum(len(g) for g in units)
+    for n, group in enumerate(bare):
+        if group:  # a named speaker's fact: its name and its words count alike
+            both = per_candidate[n] + vectors[bare_at : bare_at + len(group)]
+            per_candidate[n] = (both / np.linalg.norm(both, axis=1, keepdims=True)).astype(np.float32)
+            bare_at += len(group)
     for group in units:
         per_sentences.append(vectors[offset : offset + len(group)] if group else None)
         offset += len(group)
     return per_candidate, per_sentences
+
+
+def _bare_windows(cand: Candidate, messages: Sequence[Message], count: int) -> list[str]:
+    """A fact drawn from one named speaker's words, as its windows read without the name (none for anything
+    else). In a short text the name outweighs what was said ("Audrey: Their joy was infectious." sits nearer
+    any question about Audrey than her message about the cookies she baked), so such a fact's vector is the
+    mean of the two: who said it still counts, but no more than what was said."""
+    if cand.kind == EVIDENCE_KIND:
+        return []
+    speakers = {messages[i].name for i in cand.source_indexes if 0 <= i < len(messages) and messages[i].name}
+    if len(speakers) != 1:
+        return []
+    named = _windows(cand, messages)
+    prefix = f"{next(iter(speakers))}: "
+    return [w[len(prefix):] if w.startswith(prefix) else w for w in named][:count]
 
 
 def _sentence_units(cand: Candidate, messages: Sequence[Message]) -> list[str]:
