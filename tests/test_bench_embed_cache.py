@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from locomo_support import write_locomo
 from memstrata.evaluation.embed_cache import FILE_NAME, CachingEmbedder, default_cache_dir
 from memstrata.providers.embedders import HashEmbedder
 
@@ -236,17 +237,9 @@ def test_locomo_scores_are_the_same_with_and_without_the_cache(tmp_path: Path) -
 
     turns = [("Ann", "I adopted two dogs in 2019."), ("Bob", "I work at a bakery downtown."),
              ("Ann", "My sister lives in Porto."), ("Bob", "I started running marathons last spring.")]
-    sample = {
-        "sample_id": "conv-1",
-        "conversation": {
-            "speaker_a": "Ann", "speaker_b": "Bob", "session_1_date_time": "1:56 pm on 8 May, 2023",
-            "session_1": [{"speaker": s, "dia_id": f"D1:{i + 1}", "text": t} for i, (s, t) in enumerate(turns)],
-        },
-        "qa": [{"question": "Where does Bob work?", "answer": "bakery", "evidence": ["D1:2"], "category": 4},
-               {"question": "When did Ann adopt her dogs?", "answer": "2019", "evidence": ["D1:1"], "category": 2}],
-    }
-    path = tmp_path / "locomo.json"
-    path.write_text(json.dumps([sample]))
+    path = write_locomo(tmp_path / "locomo.json", turns, [
+        {"question": "Where does Bob work?", "answer": "bakery", "evidence": ["D1:2"], "category": 4},
+        {"question": "When did Ann adopt her dogs?", "answer": "2019", "evidence": ["D1:1"], "category": 2}])
     common = {"systems": ["flat", "bm25", "memstrata"], "embedder": "hash", "progress": False, "echo": False}
     plain = run_locomo(path, out_dir=tmp_path / "plain", **common)
     cold = run_locomo(path, out_dir=tmp_path / "cold", embed_cache=tmp_path / "cache", **common)

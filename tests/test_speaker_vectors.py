@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from locomo_support import write_locomo
 from memstrata.ingest.candidate import Candidate, Message
 from memstrata.ingest.pipeline import EVIDENCE_KIND, embed_with_sentences
 from memstrata.providers.embedders import HashEmbedder
@@ -51,18 +51,9 @@ def test_locomo_quotes_every_category_beside_the_overall(tmp_path: Path) -> None
     from memstrata.evaluation.locomo import render_markdown, run_locomo
 
     turns = [("Ann", "I adopted two dogs in 2019."), ("Bob", "I work at a bakery downtown.")]
-    sample = {
-        "sample_id": "conv-1",
-        "conversation": {
-            "speaker_a": "Ann", "speaker_b": "Bob", "session_1_date_time": "1:56 pm on 8 May, 2023",
-            "session_1": [{"speaker": s, "dia_id": f"D1:{i + 1}", "text": t} for i, (s, t) in enumerate(turns)],
-        },
-        "qa": [{"question": "Where does Bob work?", "answer": "bakery", "evidence": ["D1:2"], "category": 4},
-               {"question": "Where does Ann work?", "adversarial_answer": "bakery", "evidence": ["D1:2"],
-                "category": 5}],
-    }
-    path = tmp_path / "locomo.json"
-    path.write_text(json.dumps([sample]))
+    path = write_locomo(tmp_path / "locomo.json", turns, [
+        {"question": "Where does Bob work?", "answer": "bakery", "evidence": ["D1:2"], "category": 4},
+        {"question": "Where does Ann work?", "adversarial_answer": "bakery", "evidence": ["D1:2"], "category": 5}])
     result = run_locomo(path, systems=["bm25"], embedder="hash", progress=False, echo=False, out_dir=tmp_path / "o")
     bm25 = result["systems"]["bm25"]
     assert bm25["overall"]["n"] == 1 and bm25["all_categories"]["n"] == 2
