@@ -174,3 +174,18 @@ def test_a_clause_named_only_by_a_pronoun_is_no_fact_of_its_own(real_mem: Memory
                      user_id=uid)
     kept = [real_mem.get(i, user_id=uid)["memory"] for i in r["messages"][0]["memory_ids"]]
     assert "I will be closer to her (my sister Anna)." in kept
+
+
+def test_there_is_named_by_the_place_said_before_it(real_mem: Memory, uid: str) -> None:
+    from memstrata.ingest.evidence import resolve_pronouns
+
+    said = "next weekend i'm heading to Nagpur for my cousin's wedding — i grew up there so it'll be hot."
+    assert resolve_pronouns("I grew up there", said) == "I grew up there (Nagpur)"
+    assert resolve_pronouns("I work there now", "I got an offer at Deloitte in March.") == "I work there (Deloitte) now"
+    assert resolve_pronouns("there is nothing to do", "I moved to Leeds.") == "there is nothing to do"  # no place
+    assert resolve_pronouns("It was lovely there", "We met in March.") == "It was lovely there"  # a month is no place
+    r = real_mem.add([{"role": "user", "content": said}], user_id=uid, timestamp="2025-03-01T10:00:00Z")
+    kept = [real_mem.get(i, user_id=uid)["memory"] for i in r["messages"][0]["memory_ids"]]
+    assert not any(k.lower().rstrip(".") == "i grew up there" for k in kept), kept
+    hits = real_mem.search("Where did I grow up?", user_id=uid, limit=3)["results"]
+    assert "Nagpur" in hits[0]["memory"], [h["memory"] for h in hits]

@@ -56,9 +56,21 @@ def tidy(text: str) -> str:
     return text
 
 
+# "there" as a place ("I grew up there"), not as "there is"; and a place or organisation named after a word of
+# going or being somewhere ("heading to Nagpur", "we live in Alfama", "I'm at Deloitte").
+_THERE = re.compile(r"(?<=\w )there\b(?!\s*(?:is|are|was|were|isn't|aren't|wasn't|weren't|'s|’s|will|would|has|have|"
+                    r"had|might|may|can|could|should|must|seems?|used)\b)", re.IGNORECASE)
+_PLACE = re.compile(r"\b(?i:to|in|at|from|near|around|visit|visiting)\s+((?:[A-Z][\w'’-]+)(?:\s+[A-Z][\w'’-]+){0,2})")
+_NOT_PLACES = frozenset("january february march april may june july august september october november december "
+                        "monday tuesday wednesday thursday friday saturday sunday christmas easter the i".split())
+
+
 def resolve_pronouns(text: str, context: str) -> str:
     """Name who "her"/"him"/"them" is when the message or the turns before it say: "I'll be closer to her."
-    with "My sister Anna lives in Porto" before it reads "I'll be closer to her (my sister Anna)."."""
+    with "My sister Anna lives in Porto" before it reads "I'll be closer to her (my sister Anna)."; and where
+    "there" is: "I grew up there" said after "next weekend i'm heading to Nagpur" reads "I grew up there
+    (Nagpur)"."""
+    text = _resolve_there(text, context)
     m = _PRONOUN.search(text)
     if not m:
         return text
@@ -72,6 +84,19 @@ def resolve_pronouns(text: str, context: str) -> str:
         phrase = phrase[0].lower() + phrase[1:]
         return text[: m.end()] + f" ({phrase})" + text[m.end():]
     return text
+
+
+def _resolve_there(text: str, context: str) -> str:
+    m = _THERE.search(text)
+    if not m:
+        return text
+    head = " ".join(text.split()[:4])
+    at = context.rfind(head) if head else -1
+    said_before = context[:at] if at > 0 else context
+    places = [p.group(1) for p in _PLACE.finditer(said_before) if p.group(1).split()[0].lower() not in _NOT_PLACES]
+    if not places or places[-1].lower() in text.lower():
+        return text
+    return text[: m.end()] + f" ({places[-1]})" + text[m.end():]
 
 
 def sentences(text: str) -> list[str]:
