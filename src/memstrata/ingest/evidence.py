@@ -92,9 +92,9 @@ def _resolve_there(text: str, context: str) -> str:
         return text
     head = " ".join(text.split()[:4])
     at = context.rfind(head) if head else -1
-    said_before = context[:at] if at > 0 else context
+    said_before = (context[:at] if at > 0 else context) + " " + text[: m.start()]  # and the fact's own words
     places = [p.group(1) for p in _PLACE.finditer(said_before) if p.group(1).split()[0].lower() not in _NOT_PLACES]
-    if not places or places[-1].lower() in text.lower():
+    if not places or places[-1].lower() in text.lower():  # the fact names it itself
         return text
     return text[: m.end()] + f" ({places[-1]})" + text[m.end():]
 
