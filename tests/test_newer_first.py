@@ -246,6 +246,15 @@ def test_a_count_is_revised_only_by_another_count() -> None:
     assert out[0].record.id == "m1" and out[1].revised_by == "m1"
 
 
+def test_a_count_question_with_no_count_said_leaves_the_order_alone() -> None:
+    hits = [_hit(0, "I love my hens", 1, 2.0), _hit(1, "Got a new coop for the garden", 200, 1.5)]
+    out = newer_first(hits, {"m0": _vec(0), "m1": _vec(20)}, _Reader(), "How many hens do I have?", 10)
+    assert [h.record.id for h in out] == ["m0", "m1"] and all(h.revised_by is None for h in out)
+    hits = [_hit(0, "I keep six hens", 1, 2.0), _hit(1, "Got a new coop for the garden", 200, 1.5)]
+    out = newer_first(hits, {"m0": _vec(0), "m1": _vec(20)}, _Reader(), "How many hens do I have?", 10)
+    assert [h.record.id for h in out] == ["m0", "m1"]  # one count said: nothing to pair it with
+
+
 def test_the_later_said_statement_wins_even_when_it_names_a_later_date(real_mem: Memory, uid: str) -> None:
     # Said in November about January: the pay rise is the newer word, though its date lies ahead.
     _add(real_mem, uid, "Salary is 61k at the moment.", "Annual review went well, salary's 66k from January.")

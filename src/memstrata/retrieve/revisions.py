@@ -338,7 +338,8 @@ class _Near:
         self.index = {h.record.id: n for n, h in enumerate(own)}
         self.said_at = np.array([h.record.created_at for h in own], dtype=np.float64)
         self.relevance = np.array([_relevance(h) for h in own], dtype=np.float64)
-        mat = np.stack([np.asarray(vectors[h.record.id], dtype=np.float32) for h in own])
+        rows = [np.asarray(vectors[h.record.id], dtype=np.float32) for h in own]
+        mat = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
         self.cosines = mat @ mat.T
 
     def later_and_near(self, old: Hit, relevance: float) -> np.ndarray:
