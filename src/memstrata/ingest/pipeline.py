@@ -125,7 +125,7 @@ def embed_with_sentences(candidates: Sequence[Candidate], messages: Sequence[Mes
         refine_attributes(candidates, messages, embed)
     chunks = [_windows(c, messages) for c in candidates]
     units = [_sentence_units(c, messages) if sentences else [] for c in candidates]
-    bare = [_bare_windows(c, messages, len(group)) for c, group in zip(candidates, chunks, strict=True)]
+    bare = [_bare_windows(c, messages, group) for c, group in zip(candidates, chunks, strict=True)]
     if not chunks:
         return [], []
     vectors = embed([t for group in (*chunks, *units, *bare) for t in group])
@@ -147,19 +147,19 @@ def embed_with_sentences(candidates: Sequence[Candidate], messages: Sequence[Mes
     return per_candidate, per_sentences
 
 
-def _bare_windows(cand: Candidate, messages: Sequence[Message], count: int) -> list[str]:
-    """A fact drawn from one named speaker's words, as its windows read without the name (none for anything
-    else). In a short text the name outweighs what was said ("Audrey: Their joy was infectious." sits nearer
-    any question about Audrey than her message about the cookies she baked), so such a fact's vector is the
-    mean of the two: who said it still counts, but no more than what was said."""
+def _bare_windows(cand: Candidate, messages: Sequence[Message], named: list[str]) -> list[str]:
+    """A fact drawn from one named speaker's words, as its windows (``named``, from :func:`_windows`) read
+    without the name (none for anything else). In a short text the name outweighs what was said ("Audrey:
+    Their joy was infectious." sits nearer any question about Audrey than her message about the cookies she
+    baked), so such a fact's vector is the mean of the two: who said it still counts, but no more than what
+    was said."""
     if cand.kind == EVIDENCE_KIND:
         return []
     speakers = {messages[i].name for i in cand.source_indexes if 0 <= i < len(messages) and messages[i].name}
     if len(speakers) != 1:
         return []
-    named = _windows(cand, messages)
     prefix = f"{next(iter(speakers))}: "
-    return [w[len(prefix):] if w.startswith(prefix) else w for w in named][:count]
+    return [w[len(prefix):] if w.startswith(prefix) else w for w in named]
 
 
 def _sentence_units(cand: Candidate, messages: Sequence[Message]) -> list[str]:
