@@ -136,10 +136,9 @@ class _Words(dict[str, frozenset[str]]):
         return words
 
 
-def _says_other(new_text: str, old_text: str, asked: set[str], words: _Words | None = None) -> bool:
+def _says_other(new_text: str, old_text: str, asked: set[str], words: _Words) -> bool:
     """Beyond the words of the query, does each statement say something the other does not? A repeat, or a
     later statement that only adds to the earlier one, is no other answer."""
-    words = _Words() if words is None else words
     new_words, old_words = words[new_text] - asked, words[old_text] - asked
     return bool(new_words - old_words) and bool(old_words - new_words)
 
@@ -353,7 +352,7 @@ class _Near:
 
 def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray],
                      asked: set[str], reader: StatementReader, said: dict[str, str], words: _Words,
-                     near: _Near | None = None) -> Hit | None:
+                     near: _Near) -> Hit | None:
     """The latest of ``own`` that says something later than ``old`` about the same thing with another value.
     (The checks are all needed; the cheap ones go first.)"""
     best: Hit | None = None
@@ -366,7 +365,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         # found by the query's words, not its meaning ("I work as a data analyst at Asda … strength work"
         # for "where do I work?"): a later statement near the query in meaning may still revise it
         relevance = MIN_QUERY_COSINE
-    for h in own if near is None else [own[n] for n in near.later_and_near(old, relevance)]:
+    for h in [own[n] for n in near.later_and_near(old, relevance)]:
         # Said later, on another day: when each was said (``created_at``) orders them, not the time a
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
         if h is old or h.record.created_at < old.record.created_at + DAY:
