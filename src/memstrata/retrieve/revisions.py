@@ -44,6 +44,16 @@ LOOSE_RELEVANCE_RATIO = 0.5
 MIN_QUERY_COSINE = 0.25
 # For a question about now, the current statements that come before any outdated one.
 CURRENT_FIRST = 3
+# A later statement far from the earlier one as a whole, or less near the query, still answers it when it names
+# another value of the same kind as one the earlier one named ("I drive a Ford F-150 for work", then "I took the
+# Silverado in for new tires"): the two values at least this near each other as vectors (a labelled old value
+# and its new one pass in about half the pairs, two unrelated names of one conversation in about one in twenty)
+# while the later statement is at least VALUE_RELEVANCE_RATIO as near the query as the earlier one ...
+SAME_KIND_VALUES = 0.4
+VALUE_RELEVANCE_RATIO = 0.35
+# ... and the later value itself near the query (labelled new values pass in 80%, other names of the same
+# conversations in 29%): "Toyota Prius" is no answer to "who is my boss?", however near "Ishikawa" it is.
+VALUE_NEAR_QUERY = 0.15
 
 # A query about the past, or about several things, wants the history in its own order. A rate ("each week")
 # or a count of how things are now ("how many hens do I have?") is a question about now.
@@ -114,6 +124,13 @@ class StatementReader(Protocol):
         """What the statement says the speaker has no longer, by name: the old value of a change it names
         ("switched from Virgin Media to Zen" -> "Virgin Media") or what it says ended ("sold the Corsa" -> "Corsa")."""
 
+    def named_values(self, text: str) -> list[str]:
+        """The names and figures the statement says, as said ("I took the Silverado in" -> "Silverado")."""
+
+    def value_vectors(self, values: list[str]) -> np.ndarray | None:
+        """Unit vectors of ``values`` (a row each, in order) by the model of the stored vectors; None without
+        one."""
+
     def attribute(self, vec: np.ndarray) -> str | None:
         """The attribute a statement or query sits clearly in, by its vector ("job", "commute", ...), or None."""
 
@@ -172,7 +189,8 @@ def answering_parts(hits: Sequence[Hit], vectors: dict[str, np.ndarray], sentenc
 
 
 def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: StatementReader, query: str,
-                window: int, about: set[str] | None = None, texts: dict[str, str] | None = None) -> list[Hit]:
+                window: int, about: set[str] | None = None, texts: dict[str, str] | None = None,
+                qvec: np.ndarray | None = None) -> list[Hit]:
     """Callers pass queries about the user ("what's my salary?"), or with ``about`` the names or relation
     words of someone the user talks about ("which school does Leo go to?": ``{"leo"}``), never a speaker of a
     conversation between people (each speaks as "I", and a question about one of them is no question about
@@ -182,7 +200,9 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     the latest statement that answers the same query with another value (moved up to just above it). The
     earlier one gets the later one's id as ``revised_by`` and stage ``outdated``, the later one stage
     ``revises``; outdated statements then come after the first :data:`CURRENT_FIRST` current ones.
-    ``texts``: what each hit says in answer to the query (:func:`answering_parts`), by id; else its text."""
+    ``texts``: what each hit says in answer to the query (:func:`answering_parts`), by id; else its text.
+    ``qvec``: the query's vector; with it, a later statement that names another value of the kind the earlier
+    one named, near the query, revises it even when the two statements are far apart (:data:`SAME_KIND_VALUES`)."""
     if len(hits) < 2 or not wants_current(query):
         return hits
     head = hits[:window]
@@ -207,7 +227,7 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     asked = set(query_terms(query))
     moved: set[str] = set()
     words = _Words()
-    near = _Near(own, vectors)
+    near = _Near(own, vectors, qvec)
     for old in sorted(own, key=lambda h: order.index(h.record.id)):
         if old.record.id in moved or reader.one_off(said[old.record.id]):
             continue
@@ -333,7 +353,8 @@ class _Near:
     was said, how near the query each is, how near each is to each other. It only narrows down the pairs;
     :func:`_latest_revision` checks each one it lets through as before."""
 
-    def __init__(self, own: Sequence[Hit], vectors: dict[str, np.ndarray]) -> None:
+    def __init__(self, own: Sequence[Hit], vectors: dict[str, np.ndarray], qvec: np.ndarray | None) -> None:
+        self.qvec = None if qvec is None else np.asarray(qvec, dtype=np.float32)
         self.index = {h.record.id: n for n, h in enumerate(own)}
         self.said_at = np.array([h.record.created_at for h in own], dtype=np.float64)
         self.relevance = np.array([_relevance(h) for h in own], dtype=np.float64)
@@ -341,13 +362,16 @@ class _Near:
         mat = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
         self.cosines = mat @ mat.T
 
-    def later_and_near(self, old: Hit, relevance: float) -> np.ndarray:
+    def later_and_near(self, old: Hit, relevance: float, values: bool) -> np.ndarray:
         """Positions in ``own`` said a day or more after ``old``, near enough the query and ``old`` to pass
-        the checks of :func:`_latest_revision` (with a margin for rounding: those checks decide)."""
+        the checks of :func:`_latest_revision` (with a margin for rounding: those checks decide); ``values``:
+        ``old`` names values, so a later statement naming another of their kind may be far from it."""
         row = self.cosines[self.index[old.record.id]]
-        return np.flatnonzero((self.said_at >= old.record.created_at + DAY)
-                              & (self.relevance >= relevance * LOOSE_RELEVANCE_RATIO - 1e-6)
-                              & (row >= MIN_PAIR_COSINE - 1e-4))
+        later = self.said_at >= old.record.created_at + DAY
+        near = (self.relevance >= relevance * LOOSE_RELEVANCE_RATIO - 1e-6) & (row >= MIN_PAIR_COSINE - 1e-4)
+        if values:
+            near |= self.relevance >= relevance * VALUE_RELEVANCE_RATIO - 1e-6
+        return np.flatnonzero(later & near)
 
 
 def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray],
@@ -359,22 +383,28 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     best_key: tuple[float, bool, float, float] | None = None
     ov = vectors[old.record.id]
     relevance = _relevance(old)
+    values = reader.named_values(said[old.record.id]) if near.qvec is not None else []
+    by_value_only = False
     if relevance < MIN_QUERY_COSINE:
         if "keyword" not in old.stages:
-            return None
+            if not values:
+                return None
+            # far from the query as a whole ("I'm a claims adjuster at State Farm in Bloomington and I coach
+            # the JV girls' hockey team" for "where do I work?"): only a later value of the kind of one it
+            # names, itself near the query, revises it
+            by_value_only = True
         # found by the query's words, not its meaning ("I work as a data analyst at Asda … strength work"
         # for "where do I work?"): a later statement near the query in meaning may still revise it
         relevance = MIN_QUERY_COSINE
-    for h in [own[n] for n in near.later_and_near(old, relevance)]:
+    for h in [own[n] for n in near.later_and_near(old, relevance, bool(values))]:
         # Said later, on another day: when each was said (``created_at``) orders them, not the time a
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
         if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
         ratio = _relevance(h) / relevance
-        if ratio < LOOSE_RELEVANCE_RATIO or float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
-            continue
-        if ratio < MIN_RELEVANCE_RATIO and not _on_topic(said[h.record.id], said[old.record.id], asked, reader,
-                                                         words):
+        if (by_value_only or not _answers_alike(h, old, ratio, ov, vectors, asked, reader, said, words)) \
+                and not (ratio >= VALUE_RELEVANCE_RATIO and _names_another(said[h.record.id], said[old.record.id],
+                                                                             values, asked, reader, near.qvec)):
             continue
         if not _says_other(said[h.record.id], said[old.record.id], asked, words):
             continue
@@ -382,6 +412,37 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         if best_key is None or key > best_key:
             best, best_key = h, key
     return best
+
+
+def _answers_alike(h: Hit, old: Hit, ratio: float, ov: np.ndarray, vectors: dict[str, np.ndarray],
+                   asked: set[str], reader: StatementReader, said: dict[str, str], words: _Words) -> bool:
+    """Is the later statement near the earlier one and near enough the query to be another answer to it?"""
+    if ratio < LOOSE_RELEVANCE_RATIO or float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
+        return False
+    return ratio >= MIN_RELEVANCE_RATIO or _on_topic(said[h.record.id], said[old.record.id], asked, reader, words)
+
+
+def _names_another(new: str, old: str, old_values: list[str], asked: set[str], reader: StatementReader,
+                   qvec: np.ndarray | None) -> bool:
+    """Does the later statement name a value near the query and of the same kind as one the earlier one named,
+    each missing from the other statement and from the query ("Silverado" for "Ford F-150", asked "what truck
+    do I drive?"; not "Toyota Prius" for "my manager Ishikawa", asked "who is my boss?")?"""
+    olds = [v for v in old_values if not _said_in(v, new, asked)]
+    news = [v for v in reader.named_values(new) if not _said_in(v, old, asked)]
+    if not olds or not news:
+        return False
+    vecs = reader.value_vectors(olds + news)
+    if vecs is None or qvec is None:
+        return False
+    kind = (vecs[: len(olds)] @ vecs[len(olds):].T).max(axis=0)  # per new value: its nearest old one
+    asked_for = vecs[len(olds):] @ qvec
+    return bool(((kind >= SAME_KIND_VALUES) & (asked_for >= VALUE_NEAR_QUERY)).any())
+
+
+def _said_in(value: str, text: str, asked: set[str]) -> bool:
+    """Is the value said in ``text`` too, or a word the query asks with ("Grade" of "which grade ...")?"""
+    words = set(query_terms(value, 8))
+    return not words or words <= set(query_terms(text, 256)) or words <= asked
 
 
 def _relevance(h: Hit) -> float:
