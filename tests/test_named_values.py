@@ -141,3 +141,24 @@ def test_rule_a_later_value_of_the_kind_revises(later: str, cosine: float, revis
     # without the query's vector no value is read
     fresh = [_hit(0, "I drive a Ford for work", 1, 0.5), _hit(1, later, 200, cosine)]
     assert newer_first(fresh, vecs, _ValueReader(), "What truck do I drive?", 10)[0].record.id == "m0"
+
+
+def test_the_assistants_reply_to_a_revised_statement_is_revised_with_it(real_mem: Memory, uid: str) -> None:
+    real_mem.add([
+        {"role": "user", "content": "I train at Anytime Fitness near the station before my shifts, any tips for a "
+                                    "quick session?"},
+        {"role": "assistant", "content": "Anytime Fitness is open all night, so a 40-minute full-body circuit fits "
+                                         "well: squats, rows, push-ups and a short bike finisher."},
+    ], user_id=uid, conversation_id="s1", timestamp=T1)
+    real_mem.add([
+        {"role": "user", "content": "The squat racks at Gold's Gym are much better, I lift there four mornings a "
+                                    "week."},
+        {"role": "assistant", "content": "Four mornings a week is plenty; keep one day for rest."},
+    ], user_id=uid, conversation_id="s2", timestamp=T2)
+    hits = real_mem.search("Which gym do I go to?", user_id=uid, limit=10, now=NOW)["results"]
+    assert "Gold's Gym" in hits[0]["memory"], [h["memory"] for h in hits]
+    reply = next(h for h in hits if h["memory"].startswith("Anytime Fitness is open"))
+    assert reply["revised_by"] and "Gold's Gym" in next(h["memory"] for h in hits if h["id"] == reply["revised_by"])
+    assert hits.index(reply) >= 3  # below the current answers
+    # the later reply names nothing of the earlier statement: it stays as it was
+    assert not any("revised_by" in h for h in hits if h["memory"].startswith("Four mornings"))

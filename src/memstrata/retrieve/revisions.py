@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import numpy as np
 
-from memstrata.core.text import query_terms
+from memstrata.core.text import query_terms, says_words
 
 if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
@@ -244,6 +244,8 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
         moved.add(newer.record.id)
     _same_message(own, order, vectors, asked, moved, said, words)
     _value_before_the_word_of_change(own, order, vectors, reader, said)
+    if near.qvec is not None:
+        _replies_to_what_changed(head, own, reader, said)
     by_id = {h.record.id: h for h in head}
     return current_first([by_id[i] for i in order]) + hits[window:]
 
@@ -274,6 +276,34 @@ def current_first(head: list[T], outdated: Callable[[T], bool] | None = None) ->
         if seen == CURRENT_FIRST:
             return out[: i + 1] + waiting + out[i + 1 :]
     return out + waiting
+
+
+REPLY_WITHIN = 6 * 3600.0  # an assistant reply to a statement comes in the same sitting
+
+
+def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: StatementReader,
+                             said: dict[str, str]) -> None:
+    """The assistant's reply to a statement since revised, naming what that statement named and nothing of
+    what replaced it ("Night shifts make eating well hard, so here are some ideas", after "I'm on night
+    shifts", once "I'm on days now"), speaks of how things were: it is revised with the statement."""
+    by_id = {h.record.id: h for h in own}
+    for old in own:
+        reviser = by_id.get(old.revised_by or "")
+        if reviser is None:
+            continue
+        gone = [v for v in reader.named_values(said[old.record.id])
+                if not says_words(said[reviser.record.id], v)]
+        came = reader.named_values(said[reviser.record.id])
+        if not gone:
+            continue
+        for reply in head:
+            r = reply.record
+            if r.source_role != "assistant" or reply.revised_by or r.conversation_id != old.record.conversation_id \
+                    or not 0 <= r.created_at - old.record.created_at <= REPLY_WITHIN:
+                continue
+            if any(says_words(r.text, v) for v in gone) and not any(says_words(r.text, v) for v in came):
+                reply.stages["outdated"] = 1.0
+                reply.revised_by = reviser.record.id
 
 
 def _value_before_the_word_of_change(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray],
