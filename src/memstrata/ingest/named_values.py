@@ -1,15 +1,13 @@
-"""The names and figures a statement says: the values a later statement can put in an earlier one's place.
+"""The names and figures a statement says: "I train at Anytime Fitness near the station" names "Anytime
+Fitness"; "My rent in Phibsborough is €1,650 a month" names "Phibsborough" and "€1,650".
 
-"I drive a Ford F-150 for work" names "Ford F-150"; "I took the Silverado in for new tires yesterday" names
-"Silverado". Nothing in the two sentences says that the second replaces the first, and as whole sentences they
-are far apart (the first is about driving for work, the second about tyres). Their values are not: a truck
-model beside a truck model, a network beside a network ("Vodafone", "giffgaff"), a grade beside a grade
-("Grade 4", "Grade 6"). Read by :mod:`memstrata.retrieve.revisions` to pair an earlier statement with a later
-one that names another value of the same kind.
+Read by :mod:`memstrata.retrieve.revisions` to tell which of the assistant's replies spoke of what a revised
+statement said: a reply that names "Anytime Fitness", in the sitting where the user said they train there,
+speaks of how things were once a later statement says they lift at Gold's Gym.
 
 A value here is what the writing marks as a name or a figure: capitalised words inside a sentence, a
 sentence's first word when it is no common opener, and anything with a digit ("€1,800", "5:30", "iPhone 15").
-Lower-case names ("corsa", "giffgaff" typed in lower case) are not found; that is a known limit.
+Lower-case names ("giffgaff" typed in lower case) are not found.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ random anyone anybody someone everyone nobody something anything everything noth
 """.split())
 _WORD = r"[A-Za-z][\w'’.&+-]*"
 _TOKEN = re.compile(rf"[£€$¥₹]?\d[\d,.:]*(?:[a-zA-Z%]+\b)?|{_WORD}")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|\(\s*|[\"“]\s*)$")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n(\"“])\s*")  # where a match ends, a sentence or quote begins
 MAX_VALUE_WORDS = 4
 
 
@@ -48,6 +46,7 @@ def named_values(text: str) -> tuple[str, ...]:
             out.append(" ".join(run[:MAX_VALUE_WORDS]))
             run.clear()
 
+    starts = {m.end() for m in _SENTENCE_START.finditer(text)}
     last_end = 0
     for m in _TOKEN.finditer(text):
         token = m.group(0).rstrip(".'’").removesuffix("'s").removesuffix("’s")
@@ -58,10 +57,10 @@ def named_values(text: str) -> tuple[str, ...]:
         if not token:
             close()
             continue
-        starts = bool(_SENTENCE_START.search(text[: m.start()]))
+        first = m.start() in starts
         if any(ch.isdigit() for ch in token):
             run.append(token)
-        elif token[:1].isupper() and token.lower() not in _OPENERS and not (starts and not run and _common(token)):
+        elif token[:1].isupper() and token.lower() not in _OPENERS and not (first and not run and _common(token)):
             run.append(token)
         else:
             close()

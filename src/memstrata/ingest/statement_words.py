@@ -38,7 +38,6 @@ class StatementWords:
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray] | None = None) -> None:
         self._embed = embed
-        self._value_vectors: dict[str, np.ndarray] = {}
 
     def attribute(self, vec: np.ndarray) -> str | None:
         return family_by_meaning(vec, self._embed)
@@ -81,19 +80,8 @@ class StatementWords:
     def named_values(self, text: str) -> list[str]:
         return list(named_values(text))
 
-    def value_vectors(self, values: list[str]) -> np.ndarray | None:
-        if self._embed is None:
-            return None
-        if missing := [v for v in dict.fromkeys(values) if v not in self._value_vectors]:
-            if len(self._value_vectors) + len(missing) > VALUES_KEPT:
-                self._value_vectors.clear()  # a search reads a few dozen; the next ones will be read again
-            for v, vec in zip(missing, self._embed(missing), strict=True):
-                self._value_vectors[v] = np.asarray(vec, dtype=np.float32)
-        return np.stack([self._value_vectors[v] for v in values])
-
 
 READINGS_KEPT = 4096
-VALUES_KEPT = 8192  # vectors of named values (384 floats each: about 12 MB at most)
 
 
 @lru_cache(maxsize=READINGS_KEPT)

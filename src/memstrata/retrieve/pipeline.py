@@ -355,8 +355,7 @@ class Retriever:
                 span = max(req.limit * 2, 10)
                 if asks_own:
                     head = fit_attribute(head, said_vectors, qvec(), self.reader, span)
-                head = newer_first(head, said_vectors, self.reader, req.query, span, about=about or None, texts=texts,
-                                   qvec=qvec())
+                head = newer_first(head, said_vectors, self.reader, req.query, span, about=about or None, texts=texts)
                 head = left_behind(head, texts, said_vectors, sentences, qvec(), self.reader, span)
                 if asks_own:
                     head = replaced_parts(self.store, scope, head, qvec(), req.query, only)

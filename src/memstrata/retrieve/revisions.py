@@ -44,19 +44,6 @@ LOOSE_RELEVANCE_RATIO = 0.5
 MIN_QUERY_COSINE = 0.25
 # For a question about now, the current statements that come before any outdated one.
 CURRENT_FIRST = 3
-# A later statement far from the earlier one as a whole, or less near the query, still answers it when it names
-# another value of the same kind as one the earlier one named ("I drive a Ford F-150 for work", then "I took the
-# Silverado in for new tires"): the two values at least this near each other as vectors (a labelled old value
-# and its new one pass in about half the pairs, two unrelated names of one conversation in about one in twenty)
-# while the later statement is at least VALUE_RELEVANCE_RATIO as near the query as the earlier one ...
-SAME_KIND_VALUES = 0.4
-VALUE_RELEVANCE_RATIO = 0.35
-# ... and each of the two values itself near the query, an answer to it (labelled new values pass in 46%,
-# other names of the same conversations in 4%): "Toyota Prius" is no answer to "who is my boss?", however near
-# "Ishikawa" it is. Looser, it revises statements that still hold: with only the later value held, and to
-# 0.15, 1.9 points more of the labelled update pairs lose their stale answer from the first three, but a
-# statement that must stay findable comes first 1.7 points less often (74.0% against 75.7%).
-VALUE_NEAR_QUERY = 0.3
 
 # A query about the past, or about several things, wants the history in its own order. A rate ("each week")
 # or a count of how things are now ("how many hens do I have?") is a question about now.
@@ -128,11 +115,8 @@ class StatementReader(Protocol):
         ("switched from Virgin Media to Zen" -> "Virgin Media") or what it says ended ("sold the Corsa" -> "Corsa")."""
 
     def named_values(self, text: str) -> list[str]:
-        """The names and figures the statement says, as said ("I took the Silverado in" -> "Silverado")."""
-
-    def value_vectors(self, values: list[str]) -> np.ndarray | None:
-        """Unit vectors of ``values`` (a row each, in order) by the model of the stored vectors; None without
-        one."""
+        """The names and figures the statement says, as said ("I train at Anytime Fitness" -> "Anytime
+        Fitness")."""
 
     def attribute(self, vec: np.ndarray) -> str | None:
         """The attribute a statement or query sits clearly in, by its vector ("job", "commute", ...), or None."""
@@ -192,8 +176,7 @@ def answering_parts(hits: Sequence[Hit], vectors: dict[str, np.ndarray], sentenc
 
 
 def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: StatementReader, query: str,
-                window: int, about: set[str] | None = None, texts: dict[str, str] | None = None,
-                qvec: np.ndarray | None = None) -> list[Hit]:
+                window: int, about: set[str] | None = None, texts: dict[str, str] | None = None) -> list[Hit]:
     """Callers pass queries about the user ("what's my salary?"), or with ``about`` the names or relation
     words of someone the user talks about ("which school does Leo go to?": ``{"leo"}``), never a speaker of a
     conversation between people (each speaks as "I", and a question about one of them is no question about
@@ -203,9 +186,7 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     the latest statement that answers the same query with another value (moved up to just above it). The
     earlier one gets the later one's id as ``revised_by`` and stage ``outdated``, the later one stage
     ``revises``; outdated statements then come after the first :data:`CURRENT_FIRST` current ones.
-    ``texts``: what each hit says in answer to the query (:func:`answering_parts`), by id; else its text.
-    ``qvec``: the query's vector; with it, a later statement that names another value of the kind the earlier
-    one named, near the query, revises it even when the two statements are far apart (:data:`SAME_KIND_VALUES`)."""
+    ``texts``: what each hit says in answer to the query (:func:`answering_parts`), by id; else its text."""
     if len(hits) < 2 or not wants_current(query):
         return hits
     head = hits[:window]
@@ -230,7 +211,7 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
     asked = set(query_terms(query))
     moved: set[str] = set()
     words = _Words()
-    near = _Near(own, vectors, qvec)
+    near = _Near(own, vectors)
     for old in sorted(own, key=lambda h: order.index(h.record.id)):
         if old.record.id in moved or reader.one_off(said[old.record.id]):
             continue
@@ -247,8 +228,7 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
         moved.add(newer.record.id)
     _same_message(own, order, vectors, asked, moved, said, words)
     _value_before_the_word_of_change(own, order, vectors, reader, said)
-    if near.qvec is not None:
-        _replies_to_what_changed(head, own, reader, said)
+    _replies_to_what_changed(head, own, reader, said)
     by_id = {h.record.id: h for h in head}
     return current_first([by_id[i] for i in order]) + hits[window:]
 
@@ -286,22 +266,23 @@ REPLY_WITHIN = 6 * 3600.0  # an assistant reply to a statement comes in the same
 
 def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: StatementReader,
                              said: dict[str, str]) -> None:
-    """The assistant's reply to a statement since revised, naming what that statement named and nothing of
-    what replaced it ("Night shifts make eating well hard, so here are some ideas", after "I'm on night
-    shifts", once "I'm on days now"), speaks of how things were: it is revised with the statement."""
+    """The assistant's reply to a statement since revised, in the same sitting, naming a value that statement
+    named and none the later one names ("Anytime Fitness is open all night, so …" after "I train at Anytime
+    Fitness", once "I lift at Gold's Gym" revised it), speaks of how things were: it is revised with the
+    statement."""
     by_id = {h.record.id: h for h in own}
+    replies = [h for h in head if h.record.source_role == "assistant" and not h.revised_by]
     for old in own:
         reviser = by_id.get(old.revised_by or "")
-        if reviser is None:
+        if reviser is None or not replies:
             continue
-        gone = [v for v in reader.named_values(said[old.record.id])
-                if not says_words(said[reviser.record.id], v)]
         came = reader.named_values(said[reviser.record.id])
+        gone = [v for v in reader.named_values(said[old.record.id]) if not says_words(said[reviser.record.id], v)]
         if not gone:
             continue
-        for reply in head:
+        for reply in replies:
             r = reply.record
-            if r.source_role != "assistant" or reply.revised_by or r.conversation_id != old.record.conversation_id \
+            if reply.revised_by or r.conversation_id != old.record.conversation_id \
                     or not 0 <= r.created_at - old.record.created_at <= REPLY_WITHIN:
                 continue
             if any(says_words(r.text, v) for v in gone) and not any(says_words(r.text, v) for v in came):
@@ -386,8 +367,7 @@ class _Near:
     was said, how near the query each is, how near each is to each other. It only narrows down the pairs;
     :func:`_latest_revision` checks each one it lets through as before."""
 
-    def __init__(self, own: Sequence[Hit], vectors: dict[str, np.ndarray], qvec: np.ndarray | None) -> None:
-        self.qvec = None if qvec is None else np.asarray(qvec, dtype=np.float32)
+    def __init__(self, own: Sequence[Hit], vectors: dict[str, np.ndarray]) -> None:
         self.index = {h.record.id: n for n, h in enumerate(own)}
         self.said_at = np.array([h.record.created_at for h in own], dtype=np.float64)
         self.relevance = np.array([_relevance(h) for h in own], dtype=np.float64)
@@ -395,16 +375,13 @@ class _Near:
         mat = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
         self.cosines = mat @ mat.T
 
-    def later_and_near(self, old: Hit, relevance: float, values: bool) -> np.ndarray:
+    def later_and_near(self, old: Hit, relevance: float) -> np.ndarray:
         """Positions in ``own`` said a day or more after ``old``, near enough the query and ``old`` to pass
-        the checks of :func:`_latest_revision` (with a margin for rounding: those checks decide); ``values``:
-        ``old`` names values, so a later statement naming another of their kind may be far from it."""
+        the checks of :func:`_latest_revision` (with a margin for rounding: those checks decide)."""
         row = self.cosines[self.index[old.record.id]]
-        later = self.said_at >= old.record.created_at + DAY
-        near = (self.relevance >= relevance * LOOSE_RELEVANCE_RATIO - 1e-6) & (row >= MIN_PAIR_COSINE - 1e-4)
-        if values:
-            near |= self.relevance >= relevance * VALUE_RELEVANCE_RATIO - 1e-6
-        return np.flatnonzero(later & near)
+        return np.flatnonzero((self.said_at >= old.record.created_at + DAY)
+                              & (self.relevance >= relevance * LOOSE_RELEVANCE_RATIO - 1e-6)
+                              & (row >= MIN_PAIR_COSINE - 1e-4))
 
 
 def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray],
@@ -416,28 +393,22 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     best_key: tuple[float, bool, float, float] | None = None
     ov = vectors[old.record.id]
     relevance = _relevance(old)
-    values = reader.named_values(said[old.record.id]) if near.qvec is not None else []
-    by_value_only = False
     if relevance < MIN_QUERY_COSINE:
         if "keyword" not in old.stages:
-            if not values:
-                return None
-            # far from the query as a whole ("I'm a claims adjuster at State Farm in Bloomington and I coach
-            # the JV girls' hockey team" for "where do I work?"): only a later value of the kind of one it
-            # names, itself near the query, revises it
-            by_value_only = True
+            return None
         # found by the query's words, not its meaning ("I work as a data analyst at Asda … strength work"
         # for "where do I work?"): a later statement near the query in meaning may still revise it
         relevance = MIN_QUERY_COSINE
-    for h in [own[n] for n in near.later_and_near(old, relevance, bool(values))]:
+    for h in [own[n] for n in near.later_and_near(old, relevance)]:
         # Said later, on another day: when each was said (``created_at``) orders them, not the time a
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
         if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
         ratio = _relevance(h) / relevance
-        if (by_value_only or not _answers_alike(h, old, ratio, ov, vectors, asked, reader, said, words)) \
-                and not (ratio >= VALUE_RELEVANCE_RATIO and _names_another(said[h.record.id], said[old.record.id],
-                                                                             values, asked, reader, near.qvec)):
+        if ratio < LOOSE_RELEVANCE_RATIO or float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
+            continue
+        if ratio < MIN_RELEVANCE_RATIO and not _on_topic(said[h.record.id], said[old.record.id], asked, reader,
+                                                         words):
             continue
         if not _says_other(said[h.record.id], said[old.record.id], asked, words):
             continue
@@ -445,38 +416,6 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         if best_key is None or key > best_key:
             best, best_key = h, key
     return best
-
-
-def _answers_alike(h: Hit, old: Hit, ratio: float, ov: np.ndarray, vectors: dict[str, np.ndarray],
-                   asked: set[str], reader: StatementReader, said: dict[str, str], words: _Words) -> bool:
-    """Is the later statement near the earlier one and near enough the query to be another answer to it?"""
-    if ratio < LOOSE_RELEVANCE_RATIO or float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
-        return False
-    return ratio >= MIN_RELEVANCE_RATIO or _on_topic(said[h.record.id], said[old.record.id], asked, reader, words)
-
-
-def _names_another(new: str, old: str, old_values: list[str], asked: set[str], reader: StatementReader,
-                   qvec: np.ndarray | None) -> bool:
-    """Does the later statement name a value of the same kind as one the earlier one named, both near the
-    query, each missing from the other statement and from the query ("Silverado" for "Ford F-150", asked "what
-    truck do I drive?"; not "Toyota Prius" for "my manager Ishikawa", asked "who is my boss?")?"""
-    olds = [v for v in old_values if not _said_in(v, new, asked)]
-    news = [v for v in reader.named_values(new) if not _said_in(v, old, asked)]
-    if not olds or not news:
-        return False
-    vecs = reader.value_vectors(olds + news)
-    if vecs is None or qvec is None:
-        return False
-    near_query = vecs @ qvec
-    pairs = (vecs[: len(olds)] @ vecs[len(olds):].T >= SAME_KIND_VALUES) \
-        & (near_query[: len(olds), None] >= VALUE_NEAR_QUERY) & (near_query[None, len(olds):] >= VALUE_NEAR_QUERY)
-    return bool(pairs.any())
-
-
-def _said_in(value: str, text: str, asked: set[str]) -> bool:
-    """Is the value said in ``text`` too, or a word the query asks with ("Grade" of "which grade ...")?"""
-    words = set(query_terms(value, 8))
-    return not words or words <= set(query_terms(text, 256)) or words <= asked
 
 
 def _relevance(h: Hit) -> float:
