@@ -56,6 +56,9 @@ def test_the_assistants_reply_to_a_revised_statement_is_revised_with_it(real_mem
                                     "quick session?"},
         {"role": "assistant", "content": "Anytime Fitness is open all night, so a 40-minute full-body circuit fits "
                                          "well: squats, rows, push-ups and a short bike finisher."},
+        {"role": "user", "content": "It gets crowded at six though."},
+        {"role": "assistant", "content": "If Anytime Fitness gets crowded, Gold's Gym across the road is quieter "
+                                         "at six."},
     ], user_id=uid, conversation_id="s1", timestamp=T1)
     real_mem.add([
         {"role": "user", "content": "The squat racks at Gold's Gym are much better, I lift there four mornings a "
@@ -67,5 +70,7 @@ def test_the_assistants_reply_to_a_revised_statement_is_revised_with_it(real_mem
     reply = next(h for h in hits if h["memory"].startswith("Anytime Fitness is open"))
     assert reply["revised_by"] and "Gold's Gym" in next(h["memory"] for h in hits if h["id"] == reply["revised_by"])
     assert hits.index(reply) >= 3  # below the current answers
-    # the later reply names nothing of the earlier statement: it stays as it was
+    # a reply that names the later value too, and the later reply, stay as they were
+    both = next(h for h in hits if h["memory"].startswith("If Anytime Fitness gets crowded"))
+    assert "revised_by" not in both
     assert not any("revised_by" in h for h in hits if h["memory"].startswith("Four mornings"))

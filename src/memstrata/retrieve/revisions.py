@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import numpy as np
 
-from memstrata.core.text import query_terms, says_words
+from memstrata.core.text import query_terms
 
 if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
@@ -276,8 +276,9 @@ def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: St
         reviser = by_id.get(old.revised_by or "")
         if reviser is None or not replies:
             continue
-        came = reader.named_values(said[reviser.record.id])
-        gone = [v for v in reader.named_values(said[old.record.id]) if not says_words(said[reviser.record.id], v)]
+        later = _terms(said[reviser.record.id])
+        came = [w for v in reader.named_values(said[reviser.record.id]) if (w := _terms(v))]
+        gone = [w for v in reader.named_values(said[old.record.id]) if (w := _terms(v)) and not w <= later]
         if not gone:
             continue
         for reply in replies:
@@ -285,9 +286,16 @@ def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: St
             if reply.revised_by or r.conversation_id != old.record.conversation_id \
                     or not 0 <= r.created_at - old.record.created_at <= REPLY_WITHIN:
                 continue
-            if any(says_words(r.text, v) for v in gone) and not any(says_words(r.text, v) for v in came):
+            words = _terms(r.text)
+            if any(w <= words for w in gone) and not any(w <= words for w in came):
                 reply.stages["outdated"] = 1.0
                 reply.revised_by = reviser.record.id
+
+
+def _terms(text: str) -> frozenset[str]:
+    """The words of a text, as a value is compared with it ("Gold's Gym" says the "Gold Gym" of a reading that
+    dropped the possessive; "Anytime Fitness" is not in "fitness tips")."""
+    return frozenset(query_terms(text, 256))
 
 
 def _value_before_the_word_of_change(own: Sequence[Hit], order: list[str], vectors: dict[str, np.ndarray],
