@@ -272,6 +272,7 @@ def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: St
     statement."""
     by_id = {h.record.id: h for h in own}
     replies = [h for h in head if h.record.source_role == "assistant" and not h.revised_by]
+    reply_words: dict[str, frozenset[str]] = {}  # read once per reply, however many statements were revised
     for old in own:
         reviser = by_id.get(old.revised_by or "")
         if reviser is None or not replies:
@@ -286,7 +287,7 @@ def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: St
             if reply.revised_by or r.conversation_id != old.record.conversation_id \
                     or not 0 <= r.created_at - old.record.created_at <= REPLY_WITHIN:
                 continue
-            words = _terms(r.text)
+            words = reply_words.get(r.id) or reply_words.setdefault(r.id, _terms(r.text))
             if any(w <= words for w in gone) and not any(w <= words for w in came):
                 reply.stages["outdated"] = 1.0
                 reply.revised_by = reviser.record.id
