@@ -287,15 +287,18 @@ def _replies_to_what_changed(head: Sequence[Hit], own: Sequence[Hit], reader: St
             if reply.revised_by or r.conversation_id != old.record.conversation_id \
                     or not 0 <= r.created_at - old.record.created_at <= REPLY_WITHIN:
                 continue
-            words = reply_words.get(r.id) or reply_words.setdefault(r.id, _terms(r.text))
+            if r.id not in reply_words:
+                reply_words[r.id] = _terms(r.text)
+            words = reply_words[r.id]
             if any(w <= words for w in gone) and not any(w <= words for w in came):
                 reply.stages["outdated"] = 1.0
                 reply.revised_by = reviser.record.id
 
 
 def _terms(text: str) -> frozenset[str]:
-    """The words of a text, as a value is compared with it ("Gold's Gym" says the "Gold Gym" of a reading that
-    dropped the possessive; "Anytime Fitness" is not in "fitness tips")."""
+    """The words of a text, as a part of it is looked for in it (:func:`_within`, and a value in a reply:
+    "Gold's Gym" says the "Gold Gym" of a reading that dropped the possessive; "Anytime Fitness" is not in
+    "fitness tips")."""
     return frozenset(query_terms(text, 256))
 
 
@@ -353,8 +356,8 @@ def _same_message(own: Sequence[Hit], order: list[str], vectors: dict[str, np.nd
 def _within(part: str, whole: str) -> bool:
     """Does ``whole`` say every word of ``part`` (a statement drawn from it: "Our energy is with Octopus" of
     "Our energy's with Octopus and the bill's just gone up again")?"""
-    words = set(query_terms(part, 64))
-    return bool(words) and words <= set(query_terms(whole, 256))
+    words = frozenset(query_terms(part, 64))
+    return bool(words) and words <= _terms(whole)
 
 
 def _shares(words: set[str], other: set[str]) -> bool:
