@@ -152,6 +152,7 @@ def main() -> None:
                                         "heldout15")
     p.add_argument("--folds", action="store_true", help="score each split by a model fitted without it")
     p.add_argument("--cache", default=None, help="keep the rows in this JSON file (reused when present)")
+    p.add_argument("--drop", default="", help="features to leave out (comma-separated), to measure what they add")
     a = p.parse_args()
     splits = a.splits.split(",")
     cache = Path(a.cache) if a.cache else None
@@ -168,7 +169,8 @@ def main() -> None:
         if cache:
             cache.write_text(json.dumps(rows))
     reader = StatementWords()
-    rows = [{**r, "x": head_features([Item(*i) for i in r["items"]], r["query"], reader)}
+    keep = np.array([0.0 if f in a.drop.split(",") else 1.0 for f in FEATURES])
+    rows = [{**r, "x": head_features([Item(*i) for i in r["items"]], r["query"], reader) * keep}
             for r in rows if r["split"] in splits and reads(r["query"])]
     print(f"{len(rows)} questions ({sum(r['kind'] == 'update' for r in rows)} update pairs), "
           f"{len(FEATURES)} features, first {SPAN} results each")

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from memstrata.retrieve.rivals import STAGES as RIVALS
+
 if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
     from memstrata.retrieve.revisions import StatementReader
@@ -51,24 +53,27 @@ FEATURES = (
     "message", "fact", "relationship", "log_words", "short", "names_something", "query_words", "tentative",
     "only_ended", "marks_change", "age_rank", "ended", "assistant_damped", "echo", "words_only",
     "who_name", "amount_number", "where_name", "when_time", "what_name", "lowercase_start", "first_person",
+    "later_answer", "earlier_answer", "later_near", "earlier_near",
 )
 
-# Fitted by ``python bench/fit_head_order.py`` on the sixteen labelled update sets of bench/data (dev to
-# heldout15: 1,558 questions about the user now, 1,099 update pairs and 459 findable statements, the two
-# kinds weighing the same). Each set left out in turn: the new value came first for 78.1% of pairs against
-# 74.1% in score order, a stale answer was among the first three for 18.2% against 19.7%, and a findable
-# statement came first for 66.0% against 67.8% (bench/RESULTS.md). A conditional logit over the first SPAN
-# results of each question: only differences between results count.
+# Fitted by ``python bench/fit_head_order.py`` on the nineteen labelled update sets of bench/data (dev to
+# heldout18: 1,910 questions about the user now, 1,328 update pairs and 582 findable statements, the two
+# kinds weighing the same). Each set left out in turn: the new value came first for 79.5% of pairs against
+# 72.7% in score order (78.1% without the readings of :mod:`memstrata.retrieve.rivals`), a stale answer was
+# among the first three for 18.7% against 20.6% (19.5%), and a findable statement came first for 66.5%
+# against 67.7% (67.0%) (bench/RESULTS.md). A conditional logit over the first SPAN results of each
+# question: only differences between results count.
 FITTED = {
-    "log_rank": -0.239, "score_share": 0.645, "dense": 1.528, "sentence": -0.762,
-    "relevance": 1.671, "keyword": 0.125, "recency": 0.563, "own_subject": -0.127,
-    "other_subject": -0.237, "same_attribute": 0.219, "other_attribute": -0.188, "revises": 0.071,
-    "outdated": -1.398, "assistant": -0.341, "message": 0.227, "fact": -0.152,
-    "relationship": -0.072, "log_words": 0.240, "short": -0.258, "names_something": -0.016,
-    "query_words": 0.308, "tentative": -0.591, "only_ended": -0.006, "marks_change": 0.140,
-    "age_rank": -0.524, "ended": 0.637, "assistant_damped": -0.636, "echo": -0.294,
-    "words_only": 0.291, "who_name": 0.165, "amount_number": 0.179, "where_name": 0.594,
-    "when_time": 0.442, "what_name": 0.359, "lowercase_start": 0.038, "first_person": 0.002,
+    "log_rank": -0.300, "score_share": 0.714, "dense": 1.687, "sentence": -0.672,
+    "relevance": 1.852, "keyword": 0.103, "recency": 0.487, "own_subject": -0.288,
+    "other_subject": -0.305, "same_attribute": 0.218, "other_attribute": -0.156, "revises": -0.084,
+    "outdated": -0.953, "assistant": -0.338, "message": 0.299, "fact": -0.038,
+    "relationship": -0.048, "log_words": 0.270, "short": -0.243, "names_something": -0.013,
+    "query_words": 0.290, "tentative": -0.498, "only_ended": 0.032, "marks_change": 0.036,
+    "age_rank": 0.062, "ended": 0.511, "assistant_damped": -0.575, "echo": -0.237,
+    "words_only": 0.478, "who_name": 0.231, "amount_number": 0.303, "where_name": 0.603,
+    "when_time": 0.502, "what_name": 0.427, "lowercase_start": -0.058, "first_person": 0.080,
+    "later_answer": 0.139, "earlier_answer": 0.592, "later_near": -1.681, "earlier_near": 0.137,
 }
 WEIGHTS = np.array([FITTED[f] for f in FEATURES])
 
@@ -141,6 +146,7 @@ def head_features(items: Sequence[Item], query: str, reader: StatementReader) ->
             "where_name": qt == "where" and named, "when_time": qt == "when" and bool(_WHEN.search(t)),
             "what_name": qt == "what" and named, "lowercase_start": t[:1].islower(),
             "first_person": bool(_FIRST.search(t)),
+            **{name: st.get(name, 0.0) for name in RIVALS},
         }
         rows.append([float(f[name]) for name in FEATURES])
     return np.asarray(rows, dtype=np.float64)

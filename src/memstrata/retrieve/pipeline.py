@@ -45,6 +45,7 @@ from memstrata.retrieve.revisions import (
     newer_first,
     wants_current,
 )
+from memstrata.retrieve.rivals import mark_rivals
 from memstrata.retrieve.scope_cache import ENTITIES, ScopeCache, ScopeView, candidates_name
 from memstrata.retrieve.standing import STANDING_KINDS, asks_standing
 from memstrata.tiers.base import Capability, Store, Turn
@@ -360,6 +361,8 @@ class Retriever:
                 if asks_own:
                     head = replaced_parts(self.store, scope, head, qvec(), req.query, only)
                 head = current_first(head)
+                if asks_own:
+                    mark_rivals(head, said_vectors, texts, self.reader, head_order.SPAN)
                 if asks_own and p.head_order and head_order.reads(req.query):
                     head = current_first(head_order.order_head(head, req.query, self.reader))
         if p.mmr_lambda is not None and len(head) > 1:
