@@ -161,3 +161,20 @@ def test_a_pleasantry_or_a_bare_request_keeps_its_place() -> None:
     assert [h.record.id for h in out] == ["m2", "m1", "m0"]  # the others swap round it
     assert model_order([0.0, 9.0, 1.0, 2.0], [False, True, False, False]) == [3, 1, 2, 0]
     assert held_in_place({"tentative": 0.4}) and not held_in_place({"dense": 0.5, "subject": 1.25})
+
+
+def test_what_was_said_on_other_days_is_read_through_the_public_api(real_mem: Memory, uid: str) -> None:
+    real_mem.add(_turns("I lift at PureGym on Mondays and Thursdays after work."), user_id=uid,
+                 conversation_id="s1", timestamp=JAN)
+    real_mem.add(_turns("Did legs at Third Space last night and I can barely walk today."), user_id=uid,
+                 conversation_id="s2", timestamp=JUL)
+    hits = real_mem.search("Which gym do I go to?", user_id=uid, limit=5, now=NOW, explain=True)["results"]
+    assert "Third Space" in hits[0]["memory"], [h["memory"] for h in hits]
+    old = next(h for h in hits if "PureGym" in h["memory"])
+    new = hits[0]
+    # the January statement has a later answer to the same question, the July one an earlier answer
+    assert 0 < old["stages"]["later_near"] <= old["stages"]["later_answer"] <= 1
+    assert "later_answer" not in new["stages"] and 0 < new["stages"]["earlier_answer"] <= 1
+    # the assistant's reply is no statement of the user's
+    assert all("later_answer" not in h["stages"] and "earlier_answer" not in h["stages"]
+               for h in hits if h["memory"] == REPLY)
