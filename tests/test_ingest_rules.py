@@ -34,6 +34,7 @@ from memstrata.ingest.entities import (
 )
 from memstrata.ingest.importance import REASONS, score_importance
 from memstrata.ingest.rules import RulesExtractor
+from memstrata.ingest.syntax import stranded_subject, subject_of
 from memstrata.providers.embedders import HashEmbedder, default_embedder
 
 
@@ -329,6 +330,32 @@ def test_coordinated_clauses_give_one_candidate_each(rules: RulesExtractor) -> N
     cands = run(rules, "I'm 29 and I work as a nurse at St. Mary's Hospital.")
     assert [c.text for c in cands] == ["I'm 29", "I work as a nurse at St. Mary's Hospital."]
     assert slots(cands)[0] == ("user", "age", "29")
+
+
+@pytest.mark.parametrize("text,first,second,wrong,who", [
+    ("My old boss moved over to the Edinburgh depot in February and Ruth is my manager now.",
+     "My old boss moved over to the Edinburgh depot in February.", "Ruth is my manager now",
+     "My old boss is my manager now", "Ruth"),
+    ("Our landlord sold the house in August and Mrs Adeyemi owns it now.",
+     # an ending keeps what took its place with it
+     "Our landlord sold the house in August and Mrs Adeyemi owns it now.", "Mrs Adeyemi owns it now",
+     "Our landlord owns it now", "Mrs Adeyemi"),
+])
+def test_a_subject_the_parser_hung_on_the_clause_before_is_its_own(rules: RulesExtractor, text: str, first: str,
+                                                                    second: str, wrong: str, who: str) -> None:
+    # the small parser reads "February and Ruth" as one phrase and gives "is" the boss for subject
+    texts = [c.text.rstrip(".") for c in run(rules, text)]
+    assert first.rstrip(".") in texts and second in texts and wrong not in texts, texts
+    doc = nlp.parse(text)
+    pred = next(t for t in doc if t.dep_ == "conj" and t.pos_ in ("VERB", "AUX"))
+    subj = subject_of(pred)
+    assert subj is not None and subj.text == who.split()[-1]
+
+
+def test_a_shared_subject_is_still_shared(rules: RulesExtractor) -> None:
+    doc = nlp.parse("I sold the Golf last week and drive a Tesla now.")
+    drive = next(t for t in doc if t.lower_ == "drive")
+    assert stranded_subject(drive) is None and subject_of(drive).lower_ == "i"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("text", [

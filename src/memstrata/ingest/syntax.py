@@ -38,6 +38,20 @@ def has_subject(tok: Token) -> bool:
     return any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in tok.children)
 
 
+def stranded_subject(pred: Token) -> Token | None:
+    """The subject the parser hung on the clause before: in "My old boss moved to the Leeds depot in February
+    and Ruth is my manager now" the small model reads "February and Ruth" as one phrase and gives "is" the
+    boss for subject. A coordinated predicate with no subject of its own, right after a noun coordinated
+    into the clause before, is that noun's."""
+    if pred.dep_ != "conj" or has_subject(pred) or pred.i == 0 or pred.left_edge.i != pred.i:
+        return None
+    prev = pred.doc[pred.i - 1]
+    if prev.dep_ != "conj" or prev.pos_ not in ("PROPN", "NOUN", "PRON") or prev.head.pos_ not in ("PROPN", "NOUN") \
+            or prev.head.dep_ in ("nsubj", "nsubjpass") or not any(c.dep_ == "cc" for c in prev.head.children):
+        return None
+    return prev
+
+
 def subject_of(pred: Token) -> Token | None:
     """The nominal subject of a predicate, following conj and xcomp links to a shared subject."""
     tok = pred
@@ -45,6 +59,8 @@ def subject_of(pred: Token) -> Token | None:
         for c in tok.children:
             if c.dep_ in ("nsubj", "nsubjpass", "expl", "csubj"):
                 return c
+        if (stranded := stranded_subject(tok)) is not None:
+            return stranded
         if tok.dep_ in ("conj", "xcomp") and tok.head != tok:
             tok = tok.head
         else:

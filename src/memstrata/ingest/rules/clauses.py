@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from memstrata.ingest.syntax import has_subject, subject_of
+from memstrata.ingest.syntax import has_subject, stranded_subject, subject_of
 from memstrata.ingest.updates import _NEW_VALUE, ENDING_CUE
 
 if TYPE_CHECKING:
@@ -53,11 +53,15 @@ def split_clauses(sent: Span, root: Token) -> list[tuple[Token, str, set[int]]]:
         ids = {t.i for t in root.subtree if not (t.dep_ == "mark" and t.head == root)} | _let_us(root)
         return [(root, _clean(_tokens_text(sent, ids)), ids)]
     out: list[tuple[Token, str, set[int]]] = []
+    # "... in February and Ruth is my manager now": Ruth and its "and" belong to the clause of "is"
+    stranded = {i for p in roots if (s := stranded_subject(p)) is not None
+                for i in [s.i, *(c.i for c in s.head.children if c.dep_ == "cc")]}
     for pred in roots:
         ids = {t.i for t in pred.subtree if not (t.dep_ == "mark" and t.head == pred)}
         for other in roots:
             if other != pred and pred.is_ancestor(other):
                 ids -= {t.i for t in other.subtree}
+        ids -= stranded
         ids -= {c.i for c in pred.children if c.dep_ == "cc"}
         text = _tokens_text(sent, ids)
         subj = subject_of(pred)
@@ -112,6 +116,7 @@ def _clean(text: str) -> str:
     text = text.strip().strip(",;:-–— ")
     text = re.sub(r"^(?:and|but|so|also|then|plus|or)\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"[\s,;:–—-]+(?:and|but|so|then|or)$", "", text, flags=re.IGNORECASE)  # "I'm vegan now, so"
+    text = re.sub(r"\s+([.,;:!?])(?=\s|$)", r"\1", text)  # "... in February ." once "and Ruth" went to its clause
     if not text:
         return ""
     return text[0].upper() + text[1:]
