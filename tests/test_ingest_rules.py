@@ -340,6 +340,9 @@ def test_coordinated_clauses_give_one_candidate_each(rules: RulesExtractor) -> N
      # an ending keeps what took its place with it
      "Our landlord sold the house in August and Mrs Adeyemi owns it now.", "Mrs Adeyemi owns it now",
      "Our landlord owns it now", "Mrs Adeyemi"),
+    ("my phone's on Vodafone and the contract is like £30 a month which seems loads",
+     "My phone is on Vodafone", "The contract is like £30 a month which seems loads",
+     "My phone is like £30 a month which seems loads", "contract"),
 ])
 def test_a_subject_the_parser_hung_on_the_clause_before_is_its_own(rules: RulesExtractor, text: str, first: str,
                                                                     second: str, wrong: str, who: str) -> None:

@@ -55,7 +55,7 @@ def split_clauses(sent: Span, root: Token) -> list[tuple[Token, str, set[int]]]:
     out: list[tuple[Token, str, set[int]]] = []
     # "... in February and Ruth is my manager now": Ruth and its "and" belong to the clause of "is"
     stranded = {i for p in roots if (s := stranded_subject(p)) is not None
-                for i in [s.i, *(c.i for c in s.head.children if c.dep_ == "cc")]}
+                for i in [*(t.i for t in s.subtree), *(c.i for c in s.head.children if c.dep_ == "cc")]}
     for pred in roots:
         ids = {t.i for t in pred.subtree if not (t.dep_ == "mark" and t.head == pred)}
         for other in roots:
