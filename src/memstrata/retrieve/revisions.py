@@ -147,6 +147,13 @@ def _says_other(new_text: str, old_text: str, asked: set[str], words: _Words) ->
     return bool(new_words - old_words) and bool(old_words - new_words)
 
 
+def own_statement(h: Hit, said: str, reader: StatementReader) -> bool:
+    """Is this hit the user saying how things are for them (``said``: what it says in answer to the query),
+    not a question, a wish, someone else's news or a reply that echoes the assistant?"""
+    return h.record.source_role == "user" and reader.states_own(said, None) and not reader.tentative(said) \
+        and not reader.echoes(said)
+
+
 def wants_current(query: str) -> bool:
     """Does the query ask how things are now (not how they were, nor for a count or list over time)?"""
     return not _PAST_OR_MANY.search(query)
@@ -200,9 +207,7 @@ def newer_first(hits: list[Hit], vectors: dict[str, np.ndarray], reader: Stateme
         own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
                and named.search(said[h.record.id]) and not reader.tentative(said[h.record.id])]
     else:
-        own = [h for h in head if h.record.source_role == "user" and h.record.id in vectors
-               and reader.states_own(said[h.record.id], None) and not reader.tentative(said[h.record.id])
-               and not reader.echoes(said[h.record.id])]
+        own = [h for h in head if h.record.id in vectors and own_statement(h, said[h.record.id], reader)]
     if len(own) < 2:
         return hits
     if _HOW_MANY.search(query):
@@ -382,7 +387,7 @@ class _Near:
     def __init__(self, own: Sequence[Hit], vectors: dict[str, np.ndarray]) -> None:
         self.index = {h.record.id: n for n, h in enumerate(own)}
         self.said_at = np.array([h.record.created_at for h in own], dtype=np.float64)
-        self.relevance = np.array([_relevance(h) for h in own], dtype=np.float64)
+        self.relevance = np.array([relevance_of(h) for h in own], dtype=np.float64)
         rows = [np.asarray(vectors[h.record.id], dtype=np.float32) for h in own]
         mat = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
         self.cosines = mat @ mat.T
@@ -404,7 +409,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     best: Hit | None = None
     best_key: tuple[float, bool, float, float] | None = None
     ov = vectors[old.record.id]
-    relevance = _relevance(old)
+    relevance = relevance_of(old)
     if relevance < MIN_QUERY_COSINE:
         if "keyword" not in old.stages:
             return None
@@ -416,7 +421,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
         # statement is about ("salary's 54k from January" is the newer word even when January is ahead).
         if h is old or h.record.created_at < old.record.created_at + DAY:
             continue
-        ratio = _relevance(h) / relevance
+        ratio = relevance_of(h) / relevance
         if ratio < LOOSE_RELEVANCE_RATIO or float(np.dot(ov, vectors[h.record.id])) < MIN_PAIR_COSINE:
             continue
         if ratio < MIN_RELEVANCE_RATIO and not _on_topic(said[h.record.id], said[old.record.id], asked, reader,
@@ -430,7 +435,7 @@ def _latest_revision(old: Hit, own: Sequence[Hit], vectors: dict[str, np.ndarray
     return best
 
 
-def _relevance(h: Hit) -> float:
+def relevance_of(h: Hit) -> float:
     """How near the query a hit is: its vector's cosine, or its best sentence's for a long message."""
     return max(h.stages.get("dense", 0.0), h.stages.get("sentence", 0.0))
 
@@ -441,5 +446,5 @@ def _later(h: Hit, old: np.ndarray, vectors: dict[str, np.ndarray], reader: Stat
     accountant retired" beside "so I'm with Ledgerly now"), then what both answers the query and is near the
     old statement (the day's word on it, not a greeting that shares a word with the query), then the later
     said."""
-    near = _relevance(h) * float(np.dot(old, vectors[h.record.id]))
+    near = relevance_of(h) * float(np.dot(old, vectors[h.record.id]))
     return h.record.created_at // DAY, not reader.only_ended(said[h.record.id]), round(near, 3), h.record.created_at

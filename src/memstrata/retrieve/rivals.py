@@ -21,16 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memstrata.retrieve.revisions import DAY, own_statement, relevance_of
+
 if TYPE_CHECKING:
     from memstrata.retrieve.pipeline import Hit
     from memstrata.retrieve.revisions import StatementReader
 
-DAY = 86400.0
 STAGES = ("later_answer", "earlier_answer", "later_near", "earlier_near")
-
-
-def _relevance(h: Hit) -> float:
-    return max(h.stages.get("dense", 0.0), h.stages.get("sentence", 0.0))
 
 
 def mark_rivals(head: Sequence[Hit], vectors: dict[str, np.ndarray], texts: dict[str, str],
@@ -38,14 +35,13 @@ def mark_rivals(head: Sequence[Hit], vectors: dict[str, np.ndarray], texts: dict
     """Record the four readings (see the module) on each of the user's own statements in ``head[:span]``;
     ``vectors`` and ``texts`` are what each hit says in answer to the query (its answering sentence for a
     long message)."""
-    own = [h for h in head[:span] if h.record.source_role == "user" and h.record.id in vectors
-           and reader.states_own(said := texts.get(h.record.id, h.record.text), None)
-           and not reader.tentative(said) and not reader.echoes(said)]
+    own = [h for h in head[:span] if h.record.id in vectors
+           and own_statement(h, texts.get(h.record.id, h.record.text), reader)]
     if len(own) < 2:
         return
     mat = np.stack([np.asarray(vectors[h.record.id], dtype=np.float32) for h in own])
     cos = np.clip(mat @ mat.T, 0.0, 1.0)
-    rel = np.maximum(np.array([_relevance(h) for h in own]), 1e-6)
+    rel = np.maximum(np.array([relevance_of(h) for h in own]), 1e-6)
     at = np.array([h.record.created_at for h in own])
     share = np.minimum(1.0, rel[None, :] / rel[:, None])  # row i, column j: j's relevance as a share of i's
     later = at[None, :] >= at[:, None] + DAY
