@@ -149,7 +149,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--splits", default="dev,heldout,heldout2,heldout3,heldout4,heldout5,heldout6,heldout7,"
                                         "heldout8,heldout9,heldout10,heldout11,heldout12,heldout13,heldout14,"
-                                        "heldout15")
+                                        "heldout15,heldout16,heldout17,heldout18")
     p.add_argument("--folds", action="store_true", help="score each split by a model fitted without it")
     p.add_argument("--cache", default=None, help="keep the rows in this JSON file (reused when present)")
     p.add_argument("--drop", default="", help="features to leave out (comma-separated), to measure what they add")
