@@ -58,3 +58,39 @@ def test_locomo_quotes_every_category_beside_the_overall(tmp_path: Path) -> None
     bm25 = result["systems"]["bm25"]
     assert bm25["overall"]["n"] == 1 and bm25["all_categories"]["n"] == 2
     assert "evidence recall@10, all categories" in render_markdown(result, "cmd")
+
+
+def test_a_short_turn_between_people_is_also_read_with_the_turn_it_answers() -> None:
+    emb = HashEmbedder(64)
+    msgs = [Message("user", "Is that the guitar you had made in Tokyo?", 0, "Dave"),
+            Message("user", "Yes! It's got an octopus on it.", 1, "Calvin"),
+            Message("user", "And a koi on the back.", 2, "Calvin"),
+            Message("user", "Wow. " * 45, 3, "Dave"),
+            Message("user", "Lovely.", 4)]
+    cands = [Candidate(m.content, 0.5, kind=EVIDENCE_KIND, source_indexes=[m.index]) for m in msgs]
+    fact = Candidate("Calvin's guitar has an octopus on it.", 0.6, kind="fact", source_indexes=[1])
+    vecs, _ = embed_with_sentences([*cands, fact], msgs, emb.embed, sentences=False)
+    # the reply: its own window first (what the other readings use), then the turn it answers with it
+    assert len(vecs[1]) == 2
+    assert np.allclose(vecs[1][0], emb.embed(["Calvin: Yes! It's got an octopus on it."])[0], atol=1e-6)
+    assert np.allclose(vecs[1][1], emb.embed(["Dave: Is that the guitar you had made in Tokyo?\n"
+                                              "Calvin: Yes! It's got an octopus on it."])[0], atol=1e-6)
+    # not the first turn, not a speaker going on, not a long turn, not an unnamed one, not a fact
+    assert [len(v) for v in vecs] == [1, 2, 1, 1, 1, 1]
+
+
+def test_what_a_reply_is_about_finds_it_through_the_public_api(real_mem, uid: str) -> None:  # type: ignore[no-untyped-def]
+    turns = [("Dave", "Hey Calvin, long time! How was the tour?"),
+             ("Calvin", "Exhausting but amazing. Tokyo crowds are something else."),
+             ("Dave", "I bet. I spent the weekend rebuilding the carburettor on the Mustang."),
+             ("Calvin", "Nice, is it running yet?"),
+             ("Dave", "Almost, still waiting for a gasket. Wait, is that the custom guitar your Japanese friend "
+                      "painted for you?"),
+             ("Calvin", "Yes! An octopus, for my two loves, art and the sea."),
+             ("Dave", "So cool. I should get my dad's old Fender restored one day."),
+             ("Calvin", "You should, old instruments have the best sound.")]
+    real_mem.add([{"role": "user", "content": t, "name": n} for n, t in turns], user_id=uid,
+                 conversation_id="d16", timestamp="2023-07-01T18:00:00Z")
+    # Read alone, the reply sat fourth, below Dave's question and two of Calvin's turns about nothing painted.
+    hits = real_mem.search("What is painted on Calvin's guitar?", user_id=uid, limit=2)["results"]
+    assert any("octopus" in h["memory"] for h in hits), [h["memory"] for h in hits]

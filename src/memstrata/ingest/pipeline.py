@@ -64,7 +64,29 @@ def _windows(cand: Candidate, messages: Sequence[Message]) -> list[str]:
         # join?", which the bare first-person words do not. Only the vectors carry the name, not the text.
         speaker = speakers.pop()
         kept = [f"{speaker}: {w}" for w in kept]
+        kept += _reply_window(cand, messages, speaker)
     return kept
+
+
+REPLY_WORDS = 40  # of the turn replied to (its opening says what it is about), read with the reply
+REPLY_MAX_WORDS = 40  # a longer turn says what it is about itself
+
+
+def _reply_window(cand: Candidate, messages: Sequence[Message], speaker: str) -> list[str]:
+    """Between people, a short turn is read with the turn it answers: "It's got an octopus on it", said of
+    the guitar the other person just asked about, answers "What design is on Calvin's guitar?" only beside
+    that question. One more window of a verbatim turn of a named speaker, after another named speaker's
+    turn in the same call; the turn's own vector is unchanged (the search takes a memory's nearest window)."""
+    if cand.kind != EVIDENCE_KIND or len(cand.source_indexes) != 1:
+        return []
+    i = cand.source_indexes[0]
+    if not 0 < i < len(messages) or len(messages[i].content.split()) > REPLY_MAX_WORDS:
+        return []
+    before = messages[i - 1]
+    if not before.name or before.name == speaker or before.role not in SENTENCE_ROLES:
+        return []
+    said = " ".join(before.content.split()[:REPLY_WORDS])
+    return [f"{before.name}: {said}\n{speaker}: {messages[i].content}"]
 
 
 @dataclass
