@@ -20,6 +20,7 @@
     python bench/update_quality.py --split heldout17 --write # a seventeenth one, written blind before any scoring of it
     python bench/update_quality.py --split heldout18 --write # an eighteenth one, written blind before any scoring of it
     python bench/update_quality.py --split heldout19 --write # a nineteenth one, written blind before any scoring of it
+    python bench/update_quality.py --split heldout20 --write # a twentieth one, written blind before any scoring of it
 
 Each conversation of ``bench/data/updates_<split>.jsonl`` is added session by session (its dates, one
 conversation id per session) to a fresh SQLite store with the real MiniLM embedder, through the public API.
@@ -176,7 +177,8 @@ def main() -> None:
     p.add_argument("--split", choices=("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout7", "heldout8", "heldout9", "heldout10", "heldout11",
                                        "heldout12", "heldout13", "heldout14",
-                                       "heldout15", "heldout16", "heldout17", "heldout18", "heldout19"),
+                                       "heldout15", "heldout16", "heldout17", "heldout18", "heldout19",
+                                       "heldout20"),
                    default="dev")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--write", action="store_true")
