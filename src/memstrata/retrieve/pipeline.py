@@ -35,6 +35,7 @@ from memstrata.retrieve.query_words import (
     names_in,
     persons_in,
     relatives_in,
+    with_past_forms,
 )
 from memstrata.retrieve.replaced_parts import replaced_parts
 from memstrata.retrieve.revisions import (
@@ -168,7 +169,9 @@ class Retriever:
             return tuple((m, float(x)) for m, x in found)
 
         def terms() -> list[str]:
-            return query_terms(self.store.codec.query_text(scope, req.query), 32) if keyword_k > 0 else []
+            if keyword_k <= 0:
+                return []
+            return query_terms(self.store.codec.query_text(scope, with_past_forms(req.query)), 32)
 
         def keyword_part() -> tuple[tuple[str, float], ...]:
             if keyword_k <= 0:
