@@ -60,22 +60,20 @@ def asks_after(who: str, query: str) -> bool:
 # Past forms the keyword stemmer does not reach from the base form: "Where did I grow up?" is answered by "…
 # where I grew up", "What did I buy?" by "I bought".
 _PAST = {
-    "be": "was were been", "become": "became", "begin": "began begun", "bring": "brought", "build": "built",
-    "buy": "bought", "catch": "caught", "choose": "chose chosen", "come": "came", "do": "did done",
-    "draw": "drew drawn", "drink": "drank drunk", "drive": "drove driven", "eat": "ate eaten", "fall": "fell",
-    "feel": "felt", "find": "found", "fly": "flew flown", "forget": "forgot forgotten", "get": "got gotten",
-    "give": "gave given", "go": "went gone", "grow": "grew grown", "have": "had", "hear": "heard", "hold": "held",
-    "keep": "kept", "know": "knew known", "lead": "led", "leave": "left", "lend": "lent", "lose": "lost",
-    "make": "made", "meet": "met", "pay": "paid", "ride": "rode ridden", "rise": "rose risen", "run": "ran",
-    "say": "said", "see": "saw seen", "sell": "sold", "send": "sent", "sing": "sang sung", "sit": "sat",
-    "sleep": "slept", "speak": "spoke spoken", "spend": "spent", "stand": "stood", "steal": "stole stolen",
-    "swim": "swam swum", "take": "took taken", "teach": "taught", "tell": "told", "think": "thought",
+    "become": "became", "begin": "began begun", "bring": "brought", "build": "built", "buy": "bought",
+    "catch": "caught", "choose": "chose chosen", "come": "came", "draw": "drew drawn", "drink": "drank drunk",
+    "drive": "drove driven", "eat": "ate eaten", "fall": "fell", "feel": "felt", "find": "found",
+    "fly": "flew flown", "forget": "forgot forgotten", "give": "gave given", "go": "went gone",
+    "grow": "grew grown", "hear": "heard", "hold": "held", "keep": "kept", "lead": "led", "leave": "left",
+    "lend": "lent", "lose": "lost", "make": "made", "meet": "met", "pay": "paid", "ride": "rode ridden",
+    "rise": "rose risen", "run": "ran", "see": "saw seen", "sell": "sold", "send": "sent", "sing": "sang sung",
+    "sit": "sat", "sleep": "slept", "speak": "spoke spoken", "spend": "spent", "stand": "stood",
+    "steal": "stole stolen", "swim": "swam swum", "take": "took taken", "teach": "taught",
     "throw": "threw thrown", "wake": "woke woken", "wear": "wore worn", "win": "won", "write": "wrote written",
-}
+}  # "do", "get", "say" and the like are stopwords: the keyword stage never reads them
 
 
 def with_past_forms(query: str) -> str:
     """The query with the irregular past forms of its base-form verbs added for the keyword stage."""
-    extra = [_PAST[w] for w in dict.fromkeys(m.lower() for m in _WORDS.findall(query)) if w in _PAST
-             and w not in STOPWORDS]
+    extra = [_PAST[w] for w in dict.fromkeys(m.lower() for m in _WORDS.findall(query)) if w in _PAST]
     return f"{query} {' '.join(extra)}" if extra else query
